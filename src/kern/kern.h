@@ -1,0 +1,64 @@
+/*
+ * kern.h — one table of kernels per backend.
+ *
+ * A backend is a constant table of function pointers. Kernels are Lua-free,
+ * single-threaded, and work on one contiguous chunk: the drivers in ops.c cut
+ * the work into fixed-size blocks, spread the blocks over threads and fold
+ * partial results in a fixed order, so that a result never depends on the
+ * thread count. Preconditions are asserted, not reported: the bindings check
+ * every argument before a kernel runs.
+ *
+ * Backends: "scalar" (plain C and libm, the reference), "sse2" (128-bit
+ * SIMDe; the same source is "neon" on AArch64), "avx2" (256-bit SIMDe with
+ * FMA). The SIMD tables are built from one source, simd.c, once per ISA.
+ */
+#ifndef SL_KERN_H
+#define SL_KERN_H
+
+#include <stddef.h>
+
+/* Elements per block of every deterministic reduction (64 KiB of floats). */
+#define SL_BLOCK 16384
+
+typedef void (*sl_unary_fn)(size_t n, const float *x, float *y);
+
+typedef struct sl_kern {
+	const char *name;
+
+	/* y[i] = f(x[i]); y may equal x. */
+	sl_unary_fn exp;      /* e^x */
+	sl_unary_fn log;      /* ln x: -inf at 0, NaN below */
+	sl_unary_fn log1p;    /* ln(1 + x): -inf at -1, NaN below */
+	sl_unary_fn sigmoid;  /* 1 / (1 + e^-x) */
+	sl_unary_fn softplus; /* ln(1 + e^x); log-sigmoid(x) = -softplus(-x) */
+	/* y[i] = x[i]^g for a constant g >= 0, as powf: 0^0 = 1, (-2)^3 = -8,
+	 * NaN for a negative x and a non-integer g. */
+	void (*pow)(size_t n, const float *x, float g, float *y);
+
+	/* Sum of one block (n <= SL_BLOCK), accumulated in double. */
+	double (*sum)(size_t n, const float *x);
+	/* Minimum and maximum of x[0..n), n >= 1; NaN if any element is NaN. */
+	void (*minmax)(size_t n, const float *x, float *mn, float *mx);
+	/* Softmax over the channel axis of one sample laid out as x[c*M + s],
+	 * for the spatial positions s in [s0, s1); y may equal x. */
+	void (*softmax)(size_t C, size_t M, size_t s0, size_t s1, const float *x, float *y);
+} sl_kern;
+
+extern const sl_kern sl_kern_scalar;
+#if defined(__x86_64__) || defined(__i386__)
+extern const sl_kern sl_kern__sse2;
+extern const sl_kern sl_kern__avx2;
+#elif defined(__aarch64__)
+extern const sl_kern sl_kern__neon;
+#endif
+
+/* dispatch.c */
+#define SL_MAX_BACKENDS 4
+/* The backends this build and CPU can run, best first; returns the count. */
+int sl_kern_available(const sl_kern **out);
+/* Every backend this build knows of (some may not run on this CPU). */
+int sl_kern_known(const sl_kern **out);
+/* The backend called name if this CPU can run it, else NULL. */
+const sl_kern *sl_kern_find(const char *name);
+
+#endif

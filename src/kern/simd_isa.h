@@ -1,0 +1,154 @@
+/*
+ * simd_isa.h — a width-generic vector layer over SIMDe.
+ *
+ * simd.c is compiled once per instruction set. The build defines one of
+ *   SL_ISA_AVX2  (256-bit, compiled with -mavx2 -mfma: native AVX2 + FMA)
+ *   SL_ISA_SSE2  (128-bit: native SSE2 on x86-64, native NEON on AArch64)
+ * and this header maps a small vocabulary (vf_*, vi_*) onto the matching
+ * simde_mm_* / simde_mm256_* intrinsics. Kernels are written once against it.
+ *
+ * Semantics that kernels rely on:
+ *   vf_max(a, b) / vf_min(a, b): x86 semantics, if either is NaN the result
+ *     is b — so vf_max(const, x) propagates a NaN in x.
+ *   vf_fma(a, b, c) = a*b + c: one rounding with AVX2+FMA, two roundings on
+ *     the 128-bit path (the backends then differ in the last bits).
+ *   vf_sel(m, a, b) = m ? a : b lane-wise, m an all-ones/all-zeros mask.
+ */
+#ifndef SL_SIMD_ISA_H
+#define SL_SIMD_ISA_H
+
+#if defined(SL_ISA_AVX2)
+
+#include <simde/x86/avx2.h>
+#include <simde/x86/fma.h>
+
+#define SL_W 8
+#define SL_HAS_FMA 1
+#define SL_SFX(name) name##__avx2
+#define SL_ISA_NAME "avx2"
+typedef simde__m256 vf;
+typedef simde__m256i vi;
+typedef simde__m256d vd;
+
+#define vf_zero() simde_mm256_setzero_ps()
+#define vf_set1(v) simde_mm256_set1_ps(v)
+#define vf_load(p) simde_mm256_loadu_ps(p)
+#define vf_store(p, v) simde_mm256_storeu_ps((p), (v))
+#define vf_add(a, b) simde_mm256_add_ps((a), (b))
+#define vf_sub(a, b) simde_mm256_sub_ps((a), (b))
+#define vf_mul(a, b) simde_mm256_mul_ps((a), (b))
+#define vf_div(a, b) simde_mm256_div_ps((a), (b))
+#define vf_sqrt(a) simde_mm256_sqrt_ps(a)
+#define vf_max(a, b) simde_mm256_max_ps((a), (b))
+#define vf_min(a, b) simde_mm256_min_ps((a), (b))
+#define vf_and(a, b) simde_mm256_and_ps((a), (b))
+#define vf_or(a, b) simde_mm256_or_ps((a), (b))
+#define vf_xor(a, b) simde_mm256_xor_ps((a), (b))
+#define vf_andnot(a, b) simde_mm256_andnot_ps((a), (b)) /* ~a & b */
+#define vf_fma(a, b, c) simde_mm256_fmadd_ps((a), (b), (c))
+#define vf_sel(m, a, b) simde_mm256_blendv_ps((b), (a), (m))
+#define vf_eq(a, b) simde_mm256_cmp_ps((a), (b), SIMDE_CMP_EQ_OQ)
+#define vf_neq(a, b) simde_mm256_cmp_ps((a), (b), SIMDE_CMP_NEQ_UQ)
+#define vf_lt(a, b) simde_mm256_cmp_ps((a), (b), SIMDE_CMP_LT_OQ)
+#define vf_le(a, b) simde_mm256_cmp_ps((a), (b), SIMDE_CMP_LE_OQ)
+#define vf_gt(a, b) simde_mm256_cmp_ps((a), (b), SIMDE_CMP_GT_OQ)
+#define vf_ge(a, b) simde_mm256_cmp_ps((a), (b), SIMDE_CMP_GE_OQ)
+#define vf_unord(a, b) simde_mm256_cmp_ps((a), (b), SIMDE_CMP_UNORD_Q)
+#define vf_movemask(a) simde_mm256_movemask_ps(a)
+#define vf_as_vi(a) simde_mm256_castps_si256(a)
+#define vi_as_vf(a) simde_mm256_castsi256_ps(a)
+#define vf_to_vi(a) simde_mm256_cvtps_epi32(a) /* round to nearest */
+#define vi_to_vf(a) simde_mm256_cvtepi32_ps(a)
+#define vi_set1(v) simde_mm256_set1_epi32(v)
+#define vi_add(a, b) simde_mm256_add_epi32((a), (b))
+#define vi_sub(a, b) simde_mm256_sub_epi32((a), (b))
+#define vi_and(a, b) simde_mm256_and_si256((a), (b))
+#define vi_or(a, b) simde_mm256_or_si256((a), (b))
+#define vi_sll(a, k) simde_mm256_slli_epi32((a), (k))
+#define vi_srl(a, k) simde_mm256_srli_epi32((a), (k))
+#define vi_sra(a, k) simde_mm256_srai_epi32((a), (k))
+#define vi_gt(a, b) simde_mm256_cmpgt_epi32((a), (b))
+
+/* Widen the lanes of a float vector into doubles and add them to two
+ * double accumulators (lo: lanes 0..3, hi: lanes 4..7). */
+#define vd_zero() simde_mm256_setzero_pd()
+#define vd_add(a, b) simde_mm256_add_pd((a), (b))
+#define vd_store(p, v) simde_mm256_storeu_pd((p), (v))
+#define VD_LANES 4
+static inline void vd_acc(vd *lo, vd *hi, vf x)
+{
+	*lo = simde_mm256_add_pd(*lo, simde_mm256_cvtps_pd(simde_mm256_castps256_ps128(x)));
+	*hi = simde_mm256_add_pd(*hi, simde_mm256_cvtps_pd(simde_mm256_extractf128_ps(x, 1)));
+}
+
+#elif defined(SL_ISA_SSE2)
+
+#include <simde/x86/sse2.h>
+
+#define SL_W 4
+#define SL_HAS_FMA 0
+#if defined(__aarch64__) || defined(__ARM_NEON)
+#define SL_SFX(name) name##__neon
+#define SL_ISA_NAME "neon"
+#else
+#define SL_SFX(name) name##__sse2
+#define SL_ISA_NAME "sse2"
+#endif
+typedef simde__m128 vf;
+typedef simde__m128i vi;
+typedef simde__m128d vd;
+
+#define vf_zero() simde_mm_setzero_ps()
+#define vf_set1(v) simde_mm_set1_ps(v)
+#define vf_load(p) simde_mm_loadu_ps(p)
+#define vf_store(p, v) simde_mm_storeu_ps((p), (v))
+#define vf_add(a, b) simde_mm_add_ps((a), (b))
+#define vf_sub(a, b) simde_mm_sub_ps((a), (b))
+#define vf_mul(a, b) simde_mm_mul_ps((a), (b))
+#define vf_div(a, b) simde_mm_div_ps((a), (b))
+#define vf_sqrt(a) simde_mm_sqrt_ps(a)
+#define vf_max(a, b) simde_mm_max_ps((a), (b))
+#define vf_min(a, b) simde_mm_min_ps((a), (b))
+#define vf_and(a, b) simde_mm_and_ps((a), (b))
+#define vf_or(a, b) simde_mm_or_ps((a), (b))
+#define vf_xor(a, b) simde_mm_xor_ps((a), (b))
+#define vf_andnot(a, b) simde_mm_andnot_ps((a), (b))
+#define vf_fma(a, b, c) simde_mm_add_ps(simde_mm_mul_ps((a), (b)), (c))
+#define vf_sel(m, a, b) simde_mm_or_ps(simde_mm_and_ps((m), (a)), simde_mm_andnot_ps((m), (b)))
+#define vf_eq(a, b) simde_mm_cmpeq_ps((a), (b))
+#define vf_neq(a, b) simde_mm_cmpneq_ps((a), (b))
+#define vf_lt(a, b) simde_mm_cmplt_ps((a), (b))
+#define vf_le(a, b) simde_mm_cmple_ps((a), (b))
+#define vf_gt(a, b) simde_mm_cmpgt_ps((a), (b))
+#define vf_ge(a, b) simde_mm_cmpge_ps((a), (b))
+#define vf_unord(a, b) simde_mm_cmpunord_ps((a), (b))
+#define vf_movemask(a) simde_mm_movemask_ps(a)
+#define vf_as_vi(a) simde_mm_castps_si128(a)
+#define vi_as_vf(a) simde_mm_castsi128_ps(a)
+#define vf_to_vi(a) simde_mm_cvtps_epi32(a)
+#define vi_to_vf(a) simde_mm_cvtepi32_ps(a)
+#define vi_set1(v) simde_mm_set1_epi32(v)
+#define vi_add(a, b) simde_mm_add_epi32((a), (b))
+#define vi_sub(a, b) simde_mm_sub_epi32((a), (b))
+#define vi_and(a, b) simde_mm_and_si128((a), (b))
+#define vi_or(a, b) simde_mm_or_si128((a), (b))
+#define vi_sll(a, k) simde_mm_slli_epi32((a), (k))
+#define vi_srl(a, k) simde_mm_srli_epi32((a), (k))
+#define vi_sra(a, k) simde_mm_srai_epi32((a), (k))
+#define vi_gt(a, b) simde_mm_cmpgt_epi32((a), (b))
+
+#define vd_zero() simde_mm_setzero_pd()
+#define vd_add(a, b) simde_mm_add_pd((a), (b))
+#define vd_store(p, v) simde_mm_storeu_pd((p), (v))
+#define VD_LANES 2
+static inline void vd_acc(vd *lo, vd *hi, vf x)
+{
+	*lo = simde_mm_add_pd(*lo, simde_mm_cvtps_pd(x));
+	*hi = simde_mm_add_pd(*hi, simde_mm_cvtps_pd(simde_mm_movehl_ps(x, x)));
+}
+
+#else
+#error "simd_isa.h: define SL_ISA_AVX2 or SL_ISA_SSE2"
+#endif
+
+#endif
