@@ -1,0 +1,23 @@
+--- segloss: exact, fast losses for segmenting small targets.
+-- The C core (segloss.core) holds the tensors and kernels; this table is
+-- the public API of ../shared/API.md.
+-- @module segloss
+
+local core = require "segloss.core"
+
+local segloss = {
+  _VERSION = "segloss 0.1.0",
+  _DESCRIPTION = "Segmentation losses for small targets, with fused SIMD kernels",
+
+  backend = core.backend,
+  set_backend = core.set_backend,
+  backends = core.backends,
+  set_threads = core.set_threads,
+  threads = core.threads,
+  seed = core.seed,
+
+  tensor = core.tensor,
+  core = core,
+}
+
+return segloss

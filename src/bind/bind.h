@@ -1,0 +1,70 @@
+/*
+ * bind.h — what the Lua bindings share: the per-state context, tensor
+ * userdata, and argument checks whose errors start with the public name of
+ * the function (`segloss.tensor.zeros: ...`).
+ */
+#ifndef SL_BIND_H
+#define SL_BIND_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "../ops.h"
+#include "../rng.h"
+#include "../tensor.h"
+
+#define SL_TENSOR_MT "segloss.Tensor"
+#define SL_MAXTHREADS 1024
+
+/* Settings of one Lua state, upvalue 1 of every C function of the module. */
+typedef struct sl_ctx {
+	const sl_kern *kern;
+	int threads;
+	sl_rng rng;
+} sl_ctx;
+
+static inline sl_ctx *sl_getctx(lua_State *L)
+{
+	return (sl_ctx *)lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static inline sl_exec sl_getexec(lua_State *L)
+{
+	sl_ctx *c = sl_getctx(L);
+	return (sl_exec){c->kern, c->threads};
+}
+
+/* check.c — errors */
+_Noreturn void sl_error(lua_State *L, const char *fname, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A short description of the value at idx for messages: `number 2.5`,
+ * `string "abc"`, `nil`, `a table`, `a segloss.Tensor {2,3}`. */
+const char *sl_describe(lua_State *L, int idx, char *buf, size_t len);
+/* `{2,1,64,64}` */
+const char *sl_shapestr(int ndim, const int64_t *shape, char *buf, size_t len);
+/* A number as Lua would print it, in buf. */
+const char *sl_numstr(double v, char *buf, size_t len);
+
+/* check.c — arguments. `what` names the argument in messages. */
+/* lo..hi arguments besides self (self = 1 for methods), else an error. */
+void sl_checknargs(lua_State *L, const char *fname, int self, int lo, int hi);
+sl_tensor *sl_totensor(lua_State *L, int idx);
+sl_tensor *sl_checktensor(lua_State *L, int idx, const char *fname, const char *what);
+/* An integer (an integral float is fine, a string is not) in [lo, hi]. */
+lua_Integer sl_checkint(lua_State *L, int idx, const char *fname, const char *what,
+                        lua_Integer lo, lua_Integer hi);
+/* A number (not a string); finite if `finite`. */
+double sl_checknum(lua_State *L, int idx, const char *fname, const char *what, int finite);
+const char *sl_checkstr(lua_State *L, int idx, const char *fname, const char *what);
+/* A shape given as a table {d1, ..., dk} at idx, or as the integers from idx
+ * to the top of the stack; checks 1 <= k <= SL_MAXDIM, every d >= 1 and the
+ * size. Returns k. */
+int sl_checkshape(lua_State *L, int idx, const char *fname, int64_t *shape);
+/* Checks a parsed shape (dimensions >= 1, no overflow); returns numel. */
+size_t sl_checksize(lua_State *L, const char *fname, int ndim, const int64_t *shape);
+
+/* tensor.c */
+sl_tensor *sl_newtensor(lua_State *L, int ndim, const int64_t *shape);
+void sl_tensor_open(lua_State *L, int ctx);
+
+#endif

@@ -1,0 +1,215 @@
+/*
+ * check.c — argument checks and error messages for every binding.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bind.h"
+
+_Noreturn void sl_error(lua_State *L, const char *fname, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	lua_pushfstring(L, "%s: %s", fname, msg);
+	lua_error(L);
+	abort(); /* not reached: lua_error does not return */
+}
+
+const char *sl_numstr(double v, char *buf, size_t len)
+{
+	if (isnan(v))
+		snprintf(buf, len, "nan");
+	else if (isinf(v))
+		snprintf(buf, len, v > 0 ? "inf" : "-inf");
+	else
+		snprintf(buf, len, "%.14g", v);
+	return buf;
+}
+
+const char *sl_shapestr(int ndim, const int64_t *shape, char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "{");
+	for (int i = 0; i < ndim && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%lld", i ? "," : "", (long long)shape[i]);
+	if (n < len)
+		snprintf(buf + n, len - n, "}");
+	return buf;
+}
+
+const char *sl_describe(lua_State *L, int idx, char *buf, size_t len)
+{
+	char tmp[64];
+	switch (lua_type(L, idx)) {
+	case LUA_TNONE:
+		snprintf(buf, len, "nothing");
+		break;
+	case LUA_TNIL:
+		snprintf(buf, len, "nil");
+		break;
+	case LUA_TBOOLEAN:
+		snprintf(buf, len, "boolean %s", lua_toboolean(L, idx) ? "true" : "false");
+		break;
+	case LUA_TNUMBER:
+		if (lua_isinteger(L, idx))
+			snprintf(buf, len, "%lld", (long long)lua_tointeger(L, idx));
+		else
+			snprintf(buf, len, "%s", sl_numstr(lua_tonumber(L, idx), tmp, sizeof tmp));
+		break;
+	case LUA_TSTRING: {
+		size_t sl;
+		const char *s = lua_tolstring(L, idx, &sl);
+		snprintf(buf, len, "string \"%.40s\"%s", s, sl > 40 ? "..." : "");
+		break;
+	}
+	case LUA_TUSERDATA: {
+		sl_tensor *t = sl_totensor(L, idx);
+		if (t) {
+			snprintf(buf, len, "a segloss.Tensor %s", sl_shapestr(t->ndim, t->shape, tmp, sizeof tmp));
+			break;
+		}
+	}
+		/* fall through */
+	default:
+		snprintf(buf, len, "a %s", luaL_typename(L, idx));
+		break;
+	}
+	return buf;
+}
+
+void sl_checknargs(lua_State *L, const char *fname, int self, int lo, int hi)
+{
+	int n = lua_gettop(L) - self;
+	if (n >= lo && n <= hi)
+		return;
+	if (lo == hi)
+		sl_error(L, fname, "expected %d argument%s, got %d", lo, lo == 1 ? "" : "s", n);
+	if (n < lo)
+		sl_error(L, fname, "expected at least %d argument%s, got %d", lo, lo == 1 ? "" : "s", n);
+	sl_error(L, fname, "expected at most %d argument%s, got %d", hi, hi == 1 ? "" : "s", n);
+}
+
+sl_tensor *sl_totensor(lua_State *L, int idx)
+{
+	return (sl_tensor *)luaL_testudata(L, idx, SL_TENSOR_MT);
+}
+
+sl_tensor *sl_checktensor(lua_State *L, int idx, const char *fname, const char *what)
+{
+	sl_tensor *t = sl_totensor(L, idx);
+	if (!t) {
+		char d[96];
+		sl_error(L, fname, "%s must be a segloss.Tensor, got %s", what,
+		         sl_describe(L, idx, d, sizeof d));
+	}
+	return t;
+}
+
+static const char *rangestr(lua_Integer lo, lua_Integer hi, char *buf, size_t len)
+{
+	if (hi >= SL_MAXNUMEL)
+		snprintf(buf, len, "an integer >= %lld", (long long)lo);
+	else
+		snprintf(buf, len, "an integer in %lld..%lld", (long long)lo, (long long)hi);
+	return buf;
+}
+
+lua_Integer sl_checkint(lua_State *L, int idx, const char *fname, const char *what,
+                        lua_Integer lo, lua_Integer hi)
+{
+	lua_Integer v = 0;
+	int ok = 0;
+	if (lua_type(L, idx) == LUA_TNUMBER) {
+		if (lua_isinteger(L, idx)) {
+			v = lua_tointeger(L, idx);
+			ok = 1;
+		} else {
+			double d = lua_tonumber(L, idx);
+			/* integral and within the int64 range (2^63 is excluded) */
+			if (d == floor(d) && d >= -0x1p63 && d < 0x1p63) {
+				v = (lua_Integer)d;
+				ok = 1;
+			}
+		}
+	}
+	if (!ok || v < lo || v > hi) {
+		char d[96], r[64];
+		sl_error(L, fname, "%s must be %s, got %s", what, rangestr(lo, hi, r, sizeof r),
+		         sl_describe(L, idx, d, sizeof d));
+	}
+	return v;
+}
+
+double sl_checknum(lua_State *L, int idx, const char *fname, const char *what, int finite)
+{
+	if (lua_type(L, idx) != LUA_TNUMBER || (finite && !isfinite(lua_tonumber(L, idx)))) {
+		char d[96];
+		sl_error(L, fname, "%s must be a %snumber, got %s", what, finite ? "finite " : "",
+		         sl_describe(L, idx, d, sizeof d));
+	}
+	return lua_tonumber(L, idx);
+}
+
+const char *sl_checkstr(lua_State *L, int idx, const char *fname, const char *what)
+{
+	if (lua_type(L, idx) != LUA_TSTRING) {
+		char d[96];
+		sl_error(L, fname, "%s must be a string, got %s", what, sl_describe(L, idx, d, sizeof d));
+	}
+	return lua_tostring(L, idx);
+}
+
+size_t sl_checksize(lua_State *L, const char *fname, int ndim, const int64_t *shape)
+{
+	int64_t n = 1;
+	for (int i = 0; i < ndim; i++) {
+		if (__builtin_mul_overflow(n, shape[i], &n) || n > SL_MAXNUMEL) {
+			char b[160];
+			sl_error(L, fname, "shape %s is too large (more than 2^40 elements)",
+			         sl_shapestr(ndim, shape, b, sizeof b));
+		}
+	}
+	return (size_t)n;
+}
+
+int sl_checkshape(lua_State *L, int idx, const char *fname, int64_t *shape)
+{
+	int top = lua_gettop(L), ndim;
+	char what[32];
+	if (lua_type(L, idx) == LUA_TTABLE) {
+		if (top > idx) {
+			char d[96];
+			sl_error(L, fname, "unexpected argument after the shape table: %s",
+			         sl_describe(L, idx + 1, d, sizeof d));
+		}
+		lua_Unsigned k = lua_rawlen(L, idx);
+		if (k < 1 || k > SL_MAXDIM)
+			sl_error(L, fname, "shape must have 1 to %d dimensions, got %llu", SL_MAXDIM,
+			         (unsigned long long)k);
+		ndim = (int)k;
+		for (int i = 0; i < ndim; i++) {
+			lua_rawgeti(L, idx, i + 1);
+			snprintf(what, sizeof what, "dimension %d", i + 1);
+			shape[i] = sl_checkint(L, -1, fname, what, 1, SL_MAXNUMEL);
+			lua_pop(L, 1);
+		}
+	} else {
+		ndim = top - idx + 1;
+		if (ndim < 1) {
+			sl_error(L, fname, "expected a shape (dimensions or a table of them), got nothing");
+		}
+		if (ndim > SL_MAXDIM)
+			sl_error(L, fname, "shape must have 1 to %d dimensions, got %d", SL_MAXDIM, ndim);
+		for (int i = 0; i < ndim; i++) {
+			snprintf(what, sizeof what, "dimension %d", i + 1);
+			shape[i] = sl_checkint(L, idx + i, fname, what, 1, SL_MAXNUMEL);
+		}
+	}
+	sl_checksize(L, fname, ndim, shape);
+	return ndim;
+}

@@ -1,0 +1,909 @@
+/*
+ * tensor.c — the segloss.Tensor userdata: constructors (segloss.tensor.*)
+ * and methods (segloss.Tensor:*).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../npy.h"
+#include "bind.h"
+
+/* ------------------------------------------------------------------ */
+/* allocation */
+
+#define ALIGN 64
+
+sl_tensor *sl_newtensor(lua_State *L, int ndim, const int64_t *shape)
+{
+	size_t n = 1;
+	for (int i = 0; i < ndim; i++)
+		n *= (size_t)shape[i];
+	sl_tensor *t = lua_newuserdatauv(L, sizeof(sl_tensor) + ALIGN + n * sizeof(float), 1);
+	uintptr_t p = (uintptr_t)(t + 1);
+	t->data = (float *)((p + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
+	t->numel = n;
+	t->ndim = ndim;
+	t->view = 0;
+	memcpy(t->shape, shape, (size_t)ndim * sizeof shape[0]);
+	luaL_setmetatable(L, SL_TENSOR_MT);
+	return t;
+}
+
+/* A new tensor of t's shape. */
+static sl_tensor *newlike(lua_State *L, const sl_tensor *t)
+{
+	return sl_newtensor(L, t->ndim, t->shape);
+}
+
+static sl_tensor *self(lua_State *L, const char *fname)
+{
+	return sl_checktensor(L, 1, fname, "self");
+}
+
+/* ------------------------------------------------------------------ */
+/* constructors */
+
+static int tensor_zeros(lua_State *L)
+{
+	int64_t shape[SL_MAXDIM];
+	int nd = sl_checkshape(L, 1, "segloss.tensor.zeros", shape);
+	sl_tensor *t = sl_newtensor(L, nd, shape);
+	memset(t->data, 0, t->numel * sizeof(float));
+	return 1;
+}
+
+static void fill(sl_tensor *t, float v)
+{
+	for (size_t i = 0; i < t->numel; i++)
+		t->data[i] = v;
+}
+
+static int tensor_ones(lua_State *L)
+{
+	int64_t shape[SL_MAXDIM];
+	int nd = sl_checkshape(L, 1, "segloss.tensor.ones", shape);
+	fill(sl_newtensor(L, nd, shape), 1.0f);
+	return 1;
+}
+
+static int tensor_full(lua_State *L)
+{
+	const char *fn = "segloss.tensor.full";
+	sl_checknargs(L, fn, 0, 2, 2);
+	if (lua_type(L, 1) != LUA_TTABLE) {
+		char d[96];
+		sl_error(L, fn, "shape must be a table of dimensions, got %s",
+		         sl_describe(L, 1, d, sizeof d));
+	}
+	float v = (float)sl_checknum(L, 2, fn, "value", 0);
+	lua_settop(L, 1);
+	int64_t shape[SL_MAXDIM];
+	int nd = sl_checkshape(L, 1, fn, shape);
+	fill(sl_newtensor(L, nd, shape), v);
+	return 1;
+}
+
+static int tensor_rand(lua_State *L)
+{
+	int64_t shape[SL_MAXDIM];
+	int nd = sl_checkshape(L, 1, "segloss.tensor.rand", shape);
+	sl_tensor *t = sl_newtensor(L, nd, shape);
+	sl_rng_uniform(&sl_getctx(L)->rng, t->numel, t->data);
+	return 1;
+}
+
+static int tensor_randn(lua_State *L)
+{
+	int64_t shape[SL_MAXDIM];
+	int nd = sl_checkshape(L, 1, "segloss.tensor.randn", shape);
+	sl_tensor *t = sl_newtensor(L, nd, shape);
+	sl_rng_normal(&sl_getctx(L)->rng, t->numel, t->data);
+	return 1;
+}
+
+/* from(nested): the path of an element for messages, e.g. [2][3] */
+static const char *pathstr(const int64_t *idx, int depth, char *buf, size_t len)
+{
+	size_t n = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < depth && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "[%lld]", (long long)idx[i] + 1);
+	return buf;
+}
+
+static float elemval(lua_State *L, const char *fn, const int64_t *idx, int depth)
+{
+	if (lua_type(L, -1) != LUA_TNUMBER) {
+		char p[96], d[96];
+		sl_error(L, fn, "element %s must be a number, got %s", pathstr(idx, depth, p, sizeof p),
+		         sl_describe(L, -1, d, sizeof d));
+	}
+	return (float)lua_tonumber(L, -1);
+}
+
+/* Fills dst from the nested table on the top of the stack, at depth d. */
+static void fill_nested(lua_State *L, const char *fn, int nd, const int64_t *shape, int d,
+                        int64_t *idx, float **dst)
+{
+	char p[96], d2[96];
+	if (lua_type(L, -1) != LUA_TTABLE)
+		sl_error(L, fn, "element %s must be a table (row of %lld), got %s",
+		         pathstr(idx, d, p, sizeof p), (long long)shape[d],
+		         sl_describe(L, -1, d2, sizeof d2));
+	lua_Unsigned len = lua_rawlen(L, -1);
+	if ((int64_t)len != shape[d])
+		sl_error(L, fn, "ragged table: row %s has %llu element%s, expected %lld",
+		         d ? pathstr(idx, d, p, sizeof p) : "{}", (unsigned long long)len,
+		         len == 1 ? "" : "s", (long long)shape[d]);
+	luaL_checkstack(L, 2, NULL);
+	for (int64_t i = 0; i < shape[d]; i++) {
+		idx[d] = i;
+		lua_rawgeti(L, -1, i + 1);
+		if (d + 1 == nd)
+			*(*dst)++ = elemval(L, fn, idx, d + 1);
+		else
+			fill_nested(L, fn, nd, shape, d + 1, idx, dst);
+		lua_pop(L, 1);
+	}
+}
+
+static int tensor_from(lua_State *L)
+{
+	const char *fn = "segloss.tensor.from";
+	sl_checknargs(L, fn, 0, 1, 2);
+	if (lua_type(L, 1) != LUA_TTABLE) {
+		char d[96];
+		sl_error(L, fn, "data must be a table, got %s", sl_describe(L, 1, d, sizeof d));
+	}
+	int64_t shape[SL_MAXDIM], idx[SL_MAXDIM];
+	if (!lua_isnoneornil(L, 2)) {
+		/* from(flat, shape) */
+		if (lua_type(L, 2) != LUA_TTABLE) {
+			char d[96];
+			sl_error(L, fn, "shape must be a table of dimensions, got %s",
+			         sl_describe(L, 2, d, sizeof d));
+		}
+		int nd = sl_checkshape(L, 2, fn, shape);
+		size_t n = sl_checksize(L, fn, nd, shape);
+		lua_Unsigned len = lua_rawlen(L, 1);
+		if (len != n) {
+			char b[96];
+			sl_error(L, fn, "data has %llu elements but shape %s needs %zu",
+			         (unsigned long long)len, sl_shapestr(nd, shape, b, sizeof b), n);
+		}
+		sl_tensor *t = sl_newtensor(L, nd, shape);
+		for (size_t i = 0; i < n; i++) {
+			lua_rawgeti(L, 1, (lua_Integer)i + 1);
+			idx[0] = (int64_t)i;
+			t->data[i] = elemval(L, fn, idx, 1);
+			lua_pop(L, 1);
+		}
+		return 1;
+	}
+	/* from(nested): the shape follows the first element at each depth */
+	lua_settop(L, 1);
+	int nd = 0;
+	lua_pushvalue(L, 1);
+	while (lua_type(L, -1) == LUA_TTABLE) {
+		if (nd == SL_MAXDIM)
+			sl_error(L, fn, "nested table has more than %d levels", SL_MAXDIM);
+		lua_Unsigned len = lua_rawlen(L, -1);
+		if (len == 0)
+			sl_error(L, fn, "empty table at depth %d (dimensions must be >= 1)", nd + 1);
+		if (len > (lua_Unsigned)SL_MAXNUMEL)
+			sl_error(L, fn, "table is too large");
+		shape[nd++] = (int64_t)len;
+		lua_rawgeti(L, -1, 1);
+	}
+	lua_settop(L, 1);
+	sl_checksize(L, fn, nd, shape);
+	sl_tensor *t = sl_newtensor(L, nd, shape);
+	float *dst = t->data;
+	lua_pushvalue(L, 1);
+	fill_nested(L, fn, nd, shape, 0, idx, &dst);
+	lua_pop(L, 1);
+	return 1;
+}
+
+/* Closes the FILE* of a box on collection, error or success. */
+static int filebox_gc(lua_State *L)
+{
+	FILE **f = lua_touserdata(L, 1);
+	if (*f) {
+		fclose(*f);
+		*f = NULL;
+	}
+	return 0;
+}
+
+static int tensor_load(lua_State *L)
+{
+	const char *fn = "segloss.tensor.load";
+	sl_checknargs(L, fn, 0, 1, 1);
+	const char *path = sl_checkstr(L, 1, fn, "path");
+	FILE **box = lua_newuserdatauv(L, sizeof(FILE *), 0);
+	*box = NULL;
+	if (luaL_newmetatable(L, "segloss.filebox")) {
+		lua_pushcfunction(L, filebox_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_setmetatable(L, -2);
+	*box = fopen(path, "rb");
+	if (!*box)
+		sl_error(L, fn, "cannot open '%s': %s", path, strerror(errno));
+	sl_npy h;
+	char err[256];
+	if (sl_npy_read_header(*box, &h, err, sizeof err) != 0)
+		sl_error(L, fn, "'%s': %s", path, err);
+	sl_tensor *t = sl_newtensor(L, h.ndim, h.shape);
+	if (sl_npy_read_data(*box, &h, t->data, err, sizeof err) != 0)
+		sl_error(L, fn, "'%s': %s", path, err);
+	fclose(*box);
+	*box = NULL;
+	return 1;
+}
+
+static int tensor_istensor(lua_State *L)
+{
+	sl_checknargs(L, "segloss.tensor.istensor", 0, 1, 1);
+	lua_pushboolean(L, sl_totensor(L, 1) != NULL);
+	return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* shape and elements */
+
+static int tensor_shape(lua_State *L)
+{
+	sl_tensor *t = self(L, "segloss.Tensor:shape");
+	sl_checknargs(L, "segloss.Tensor:shape", 1, 0, 0);
+	lua_createtable(L, t->ndim, 0);
+	for (int i = 0; i < t->ndim; i++) {
+		lua_pushinteger(L, t->shape[i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+	return 1;
+}
+
+static int tensor_size(lua_State *L)
+{
+	const char *fn = "segloss.Tensor:size";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 0, 1);
+	if (lua_isnoneornil(L, 2))
+		return tensor_shape(L);
+	lua_Integer i = sl_checkint(L, 2, fn, "dimension", 1, t->ndim);
+	lua_pushinteger(L, t->shape[i - 1]);
+	return 1;
+}
+
+static int tensor_dim(lua_State *L)
+{
+	sl_tensor *t = self(L, "segloss.Tensor:dim");
+	sl_checknargs(L, "segloss.Tensor:dim", 1, 0, 0);
+	lua_pushinteger(L, t->ndim);
+	return 1;
+}
+
+static int tensor_numel(lua_State *L)
+{
+	sl_tensor *t = self(L, "segloss.Tensor:numel");
+	lua_pushinteger(L, (lua_Integer)t->numel);
+	return 1;
+}
+
+/* The flat offset of the indices at 2 .. ndim+1. */
+static size_t offset(lua_State *L, const char *fn, const sl_tensor *t)
+{
+	size_t off = 0;
+	char what[32];
+	for (int i = 0; i < t->ndim; i++) {
+		snprintf(what, sizeof what, "index %d", i + 1);
+		lua_Integer k = sl_checkint(L, i + 2, fn, what, 1, t->shape[i]);
+		off = off * (size_t)t->shape[i] + (size_t)(k - 1);
+	}
+	return off;
+}
+
+static int tensor_get(lua_State *L)
+{
+	const char *fn = "segloss.Tensor:get";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, t->ndim, t->ndim);
+	lua_pushnumber(L, (lua_Number)t->data[offset(L, fn, t)]);
+	return 1;
+}
+
+static int tensor_set(lua_State *L)
+{
+	const char *fn = "segloss.Tensor:set";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, t->ndim + 1, t->ndim + 1);
+	size_t off = offset(L, fn, t);
+	t->data[off] = (float)sl_checknum(L, t->ndim + 2, fn, "value", 0);
+	lua_settop(L, 1);
+	return 1;
+}
+
+static void totable(lua_State *L, const sl_tensor *t, int d, const float **src)
+{
+	luaL_checkstack(L, 2, NULL);
+	lua_createtable(L, (int)t->shape[d], 0);
+	for (int64_t i = 0; i < t->shape[d]; i++) {
+		if (d + 1 == t->ndim)
+			lua_pushnumber(L, (lua_Number) * (*src)++);
+		else
+			totable(L, t, d + 1, src);
+		lua_rawseti(L, -2, i + 1);
+	}
+}
+
+static int tensor_totable(lua_State *L)
+{
+	sl_tensor *t = self(L, "segloss.Tensor:totable");
+	sl_checknargs(L, "segloss.Tensor:totable", 1, 0, 0);
+	const float *src = t->data;
+	totable(L, t, 0, &src);
+	return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* tostring: NumPy's layout; more than 1000 elements show 3 at each edge */
+
+#define SUMMARY_AT 1000
+#define EDGE 3
+
+typedef struct printer {
+	const sl_tensor *t;
+	int summary;
+	int mode;  /* 0: integral "%.0f.", 1: "%.4f", 2: "%.4e" */
+	int width;
+	double maxabs, minabs;
+	int integral, any;
+	luaL_Buffer *b;
+} printer;
+
+static int fmt_elem(char *buf, size_t len, float v, int mode)
+{
+	if (isnan(v))
+		return snprintf(buf, len, "nan");
+	if (isinf(v))
+		return snprintf(buf, len, v > 0 ? "inf" : "-inf");
+	if (mode == 0)
+		return snprintf(buf, len, "%.0f.", (double)v);
+	if (mode == 1)
+		return snprintf(buf, len, "%.4f", (double)v);
+	return snprintf(buf, len, "%.4e", (double)v);
+}
+
+static int shown(const printer *p, int d, int64_t i)
+{
+	int64_t n = p->t->shape[d];
+	return !p->summary || n <= 2 * EDGE || i < EDGE || i >= n - EDGE;
+}
+
+/* pass 0 measures, pass 1 prints */
+static void visit(printer *p, int pass, int d, size_t off)
+{
+	const sl_tensor *t = p->t;
+	size_t stride = 1;
+	for (int k = d + 1; k < t->ndim; k++)
+		stride *= (size_t)t->shape[k];
+	if (pass)
+		luaL_addchar(p->b, '[');
+	int first = 1;
+	for (int64_t i = 0; i < t->shape[d]; i++) {
+		if (!shown(p, d, i)) {
+			if (pass) {
+				if (d + 1 == t->ndim) {
+					luaL_addstring(p->b, ", ...");
+				} else {
+					luaL_addchar(p->b, ',');
+					for (int k = d + 1; k < t->ndim; k++)
+						luaL_addchar(p->b, '\n');
+					for (int k = 0; k <= d; k++)
+						luaL_addchar(p->b, ' ');
+					luaL_addstring(p->b, "...");
+				}
+			}
+			i = t->shape[d] - EDGE - 1;
+			continue;
+		}
+		if (pass && !first) {
+			if (d + 1 == t->ndim) {
+				luaL_addstring(p->b, ", ");
+			} else {
+				luaL_addchar(p->b, ',');
+				for (int k = d + 1; k < t->ndim; k++)
+					luaL_addchar(p->b, '\n');
+				for (int k = 0; k <= d; k++)
+					luaL_addchar(p->b, ' ');
+			}
+		}
+		first = 0;
+		if (d + 1 < t->ndim) {
+			visit(p, pass, d + 1, off + (size_t)i * stride);
+			continue;
+		}
+		float v = t->data[off + (size_t)i];
+		char buf[64];
+		if (pass == 0) {
+			if (isfinite(v)) {
+				double a = fabs((double)v);
+				p->integral &= (double)v == floor((double)v);
+				p->maxabs = a > p->maxabs ? a : p->maxabs;
+				if (a > 0 && (a < p->minabs || p->minabs == 0))
+					p->minabs = a;
+				p->any = 1;
+			}
+		} else {
+			int w = fmt_elem(buf, sizeof buf, v, p->mode);
+			for (int k = w; k < p->width; k++)
+				luaL_addchar(p->b, ' ');
+			luaL_addstring(p->b, buf);
+		}
+	}
+	if (pass)
+		luaL_addchar(p->b, ']');
+}
+
+/* widest element; runs after the mode is known */
+static void measure(printer *p, int d, size_t off)
+{
+	const sl_tensor *t = p->t;
+	size_t stride = 1;
+	for (int k = d + 1; k < t->ndim; k++)
+		stride *= (size_t)t->shape[k];
+	for (int64_t i = 0; i < t->shape[d]; i++) {
+		if (!shown(p, d, i)) {
+			i = t->shape[d] - EDGE - 1;
+			continue;
+		}
+		if (d + 1 < t->ndim) {
+			measure(p, d + 1, off + (size_t)i * stride);
+		} else {
+			char buf[64];
+			int w = fmt_elem(buf, sizeof buf, t->data[off + (size_t)i], p->mode);
+			p->width = w > p->width ? w : p->width;
+		}
+	}
+}
+
+static int tensor_tostring(lua_State *L)
+{
+	sl_tensor *t = self(L, "segloss.Tensor:__tostring");
+	luaL_Buffer b;
+	char sh[160];
+	luaL_buffinit(L, &b);
+	luaL_addstring(&b, "segloss.Tensor ");
+	luaL_addstring(&b, sl_shapestr(t->ndim, t->shape, sh, sizeof sh));
+	luaL_addstring(&b, " float32\n");
+	printer p = {.t = t, .summary = t->numel > SUMMARY_AT, .integral = 1, .b = &b};
+	visit(&p, 0, 0, 0);
+	if (!p.any || (p.integral && p.maxabs < 1e9))
+		p.mode = 0;
+	else if (p.maxabs < 1e5 && p.minabs >= 1e-4)
+		p.mode = 1;
+	else
+		p.mode = 2;
+	measure(&p, 0, 0);
+	visit(&p, 1, 0, 0);
+	luaL_pushresult(&b);
+	return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* copies and views */
+
+static int tensor_clone(lua_State *L)
+{
+	sl_tensor *t = self(L, "segloss.Tensor:clone");
+	sl_checknargs(L, "segloss.Tensor:clone", 1, 0, 0);
+	sl_tensor *r = newlike(L, t);
+	memcpy(r->data, t->data, t->numel * sizeof(float));
+	return 1;
+}
+
+static int tensor_fill(lua_State *L)
+{
+	const char *fn = "segloss.Tensor:fill";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 1, 1);
+	fill(t, (float)sl_checknum(L, 2, fn, "value", 0));
+	lua_settop(L, 1);
+	return 1;
+}
+
+static int same_shape(const sl_tensor *a, const sl_tensor *b)
+{
+	if (a->ndim != b->ndim)
+		return 0;
+	for (int i = 0; i < a->ndim; i++)
+		if (a->shape[i] != b->shape[i])
+			return 0;
+	return 1;
+}
+
+static int tensor_copy(lua_State *L)
+{
+	const char *fn = "segloss.Tensor:copy";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 1, 1);
+	sl_tensor *s = sl_checktensor(L, 2, fn, "source");
+	if (!same_shape(t, s)) {
+		char a[160], b[160];
+		sl_error(L, fn, "source shape %s does not match %s", sl_shapestr(s->ndim, s->shape, a, sizeof a),
+		         sl_shapestr(t->ndim, t->shape, b, sizeof b));
+	}
+	memmove(t->data, s->data, t->numel * sizeof(float));
+	lua_settop(L, 1);
+	return 1;
+}
+
+static int tensor_reshape(lua_State *L)
+{
+	const char *fn = "segloss.Tensor:reshape";
+	sl_tensor *t = self(L, fn);
+	int top = lua_gettop(L), tab = lua_type(L, 2) == LUA_TTABLE;
+	if (tab && top > 2)
+		sl_checknargs(L, fn, 1, 1, 1);
+	int nd = tab ? (int)lua_rawlen(L, 2) : top - 1;
+	if (tab && lua_rawlen(L, 2) > SL_MAXDIM)
+		nd = SL_MAXDIM + 1;
+	if (nd < 1 || nd > SL_MAXDIM)
+		sl_error(L, fn, "shape must have 1 to %d dimensions, got %d", SL_MAXDIM, nd);
+	int64_t shape[SL_MAXDIM];
+	int infer = -1;
+	int64_t known = 1;
+	char what[32];
+	for (int i = 0; i < nd; i++) {
+		if (tab)
+			lua_rawgeti(L, 2, i + 1);
+		int idx = tab ? -1 : i + 2;
+		snprintf(what, sizeof what, "dimension %d", i + 1);
+		lua_Integer v = sl_checkint(L, idx, fn, what, -1, SL_MAXNUMEL);
+		if (v == 0 || (v == -1 && infer >= 0))
+			sl_error(L, fn, "%s must be >= 1 (or -1 once, to infer it), got %lld", what,
+			         (long long)v);
+		if (v == -1)
+			infer = i;
+		else
+			known *= v; /* <= numel below, or the check fails */
+		shape[i] = v;
+		if (tab)
+			lua_pop(L, 1);
+		if (known > (int64_t)t->numel)
+			break;
+	}
+	if (infer >= 0 && known <= (int64_t)t->numel && (int64_t)t->numel % known == 0)
+		shape[infer] = (int64_t)t->numel / known;
+	int64_t n = 1;
+	int ok = known <= (int64_t)t->numel;
+	for (int i = 0; ok && i < nd; i++)
+		ok = !__builtin_mul_overflow(n, shape[i], &n) && shape[i] >= 1;
+	if (!ok || n != (int64_t)t->numel) {
+		char a[160], b[160];
+		sl_error(L, fn, "cannot reshape %s (%zu elements) into %s",
+		         sl_shapestr(t->ndim, t->shape, a, sizeof a), t->numel,
+		         sl_shapestr(nd, shape, b, sizeof b));
+	}
+	sl_tensor *v = lua_newuserdatauv(L, sizeof(sl_tensor), 1);
+	*v = *t;
+	v->view = 1;
+	v->ndim = nd;
+	memcpy(v->shape, shape, sizeof shape);
+	luaL_setmetatable(L, SL_TENSOR_MT);
+	/* keep the owner of the elements alive, never a chain of views */
+	if (t->view)
+		lua_getiuservalue(L, 1, 1);
+	else
+		lua_pushvalue(L, 1);
+	lua_setiuservalue(L, -2, 1);
+	return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* arithmetic: tensor op tensor (same shape) and tensor op number, either side */
+
+enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV };
+
+static float apply(int op, float a, float b)
+{
+	switch (op) {
+	case OP_ADD:
+		return a + b;
+	case OP_SUB:
+		return a - b;
+	case OP_MUL:
+		return a * b;
+	default:
+		return a / b;
+	}
+}
+
+static int arith(lua_State *L, int op, const char *fn)
+{
+	sl_tensor *a = sl_totensor(L, 1), *b = sl_totensor(L, 2);
+	if (a && b) {
+		if (!same_shape(a, b)) {
+			char x[160], y[160];
+			sl_error(L, fn, "shapes %s and %s differ", sl_shapestr(a->ndim, a->shape, x, sizeof x),
+			         sl_shapestr(b->ndim, b->shape, y, sizeof y));
+		}
+		sl_tensor *r = newlike(L, a);
+		for (size_t i = 0; i < a->numel; i++)
+			r->data[i] = apply(op, a->data[i], b->data[i]);
+		return 1;
+	}
+	/* one side is a tensor (Lua called us), the other must be a number */
+	int ti = a ? 1 : 2, ni = a ? 2 : 1;
+	sl_tensor *t = a ? a : b;
+	float v = (float)sl_checknum(L, ni, fn, "operand", 0);
+	sl_tensor *r = newlike(L, t);
+	for (size_t i = 0; i < t->numel; i++)
+		r->data[i] = ti == 1 ? apply(op, t->data[i], v) : apply(op, v, t->data[i]);
+	return 1;
+}
+
+static int tensor_add(lua_State *L) { return arith(L, OP_ADD, "segloss.Tensor:__add"); }
+static int tensor_sub(lua_State *L) { return arith(L, OP_SUB, "segloss.Tensor:__sub"); }
+static int tensor_mul(lua_State *L) { return arith(L, OP_MUL, "segloss.Tensor:__mul"); }
+static int tensor_div(lua_State *L) { return arith(L, OP_DIV, "segloss.Tensor:__div"); }
+
+static int tensor_unm(lua_State *L)
+{
+	sl_tensor *t = self(L, "segloss.Tensor:__unm");
+	sl_tensor *r = newlike(L, t);
+	for (size_t i = 0; i < t->numel; i++)
+		r->data[i] = -t->data[i];
+	return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* reductions */
+
+static int tensor_sum(lua_State *L)
+{
+	sl_tensor *t = self(L, "segloss.Tensor:sum");
+	sl_checknargs(L, "segloss.Tensor:sum", 1, 0, 0);
+	sl_exec e = sl_getexec(L);
+	lua_pushnumber(L, sl_op_sum(&e, t->numel, t->data));
+	return 1;
+}
+
+static int tensor_mean(lua_State *L)
+{
+	sl_tensor *t = self(L, "segloss.Tensor:mean");
+	sl_checknargs(L, "segloss.Tensor:mean", 1, 0, 0);
+	sl_exec e = sl_getexec(L);
+	lua_pushnumber(L, sl_op_sum(&e, t->numel, t->data) / (double)t->numel);
+	return 1;
+}
+
+static int minmax(lua_State *L, const char *fn, int want_max)
+{
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 0, 0);
+	sl_exec e = sl_getexec(L);
+	float lo, hi;
+	sl_op_minmax(&e, t->numel, t->data, &lo, &hi);
+	lua_pushnumber(L, (lua_Number)(want_max ? hi : lo));
+	return 1;
+}
+
+static int tensor_min(lua_State *L) { return minmax(L, "segloss.Tensor:min", 0); }
+static int tensor_max(lua_State *L) { return minmax(L, "segloss.Tensor:max", 1); }
+
+/* ------------------------------------------------------------------ */
+/* elementwise functions and the channel axis */
+
+static int map(lua_State *L, const char *fn, size_t member)
+{
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 0, 0);
+	sl_exec e = sl_getexec(L);
+	sl_unary_fn f;
+	memcpy(&f, (const char *)e.k + member, sizeof f);
+	sl_tensor *r = newlike(L, t);
+	sl_op_map(&e, f, t->numel, t->data, r->data);
+	return 1;
+}
+
+#define MAP(name)                                                                         \
+	static int tensor_##name(lua_State *L)                                            \
+	{                                                                                 \
+		return map(L, "segloss.Tensor:" #name, offsetof(sl_kern, name));           \
+	}
+MAP(exp)
+MAP(log)
+MAP(log1p)
+MAP(sigmoid)
+MAP(softplus)
+
+static int tensor_pow(lua_State *L)
+{
+	const char *fn = "segloss.Tensor:pow";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 1, 1);
+	double g = sl_checknum(L, 2, fn, "exponent", 1);
+	if (g < 0 || g > 0x1p24) {
+		char b[64];
+		sl_error(L, fn, "exponent must be in [0, 2^24], got %s", sl_numstr(g, b, sizeof b));
+	}
+	sl_exec e = sl_getexec(L);
+	sl_tensor *r = newlike(L, t);
+	sl_op_pow(&e, t->numel, t->data, (float)g, r->data);
+	return 1;
+}
+
+/* N, C and the spatial size M of a tensor with a channel axis (dim >= 2) */
+static void ncm(lua_State *L, const char *fn, const sl_tensor *t, size_t *N, size_t *C, size_t *M)
+{
+	if (t->ndim < 2) {
+		char b[160];
+		sl_error(L, fn, "needs a channel axis (dimension 2), got shape %s",
+		         sl_shapestr(t->ndim, t->shape, b, sizeof b));
+	}
+	*N = (size_t)t->shape[0];
+	*C = (size_t)t->shape[1];
+	*M = t->numel / (*N * *C);
+}
+
+static int tensor_softmax(lua_State *L)
+{
+	const char *fn = "segloss.Tensor:softmax";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 0, 0);
+	size_t N, C, M;
+	ncm(L, fn, t, &N, &C, &M);
+	sl_exec e = sl_getexec(L);
+	sl_tensor *r = newlike(L, t);
+	sl_op_softmax(&e, N, C, M, t->data, r->data);
+	return 1;
+}
+
+static int tensor_argmax(lua_State *L)
+{
+	const char *fn = "segloss.Tensor:argmax";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 0, 0);
+	size_t N, C, M;
+	ncm(L, fn, t, &N, &C, &M);
+	int64_t shape[SL_MAXDIM];
+	memcpy(shape, t->shape, sizeof shape);
+	shape[1] = 1;
+	sl_tensor *r = sl_newtensor(L, t->ndim, shape);
+	for (size_t n = 0; n < N; n++) {
+		const float *x = t->data + n * C * M;
+		float *y = r->data + n * M;
+		for (size_t s = 0; s < M; s++) {
+			/* the first maximum; a NaN counts as the largest (NumPy) */
+			size_t best = 0;
+			float bv = x[s];
+			for (size_t c = 1; c < C && bv == bv; c++) {
+				float v = x[c * M + s];
+				if (v > bv || v != v) {
+					bv = v;
+					best = c;
+				}
+			}
+			y[s] = (float)best;
+		}
+	}
+	return 1;
+}
+
+/* "{n,1,i,j}" — the 1-based coordinates of flat offset off */
+static const char *coordstr(const sl_tensor *t, size_t off, char *buf, size_t len)
+{
+	int64_t c[SL_MAXDIM];
+	for (int i = t->ndim - 1; i >= 0; i--) {
+		c[i] = (int64_t)(off % (size_t)t->shape[i]) + 1;
+		off /= (size_t)t->shape[i];
+	}
+	return sl_shapestr(t->ndim, c, buf, len);
+}
+
+static int tensor_onehot(lua_State *L)
+{
+	const char *fn = "segloss.Tensor:onehot";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 1, 1);
+	lua_Integer C = sl_checkint(L, 2, fn, "number of classes", 1, 1 << 24);
+	size_t N, C1, M;
+	ncm(L, fn, t, &N, &C1, &M);
+	if (C1 != 1) {
+		char b[160];
+		sl_error(L, fn, "needs a label map of shape (N,1,...), got %s",
+		         sl_shapestr(t->ndim, t->shape, b, sizeof b));
+	}
+	for (size_t i = 0; i < t->numel; i++) {
+		float v = t->data[i];
+		if (!(v >= 0.0f && v < (float)C && v == floorf(v))) {
+			char b[160], d[64];
+			sl_error(L, fn, "label %s at %s is not an integer in 0..%lld",
+			         sl_numstr((double)v, d, sizeof d), coordstr(t, i, b, sizeof b),
+			         (long long)C - 1);
+		}
+	}
+	int64_t shape[SL_MAXDIM];
+	memcpy(shape, t->shape, sizeof shape);
+	shape[1] = C;
+	sl_tensor *r = sl_newtensor(L, t->ndim, shape);
+	memset(r->data, 0, r->numel * sizeof(float));
+	for (size_t n = 0; n < N; n++)
+		for (size_t s = 0; s < M; s++)
+			r->data[(n * (size_t)C + (size_t)t->data[n * M + s]) * M + s] = 1.0f;
+	return 1;
+}
+
+static int tensor_save(lua_State *L)
+{
+	const char *fn = "segloss.Tensor:save";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 1, 1);
+	const char *path = sl_checkstr(L, 2, fn, "path");
+	char err[512];
+	if (sl_npy_write(path, t->ndim, t->shape, t->data, err, sizeof err) != 0)
+		sl_error(L, fn, "%s", err);
+	lua_settop(L, 1);
+	return 1;
+}
+
+static int tensor_len(lua_State *L)
+{
+	sl_tensor *t = self(L, "segloss.Tensor:__len");
+	lua_pushinteger(L, (lua_Integer)t->numel);
+	return 1;
+}
+
+/* ------------------------------------------------------------------ */
+
+static const luaL_Reg ctors[] = {
+	{"zeros", tensor_zeros}, {"ones", tensor_ones},   {"full", tensor_full},
+	{"from", tensor_from},   {"rand", tensor_rand},   {"randn", tensor_randn},
+	{"load", tensor_load},   {"istensor", tensor_istensor}, {NULL, NULL},
+};
+
+static const luaL_Reg methods[] = {
+	{"shape", tensor_shape},     {"size", tensor_size},       {"dim", tensor_dim},
+	{"numel", tensor_numel},     {"get", tensor_get},         {"set", tensor_set},
+	{"totable", tensor_totable}, {"clone", tensor_clone},     {"fill", tensor_fill},
+	{"copy", tensor_copy},       {"reshape", tensor_reshape}, {"sum", tensor_sum},
+	{"mean", tensor_mean},       {"min", tensor_min},         {"max", tensor_max},
+	{"exp", tensor_exp},         {"log", tensor_log},         {"log1p", tensor_log1p},
+	{"sigmoid", tensor_sigmoid}, {"softplus", tensor_softplus}, {"pow", tensor_pow},
+	{"softmax", tensor_softmax}, {"argmax", tensor_argmax},   {"onehot", tensor_onehot},
+	{"save", tensor_save},       {NULL, NULL},
+};
+
+static const luaL_Reg metamethods[] = {
+	{"__tostring", tensor_tostring},
+	{"__len", tensor_len},
+	{"__add", tensor_add},
+	{"__sub", tensor_sub},
+	{"__mul", tensor_mul},
+	{"__div", tensor_div},
+	{"__unm", tensor_unm},
+	{NULL, NULL},
+};
+
+/* Fills the Tensor metatable (again, if an earlier require made it) and
+ * pushes the table of constructors; ctx is the stack index of the context. */
+void sl_tensor_open(lua_State *L, int ctx)
+{
+	luaL_newmetatable(L, SL_TENSOR_MT);
+	lua_pushvalue(L, ctx);
+	luaL_setfuncs(L, metamethods, 1);
+	lua_createtable(L, 0, sizeof methods / sizeof methods[0]);
+	lua_pushvalue(L, ctx);
+	luaL_setfuncs(L, methods, 1);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+	lua_createtable(L, 0, sizeof ctors / sizeof ctors[0]);
+	lua_pushvalue(L, ctx);
+	luaL_setfuncs(L, ctors, 1);
+}

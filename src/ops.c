@@ -1,0 +1,130 @@
+/*
+ * ops.c — threaded drivers; see ops.h.
+ */
+#include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "ops.h"
+
+/* Below this many elements a parallel region costs more than it saves. */
+#define MIN_PER_THREAD (4 * SL_BLOCK)
+
+int sl_exec_threads(const sl_exec *e, size_t n)
+{
+	size_t t = n / MIN_PER_THREAD;
+	if (t < 1)
+		t = 1;
+	return (size_t)e->threads < t ? e->threads : (int)t;
+}
+
+static size_t nblocks(size_t n) { return (n + SL_BLOCK - 1) / SL_BLOCK; }
+
+void sl_op_map(const sl_exec *e, sl_unary_fn f, size_t n, const float *x, float *y)
+{
+	size_t nb = nblocks(n);
+	int nt = sl_exec_threads(e, n);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+	for (size_t b = 0; b < nb; b++) {
+		size_t i = b * SL_BLOCK, m = n - i < SL_BLOCK ? n - i : SL_BLOCK;
+		f(m, x + i, y + i);
+	}
+}
+
+void sl_op_pow(const sl_exec *e, size_t n, const float *x, float g, float *y)
+{
+	size_t nb = nblocks(n);
+	int nt = sl_exec_threads(e, n);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+	for (size_t b = 0; b < nb; b++) {
+		size_t i = b * SL_BLOCK, m = n - i < SL_BLOCK ? n - i : SL_BLOCK;
+		e->k->pow(m, x + i, g, y + i);
+	}
+}
+
+/* Partials live on the stack for up to STACK_BLOCKS blocks (16 M elements). */
+#define STACK_BLOCKS 1024
+
+double sl_op_sum(const sl_exec *e, size_t n, const float *x)
+{
+	size_t nb = nblocks(n);
+	double stack[STACK_BLOCKS];
+	double *part = nb <= STACK_BLOCKS ? stack : malloc(nb * sizeof *part);
+	double s = 0.0;
+	if (!part) {
+		/* Same blocks, same order, one thread: the same bits. */
+		for (size_t b = 0; b < nb; b++) {
+			size_t i = b * SL_BLOCK;
+			s += e->k->sum(n - i < SL_BLOCK ? n - i : SL_BLOCK, x + i);
+		}
+		return s;
+	}
+	int nt = sl_exec_threads(e, n);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+	for (size_t b = 0; b < nb; b++) {
+		size_t i = b * SL_BLOCK;
+		part[b] = e->k->sum(n - i < SL_BLOCK ? n - i : SL_BLOCK, x + i);
+	}
+	for (size_t b = 0; b < nb; b++)
+		s += part[b];
+	if (part != stack)
+		free(part);
+	return s;
+}
+
+void sl_op_minmax(const sl_exec *e, size_t n, const float *x, float *mn, float *mx)
+{
+	/* min and max are exact: any split gives the same result. */
+	size_t nb = nblocks(n);
+	int nt = sl_exec_threads(e, n);
+	if (nt <= 1) {
+		e->k->minmax(n, x, mn, mx);
+		return;
+	}
+	float lo[64], hi[64];
+	if (nt > 64)
+		nt = 64;
+#pragma omp parallel num_threads(nt)
+	{
+		/* thread t takes blocks [t*nb/nt, (t+1)*nb/nt) */
+		int t = 0, T = 1;
+#ifdef _OPENMP
+		t = omp_get_thread_num();
+		T = omp_get_num_threads();
+#endif
+		size_t b0 = (size_t)t * nb / (size_t)T, b1 = (size_t)(t + 1) * nb / (size_t)T;
+		size_t i0 = b0 * SL_BLOCK, i1 = b1 * SL_BLOCK < n ? b1 * SL_BLOCK : n;
+		if (i1 > i0) {
+			e->k->minmax(i1 - i0, x + i0, &lo[t], &hi[t]);
+		} else {
+			lo[t] = x[0];
+			hi[t] = x[0];
+		}
+	}
+	float a = lo[0], b = hi[0];
+	int nan = a != a;
+	for (int t = 1; t < nt; t++) {
+		nan |= lo[t] != lo[t];
+		a = lo[t] < a ? lo[t] : a;
+		b = hi[t] > b ? hi[t] : b;
+	}
+	if (nan)
+		a = b = __builtin_nanf("");
+	*mn = a;
+	*mx = b;
+}
+
+void sl_op_softmax(const sl_exec *e, size_t N, size_t C, size_t M, const float *x, float *y)
+{
+	/* tiles of SL_BLOCK/C spatial positions (at least one vector) per task */
+	size_t tile = SL_BLOCK / C < 64 ? 64 : SL_BLOCK / C;
+	size_t per = (M + tile - 1) / tile, ntask = N * per;
+	int nt = sl_exec_threads(e, N * C * M);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+	for (size_t task = 0; task < ntask; task++) {
+		size_t n = task / per, s0 = (task % per) * tile;
+		size_t s1 = s0 + tile < M ? s0 + tile : M;
+		e->k->softmax(C, M, s0, s1, x + n * C * M, y + n * C * M);
+	}
+}

@@ -1,0 +1,35 @@
+/*
+ * ops.h — threaded drivers over the kernels of one backend.
+ *
+ * Work is cut into blocks of SL_BLOCK elements (fixed, whatever the thread
+ * count); threads take contiguous runs of blocks; reductions keep one partial
+ * per block and fold them in block order. So every result is bit-identical
+ * for any number of threads. Lua-free.
+ */
+#ifndef SL_OPS_H
+#define SL_OPS_H
+
+#include <stddef.h>
+
+#include "kern/kern.h"
+
+typedef struct sl_exec {
+	const sl_kern *k;
+	int threads;
+} sl_exec;
+
+/* Threads worth using for n elements (>= 1): small jobs stay on one. */
+int sl_exec_threads(const sl_exec *e, size_t n);
+
+/* y = f(x) elementwise; f is one of the unary kernels of e->k. */
+void sl_op_map(const sl_exec *e, sl_unary_fn f, size_t n, const float *x, float *y);
+/* y = x^g */
+void sl_op_pow(const sl_exec *e, size_t n, const float *x, float g, float *y);
+/* Σ x, in double. */
+double sl_op_sum(const sl_exec *e, size_t n, const float *x);
+/* min and max (NaN if any element is NaN); n >= 1. */
+void sl_op_minmax(const sl_exec *e, size_t n, const float *x, float *mn, float *mx);
+/* Softmax over axis 2 of an (N, C, M) array. */
+void sl_op_softmax(const sl_exec *e, size_t N, size_t C, size_t M, const float *x, float *y);
+
+#endif

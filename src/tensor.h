@@ -1,0 +1,27 @@
+/*
+ * tensor.h — the tensor record shared by the bindings and the Lua-free core.
+ *
+ * Tensors are float32, contiguous and row-major, with 1 to SL_MAXDIM
+ * dimensions of at least one element each. The elements of an owning tensor
+ * live inside its Lua userdata, 64-byte aligned, right after this header; a
+ * view (reshape) is a bare header pointing into its base's elements.
+ */
+#ifndef SL_TENSOR_H
+#define SL_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SL_MAXDIM 5
+/* The most elements a tensor may hold (2^40: 4 TiB of floats). */
+#define SL_MAXNUMEL ((int64_t)1 << 40)
+
+typedef struct sl_tensor {
+	float *data;
+	size_t numel;
+	int ndim;
+	int view; /* 1: the elements belong to the base in user value 1 */
+	int64_t shape[SL_MAXDIM];
+} sl_tensor;
+
+#endif
