@@ -1,0 +1,7 @@
+-- luacheck configuration (make lint)
+std = "lua54"
+max_line_length = 120
+files["spec"] = { std = "+busted" }
+exclude_files = { "build", "build-asan", "build-lint" }
+-- one case per line reads best in the table of error cases
+files["spec/06-errors_spec.lua"] = { std = "+busted", max_line_length = false }

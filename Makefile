@@ -1,0 +1,133 @@
+# segloss — build, test and install.
+#
+#   make            build build/segloss/core.so in the tree
+#   make test       install missing Debian packages, build, run the busted suite
+#   make run        install missing packages, build, run the main example
+#   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make lint       luacheck, and the C build with warnings as errors
+#   make bench      vector-math (and later loss) benchmarks
+#   make install    install through LuaRocks (offline, rockspec/)
+#
+# LuaRocks passes CFLAGS, LIBFLAG, LUA_INCDIR and SIMDE_INCDIR on the command
+# line; the project's own flags live in SL_CFLAGS, which it does not touch.
+
+LUA ?= lua5.4
+LUA_INCDIR ?= /usr/include/lua5.4
+SIMDE_INCDIR ?= /usr/include
+CFLAGS ?= -O2
+LIBFLAG ?= -shared
+BUILD ?= build
+
+WARN = -Wall -Wextra -Wconversion -Wdouble-promotion -Wshadow -Wstrict-prototypes \
+       -Wmissing-prototypes -Wpointer-arith -Wno-psabi
+SL_CFLAGS = -std=c11 -fPIC -fopenmp -ffp-contract=off -fvisibility=hidden $(WARN) \
+            -I$(LUA_INCDIR) -I$(SIMDE_INCDIR) $(EXTRA_CFLAGS)
+ALL_CFLAGS = $(CFLAGS) $(SL_CFLAGS)
+LDLIBS = -lm
+# never unloaded: lua_close dlcloses C modules, and libgomp's idle worker
+# threads must not outlive the code they sleep in
+MODULE_LDFLAGS = -Wl,-z,nodelete
+
+# The SIMD backends: one source, one object per ISA, ISA flags on that object only.
+MACHINE := $(shell $(CC) -dumpmachine)
+ifneq (,$(filter x86_64% i686% i386%,$(MACHINE)))
+SIMD_OBJS = $(BUILD)/obj/simd_avx2.o $(BUILD)/obj/simd_sse2.o
+else
+SIMD_OBJS = $(BUILD)/obj/simd_neon.o
+endif
+
+SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/bind/check.c src/bind/tensor.c \
+       src/kern/scalar.c src/kern/dispatch.c src/kern/vmcheck.c
+OBJS = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(SIMD_OBJS)
+HDRS = $(wildcard src/*.h src/*/*.h)
+MODULE = $(BUILD)/segloss/core.so
+
+# Debian packages: what the tests need, and what the extras need.
+PKGS_TEST = lua5.4 liblua5.4-dev libsimde-dev lua-busted lua-cjson gcc make libc6-dev
+PKGS_LINT = lua-check
+PKGS_BENCH = libsleef-dev
+PKGS_INSTALL = luarocks
+
+BUSTED = $(LUA) /usr/bin/busted --ignore-lua
+
+.PHONY: all test run asan lint bench install rock-install deps deps-% clean FORCE
+
+all: $(MODULE)
+
+# Rebuild everything when the flags change (e.g. LuaRocks' CFLAGS after a dev build).
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(ALL_CFLAGS) $(LIBFLAG) $(MODULE_LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(LIBFLAG) $(MODULE_LDFLAGS)' > $@
+
+$(BUILD)/obj/%.o: src/%.c $(HDRS) $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/simd_avx2.o: src/kern/simd.c $(HDRS) $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DSL_ISA_AVX2 -mavx2 -mfma -c $< -o $@
+
+$(BUILD)/obj/simd_sse2.o $(BUILD)/obj/simd_neon.o: src/kern/simd.c $(HDRS) $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DSL_ISA_SSE2 -c $< -o $@
+
+$(MODULE): $(OBJS) $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) $(MODULE_LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+# Install what is missing (Debian; we may be root on a fresh machine).
+deps: deps-test
+deps-test: ; @sh tools/deps.sh $(PKGS_TEST)
+deps-lint: ; @sh tools/deps.sh $(PKGS_LINT)
+deps-bench: ; @sh tools/deps.sh $(PKGS_BENCH)
+deps-install: ; @sh tools/deps.sh $(PKGS_INSTALL)
+
+test: deps-test
+	@$(MAKE) --no-print-directory all
+	@$(BUSTED)
+
+run: deps-test
+	@$(MAKE) --no-print-directory all
+	@LUA_PATH_5_4="lua/?.lua;lua/?/init.lua;;" LUA_CPATH_5_4="$(BUILD)/?.so;;" \
+		$(LUA) examples/quickstart.lua
+
+# The suite under ASan + UBSan, built apart in build-asan/.
+ASAN_LIBS = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
+asan: deps-test
+	@$(MAKE) --no-print-directory all BUILD=build-asan CFLAGS="-O1 -g" \
+		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+	@LD_PRELOAD="$(ASAN_LIBS)" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		$(BUSTED) --run=asan
+
+lint: deps-test deps-lint
+	luacheck --no-color -q lua spec bench examples tools
+	@$(MAKE) --no-print-directory all BUILD=build-lint EXTRA_CFLAGS=-Werror
+
+bench: deps-test deps-bench
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory $(BUILD)/bench_vmath
+	@$(BUILD)/bench_vmath
+
+# bench_vmath links the Lua-free kernels and SLEEF, built per ISA like simd.c
+KERN_OBJS = $(filter-out $(BUILD)/obj/core.o $(BUILD)/obj/bind/%,$(OBJS))
+$(BUILD)/bench/sleef_avx2.o: bench/vmath_sleef.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Isrc -DSL_ISA_AVX2 -mavx2 -mfma -c $< -o $@
+$(BUILD)/bench/sleef_sse2.o: bench/vmath_sleef.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Isrc -DSL_ISA_SSE2 -c $< -o $@
+$(BUILD)/bench_vmath: bench/vmath.c $(KERN_OBJS) $(BUILD)/bench/sleef_avx2.o $(BUILD)/bench/sleef_sse2.o
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $^ -lsleef $(LDLIBS)
+
+install: deps-test deps-install
+	luarocks --lua-version=5.4 make rockspec/segloss-0.1.0-1.rockspec
+
+# Called by LuaRocks (rockspec install_target) with INST_LIBDIR and INST_LUADIR.
+rock-install: $(MODULE)
+	mkdir -p $(INST_LIBDIR)/segloss $(INST_LUADIR)/segloss
+	cp $(MODULE) $(INST_LIBDIR)/segloss/core.so
+	cp -R lua/segloss/. $(INST_LUADIR)/segloss/
+
+clean:
+	rm -rf build build-asan build-lint
