@@ -1,0 +1,113 @@
+-- Shared test helpers (loaded with require "helpers"; spec/ is on the path).
+local segloss = require "segloss"
+
+local H = {}
+
+--- Every backend this build knows, whether or not the CPU runs it.
+function H.known_backends()
+  return segloss.core.known_backends()
+end
+
+local function available(name)
+  for _, b in ipairs(segloss.backends()) do
+    if b == name then return true end
+  end
+  return false
+end
+H.available = available
+
+--- One `it` per backend; a backend the CPU lacks is pending, not skipped.
+-- fn(name) runs with that backend selected; the previous one is restored.
+-- busted's `it` and `pending` live in the spec file's environment, so the
+-- spec hands them over: H.backend_it(it, pending, "desc", fn).
+function H.backend_it(it, pending, desc, fn)
+  for _, b in ipairs(H.known_backends()) do
+    it(desc .. " [" .. b .. "]", function()
+      if not available(b) then
+        pending(b .. " is not supported by this CPU")
+        return
+      end
+      local prev = segloss.backend()
+      segloss.set_backend(b)
+      local ok, err = pcall(fn, b)
+      segloss.set_backend(prev)
+      if not ok then error(err, 0) end
+    end)
+  end
+end
+
+--- Runs fn with n threads, restoring the previous count.
+function H.with_threads(n, fn)
+  local prev = segloss.threads()
+  segloss.set_threads(n)
+  local ok, a, b = pcall(fn)
+  segloss.set_threads(prev)
+  if not ok then error(a, 0) end
+  return a, b
+end
+
+--- The float32 bits of v as an integer ordered like the floats.
+local function key(v)
+  local bits = string.unpack("<I4", string.pack("<f", v))
+  if bits >= 0x80000000 then return -(bits - 0x80000000) end
+  return bits
+end
+
+--- Distance in float32 ulps between a and b (both representable); NaN vs
+-- NaN is 0, NaN vs a number is math.huge.
+function H.ulps(a, b)
+  if a ~= a or b ~= b then
+    return (a ~= a and b ~= b) and 0 or math.huge
+  end
+  return math.abs(key(a) - key(b))
+end
+
+--- Asserts that fn(...) raises an error whose message starts with prefix
+-- and contains every string of `parts` (plain text, not patterns).
+function H.errors(prefix, parts, fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert(not ok, "expected an error starting with " .. prefix)
+  err = tostring(err)
+  if err:sub(1, #prefix) ~= prefix then
+    error(string.format("error message %q does not start with %q", err, prefix), 2)
+  end
+  for _, p in ipairs(parts or {}) do
+    if not err:find(p, 1, true) then
+      error(string.format("error message %q does not contain %q", err, p), 2)
+    end
+  end
+  return err
+end
+
+--- Reads a whole file (binary).
+function H.readfile(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- A fresh temporary file name, removed by H.cleanup().
+local temps = {}
+function H.tmpname(suffix)
+  local name = os.tmpname()
+  os.remove(name)
+  name = name .. (suffix or "")
+  temps[#temps + 1] = name
+  return name
+end
+
+function H.cleanup()
+  for i, name in ipairs(temps) do
+    os.remove(name)
+    temps[i] = nil
+  end
+end
+
+--- Reads a JSON file with lua-cjson.
+function H.json(path)
+  local cjson = require "cjson"
+  return cjson.decode(H.readfile(path))
+end
+
+return H
