@@ -63,11 +63,10 @@ R10  generalized_dice: a sample (or the batch, with batch = true) takes part
      when sum over included c of M'[n,c] > 0.  Class weights are computed from
      ST over the included classes only; excluded classes get w = 0.  With
      w_type = "uniform" every included class has w = 1, also when ST_c = 0
-     (1 is finite, so the "largest finite w" rule never applies).  Consequently
-     a sample whose included classes are all empty is NOT treated as
-     "w = 0, L = 1 - s_nr/s_dr" under "uniform" here -- see the report: the
-     Conventions line says w = 0 without naming a w_type.  No golden case pins
-     this combination.
+     (1 is finite, so the "largest finite w" rule never applies) -- except
+     that, as the Conventions section says for every w_type, a sample whose
+     included classes are all empty has w = 0 and L = 1 - s_nr/s_dr with
+     gradient 0 (case "uniform-all-empty" pins it).
 R11  sensitivity_specificity: both denominators use s_dr (from smooth_dr, else
      smooth); smooth_nr is accepted and unused.
 R12  dice complement = true takes M' per (n,c) (per c over the batch with
@@ -495,8 +494,11 @@ def gdice_weights(ST, inc, w_type):
     """Constant class weights (R, C) from the target sums (R10)."""
     ST = ST.detach()
     incl = (inc.view(1, -1) > 0).expand_as(ST)
+    # LOSSES.md Conventions: when all included classes of a sample are empty,
+    # w = 0 (whatever w_type), so L = 1 - s_nr/s_dr with gradient 0.
+    any_pos = ((ST > 0) & incl).any(dim=1, keepdim=True)
     if w_type == "uniform":
-        return incl.to(DT)
+        return (incl & any_pos).to(DT)
     check(w_type in ("square", "simple"), "w_type")
     pos = (ST > 0) & incl
     safe = torch.where(pos, ST, torch.ones_like(ST))
@@ -851,6 +853,8 @@ class Scalar:
             for c in cls:
                 if c not in w:
                     w[c] = max(finite) if finite else 0.0
+            if all(st["ST"][r][c] == 0 for c in cls):   # all empty: w = 0
+                w = {c: 0.0 for c in cls}
             num = 2 * sum(w[c] * st["TP"][r][c] for c in cls) + snr
             den = sum(w[c] * (st["SP"][r][c] + st["ST"][r][c]) for c in cls) + sdr
             vals.append(1 - num / den)
@@ -1911,6 +1915,9 @@ def cases_generalized_dice():
              {"activation": SMX}, (2, 3, 3, 4), target="labels", edits=[large_logits()]),
         Case("sigmoid-smooth1-uniform", "smooth 1, w_type uniform",
              {"activation": SIG, "smooth": 1.0, "w_type": "uniform"}, (2, 2, 3, 4)),
+        Case("uniform-all-empty", "w_type uniform, sample 1 every class empty -> w = 0, L = 1 - s_nr/s_dr, gradient 0",
+             {"activation": SIG, "w_type": "uniform", "smooth_nr": 1e-5, "smooth_dr": 4e-5, "reduction": "sum"},
+             (2, 2, 3, 4), edits=[lambda c: c.t.__setitem__(1, 0.0)], expect=expect_grad_zero_sample(1)),
         Case("softmax-all-masked", "everything masked: 0 with gradient 0",
              {"activation": SMX}, (2, 3, 2, 3), target="labels", mask="pix", edits=[mask_all], expect=expect_zero),
     ]
@@ -2049,14 +2056,6 @@ def guard_inputs(name, case, x, t, m):
         check(not np.any(bad), "%s: a tversky value within a factor 10 of eps" % case.slug)
     if o.get("soft_label") and o.get("squared"):
         check(np.all((t == 0) | (t == 1)), "%s: soft_label + squared with soft targets is not pinned (R14)" % case.slug)
-    if name == "generalized_dice" and o.get("w_type") == "uniform":
-        tt = expand_target(torch.zeros(x.shape, dtype=DT), torch.tensor(t.astype(np.float64))).numpy()
-        mm = np.ones(x.shape) if m is None else np.broadcast_to(m, x.shape)
-        per = (tt * mm).reshape(x.shape[0], x.shape[1], -1).sum(axis=2)
-        if not o.get("include_background", True) and x.shape[1] >= 2:
-            per = per[:, 1:]
-        rows = per.sum(axis=0, keepdims=True) if o.get("batch") else per
-        check(np.all(rows.sum(axis=1) > 0), "%s: uniform gdice with an all-empty sample (R10, not pinned)" % case.slug)
 
 
 # ---------------------------------------------------------------------------
