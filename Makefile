@@ -37,7 +37,8 @@ SIMD_OBJS = $(BUILD)/obj/simd_neon.o
 endif
 
 SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/bind/check.c src/bind/tensor.c \
-       src/kern/scalar.c src/kern/dispatch.c src/kern/vmcheck.c
+       src/bind/loss.c src/loss/driver.c src/loss/region.c \
+       src/kern/scalar.c src/kern/loss_scalar.c src/kern/dispatch.c src/kern/vmcheck.c
 OBJS = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(SIMD_OBJS)
 HDRS = $(wildcard src/*.h src/*/*.h)
 MODULE = $(BUILD)/segloss/core.so

@@ -205,5 +205,6 @@ int luaopen_segloss_core(lua_State *L)
 	luaL_setfuncs(L, funcs, 1);
 	sl_tensor_open(L, ctx);
 	lua_setfield(L, -2, "tensor");
+	sl_loss_open(L, ctx);
 	return 1;
 }

@@ -13,6 +13,7 @@
 
 #include "kern/kern.h"
 
+struct sl_exec;
 typedef struct sl_exec {
 	const sl_kern *k;
 	int threads;

@@ -20,4 +20,10 @@ local segloss = {
   core = core,
 }
 
+-- The functional losses: local loss, grad = segloss.dice(x, t, opts)
+for _, name in ipairs { "bce", "ce", "focal", "dice", "iou", "tversky", "focal_tversky",
+  "sensitivity_specificity", "generalized_dice", "bce_dice", "dice_focal" } do
+  segloss[name] = core[name]
+end
+
 return segloss

@@ -42,6 +42,8 @@ _Noreturn void sl_error(lua_State *L, const char *fname, const char *fmt, ...)
 const char *sl_describe(lua_State *L, int idx, char *buf, size_t len);
 /* `{2,1,64,64}` */
 const char *sl_shapestr(int ndim, const int64_t *shape, char *buf, size_t len);
+/* `{n,1,i,j}`: the 1-based coordinates of flat offset off in a shape */
+const char *sl_coordstr(int ndim, const int64_t *shape, size_t off, char *buf, size_t len);
 /* A number as Lua would print it, in buf. */
 const char *sl_numstr(double v, char *buf, size_t len);
 
@@ -66,5 +68,9 @@ size_t sl_checksize(lua_State *L, const char *fname, int ndim, const int64_t *sh
 /* tensor.c */
 sl_tensor *sl_newtensor(lua_State *L, int ndim, const int64_t *shape);
 void sl_tensor_open(lua_State *L, int ctx);
+
+/* loss.c: sets the functional losses (segloss.dice, ...) into the table on
+ * the top of the stack */
+void sl_loss_open(lua_State *L, int ctx);
 
 #endif

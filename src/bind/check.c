@@ -42,6 +42,16 @@ const char *sl_shapestr(int ndim, const int64_t *shape, char *buf, size_t len)
 	return buf;
 }
 
+const char *sl_coordstr(int ndim, const int64_t *shape, size_t off, char *buf, size_t len)
+{
+	int64_t c[SL_MAXDIM];
+	for (int i = ndim - 1; i >= 0; i--) {
+		c[i] = (int64_t)(off % (size_t)shape[i]) + 1;
+		off /= (size_t)shape[i];
+	}
+	return sl_shapestr(ndim, c, buf, len);
+}
+
 const char *sl_describe(lua_State *L, int idx, char *buf, size_t len)
 {
 	char tmp[64];

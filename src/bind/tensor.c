@@ -796,17 +796,6 @@ static int tensor_argmax(lua_State *L)
 	return 1;
 }
 
-/* "{n,1,i,j}" — the 1-based coordinates of flat offset off */
-static const char *coordstr(const sl_tensor *t, size_t off, char *buf, size_t len)
-{
-	int64_t c[SL_MAXDIM];
-	for (int i = t->ndim - 1; i >= 0; i--) {
-		c[i] = (int64_t)(off % (size_t)t->shape[i]) + 1;
-		off /= (size_t)t->shape[i];
-	}
-	return sl_shapestr(t->ndim, c, buf, len);
-}
-
 static int tensor_onehot(lua_State *L)
 {
 	const char *fn = "segloss.Tensor:onehot";
@@ -825,7 +814,7 @@ static int tensor_onehot(lua_State *L)
 		if (!(v >= 0.0f && v < (float)C && v == floorf(v))) {
 			char b[160], d[64];
 			sl_error(L, fn, "label %s at %s is not an integer in 0..%lld",
-			         sl_numstr((double)v, d, sizeof d), coordstr(t, i, b, sizeof b),
+			         sl_numstr((double)v, d, sizeof d), sl_coordstr(t->ndim, t->shape, i, b, sizeof b),
 			         (long long)C - 1);
 		}
 	}

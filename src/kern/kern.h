@@ -17,6 +17,8 @@
 
 #include <stddef.h>
 
+#include "../loss/loss.h"
+
 /* Elements per block of every deterministic reduction (64 KiB of floats). */
 #define SL_BLOCK 16384
 
@@ -42,9 +44,18 @@ typedef struct sl_kern {
 	/* Softmax over the channel axis of one sample laid out as x[c*M + s],
 	 * for the spatial positions s in [s0, s1); y may equal x. */
 	void (*softmax)(size_t C, size_t M, size_t s0, size_t s1, const float *x, float *y);
+
+	/* The loss kernels of loss.h: statistics pass and fused pass of one task. */
+	sl_stats_fn loss_stats;
+	sl_fused_fn loss_fused;
 } sl_kern;
 
 extern const sl_kern sl_kern_scalar;
+/* loss_scalar.c */
+void sl_loss_stats__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st,
+                           sl_bad *bad);
+void sl_loss_fused__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,
+                           sl_bad *bad);
 #if defined(__x86_64__) || defined(__i386__)
 extern const sl_kern sl_kern__sse2;
 extern const sl_kern sl_kern__avx2;

@@ -114,4 +114,6 @@ const sl_kern sl_kern_scalar = {
 	.sum = sum__scalar,
 	.minmax = minmax__scalar,
 	.softmax = softmax__scalar,
+	.loss_stats = sl_loss_stats__scalar,
+	.loss_fused = sl_loss_fused__scalar,
 };

@@ -178,4 +178,7 @@ const sl_kern SL_SFX(sl_kern) = {
 	.sum = SL_SFX(sum),
 	.minmax = SL_SFX(minmax),
 	.softmax = SL_SFX(softmax),
+	/* until the SIMD loss kernels land: the scalar reference */
+	.loss_stats = sl_loss_stats__scalar,
+	.loss_fused = sl_loss_fused__scalar,
 };

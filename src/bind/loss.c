@@ -1,0 +1,684 @@
+/*
+ * loss.c — the functional losses: segloss.bce, ce, focal, dice, iou,
+ * tversky, focal_tversky, sensitivity_specificity, generalized_dice,
+ * bce_dice, dice_focal.
+ *
+ *   local loss, grad = segloss.dice(x, t, opts)
+ *
+ * The binding parses and checks every argument and option (LOSSES.md's list
+ * of errors), builds an sl_lossrun and hands it to the driver. Nothing is
+ * written to opts.out unless every check, including the data checks of the
+ * driver, has passed.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../loss/loss.h"
+#include "bind.h"
+
+/* ---- the losses and the options they know --------------------------- */
+
+enum {
+	O_ACTIVATION, O_REDUCTION, O_MASK, O_WEIGHT, O_INCLUDE_BACKGROUND, O_BATCH, O_SMOOTH,
+	O_SMOOTH_NR, O_SMOOTH_DR, O_EPS, O_GRAD, O_OUT, /* shared by all */
+	O_POS_WEIGHT, O_ALPHA, O_BETA, O_GAMMA, O_SQUARED, O_COMPLEMENT, O_SOFT_LABEL, O_EMPTY,
+	O_LAMBDA, O_W_TYPE, O_BCE_WEIGHT, O_DICE_WEIGHT, O_COUNT
+};
+
+static const char *const optnames[O_COUNT] = {
+	"activation", "reduction", "mask", "weight", "include_background", "batch", "smooth",
+	"smooth_nr", "smooth_dr", "eps", "grad", "out", "pos_weight", "alpha", "beta", "gamma",
+	"squared", "complement", "soft_label", "empty", "lambda", "w_type", "bce_weight",
+	"dice_weight",
+};
+
+#define SHARED ((1u << (O_OUT + 1)) - 1u)
+#define B(o) (1u << (o))
+
+enum { L_BCE, L_CE, L_FOCAL, L_DICE, L_IOU, L_TVERSKY, L_FTVERSKY, L_SENSSPEC, L_GDICE,
+       L_BCE_DICE, L_DICE_FOCAL, L_COUNT };
+
+typedef struct lossdef {
+	const char *name;  /* Lua name */
+	const char *fname; /* for messages */
+	unsigned opts;     /* the options it knows */
+	double smooth;     /* default smooth */
+} lossdef;
+
+#define DICE_OPTS (B(O_SQUARED) | B(O_COMPLEMENT) | B(O_SOFT_LABEL))
+static const lossdef defs[L_COUNT] = {
+	{"bce", "segloss.bce", SHARED | B(O_POS_WEIGHT), 0},
+	{"ce", "segloss.ce", SHARED, 0},
+	{"focal", "segloss.focal", SHARED | B(O_ALPHA) | B(O_GAMMA), 0},
+	{"dice", "segloss.dice", SHARED | DICE_OPTS, 1.0},
+	{"iou", "segloss.iou", SHARED | B(O_SOFT_LABEL) | B(O_EMPTY), 1e-6},
+	{"tversky", "segloss.tversky", SHARED | B(O_ALPHA) | B(O_BETA) | B(O_SOFT_LABEL), 1e-5},
+	{"focal_tversky", "segloss.focal_tversky",
+	 SHARED | B(O_ALPHA) | B(O_BETA) | B(O_GAMMA) | B(O_SOFT_LABEL), 1e-5},
+	{"sensitivity_specificity", "segloss.sensitivity_specificity", SHARED | B(O_LAMBDA), 1e-5},
+	{"generalized_dice", "segloss.generalized_dice", SHARED | B(O_W_TYPE), 1e-5},
+	{"bce_dice", "segloss.bce_dice",
+	 SHARED | DICE_OPTS | B(O_POS_WEIGHT) | B(O_BCE_WEIGHT) | B(O_DICE_WEIGHT), 1.0},
+	{"dice_focal", "segloss.dice_focal",
+	 SHARED | DICE_OPTS | B(O_ALPHA) | B(O_GAMMA) | B(O_LAMBDA), 1.0},
+};
+
+/* ---- parsed options ------------------------------------------------- */
+
+typedef struct lopts {
+	int act, red, incl_bg, batch, grad;
+	int has[O_COUNT];
+	sl_tensor *mask, *out;
+	int weight_idx;    /* stack index of the weight table or tensor, 0 if none */
+	int alpha_idx;     /* stack index of an alpha list, 0 if none */
+	double smooth, snr, sdr, eps;
+	double pos_weight;
+	int pos_auto;
+	int alpha_off;     /* alpha = false */
+	double alpha, beta, gamma, lambda;
+	int squared, complement, soft, empty_complement, w_type;
+	double bce_weight, dice_weight;
+} lopts;
+
+static const char *const activations[] = {"none", "sigmoid", "softmax", NULL};
+static const char *const reductions[] = {"mean", "sum", "none", NULL};
+static const char *const wtypes[] = {"square", "simple", "uniform", NULL};
+static const char *const empties[] = {"none", "complement", NULL};
+
+static _Noreturn void opt_error(lua_State *L, const char *fn, const char *opt, int idx,
+                                const char *expected)
+{
+	char d[96];
+	sl_error(L, fn, "option %s must be %s, got %s", opt, expected, sl_describe(L, idx, d, sizeof d));
+}
+
+static int opt_enum(lua_State *L, const char *fn, const char *opt, int idx,
+                    const char *const *choices)
+{
+	if (lua_type(L, idx) == LUA_TSTRING) {
+		const char *s = lua_tostring(L, idx);
+		for (int i = 0; choices[i]; i++)
+			if (strcmp(s, choices[i]) == 0)
+				return i;
+	}
+	char exp[128];
+	size_t n = (size_t)snprintf(exp, sizeof exp, "one of");
+	for (int i = 0; choices[i] && n < sizeof exp; i++)
+		n += (size_t)snprintf(exp + n, sizeof exp - n, "%s \"%s\"", i ? "," : "", choices[i]);
+	opt_error(L, fn, opt, idx, exp);
+}
+
+static int opt_bool(lua_State *L, const char *fn, const char *opt, int idx)
+{
+	if (lua_type(L, idx) != LUA_TBOOLEAN)
+		opt_error(L, fn, opt, idx, "a boolean");
+	return lua_toboolean(L, idx);
+}
+
+/* a finite number in [lo, hi] (hi = INFINITY: >= lo); open ends for eps */
+static double opt_num(lua_State *L, const char *fn, const char *opt, int idx, double lo, double hi,
+                      int open)
+{
+	double v = lua_type(L, idx) == LUA_TNUMBER ? lua_tonumber(L, idx) : (double)NAN;
+	int ok = isfinite(v) && (open ? v > lo && v < hi : v >= lo && v <= hi);
+	if (!ok) {
+		char exp[96];
+		if (open)
+			snprintf(exp, sizeof exp, "a number in (%g, %g)", lo, hi);
+		else if (isinf(hi))
+			snprintf(exp, sizeof exp, "a finite number >= %g", lo);
+		else
+			snprintf(exp, sizeof exp, "a number in [%g, %g]", lo, hi);
+		opt_error(L, fn, opt, idx, exp);
+	}
+	return v;
+}
+
+static sl_tensor *opt_tensor(lua_State *L, const char *fn, const char *opt, int idx)
+{
+	sl_tensor *t = sl_totensor(L, idx);
+	if (!t)
+		opt_error(L, fn, opt, idx, "a segloss.Tensor");
+	return t;
+}
+
+/* The closest option name to s, for "did you mean" (edit distance <= 2). */
+static const char *suggest(const char *s, unsigned known)
+{
+	const char *best = NULL;
+	size_t bestd = 3, n = strlen(s);
+	if (n > 40)
+		return NULL;
+	for (int o = 0; o < O_COUNT; o++) {
+		if (!(known & B(o)))
+			continue;
+		const char *t = optnames[o];
+		size_t m = strlen(t), prev[48], cur[48];
+		if (m > 40)
+			continue;
+		for (size_t j = 0; j <= m; j++)
+			prev[j] = j;
+		for (size_t i = 1; i <= n; i++) {
+			cur[0] = i;
+			for (size_t j = 1; j <= m; j++) {
+				size_t sub = prev[j - 1] + (s[i - 1] != t[j - 1]);
+				size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+				cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+			}
+			memcpy(prev, cur, (m + 1) * sizeof prev[0]);
+		}
+		if (prev[m] < bestd) {
+			bestd = prev[m];
+			best = t;
+		}
+	}
+	return best;
+}
+
+/* Walks the opts table at index oi; every key must be an option this loss
+ * knows. Leaves nothing on the stack but pushes values it keeps an index to
+ * (weight, alpha list), which stay until the function returns. */
+static void parse_opts(lua_State *L, const lossdef *d, int oi, lopts *o)
+{
+	const char *fn = d->fname;
+	memset(o, 0, sizeof *o);
+	o->incl_bg = 1;
+	o->grad = 1;
+	if (lua_isnoneornil(L, oi))
+		return;
+	if (lua_type(L, oi) != LUA_TTABLE) {
+		char b[96];
+		sl_error(L, fn, "opts must be a table, got %s", sl_describe(L, oi, b, sizeof b));
+	}
+	lua_pushnil(L);
+	while (lua_next(L, oi)) {
+		int vi = lua_gettop(L);
+		if (lua_type(L, -2) != LUA_TSTRING) {
+			char b[96];
+			sl_error(L, fn, "option names must be strings, got %s", sl_describe(L, -2, b, sizeof b));
+		}
+		const char *key = lua_tostring(L, -2);
+		int o_id = -1;
+		for (int i = 0; i < O_COUNT; i++)
+			if (strcmp(key, optnames[i]) == 0)
+				o_id = i;
+		if (o_id < 0 || !(d->opts & B(o_id))) {
+			const char *s = suggest(key, d->opts);
+			if (s)
+				sl_error(L, fn, "unknown option \"%.40s\" (did you mean \"%s\"?)", key, s);
+			sl_error(L, fn, "unknown option \"%.40s\"", key);
+		}
+		o->has[o_id] = 1;
+		switch (o_id) {
+		case O_ACTIVATION:
+			o->act = opt_enum(L, fn, key, vi, activations);
+			break;
+		case O_REDUCTION:
+			o->red = opt_enum(L, fn, key, vi, reductions);
+			break;
+		case O_MASK:
+			o->mask = opt_tensor(L, fn, key, vi);
+			break;
+		case O_WEIGHT:
+			if (lua_type(L, vi) != LUA_TTABLE && !sl_totensor(L, vi))
+				opt_error(L, fn, key, vi, "a list of one number >= 0 per channel");
+			o->weight_idx = 1; /* pushed below, once the table walk is over */
+			break;
+		case O_INCLUDE_BACKGROUND:
+			o->incl_bg = opt_bool(L, fn, key, vi);
+			break;
+		case O_BATCH:
+			o->batch = opt_bool(L, fn, key, vi);
+			break;
+		case O_SMOOTH:
+			o->smooth = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			break;
+		case O_SMOOTH_NR:
+			o->snr = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			break;
+		case O_SMOOTH_DR:
+			o->sdr = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			break;
+		case O_EPS:
+			o->eps = opt_num(L, fn, key, vi, 0.0, 1.0, 1);
+			break;
+		case O_GRAD:
+			o->grad = opt_bool(L, fn, key, vi);
+			break;
+		case O_OUT:
+			o->out = opt_tensor(L, fn, key, vi);
+			break;
+		case O_POS_WEIGHT:
+			if (lua_type(L, vi) == LUA_TSTRING && strcmp(lua_tostring(L, vi), "auto") == 0)
+				o->pos_auto = 1;
+			else if (lua_type(L, vi) == LUA_TNUMBER)
+				o->pos_weight = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			else
+				opt_error(L, fn, key, vi, "a finite number >= 0 or \"auto\"");
+			break;
+		case O_ALPHA:
+			if (lua_type(L, vi) == LUA_TBOOLEAN && !lua_toboolean(L, vi))
+				o->alpha_off = 1;
+			else if (lua_type(L, vi) == LUA_TTABLE)
+				o->alpha_idx = 1; /* a list: checked against C later */
+			else
+				o->alpha = opt_num(L, fn, key, vi, 0.0, 1.0, 0);
+			break;
+		case O_BETA:
+			o->beta = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			break;
+		case O_GAMMA:
+			o->gamma = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			break;
+		case O_SQUARED:
+			o->squared = opt_bool(L, fn, key, vi);
+			break;
+		case O_COMPLEMENT:
+			o->complement = opt_bool(L, fn, key, vi);
+			break;
+		case O_SOFT_LABEL:
+			o->soft = opt_bool(L, fn, key, vi);
+			break;
+		case O_EMPTY:
+			o->empty_complement = opt_enum(L, fn, key, vi, empties);
+			break;
+		case O_LAMBDA:
+			/* sensitivity_specificity's lambda mixes two terms: [0, 1];
+			 * dice_focal's is the weight of its focal part: >= 0 */
+			o->lambda = opt_num(L, fn, key, vi, 0.0, strcmp(d->name, "dice_focal") ? 1.0 : (double)INFINITY, 0);
+			break;
+		case O_W_TYPE:
+			o->w_type = opt_enum(L, fn, key, vi, wtypes);
+			break;
+		case O_BCE_WEIGHT:
+			o->bce_weight = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			break;
+		case O_DICE_WEIGHT:
+			o->dice_weight = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			break;
+		default:
+			break;
+		}
+		lua_pop(L, 1);
+	}
+	/* keep the weight and alpha values at fixed stack slots */
+	if (o->weight_idx) {
+		lua_getfield(L, oi, "weight");
+		o->weight_idx = lua_gettop(L);
+	}
+	if (o->alpha_idx) {
+		lua_getfield(L, oi, "alpha");
+		o->alpha_idx = lua_gettop(L);
+	}
+}
+
+/* Reads a list (table or tensor) of C numbers at idx into dst; each in
+ * [lo, hi]. */
+static void read_list(lua_State *L, const char *fn, const char *opt, int idx, size_t C, double lo,
+                      double hi, double *dst)
+{
+	sl_tensor *t = sl_totensor(L, idx);
+	size_t n = t ? t->numel : (size_t)lua_rawlen(L, idx);
+	if (n != C)
+		sl_error(L, fn, "option %s must have one entry per channel (%zu), got %zu", opt, C, n);
+	for (size_t i = 0; i < C; i++) {
+		double v;
+		if (t) {
+			v = (double)t->data[i];
+		} else {
+			lua_rawgeti(L, idx, (lua_Integer)i + 1);
+			v = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : (double)NAN;
+			lua_pop(L, 1);
+		}
+		if (!(isfinite(v) && v >= lo && v <= hi)) {
+			char b[64];
+			if (isinf(hi))
+				sl_error(L, fn, "option %s[%zu] must be a finite number >= %g, got %s", opt, i + 1, lo,
+				         sl_numstr(v, b, sizeof b));
+			sl_error(L, fn, "option %s[%zu] must be a number in [%g, %g], got %s", opt, i + 1, lo, hi,
+			         sl_numstr(v, b, sizeof b));
+		}
+		dst[i] = v;
+	}
+}
+
+/* ---- shapes --------------------------------------------------------- */
+
+static int same_shape(int nd, const int64_t *a, int nb, const int64_t *b)
+{
+	if (nd != nb)
+		return 0;
+	for (int i = 0; i < nd; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+/* (N, 1, S...) of x */
+static int is_pixel_shape(const sl_tensor *x, const sl_tensor *t)
+{
+	if (t->ndim != x->ndim || t->shape[0] != x->shape[0] || t->shape[1] != 1)
+		return 0;
+	for (int i = 2; i < x->ndim; i++)
+		if (t->shape[i] != x->shape[i])
+			return 0;
+	return 1;
+}
+
+static int overlaps(const sl_tensor *a, const sl_tensor *b)
+{
+	const float *a0 = a->data, *a1 = a->data + a->numel;
+	const float *b0 = b->data, *b1 = b->data + b->numel;
+	return a0 < b1 && b0 < a1;
+}
+
+/* ---- the message of a bad input element ------------------------------ */
+
+static _Noreturn void bad_input(lua_State *L, const char *fn, const sl_bad *bad,
+                                const sl_tensor *x, const sl_tensor *t, const sl_tensor *m, int act,
+                                size_t C)
+{
+	char at[160], v[64];
+	sl_numstr((double)bad->value, v, sizeof v);
+	switch (bad->kind) {
+	case SL_BAD_X_NONFINITE:
+		sl_error(L, fn, "input has %s at %s", v, sl_coordstr(x->ndim, x->shape, bad->index, at, sizeof at));
+	case SL_BAD_X_RANGE:
+		(void)act;
+		sl_error(L, fn,
+		         "input value %s at %s is outside [0, 1] with activation \"none\" (logits? pass "
+		         "activation = \"sigmoid\" or \"softmax\")",
+		         v, sl_coordstr(x->ndim, x->shape, bad->index, at, sizeof at));
+	case SL_BAD_T:
+		sl_error(L, fn, "target value %s at %s is outside [0, 1]", v,
+		         sl_coordstr(t->ndim, t->shape, bad->index, at, sizeof at));
+	case SL_BAD_LABEL:
+		sl_error(L, fn, "target label %s at %s is not an integer in 0..%zu", v,
+		         sl_coordstr(t->ndim, t->shape, bad->index, at, sizeof at), C - 1);
+	case SL_BAD_MASK:
+		sl_error(L, fn, "mask value %s at %s is not 0 or 1", v,
+		         sl_coordstr(m->ndim, m->shape, bad->index, at, sizeof at));
+	default:
+		sl_error(L, fn, "mask value %s at %s differs from channel 1 (with softmax, ce or focal over "
+		         "classes the mask must be the same for every channel)", v,
+		         sl_coordstr(m->ndim, m->shape, bad->index, at, sizeof at));
+	}
+}
+
+/* ---- the call -------------------------------------------------------- */
+
+static int loss_call(lua_State *L)
+{
+	const lossdef *d = &defs[lua_tointeger(L, lua_upvalueindex(2))];
+	const char *fn = d->fname;
+	int id = (int)(d - defs);
+	sl_checknargs(L, fn, 0, 2, 3);
+	sl_tensor *x = sl_checktensor(L, 1, fn, "input");
+	sl_tensor *t = sl_checktensor(L, 2, fn, "target");
+	lua_settop(L, 3);
+	lopts o;
+	parse_opts(L, d, 3, &o);
+	char a[160], b[160];
+
+	/* shapes */
+	if (x->ndim < 3 || x->ndim > 5)
+		sl_error(L, fn, "input must have 3 to 5 dimensions (N, C, spatial...), got shape %s",
+		         sl_shapestr(x->ndim, x->shape, a, sizeof a));
+	size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1], M = x->numel / (N * C);
+	int labels = 0;
+	if (!same_shape(x->ndim, x->shape, t->ndim, t->shape)) {
+		if (C >= 2 && is_pixel_shape(x, t))
+			labels = 1;
+		else
+			sl_error(L, fn, "target shape %s does not match input %s%s",
+			         sl_shapestr(t->ndim, t->shape, a, sizeof a),
+			         sl_shapestr(x->ndim, x->shape, b, sizeof b),
+			         C >= 2 ? " (nor is it a label map {N,1,...})" : "");
+	}
+	int mask_full = 0;
+	if (o.mask) {
+		if (same_shape(x->ndim, x->shape, o.mask->ndim, o.mask->shape))
+			mask_full = C > 1;
+		else if (!is_pixel_shape(x, o.mask))
+			sl_error(L, fn, "option mask shape %s does not match input %s (expected {N,1,...} or "
+			         "the input's shape)", sl_shapestr(o.mask->ndim, o.mask->shape, a, sizeof a),
+			         sl_shapestr(x->ndim, x->shape, b, sizeof b));
+	}
+
+	/* loss / option compatibility */
+	int act = o.act;
+	if (act == SL_ACT_SOFTMAX && C < 2)
+		sl_error(L, fn, "activation \"softmax\" needs at least 2 channels, got C = 1");
+	if (act == SL_ACT_SOFTMAX && C > SL_MAXC_SOFTMAX)
+		sl_error(L, fn, "activation \"softmax\" supports at most %d channels, got %zu",
+		         SL_MAXC_SOFTMAX, C);
+	if ((id == L_BCE || id == L_BCE_DICE) && act == SL_ACT_SOFTMAX)
+		sl_error(L, fn, "bce needs activation \"sigmoid\" or \"none\", got \"softmax\" (use ce)");
+	if (id == L_CE && act == SL_ACT_SIGMOID)
+		sl_error(L, fn, "ce needs activation \"softmax\" or \"none\", got \"sigmoid\" (use bce)");
+	if (o.complement && (o.squared || C != 1))
+		sl_error(L, fn, "option complement needs C = 1 and squared = false, got C = %zu%s", C,
+		         o.squared ? " and squared = true" : "");
+	if (id == L_GDICE && o.weight_idx)
+		sl_error(L, fn, "option weight is not supported (generalized_dice weighs classes by w_type)");
+	if ((id == L_BCE_DICE || id == L_DICE_FOCAL) && o.red == SL_RED_NONE)
+		sl_error(L, fn, "a combination of losses has no reduction \"none\"");
+	int focal_part = id == L_FOCAL || id == L_DICE_FOCAL;
+	if (focal_part && o.alpha_idx && act != SL_ACT_SOFTMAX)
+		sl_error(L, fn, "option alpha must be a number in [0, 1] or false with activation \"%s\", "
+		         "got a table", activations[act]);
+	if (focal_part && act == SL_ACT_SOFTMAX && o.has[O_ALPHA] && !o.alpha_off && !o.alpha_idx)
+		sl_error(L, fn, "option alpha must be a list of %zu numbers in [0, 1] or false with "
+		         "activation \"softmax\", got %g", C, o.alpha);
+	if ((id == L_TVERSKY || id == L_FTVERSKY) && o.alpha_idx)
+		sl_error(L, fn, "option alpha must be a number in [0, 1], got a table");
+	if ((id == L_TVERSKY || id == L_FTVERSKY) && o.alpha_off)
+		sl_error(L, fn, "option alpha must be a number in [0, 1], got boolean false");
+
+	/* per-class arrays: class weights, alpha list */
+	/* scratch on the Lua stack, collected after the call */
+	double *cwd = lua_newuserdatauv(L, sizeof(double) * 2 * C + sizeof(float) * 2 * C, 0);
+	double *alist = cwd + C;
+	float *cwf = (float *)(alist + C), *cwv = cwf + C;
+	int have_w = o.weight_idx != 0, have_alist = o.alpha_idx != 0;
+	if (have_w)
+		read_list(L, fn, "weight", o.weight_idx, C, 0.0, INFINITY, cwd);
+	if (have_alist)
+		read_list(L, fn, "alpha", o.alpha_idx, C, 0.0, 1.0, alist);
+
+	/* out: a tensor of x's shape that shares storage with no input */
+	int want_grad = o.grad && o.red != SL_RED_NONE;
+	if (o.out && want_grad) {
+		if (!same_shape(x->ndim, x->shape, o.out->ndim, o.out->shape))
+			sl_error(L, fn, "option out shape %s does not match input %s",
+			         sl_shapestr(o.out->ndim, o.out->shape, a, sizeof a),
+			         sl_shapestr(x->ndim, x->shape, b, sizeof b));
+		if (overlaps(o.out, x) || overlaps(o.out, t) || (o.mask && overlaps(o.out, o.mask)))
+			sl_error(L, fn, "option out shares storage with %s",
+			         overlaps(o.out, x) ? "the input" : overlaps(o.out, t) ? "the target" : "the mask");
+	}
+
+	/* the run */
+	sl_lossrun run;
+	memset(&run, 0, sizeof run);
+	sl_lossjob *j = &run.job;
+	j->N = N;
+	j->C = C;
+	j->M = M;
+	j->x = x->data;
+	j->t = t->data;
+	j->m = o.mask ? o.mask->data : NULL;
+	j->labels = labels;
+	j->mask_full = mask_full;
+	j->act = act;
+	j->eps = (float)(o.has[O_EPS] ? o.eps : 1e-7);
+	run.want_grad = want_grad;
+	int c0 = !o.incl_bg && C >= 2 ? 1 : 0;
+	double smooth = o.has[O_SMOOTH] ? o.smooth : d->smooth;
+	double snr = o.has[O_SMOOTH_NR] ? o.snr : smooth, sdr = o.has[O_SMOOTH_DR] ? o.sdr : smooth;
+	for (size_t c = 0; c < C; c++) {
+		cwf[c] = (float)(have_w ? cwd[c] : 1.0);
+		cwv[c] = 1.0f;
+	}
+
+	/* pixel parts */
+	if (id == L_BCE || id == L_BCE_DICE) {
+		sl_pixk *px = &j->pix[j->npix];
+		sl_pixmeta *pm = &run.pm[j->npix++];
+		px->type = SL_PX_BCE;
+		px->pos_weight = (float)(o.has[O_POS_WEIGHT] && !o.pos_auto ? o.pos_weight : 1.0);
+		pm->pos_auto = o.pos_auto;
+		pm->weight = id == L_BCE_DICE && o.has[O_BCE_WEIGHT] ? o.bce_weight : 1.0;
+	} else if (id == L_CE) {
+		j->pix[j->npix].type = SL_PX_CE;
+		run.pm[j->npix++].weight = 1.0;
+	} else if (focal_part) {
+		sl_pixk *px = &j->pix[j->npix];
+		sl_pixmeta *pm = &run.pm[j->npix++];
+		px->type = SL_PX_FOCAL;
+		px->gamma = (float)(o.has[O_GAMMA] ? o.gamma : 2.0);
+		pm->weight = id == L_DICE_FOCAL ? (o.has[O_LAMBDA] ? o.lambda : 1.0) : 1.0;
+		if (act == SL_ACT_SOFTMAX) {
+			/* α_c joins the class weight; "none" values keep α but not w */
+			if (have_alist && !o.alpha_off)
+				for (size_t c = 0; c < C; c++) {
+					cwf[c] = (float)((have_w ? cwd[c] : 1.0) * alist[c]);
+					cwv[c] = (float)alist[c];
+				}
+		} else {
+			/* default 0.25 in focal, false inside dice_focal */
+			px->alpha_on = !o.alpha_off && (o.has[O_ALPHA] || id == L_FOCAL);
+			px->alpha = (float)(o.has[O_ALPHA] ? o.alpha : 0.25);
+		}
+	}
+	for (int i = 0; i < j->npix; i++) {
+		j->pix[i].c0 = c0;
+		j->pix[i].cw = cwf;
+		j->pix[i].cwv = cwv;
+		j->pix[i].gamma_int = -1;
+		run.pm[i].reduction = o.red;
+	}
+
+	/* region parts */
+	int rtype = -1;
+	switch (id) {
+	case L_DICE:
+	case L_BCE_DICE:
+	case L_DICE_FOCAL:
+		rtype = SL_R_DICE;
+		break;
+	case L_IOU:
+		rtype = SL_R_IOU;
+		break;
+	case L_TVERSKY:
+		rtype = SL_R_TVERSKY;
+		break;
+	case L_FTVERSKY:
+		rtype = SL_R_FTVERSKY;
+		break;
+	case L_SENSSPEC:
+		rtype = SL_R_SENSSPEC;
+		break;
+	case L_GDICE:
+		rtype = SL_R_GDICE;
+		break;
+	default:
+		break;
+	}
+	if (rtype >= 0) {
+		sl_regpart *rp = &run.reg[run.nreg++];
+		rp->type = rtype;
+		rp->weight = id == L_BCE_DICE && o.has[O_DICE_WEIGHT] ? o.dice_weight : 1.0;
+		rp->reduction = o.red;
+		rp->batch = o.batch;
+		rp->c0 = c0;
+		rp->snr = snr;
+		rp->sdr = sdr;
+		rp->squared = o.squared;
+		rp->complement = o.complement;
+		rp->soft = o.soft;
+		rp->empty_complement = o.empty_complement;
+		rp->alpha = o.has[O_ALPHA] ? o.alpha : 0.3;
+		rp->beta = o.has[O_BETA] ? o.beta : 0.7;
+		rp->gamma = o.has[O_GAMMA] ? o.gamma : 0.75;
+		rp->eps = o.has[O_EPS] ? o.eps : 1e-7;
+		rp->lambda = o.has[O_LAMBDA] ? o.lambda : 0.05;
+		rp->w_type = o.w_type;
+		rp->cw = have_w ? cwd : NULL;
+	}
+
+	/* outputs: a "none" tensor, the gradient */
+	int nret = 0;
+	sl_tensor *vals = NULL;
+	sl_regpart *rp0 = run.nreg ? &run.reg[0] : NULL;
+	if (o.red == SL_RED_NONE) {
+		int64_t shape[SL_MAXDIM];
+		if (rp0) {
+			shape[0] = (int64_t)sl_region_rows(rp0, N);
+			shape[1] = (int64_t)sl_region_cols(rp0, C);
+			vals = sl_newtensor(L, 2, shape);
+		} else {
+			memcpy(shape, x->shape, sizeof shape);
+			if (act == SL_ACT_SOFTMAX || j->pix[0].type == SL_PX_CE)
+				shape[1] = 1;
+			vals = sl_newtensor(L, x->ndim, shape);
+			j->out = vals->data;
+			j->out_mode = SL_OUT_VALUES;
+		}
+	}
+	int validx = lua_gettop(L);
+	double *Lbuf = NULL;
+	if (rp0 && o.red == SL_RED_NONE) {
+		Lbuf = lua_newuserdatauv(L, vals->numel * sizeof(double), 0);
+		rp0->L = Lbuf;
+	}
+	sl_tensor *g = NULL;
+	if (want_grad) {
+		if (o.out) {
+			g = o.out;
+			run.out_user = 1;
+			lua_pushvalue(L, 3);
+			lua_getfield(L, -1, "out");
+		} else {
+			g = sl_newtensor(L, x->ndim, x->shape);
+		}
+		j->out = g->data;
+	}
+	int gidx = lua_gettop(L);
+
+	sl_exec e = sl_getexec(L);
+	int rc = sl_loss_run(&e, &run);
+	double total = run.total;
+	sl_bad bad = run.bad;
+	sl_loss_free(&run);
+	if (rc == SL_ERR_NOMEM)
+		sl_error(L, fn, "out of memory");
+	if (rc == SL_ERR_INPUT)
+		bad_input(L, fn, &bad, x, t, o.mask, act, C);
+
+	if (o.red == SL_RED_NONE) {
+		if (Lbuf)
+			for (size_t i = 0; i < vals->numel; i++)
+				vals->data[i] = (float)Lbuf[i];
+		lua_pushvalue(L, validx);
+	} else {
+		lua_pushnumber(L, total);
+	}
+	nret = 1;
+	if (want_grad)
+		lua_pushvalue(L, gidx);
+	else
+		lua_pushnil(L);
+	return nret + 1;
+}
+
+void sl_loss_open(lua_State *L, int ctx)
+{
+	for (int i = 0; i < L_COUNT; i++) {
+		lua_pushvalue(L, ctx);
+		lua_pushinteger(L, i);
+		lua_pushcclosure(L, loss_call, 2);
+		lua_setfield(L, -2, defs[i].name);
+	}
+}

@@ -1,0 +1,290 @@
+/*
+ * loss_scalar.c — the reference loss kernels: one element at a time, in
+ * double, with libm. The SIMD kernels are checked against these.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "../loss/loss.h"
+#include "../loss/validate.h"
+#include "kern.h"
+
+static double sigmoid(double x)
+{
+	double z = exp(-fabs(x));
+	return x >= 0 ? 1.0 / (1.0 + z) : z / (1.0 + z);
+}
+
+/* log σ(x) = -softplus(-x) */
+static double log_sigmoid(double x) { return (x < 0 ? x : 0.0) - log1p(exp(-fabs(x))); }
+
+/* dL/dp of the region parts for one element, from its coefficients */
+static double region_gp(const sl_lossjob *j, const float *k, double p, double t)
+{
+	double g = (double)k[SL_K_1] + (double)k[SL_K_T] * t + (double)k[SL_K_P] * p;
+	if (j->coef_full) {
+		double d = p - t;
+		g += (double)k[SL_K_SAD] * (d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0);
+		g += 2.0 * d * ((double)k[SL_K_SE0] + (double)k[SL_K_SE1] * t);
+	}
+	return g;
+}
+
+/* q^g and g q^(g-1), the latter 0 where q = 0 (LOSSES.md Conventions) */
+static void focal_pow(double q, double g, double *qg, double *dqg)
+{
+	if (q <= 0.0) {
+		*qg = g == 0.0 ? 1.0 : 0.0;
+		*dqg = 0.0;
+		return;
+	}
+	*qg = pow(q, g);
+	*dqg = g * *qg / q;
+}
+
+/* ---- statistics pass ------------------------------------------------ */
+
+static void add_stats(double *s, int full, double m, double p, double t)
+{
+	if (m == 0.0)
+		return;
+	s[SL_S_TP] += p * t;
+	s[SL_S_SP] += p;
+	s[SL_S_ST] += t;
+	s[SL_S_M] += 1.0;
+	if (full) {
+		double d = t - p;
+		s[SL_S_SP2] += p * p;
+		s[SL_S_ST2] += t * t;
+		s[SL_S_SAD] += fabs(d);
+		s[SL_S_SQT] += d * d * t;
+		s[SL_S_SQN] += d * d * (1.0 - t);
+	}
+}
+
+void sl_loss_stats__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st,
+                           sl_bad *bad)
+{
+	size_t C = j->C, M = j->M;
+	if (j->act == SL_ACT_SOFTMAX) {
+		double e[SL_MAXC_SOFTMAX];
+		for (size_t s = s0; s < s1; s++) {
+			if (j->check_x)
+				for (size_t c = 0; c < C; c++)
+					if (sl_bad_x(j, (n * C + c) * M + s, bad))
+						return;
+			double mx = -INFINITY, S = 0.0;
+			for (size_t c = 0; c < C; c++) {
+				double v = (double)j->x[(n * C + c) * M + s];
+				mx = v > mx ? v : mx;
+			}
+			for (size_t c = 0; c < C; c++) {
+				e[c] = exp((double)j->x[(n * C + c) * M + s] - mx);
+				S += e[c];
+			}
+			for (size_t c = 0; c < C; c++) {
+				if (j->check_t && sl_bad_tm(j, n, c, s, bad))
+					return;
+				double pc = e[c] / S;
+				if (j->p_in_out)
+					j->out[(n * C + c) * M + s] = (float)pc;
+				add_stats(st + c * SL_NSTAT, j->stats_full, sl_mval(j, n, c, s), pc, sl_tval(j, n, c, s));
+			}
+		}
+		return;
+	}
+	for (size_t c = 0; c < C; c++) {
+		for (size_t s = s0; s < s1; s++) {
+			size_t i = (n * C + c) * M + s;
+			if ((j->check_x && sl_bad_x(j, i, bad)) || (j->check_t && sl_bad_tm(j, n, c, s, bad)))
+				return;
+			double p = j->act == SL_ACT_SIGMOID ? sigmoid((double)j->x[i]) : (double)j->x[i];
+			if (j->p_in_out) /* sigmoid: the smaller of p, 1 - p, signed */
+				j->out[i] = j->x[i] < 0.0f ? (float)p : -(float)sigmoid(-(double)j->x[i]);
+			add_stats(st + c * SL_NSTAT, j->stats_full, sl_mval(j, n, c, s), p, sl_tval(j, n, c, s));
+		}
+	}
+}
+
+/* ---- fused value and gradient pass ---------------------------------- */
+
+/* Elementwise activations ("none", "sigmoid"): bce, sigmoid/none focal, and
+ * ce with "none". */
+static void fused_elementwise(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,
+                              sl_bad *bad)
+{
+	size_t C = j->C, M = j->M;
+	int nk = j->coef_full ? SL_NK : SL_NK_BASIC, sig = j->act == SL_ACT_SIGMOID;
+	double eps = (double)j->eps;
+	if (j->out_mode == SL_OUT_VALUES)
+		for (int i = 0; i < j->npix; i++)
+			if (j->pix[i].type == SL_PX_CE)
+				for (size_t s = s0; s < s1; s++)
+					j->out[n * M + s] = 0.0f;
+	for (size_t c = 0; c < C; c++) {
+		const float *k = j->coef ? j->coef + (n * C + c) * (size_t)nk : NULL;
+		for (size_t s = s0; s < s1; s++) {
+			size_t i = (n * C + c) * M + s;
+			if ((j->fused_check_x && sl_bad_x(j, i, bad)) ||
+			    (j->fused_check_t && sl_bad_tm(j, n, c, s, bad)))
+				return;
+			double t = sl_tval(j, n, c, s), m = sl_mval(j, n, c, s);
+			double x = (double)j->x[i], p, q, lp, lq, dpdx;
+			if (j->p_in_out) {
+				double v = (double)j->out[i];
+				p = signbit(v) ? 1.0 + v : v;
+				q = signbit(v) ? -v : 1.0 - v;
+				lp = lq = 0.0; /* no pixel part in this mode */
+			} else if (sig) {
+				p = sigmoid(x);
+				q = sigmoid(-x);
+				lp = log_sigmoid(x);
+				lq = log_sigmoid(-x);
+			} else {
+				p = x;
+				q = 1.0 - x;
+				lp = log(p > eps ? p : eps);
+				lq = log(q > eps ? q : eps);
+			}
+			dpdx = sig ? p * q : 1.0;
+			/* clamped logs: d log(max(p, eps))/dp = 1/p on [eps, 1], else 0 */
+			double dlp = sig ? q : (p >= eps ? 1.0 / p : 0.0);   /* d log p / dx */
+			double dlq = sig ? -p : (q >= eps ? -1.0 / q : 0.0); /* d log(1-p) / dx */
+			double gx = 0.0;
+			if (j->out_mode == SL_OUT_VALUES && j->pix[0].type != SL_PX_CE)
+				j->out[i] = 0.0f; /* masked, or a channel below c0 */
+			if (k && m != 0.0)
+				gx = m * region_gp(j, k, p, t) * dpdx;
+			for (int pi = 0; pi < j->npix; pi++) {
+				const sl_pixk *px = &j->pix[pi];
+				if ((int)c < px->c0 || m == 0.0)
+					continue;
+				double w = px->cw ? (double)px->cw[c] : 1.0, l, dl;
+				if (px->type == SL_PX_BCE) {
+					double pw = (double)px->pos_weight;
+					l = -(pw * t * lp + (1.0 - t) * lq);
+					dl = -(pw * t * dlp + (1.0 - t) * dlq);
+				} else if (px->type == SL_PX_CE) {
+					l = -t * lp;
+					dl = -t * dlp;
+				} else {
+					double Q = t * q + (1.0 - t) * p, Qg, dQg;
+					double at = px->alpha_on
+					                ? (double)px->alpha * t + (1.0 - (double)px->alpha) * (1.0 - t)
+					                : 1.0;
+					double b = -(t * lp + (1.0 - t) * lq);
+					double db = -(t * dlp + (1.0 - t) * dlq);
+					focal_pow(Q, (double)px->gamma, &Qg, &dQg);
+					l = at * Qg * b;
+					dl = at * (dQg * (1.0 - 2.0 * t) * dpdx * b + Qg * db);
+				}
+				vals[pi] += w * m * l;
+				gx += (double)px->scale * w * m * dl;
+				if (j->out_mode == SL_OUT_VALUES) {
+					double wv = px->cwv ? (double)px->cwv[c] : 1.0;
+					if (px->type == SL_PX_CE)
+						j->out[n * M + s] += (float)(wv * m * l);
+					else
+						j->out[i] = (float)(wv * m * l);
+				}
+			}
+			if (j->out_mode == SL_OUT_GRAD)
+				j->out[i] = (float)gx;
+		}
+	}
+}
+
+/* Softmax: ce and softmax focal, region parts through the softmax chain:
+ * with h_c = p_c dL/dp_c, dL/dx_c = h_c - p_c Σ_k h_k. */
+static void fused_softmax(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,
+                          sl_bad *bad)
+{
+	size_t C = j->C, M = j->M;
+	int nk = j->coef_full ? SL_NK : SL_NK_BASIC;
+	double p[SL_MAXC_SOFTMAX], lp[SL_MAXC_SOFTMAX], q[SL_MAXC_SOFTMAX], h[SL_MAXC_SOFTMAX],
+		e[SL_MAXC_SOFTMAX];
+	for (size_t s = s0; s < s1; s++) {
+		if (j->fused_check_x)
+			for (size_t c = 0; c < C; c++)
+				if (sl_bad_x(j, (n * C + c) * M + s, bad))
+					return;
+		if (j->fused_check_t)
+			for (size_t c = 0; c < C; c++)
+				if (sl_bad_tm(j, n, c, s, bad))
+					return;
+		if (j->p_in_out) {
+			for (size_t c = 0; c < C; c++) {
+				p[c] = (double)j->out[(n * C + c) * M + s];
+				q[c] = 1.0 - p[c];
+				lp[c] = 0.0;
+			}
+		} else {
+			double mx = -INFINITY, S = 0.0;
+			for (size_t c = 0; c < C; c++) {
+				double v = (double)j->x[(n * C + c) * M + s];
+				mx = v > mx ? v : mx;
+			}
+			for (size_t c = 0; c < C; c++) {
+				e[c] = exp((double)j->x[(n * C + c) * M + s] - mx);
+				S += e[c];
+			}
+			double lS = log(S), pre = 0.0;
+			for (size_t c = 0; c < C; c++) {
+				p[c] = e[c] / S;
+				lp[c] = ((double)j->x[(n * C + c) * M + s] - mx) - lS;
+				q[c] = pre; /* Σ_{k<c} e_k, completed below: 1 - p_c = Σ_{k≠c} e_k / S */
+				pre += e[c];
+			}
+			double suf = 0.0;
+			for (size_t c = C; c-- > 0;) {
+				q[c] = (q[c] + suf) / S;
+				suf += e[c];
+			}
+		}
+		double mpix = j->m ? (double)j->m[j->mask_full ? (n * C) * M + s : n * M + s] : 1.0;
+		double H = 0.0;
+		double lsum[SL_MAXPIX] = {0}, lsumv[SL_MAXPIX] = {0};
+		for (size_t c = 0; c < C; c++) {
+			double t = sl_tval(j, n, c, s), hc = 0.0;
+			if (j->coef && mpix != 0.0)
+				hc = mpix * p[c] * region_gp(j, j->coef + (n * C + c) * (size_t)nk, p[c], t);
+			for (int pi = 0; pi < j->npix; pi++) {
+				const sl_pixk *px = &j->pix[pi];
+				if ((int)c < px->c0 || mpix == 0.0 || t == 0.0)
+					continue;
+				double w = px->cw ? (double)px->cw[c] : 1.0;
+				double wv = px->cwv ? (double)px->cwv[c] : 1.0, l, hl;
+				if (px->type == SL_PX_CE) {
+					l = -t * lp[c];
+					hl = -t;
+				} else {
+					double Qg, dQg;
+					focal_pow(q[c], (double)px->gamma, &Qg, &dQg);
+					l = -t * Qg * lp[c];
+					hl = -t * (Qg - dQg * p[c] * lp[c]);
+				}
+				lsum[pi] += w * l;
+				lsumv[pi] += wv * l;
+				hc += (double)px->scale * w * mpix * hl;
+			}
+			h[c] = hc;
+			H += hc;
+		}
+		for (int pi = 0; pi < j->npix; pi++)
+			vals[pi] += mpix * lsum[pi];
+		if (j->out_mode == SL_OUT_GRAD)
+			for (size_t c = 0; c < C; c++)
+				j->out[(n * C + c) * M + s] = (float)(h[c] - p[c] * H);
+		else if (j->out_mode == SL_OUT_VALUES)
+			j->out[n * M + s] = (float)(mpix * lsumv[0]);
+	}
+}
+
+void sl_loss_fused__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,
+                           sl_bad *bad)
+{
+	if (j->act == SL_ACT_SOFTMAX)
+		fused_softmax(j, n, s0, s1, vals, bad);
+	else
+		fused_elementwise(j, n, s0, s1, vals, bad);
+}

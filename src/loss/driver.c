@@ -1,0 +1,298 @@
+/*
+ * driver.c — runs a loss job: at most one statistics pass and one fused
+ * pass over memory, split into fixed tasks (sample n, a block of spatial
+ * positions) whose partial sums are folded in task order, so the result is
+ * the same for any thread count. Lua-free.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ops.h"
+#include "loss.h"
+#include "validate.h"
+
+size_t sl_loss_block(size_t C)
+{
+	size_t b = SL_BLOCK / (C ? C : 1);
+	b = (b + 63) & ~(size_t)63;
+	return b < 64 ? 64 : b;
+}
+
+typedef struct tasks {
+	size_t bs, per, n; /* block size, blocks per sample, tasks */
+} tasks;
+
+static tasks make_tasks(const sl_lossjob *j)
+{
+	tasks t;
+	t.bs = sl_loss_block(j->C);
+	t.per = (j->M + t.bs - 1) / t.bs;
+	t.n = j->N * t.per;
+	return t;
+}
+
+static void task_range(const tasks *tk, const sl_lossjob *j, size_t task, size_t *n, size_t *s0,
+                       size_t *s1)
+{
+	*n = task / tk->per;
+	*s0 = (task % tk->per) * tk->bs;
+	*s1 = *s0 + tk->bs < j->M ? *s0 + tk->bs : j->M;
+}
+
+static int threads_for(const sl_exec *e, const sl_lossjob *j, const tasks *tk)
+{
+	int nt = sl_exec_threads(e, j->N * j->C * j->M);
+	return (size_t)nt > tk->n ? (int)tk->n : nt;
+}
+
+/* the first bad element in task order */
+static int first_bad(const sl_bad *bads, size_t n, sl_bad *out)
+{
+	for (size_t i = 0; i < n; i++)
+		if (bads[i].kind != SL_BAD_NONE) {
+			*out = bads[i];
+			return 1;
+		}
+	return 0;
+}
+
+/* ---- generic passes (plain C, every backend) ------------------------ */
+
+/* Validation only: x if cx, t and m if ct. */
+static void check_task(const sl_lossjob *j, size_t n, size_t s0, size_t s1, int cx, int ct,
+                       sl_bad *bad)
+{
+	for (size_t c = 0; c < j->C; c++)
+		for (size_t s = s0; s < s1; s++)
+			if ((cx && sl_bad_x(j, (n * j->C + c) * j->M + s, bad)) ||
+			    (ct && sl_bad_tm(j, n, c, s, bad)))
+				return;
+}
+
+/* ST and M per (n, c), validating t and m: for pixel losses that need Σm or
+ * Σt before their one pass (a mask with "mean", pos_weight "auto"). */
+static void tstats_task(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st,
+                        sl_bad *bad)
+{
+	for (size_t c = 0; c < j->C; c++) {
+		double ST = 0.0, Mv = 0.0;
+		for (size_t s = s0; s < s1; s++) {
+			if (sl_bad_tm(j, n, c, s, bad))
+				return;
+			double m = sl_mval(j, n, c, s);
+			ST += m * sl_tval(j, n, c, s);
+			Mv += m;
+		}
+		st[c * SL_NSTAT + SL_S_ST] += ST;
+		st[c * SL_NSTAT + SL_S_M] += Mv;
+	}
+}
+
+/* A full-shape mask must be the same in every channel for softmax and for
+ * the pixel-level losses (ce, softmax focal). */
+static void maskchan_task(const sl_lossjob *j, size_t n, size_t s0, size_t s1, sl_bad *bad)
+{
+	for (size_t c = 1; c < j->C; c++)
+		for (size_t s = s0; s < s1; s++) {
+			size_t i = (n * j->C + c) * j->M + s;
+			if (j->m[i] != j->m[(n * j->C) * j->M + s]) {
+				sl_record(bad, SL_BAD_MASK_CHAN, i, j->m[i]);
+				return;
+			}
+		}
+}
+
+enum { PASS_CHECK, PASS_MASKCHAN, PASS_TSTATS, PASS_STATS, PASS_FUSED };
+
+/* Runs one pass over every task; partial sums go to part[task * width]. */
+static int run_pass(const sl_exec *e, const sl_lossjob *j, int pass, int cx, int ct,
+                    double *part, size_t width, sl_bad *bad)
+{
+	tasks tk = make_tasks(j);
+	sl_bad *bads = calloc(tk.n, sizeof *bads);
+	if (!bads)
+		return SL_ERR_NOMEM;
+	if (part)
+		memset(part, 0, tk.n * width * sizeof *part);
+	int nt = threads_for(e, j, &tk);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+	for (size_t task = 0; task < tk.n; task++) {
+		size_t n, s0, s1;
+		task_range(&tk, j, task, &n, &s0, &s1);
+		double *pt = part ? part + task * width : NULL;
+		switch (pass) {
+		case PASS_CHECK:
+			check_task(j, n, s0, s1, cx, ct, &bads[task]);
+			break;
+		case PASS_MASKCHAN:
+			maskchan_task(j, n, s0, s1, &bads[task]);
+			break;
+		case PASS_TSTATS:
+			tstats_task(j, n, s0, s1, pt, &bads[task]);
+			break;
+		case PASS_STATS:
+			e->k->loss_stats(j, n, s0, s1, pt, &bads[task]);
+			break;
+		default:
+			e->k->loss_fused(j, n, s0, s1, pt, &bads[task]);
+			break;
+		}
+	}
+	int rc = first_bad(bads, tk.n, bad) ? SL_ERR_INPUT : SL_OK;
+	free(bads);
+	return rc;
+}
+
+/* Folds per-task statistics into st (N x C x SL_NSTAT), blocks in order. */
+static void fold_stats(const sl_lossjob *j, const double *part, double *st)
+{
+	tasks tk = make_tasks(j);
+	size_t w = j->C * SL_NSTAT;
+	memset(st, 0, j->N * w * sizeof *st);
+	for (size_t task = 0; task < tk.n; task++) {
+		size_t n = task / tk.per;
+		for (size_t i = 0; i < w; i++)
+			st[n * w + i] += part[task * w + i];
+	}
+}
+
+static int region_needs_full(const sl_regpart *rp)
+{
+	return rp->squared || rp->soft || rp->type == SL_R_SENSSPEC;
+}
+
+/* is pixel part i summed per pixel over channels (ce, softmax focal)? */
+static int pixel_level(const sl_lossjob *j, int i)
+{
+	return j->pix[i].type == SL_PX_CE || j->act == SL_ACT_SOFTMAX;
+}
+
+int sl_loss_run(const sl_exec *e, sl_lossrun *run)
+{
+	sl_lossjob *j = &run->job;
+	size_t N = j->N, C = j->C, M = j->M;
+	tasks tk = make_tasks(j);
+	int rc = SL_OK;
+	run->bad.kind = SL_BAD_NONE;
+	run->total = 0.0;
+
+	int full = 0, need_m = 0, pixlevel = 0;
+	for (int i = 0; i < run->nreg; i++)
+		full |= region_needs_full(&run->reg[i]);
+	for (int i = 0; i < j->npix; i++) {
+		need_m |= (j->m && run->pm[i].reduction == SL_RED_MEAN) || run->pm[i].pos_auto;
+		pixlevel |= pixel_level(j, i);
+	}
+	j->need_stats = run->nreg > 0;
+	j->stats_full = full;
+	j->coef_full = full;
+	j->coef = NULL;
+	int fused = j->npix > 0 || (run->want_grad && run->nreg > 0);
+	if (!fused)
+		j->out_mode = SL_OUT_NOTHING;
+	else if (run->want_grad)
+		j->out_mode = SL_OUT_GRAD;
+	else if (j->out_mode != SL_OUT_VALUES)
+		j->out_mode = SL_OUT_NOTHING;
+	int writes = fused && j->out_mode != SL_OUT_NOTHING;
+
+	/* which pass validates what: the first one to read it, unless the fused
+	 * pass would write into the caller's tensor before the check is done */
+	int need_tstats = !j->need_stats && need_m;
+	int x_seen = j->need_stats, t_seen = j->need_stats || need_tstats;
+	j->check_x = j->check_t = j->need_stats;
+	j->p_in_out = j->need_stats && j->npix == 0 && run->want_grad && !run->out_user &&
+	              j->act != SL_ACT_NONE;
+	int precheck_x = !x_seen && writes && run->out_user;
+	int precheck_t = !t_seen && writes && run->out_user;
+	j->fused_check_x = !x_seen && !precheck_x;
+	j->fused_check_t = !t_seen && !precheck_t;
+
+	size_t stw = C * SL_NSTAT;
+	double *part = NULL;
+	run->stats = calloc(N * stw, sizeof *run->stats);
+	size_t pw = (size_t)(j->npix > 0 ? j->npix : 1);
+	part = malloc(tk.n * (stw > pw ? stw : pw) * sizeof *part);
+	if (!run->stats || !part) {
+		free(part);
+		return SL_ERR_NOMEM;
+	}
+
+	/* a full mask must not vary across channels where pixels are the unit */
+	if (j->m && j->mask_full && (j->act == SL_ACT_SOFTMAX || pixlevel) && C > 1 &&
+	    (rc = run_pass(e, j, PASS_MASKCHAN, 0, 0, NULL, 0, &run->bad)) != SL_OK)
+		goto done;
+	if ((precheck_x || precheck_t) &&
+	    (rc = run_pass(e, j, PASS_CHECK, precheck_x, precheck_t, NULL, 0, &run->bad)) != SL_OK)
+		goto done;
+	if (j->need_stats || need_tstats) {
+		rc = run_pass(e, j, j->need_stats ? PASS_STATS : PASS_TSTATS, 0, 0, part, stw, &run->bad);
+		if (rc != SL_OK)
+			goto done;
+		fold_stats(j, part, run->stats);
+	}
+
+	/* region parts: values and gradient coefficients */
+	if (run->nreg > 0) {
+		int nk = full ? SL_NK : SL_NK_BASIC;
+		if (run->want_grad) {
+			run->coef = calloc(N * C * (size_t)nk, sizeof *run->coef);
+			if (!run->coef) {
+				rc = SL_ERR_NOMEM;
+				goto done;
+			}
+		}
+		for (int i = 0; i < run->nreg; i++) {
+			sl_region_eval(&run->reg[i], N, C, run->stats, run->coef, nk);
+			run->total += run->reg[i].weight * run->reg[i].value;
+		}
+		j->coef = run->coef;
+	}
+
+	/* pixel parts: the divisor of the mean, pos_weight "auto", the gradient scale */
+	for (int i = 0; i < j->npix; i++) {
+		sl_pixk *px = &j->pix[i];
+		sl_pixmeta *pm = &run->pm[i];
+		int plev = pixel_level(j, i);
+		double msum = 0.0, tsum = 0.0;
+		if (j->need_stats || need_tstats) {
+			for (size_t n = 0; n < N; n++)
+				for (size_t c = plev ? 0 : (size_t)px->c0; c < (plev ? 1 : C); c++) {
+					msum += run->stats[(n * C + c) * SL_NSTAT + SL_S_M];
+					tsum += run->stats[(n * C + c) * SL_NSTAT + SL_S_ST];
+				}
+		} else {
+			msum = (double)N * (double)M * (double)(plev ? 1 : C - (size_t)px->c0);
+		}
+		if (pm->pos_auto)
+			px->pos_weight = (float)((msum - tsum) / (tsum > 1.0 ? tsum : 1.0));
+		pm->denom = pm->reduction == SL_RED_MEAN ? msum : 1.0;
+		/* a mean over nothing is 0 with gradient 0 */
+		px->scale = pm->denom > 0.0 ? (float)(pm->weight / pm->denom) : 0.0f;
+	}
+
+	if (fused) {
+		rc = run_pass(e, j, PASS_FUSED, 0, 0, part, pw, &run->bad);
+		if (rc != SL_OK)
+			goto done;
+		for (int i = 0; i < j->npix; i++) {
+			double v = 0.0;
+			for (size_t task = 0; task < tk.n; task++)
+				v += part[task * pw + (size_t)i];
+			sl_pixmeta *pm = &run->pm[i];
+			pm->value = pm->reduction == SL_RED_NONE ? 0.0 : pm->denom > 0.0 ? v / pm->denom : 0.0;
+			run->total += pm->weight * pm->value;
+		}
+	}
+done:
+	free(part);
+	return rc;
+}
+
+void sl_loss_free(sl_lossrun *run)
+{
+	free(run->stats);
+	free(run->coef);
+	run->stats = NULL;
+	run->coef = NULL;
+}

@@ -1,0 +1,210 @@
+/*
+ * loss.h — one evaluation of a loss, or of a weighted sum of losses, on one
+ * input. Lua-free: the bindings fill an sl_lossjob, sl_loss_run does the
+ * passes.
+ *
+ * Every loss of LOSSES.md is a sum of parts of two kinds:
+ *
+ *   region parts (dice, iou, tversky, focal_tversky, sensitivity_specificity,
+ *   generalized_dice) are functions of additive per-(n, c) statistics. One
+ *   statistics pass gathers them; region.c turns them into values and into
+ *   per-(n, c) gradient coefficients, which add up across parts:
+ *     dL/dp = m (k1 + kt t + kp p + ksad sgn(p - t) + 2 (p - t)(kse0 + kse1 t))
+ *
+ *   pixel parts (bce, ce, focal) are sums of elementwise terms; their value
+ *   and gradient come out of the one fused pass that also applies the
+ *   region coefficients and the chain rule through the activation.
+ *
+ * So a job costs at most two passes over memory, whatever its parts.
+ */
+#ifndef SL_LOSS_H
+#define SL_LOSS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { SL_ACT_NONE, SL_ACT_SIGMOID, SL_ACT_SOFTMAX };
+enum { SL_RED_MEAN, SL_RED_SUM, SL_RED_NONE };
+
+/* Per-(n, c) statistics, sums over the valid elements (mask m = 1). */
+enum {
+	SL_S_TP,  /* Σ p t */
+	SL_S_SP,  /* Σ p */
+	SL_S_ST,  /* Σ t */
+	SL_S_M,   /* Σ m: the valid count M' */
+	SL_S_SP2, /* Σ p² */
+	SL_S_ST2, /* Σ t² */
+	SL_S_SAD, /* Σ |p - t| */
+	SL_S_SQT, /* Σ (t - p)² t */
+	SL_S_SQN, /* Σ (t - p)² (1 - t) */
+	SL_NSTAT
+};
+#define SL_NSTAT_BASIC 4 /* TP, SP, ST, M */
+
+/* Gradient coefficients of the region parts, per (n, c). */
+enum { SL_K_1, SL_K_T, SL_K_P, SL_K_SAD, SL_K_SE0, SL_K_SE1, SL_NK };
+#define SL_NK_BASIC 3
+
+enum { SL_PX_BCE, SL_PX_CE, SL_PX_FOCAL };
+#define SL_MAXPIX 8
+#define SL_MAXREG 8
+/* Most channels a softmax may have (kernels keep a pixel's channels on the stack). */
+#define SL_MAXC_SOFTMAX 1024
+
+/* A pixel part as the kernels see it. */
+typedef struct sl_pixk {
+	int type;
+	int c0;            /* first channel it sums over (include_background) */
+	float scale;       /* gradient factor: part weight / (Σm for "mean", 1 for "sum") */
+	float pos_weight;  /* bce */
+	float gamma;       /* focal */
+	int gamma_int;     /* gamma as a small integer 0..4, or -1 */
+	int alpha_on;      /* focal sigmoid/none: alpha_t on */
+	float alpha;       /* focal sigmoid/none */
+	const float *cw;   /* per-class factor (C): class weight, times alpha_c for
+	                      softmax focal; NULL = 1 */
+	const float *cwv;  /* the factor for values of reduction "none" (unweighted:
+	                      alpha_c for softmax focal), NULL = 1 */
+} sl_pixk;
+
+/* Where the kernels report the first bad input element they meet. */
+enum {
+	SL_BAD_NONE,
+	SL_BAD_X_NONFINITE, /* NaN or ±Inf in x */
+	SL_BAD_X_RANGE,     /* x outside [0, 1] with activation "none" */
+	SL_BAD_T,           /* target outside [0, 1] (or not finite) */
+	SL_BAD_LABEL,       /* label not an integer in 0 .. C-1 */
+	SL_BAD_MASK,        /* mask value neither 0 nor 1 */
+	SL_BAD_MASK_CHAN,   /* softmax with a mask that differs across channels */
+};
+
+typedef struct sl_bad {
+	int kind;
+	size_t index; /* flat index into the tensor concerned */
+	float value;
+} sl_bad;
+
+/* What the fused pass writes. */
+enum {
+	SL_OUT_GRAD,   /* d loss / d x into out */
+	SL_OUT_VALUES, /* reduction "none" of one pixel part: m·ℓ into out */
+	SL_OUT_NOTHING /* value only (grad = false) */
+};
+
+typedef struct sl_lossjob {
+	/* input: x is (N, C, M); t is (N, C, M), or (N, 1, M) labels; m is
+	 * NULL, (N, 1, M) or (N, C, M) */
+	size_t N, C, M;
+	const float *x, *t, *m;
+	int labels, mask_full, act;
+	float eps; /* clamp of logs with activation "none" */
+
+	/* what the passes do */
+	int need_stats;   /* a statistics pass runs */
+	int stats_full;   /* it gathers all SL_NSTAT statistics, else the basic 4 */
+	int check_x, check_t; /* the statistics pass validates x, and t with m */
+	int fused_check_x, fused_check_t; /* the fused pass validates them */
+	int out_mode;     /* SL_OUT_*; with no pixel part and SL_OUT_NOTHING no fused pass runs */
+	float *out;       /* gradient (x's shape) or value map */
+	int p_in_out;     /* the stats pass stores p into out, the fused pass reads it
+	                     from there instead of recomputing it from x. For
+	                     sigmoid the smaller of p and 1 - p is stored, the sign
+	                     bit set when it is 1 - p (sl_sig_pack), so that neither
+	                     loses precision */
+
+	/* region coefficients, (N, C, nk) floats, nk = SL_NK if coef_full else
+	 * SL_NK_BASIC; NULL if there is no region part */
+	const float *coef;
+	int coef_full;
+
+	/* pixel parts */
+	int npix;
+	sl_pixk pix[SL_MAXPIX];
+} sl_lossjob;
+
+/* A region part: its options, and after sl_region_eval its results. */
+enum { SL_R_DICE, SL_R_IOU, SL_R_TVERSKY, SL_R_FTVERSKY, SL_R_SENSSPEC, SL_R_GDICE };
+enum { SL_W_SQUARE, SL_W_SIMPLE, SL_W_UNIFORM };
+
+typedef struct sl_regpart {
+	int type;
+	double weight;  /* its weight in the sum of parts */
+	int reduction;  /* SL_RED_* */
+	int batch;      /* statistics summed over the batch: one row */
+	int c0;         /* first included channel */
+	double snr, sdr;
+	int squared, complement, soft, empty_complement;
+	double alpha, beta, gamma, eps, lambda;
+	int w_type;
+	const double *cw; /* class weights (C), NULL = 1 */
+	/* results */
+	double value;   /* reduced value ("mean"/"sum"), 0 for "none" */
+	double *L;      /* per (row, c): rows x C, or rows x 1 for gdice; 0 where
+	                   nothing takes part; caller-allocated, or NULL */
+} sl_regpart;
+
+/* Rows of a region part's L: N, or 1 with batch. Columns: C, or 1 for
+ * generalized_dice. */
+size_t sl_region_rows(const sl_regpart *rp, size_t N);
+size_t sl_region_cols(const sl_regpart *rp, size_t C);
+
+/* Computes the part's L and value from the folded statistics st (N x C x
+ * SL_NSTAT) and, if coef is not NULL, adds its gradient coefficients
+ * (N x C x nk floats, nk = SL_NK or SL_NK_BASIC) into coef. */
+void sl_region_eval(sl_regpart *rp, size_t N, size_t C, const double *st, float *coef, int nk);
+
+/* The sigmoid's p stored by the statistics pass: +p for p <= 1/2 (x < 0),
+ * -(1 - p) otherwise; the sign bit tells which (also for -0). */
+static inline float sl_sig_pack(float p, float q, int neg) { return neg ? p : -q; }
+
+/* Spatial positions per task: a block of about SL_BLOCK elements over all
+ * channels; fixed for a given C, whatever the thread count. */
+size_t sl_loss_block(size_t C);
+
+/* Kernels (one set per backend, in the sl_kern table) work on one task: the
+ * spatial positions [s0, s1) of sample n, every channel.
+ *   stats: adds the statistics of the task into st[c * SL_NSTAT + k]
+ *          (zeroed by the caller), validates as the job says;
+ *   fused: writes out for the task, adds each pixel part's Σ w_c m ℓ into
+ *          vals[i]; validates as the job says;
+ *   check: validates x (and t, m if check_t) only.
+ * A kernel that meets a bad element records the first one in *bad and may
+ * stop early (its other outputs are then meaningless). */
+typedef void (*sl_stats_fn)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st,
+                            sl_bad *bad);
+typedef void (*sl_fused_fn)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,
+                            sl_bad *bad);
+
+/* One evaluation: the job, its parts, and the results. */
+typedef struct sl_pixmeta {
+	int reduction;   /* SL_RED_* */
+	double weight;   /* weight of the part in the sum */
+	int pos_auto;    /* bce pos_weight = "auto" */
+	double value;    /* result: the reduced value */
+	double denom;    /* result: Σm of the mean (or 1) */
+} sl_pixmeta;
+
+typedef struct sl_lossrun {
+	sl_lossjob job;  /* input pointers, act, eps, npix/pix (type, c0, gamma,
+	                    alpha, cw, cwv, pos_weight); the driver sets the rest */
+	int out_user;    /* out belongs to the caller: write nothing before every
+	                    input is validated */
+	int want_grad;   /* write d loss / d x into job.out */
+	int nreg;
+	sl_regpart reg[SL_MAXREG];
+	sl_pixmeta pm[SL_MAXPIX];
+	/* results */
+	double total;    /* Σ weights * values */
+	sl_bad bad;      /* the first bad input, kind SL_BAD_NONE if none */
+	double *stats;   /* N x C x SL_NSTAT, owned by the run (sl_loss_free) */
+	float *coef;
+} sl_lossrun;
+
+struct sl_exec;
+enum { SL_OK = 0, SL_ERR_INPUT = 1, SL_ERR_NOMEM = 2 };
+/* Runs the passes; returns SL_OK, SL_ERR_INPUT (run->bad says what) or
+ * SL_ERR_NOMEM. Call sl_loss_free afterwards in every case. */
+int sl_loss_run(const struct sl_exec *e, sl_lossrun *run);
+void sl_loss_free(sl_lossrun *run);
+
+#endif
