@@ -48,6 +48,11 @@ typedef struct sl_kern {
 	/* The loss kernels of loss.h: statistics pass and fused pass of one task. */
 	sl_stats_fn loss_stats;
 	sl_fused_fn loss_fused;
+	/* Checks x (cx) and t, m (ct) of a task without computing the loss; with
+	 * st, adds Σ m t and Σ m per channel into st[c][SL_S_ST], st[c][SL_S_M].
+	 * Returns 1 if a check failed (the driver then finds the element). */
+	int (*loss_check)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, int cx, int ct,
+	                  double *st);
 } sl_kern;
 
 extern const sl_kern sl_kern_scalar;
@@ -56,6 +61,8 @@ void sl_loss_stats__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, 
                            sl_bad *bad);
 void sl_loss_fused__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,
                            sl_bad *bad);
+int sl_loss_check__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, int cx, int ct,
+                          double *st);
 #if defined(__x86_64__) || defined(__i386__)
 extern const sl_kern sl_kern__sse2;
 extern const sl_kern sl_kern__avx2;

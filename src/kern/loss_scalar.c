@@ -288,3 +288,27 @@ void sl_loss_fused__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, 
 	else
 		fused_elementwise(j, n, s0, s1, vals, bad);
 }
+
+/* ---- checks and target statistics ------------------------------------ */
+
+int sl_loss_check__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, int cx, int ct,
+                          double *st)
+{
+	sl_bad bad = {SL_BAD_NONE, 0, 0.0f};
+	for (size_t c = 0; c < j->C; c++) {
+		double ST = 0.0, Mv = 0.0;
+		for (size_t s = s0; s < s1; s++) {
+			if ((cx && sl_bad_x(j, (n * j->C + c) * j->M + s, &bad)) ||
+			    (ct && sl_bad_tm(j, n, c, s, &bad)))
+				return 1;
+			double m = sl_mval(j, n, c, s);
+			ST += m * sl_tval(j, n, c, s);
+			Mv += m;
+		}
+		if (st) {
+			st[c * SL_NSTAT + SL_S_ST] += ST;
+			st[c * SL_NSTAT + SL_S_M] += Mv;
+		}
+	}
+	return 0;
+}

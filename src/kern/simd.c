@@ -8,6 +8,7 @@
  * partial vector (vf_loadk / vf_storek), never through a second formula.
  */
 #include <assert.h>
+#include <math.h>
 #include <string.h>
 
 #include "kern.h"
@@ -167,6 +168,8 @@ static void SL_SFX(softmax)(size_t C, size_t M, size_t s0, size_t s1, const floa
 		softmax_tile(C, M, s, s1 - s, x, y);
 }
 
+#include "loss_simd.h"
+
 const sl_kern SL_SFX(sl_kern) = {
 	.name = SL_ISA_NAME,
 	.exp = SL_SFX(vexp),
@@ -178,7 +181,7 @@ const sl_kern SL_SFX(sl_kern) = {
 	.sum = SL_SFX(sum),
 	.minmax = SL_SFX(minmax),
 	.softmax = SL_SFX(softmax),
-	/* until the SIMD loss kernels land: the scalar reference */
-	.loss_stats = sl_loss_stats__scalar,
-	.loss_fused = sl_loss_fused__scalar,
+	.loss_stats = SL_SFX(loss_stats),
+	.loss_fused = SL_SFX(loss_fused),
+	.loss_check = SL_SFX(loss_check),
 };

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kern/kern.h"
 #include "../ops.h"
 #include "loss.h"
 #include "validate.h"
@@ -58,34 +59,24 @@ static int first_bad(const sl_bad *bads, size_t n, sl_bad *out)
 
 /* ---- generic passes (plain C, every backend) ------------------------ */
 
-/* Validation only: x if cx, t and m if ct. */
-static void check_task(const sl_lossjob *j, size_t n, size_t s0, size_t s1, int cx, int ct,
-                       sl_bad *bad)
+/* Validation only (x if cx, t and m if ct), and with st the target sums ST
+ * and M per (n, c) — for pixel losses that need Σm or Σt before their one
+ * pass (a mask with "mean", pos_weight "auto"). The backend's check runs
+ * first; where it fails, the scalar scan finds the first bad element (in
+ * the order of the scalar kernels) or, if there is none, redoes the sums. */
+static void check_task(const sl_exec *e, const sl_lossjob *j, size_t n, size_t s0, size_t s1,
+                       int cx, int ct, double *st, sl_bad *bad)
 {
+	if (!e->k->loss_check(j, n, s0, s1, cx, ct, st))
+		return;
+	if (st)
+		memset(st, 0, j->C * SL_NSTAT * sizeof *st);
 	for (size_t c = 0; c < j->C; c++)
 		for (size_t s = s0; s < s1; s++)
 			if ((cx && sl_bad_x(j, (n * j->C + c) * j->M + s, bad)) ||
 			    (ct && sl_bad_tm(j, n, c, s, bad)))
 				return;
-}
-
-/* ST and M per (n, c), validating t and m: for pixel losses that need Σm or
- * Σt before their one pass (a mask with "mean", pos_weight "auto"). */
-static void tstats_task(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st,
-                        sl_bad *bad)
-{
-	for (size_t c = 0; c < j->C; c++) {
-		double ST = 0.0, Mv = 0.0;
-		for (size_t s = s0; s < s1; s++) {
-			if (sl_bad_tm(j, n, c, s, bad))
-				return;
-			double m = sl_mval(j, n, c, s);
-			ST += m * sl_tval(j, n, c, s);
-			Mv += m;
-		}
-		st[c * SL_NSTAT + SL_S_ST] += ST;
-		st[c * SL_NSTAT + SL_S_M] += Mv;
-	}
+	sl_loss_check__scalar(j, n, s0, s1, 0, 0, st);
 }
 
 /* A full-shape mask must be the same in every channel for softmax and for
@@ -122,13 +113,13 @@ static int run_pass(const sl_exec *e, const sl_lossjob *j, int pass, int cx, int
 		double *pt = part ? part + task * width : NULL;
 		switch (pass) {
 		case PASS_CHECK:
-			check_task(j, n, s0, s1, cx, ct, &bads[task]);
+			check_task(e, j, n, s0, s1, cx, ct, NULL, &bads[task]);
 			break;
 		case PASS_MASKCHAN:
 			maskchan_task(j, n, s0, s1, &bads[task]);
 			break;
 		case PASS_TSTATS:
-			tstats_task(j, n, s0, s1, pt, &bads[task]);
+			check_task(e, j, n, s0, s1, 0, 1, pt, &bads[task]);
 			break;
 		case PASS_STATS:
 			e->k->loss_stats(j, n, s0, s1, pt, &bads[task]);

@@ -1,0 +1,1021 @@
+/*
+ * loss_simd.h — the SIMD loss kernels (loss.h), included by simd.c once per
+ * ISA after simd_isa.h and vmath.h.
+ *
+ * The kernels are written once as always-inline bodies with compile-time
+ * switches (activation, label map, mask, statistics set, ...) and
+ * instantiated for every combination the dispatchers below can pick, so the
+ * inner loops carry no dead work. Sums are kept per lane in float over
+ * SUB-vector sub-blocks, then added into double accumulators, and the lanes
+ * folded in a fixed order.
+ *
+ * Input checks ride along at a few operations per vector: the finiteness of
+ * x through an x*0 accumulator or of the loss terms through their sums, the
+ * range of t and of x ("none") through min/max, the mask through m - m² = 0,
+ * labels through rounding. A task whose checks fail (or whose sums overflow)
+ * is redone by the scalar kernel, which finds the first bad element in the
+ * reference order — or, if there is none, computes the task in double.
+ *
+ * The softmax kernels keep a pixel's channels on the stack and so take at
+ * most SIMD_MAXC channels; the scalar kernels take wider inputs.
+ */
+
+#define SUB 16
+#define SIMD_MAXC 64
+
+/* ---- building blocks ------------------------------------------------ */
+
+/* e^z for z <= 0, where z below ln 2^-126 = -87.34 gives 2^-126 rather than a
+ * subnormal (loss terms and gradients do not notice 1e-38). 2^n is made by
+ * shifting the integer that a magic bias leaves in the low bits of t; e^r is
+ * 1 + r P(r) with P of degree 5 fitted for relative error on |r| <= ln2/2
+ * (1.4 ulp in float with FMA), one FMA per coefficient. */
+static inline vf v_exp_neg(vf z)
+{
+	z = vf_max(vf_set1(-87.33654f), z);
+	vf t = vf_fma(z, vf_set1(VM_LOG2E), vf_set1(0x1.8p+23f + 127.0f));
+	vf n = vf_sub(t, vf_set1(0x1.8p+23f + 127.0f));
+	vf s = vi_as_vf(vi_sll(vf_as_vi(t), 23));
+	vf r = vf_fma(n, vf_set1(-VM_LN2_HI), z);
+	r = vf_fma(n, vf_set1(-VM_LN2_LO), r);
+	vf p = vf_set1(0x1.6ae730p-10f);
+	p = vf_fma(p, r, vf_set1(0x1.126782p-7f));
+	p = vf_fma(p, r, vf_set1(0x1.555822p-5f));
+	p = vf_fma(p, r, vf_set1(0x1.55541ap-3f));
+	p = vf_fma(p, r, vf_set1(0x1.fffffcp-2f));
+	p = vf_fma(p, r, vf_set1(1.0f));
+	return vf_mul(vf_fma(p, r, vf_set1(1.0f)), s);
+}
+
+/* ln(1 + z) for z in [0, 1], as 2 atanh(s) with s = z/(2 + z) in [0, 1/3]:
+ * 2s (1 + c1 w + c2 w² + c3 w³ + c4 w⁴), w = s², coefficients fitted for
+ * relative error on w in [0, 1/9]. Exact for tiny z (s = z/2). */
+static inline vf v_log1p01(vf z)
+{
+	vf s = vf_div(z, vf_add(vf_set1(2.0f), z));
+	vf w = vf_mul(s, s);
+	vf P = vf_set1(0x1.1ed7c2p-3f);
+	P = vf_fma(P, w, vf_set1(0x1.1ebd0cp-3f));
+	P = vf_fma(P, w, vf_set1(0x1.99d208p-3f));
+	P = vf_fma(P, w, vf_set1(0x1.555502p-2f));
+	P = vf_fma(P, w, vf_set1(1.0f));
+	return vf_mul(vf_add(s, s), P);
+}
+
+/* The sigmoid of x and its complement, both to full relative precision:
+ * z = e^-|x|, r = 1/(1 + z); p = r, q = z r for x >= 0 and the other way
+ * round for x < 0. */
+typedef struct vsig {
+	vf z, p, q;
+} vsig;
+
+static inline vsig v_sig(vf x)
+{
+	vsig o;
+	o.z = v_exp_neg(v_negabs(x));
+	vf r = vf_div(vf_set1(1.0f), vf_add(vf_set1(1.0f), o.z));
+	vf zr = vf_mul(o.z, r);
+	vf pos = vf_ge(x, vf_zero());
+	o.p = vf_sel(pos, r, zr);
+	o.q = vf_sel(pos, zr, r);
+	return o;
+}
+
+/* all-ones in the lanes below k */
+static inline vf lanes_below(size_t k)
+{
+	float b[SL_W];
+	for (int i = 0; i < SL_W; i++)
+		b[i] = (size_t)i < k ? 1.0f : 0.0f;
+	return vf_gt(vf_load(b), vf_set1(0.5f));
+}
+
+static inline double vf_hsum_d(vf v)
+{
+	float b[SL_W];
+	vf_store(b, v);
+	double s = 0.0;
+	for (int i = 0; i < SL_W; i++)
+		s += (double)b[i];
+	return s;
+}
+
+/* float sub-block sums flushed into double accumulators */
+typedef struct dacc {
+	vd lo, hi;
+} dacc;
+
+static inline void dacc_add(dacc *d, vf *f)
+{
+	vd_acc(&d->lo, &d->hi, *f);
+	*f = vf_zero();
+}
+
+static inline double dacc_total(dacc *d)
+{
+	double b[VD_LANES];
+	vd_store(b, vd_add(d->lo, d->hi));
+	double s = 0.0;
+	for (int i = 0; i < VD_LANES; i++)
+		s += b[i];
+	return s;
+}
+
+static inline int any_lane(vf m) { return vf_movemask(m) != 0; }
+
+/* label check: not an integer in [0, C-1], or NaN */
+static inline vf bad_label(vf lab, vf cmax)
+{
+	vf rr = vf_sub(vf_add(lab, vf_set1(0x1.8p+23f)), vf_set1(0x1.8p+23f));
+	vf bad = vf_neq(rr, lab);
+	bad = vf_or(bad, vf_lt(lab, vf_zero()));
+	return vf_or(bad, vf_gt(lab, cmax));
+}
+
+/* mask check: m - m² != 0 (or NaN) for anything but 0 and 1 */
+static inline vf bad_mask(vf m) { return vf_neq(vf_fma(vf_sub(vf_zero(), m), m, m), vf_zero()); }
+
+/* ---- statistics pass, elementwise activations ------------------------- */
+
+typedef struct rowchk {
+	vf xz;         /* Σ x*0: NaN if x has NaN or Inf (sigmoid) */
+	vf lo, hi;     /* min and max of x ("none") */
+	vf tlo, thi;   /* min and max of a dense t */
+	vf bad;        /* label and mask failures */
+} rowchk;
+
+static inline void chk_init(rowchk *k)
+{
+	k->xz = vf_zero();
+	k->lo = k->hi = k->tlo = k->thi = vf_zero();
+	k->bad = vf_zero();
+}
+
+static inline int chk_failed(const rowchk *k, int act_none, int dense)
+{
+	vf b = vf_or(k->bad, vf_neq(k->xz, vf_zero()));
+	if (act_none)
+		b = vf_or(b, vf_or(vf_lt(k->lo, vf_zero()), vf_gt(k->hi, vf_set1(1.0f))));
+	if (dense)
+		b = vf_or(b, vf_or(vf_lt(k->tlo, vf_zero()), vf_gt(k->thi, vf_set1(1.0f))));
+	return any_lane(b);
+}
+
+/* The statistics of one row, as named vectors so that they stay in
+ * registers: float sums over a sub-block, then double. */
+typedef struct vstats {
+	vf v[SL_NSTAT];
+} vstats;
+
+typedef struct dstats {
+	dacc d[SL_NSTAT];
+} dstats;
+
+#define FOR_STAT(k, FULL) for (int k = 0; k < ((FULL) ? SL_NSTAT : SL_NSTAT_BASIC); k++)
+
+/* One vector of statistics. HASM: multiply by m (a mask, or the lane mask
+ * of a tail); ACCM: add m into M' (with a mask; without one M' is a count). */
+static inline __attribute__((always_inline)) void stat_add(vstats *a, vf p, vf t, vf m, int HASM,
+                                                           int ACCM, int FULL)
+{
+	vf mp = HASM ? vf_mul(m, p) : p;
+	vf mt = HASM ? vf_mul(m, t) : t;
+	a->v[SL_S_TP] = vf_fma(mp, t, a->v[SL_S_TP]);
+	a->v[SL_S_SP] = vf_add(a->v[SL_S_SP], mp);
+	a->v[SL_S_ST] = vf_add(a->v[SL_S_ST], mt);
+	if (ACCM)
+		a->v[SL_S_M] = vf_add(a->v[SL_S_M], m);
+	if (FULL) {
+		vf d = vf_sub(t, p);
+		vf md2 = HASM ? vf_mul(m, vf_mul(d, d)) : vf_mul(d, d);
+		vf ad = vf_andnot(vf_set1(-0.0f), d);
+		a->v[SL_S_SP2] = vf_fma(mp, p, a->v[SL_S_SP2]);
+		a->v[SL_S_ST2] = vf_fma(mt, t, a->v[SL_S_ST2]);
+		a->v[SL_S_SAD] = HASM ? vf_fma(m, ad, a->v[SL_S_SAD]) : vf_add(a->v[SL_S_SAD], ad);
+		a->v[SL_S_SQT] = vf_fma(md2, t, a->v[SL_S_SQT]);
+		a->v[SL_S_SQN] = vf_fma(md2, vf_sub(vf_set1(1.0f), t), a->v[SL_S_SQN]);
+	}
+}
+
+static inline __attribute__((always_inline)) void stat_flush(vstats *a, dstats *d, int FULL)
+{
+	FOR_STAT(k, FULL)
+	{
+		vd_acc(&d->d[k].lo, &d->d[k].hi, a->v[k]);
+		a->v[k] = vf_zero();
+	}
+}
+
+static inline __attribute__((always_inline)) void stat_zero(vstats *a, dstats *d, int FULL)
+{
+	FOR_STAT(k, FULL)
+	{
+		a->v[k] = vf_zero();
+		d->d[k].lo = d->d[k].hi = vd_zero();
+	}
+}
+
+/* p of one vector of x, with the checks of x; stores p for the fused pass */
+static inline __attribute__((always_inline)) vf stats_p(rowchk *ck, vf x, float *pout, size_t kk,
+                                                        int ACT, int STP)
+{
+	if (ACT == SL_ACT_SIGMOID) {
+		vsig sg = v_sig(x);
+		ck->xz = vf_fma(x, vf_zero(), ck->xz);
+		if (STP) /* +p for x < 0, -(1 - p) for x >= 0 */
+			vf_storek(pout, vf_sel(vf_ge(x, vf_zero()), vf_sub(vf_zero(), sg.q), sg.p), kk);
+		return sg.p;
+	}
+	ck->lo = vf_min(x, ck->lo);
+	ck->hi = vf_max(x, ck->hi);
+	return x;
+}
+
+static inline __attribute__((always_inline)) void
+stats_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad *bad, int ACT,
+         int LAB, int MSK, int FULL, int STP)
+{
+	size_t C = j->C, M = j->M;
+	vf one = vf_set1(1.0f), cmax = vf_set1((float)C - 1.0f);
+	int failed = 0;
+	for (size_t c = 0; c < C && !failed; c++) {
+		const float *xr = j->x + (n * C + c) * M;
+		const float *tr = LAB ? j->t + n * M : j->t + (n * C + c) * M;
+		const float *mr = MSK ? j->m + (j->mask_full ? (n * C + c) * M : n * M) : NULL;
+		float *pr = STP ? j->out + (n * C + c) * M : NULL;
+		int chk_lab = LAB && c == 0, chk_m = MSK && (j->mask_full || c == 0);
+		vf cv = vf_set1((float)c);
+		vstats a;
+		dstats d;
+		stat_zero(&a, &d, FULL);
+		rowchk ck;
+		chk_init(&ck);
+		size_t s = s0;
+		while (s + SL_W <= s1) {
+			size_t end = s + SUB * SL_W <= s1 ? s + SUB * SL_W : s1 - (s1 - s) % SL_W;
+			for (; s < end; s += SL_W) {
+				vf x = vf_load(xr + s), t, m = one;
+				if (LAB) {
+					vf lab = vf_load(tr + s);
+					if (chk_lab)
+						ck.bad = vf_or(ck.bad, bad_label(lab, cmax));
+					t = vf_and(vf_eq(lab, cv), one);
+				} else {
+					t = vf_load(tr + s);
+					ck.tlo = vf_min(t, ck.tlo);
+					ck.thi = vf_max(t, ck.thi);
+				}
+				if (MSK) {
+					m = vf_load(mr + s);
+					if (chk_m)
+						ck.bad = vf_or(ck.bad, bad_mask(m));
+				}
+				vf p = stats_p(&ck, x, pr ? pr + s : NULL, SL_W, ACT, STP);
+				stat_add(&a, p, t, m, MSK, MSK, FULL);
+			}
+			stat_flush(&a, &d, FULL);
+		}
+		if (s < s1) { /* tail: the same code on a partial vector */
+			size_t kk = s1 - s;
+			vf x = vf_loadk(xr + s, kk), t, m = vf_and(lanes_below(kk), one);
+			if (LAB) {
+				vf lab = vf_loadk(tr + s, kk);
+				if (chk_lab)
+					ck.bad = vf_or(ck.bad, bad_label(lab, cmax));
+				t = vf_and(vf_eq(lab, cv), one);
+			} else {
+				t = vf_loadk(tr + s, kk);
+				ck.tlo = vf_min(t, ck.tlo);
+				ck.thi = vf_max(t, ck.thi);
+			}
+			if (MSK) {
+				m = vf_loadk(mr + s, kk);
+				if (chk_m)
+					ck.bad = vf_or(ck.bad, bad_mask(m));
+			}
+			vf p = stats_p(&ck, x, pr ? pr + s : NULL, kk, ACT, STP);
+			stat_add(&a, p, t, m, 1, MSK, FULL);
+			stat_flush(&a, &d, FULL);
+		}
+		FOR_STAT(k, FULL)
+		{
+			st[c * SL_NSTAT + (size_t)k] += dacc_total(&d.d[k]);
+			failed |= !isfinite(st[c * SL_NSTAT + (size_t)k]);
+		}
+		if (!MSK)
+			st[c * SL_NSTAT + SL_S_M] += (double)(s1 - s0);
+		failed |= chk_failed(&ck, ACT == SL_ACT_NONE, !LAB);
+	}
+	if (failed) {
+		/* the scalar kernel finds the first bad element, or does it right */
+		memset(st, 0, C * SL_NSTAT * sizeof *st);
+		sl_loss_stats__scalar(j, n, s0, s1, st, bad);
+	}
+}
+
+/* ---- statistics pass, softmax ----------------------------------------- */
+
+static inline __attribute__((always_inline)) void
+stats_sm_vec(const sl_lossjob *j, size_t n, size_t s, size_t kk, vf *a, rowchk *ck, vf *pb, int LAB,
+             int MSK, int FULL, int STP, int HASM, vf lanes)
+{
+	size_t C = j->C, M = j->M;
+	const float *xb = j->x + n * C * M + s;
+	vf one = vf_set1(1.0f);
+	vf mx = vf_loadk(xb, kk);
+	for (size_t c = 1; c < C; c++)
+		mx = vf_max(vf_loadk(xb + c * M, kk), mx);
+	vf S = vf_zero();
+	for (size_t c = 0; c < C; c++) {
+		vf x = vf_loadk(xb + c * M, kk);
+		ck->xz = vf_fma(x, vf_zero(), ck->xz);
+		pb[c] = v_exp_neg(vf_sub(x, mx));
+		S = vf_add(S, pb[c]);
+	}
+	vf rS = vf_div(one, S);
+	vf lab = vf_zero(), m = HASM ? vf_and(lanes, one) : one;
+	if (LAB) {
+		lab = vf_loadk(j->t + n * M + s, kk);
+		ck->bad = vf_or(ck->bad, bad_label(lab, vf_set1((float)C - 1.0f)));
+	}
+	if (MSK && !j->mask_full) {
+		m = vf_loadk(j->m + n * M + s, kk);
+		ck->bad = vf_or(ck->bad, bad_mask(m));
+	}
+	for (size_t c = 0; c < C; c++) {
+		vf p = vf_mul(pb[c], rS), t;
+		if (LAB) {
+			t = vf_and(vf_eq(lab, vf_set1((float)c)), one);
+		} else {
+			t = vf_loadk(j->t + (n * C + c) * M + s, kk);
+			ck->tlo = vf_min(t, ck->tlo);
+			ck->thi = vf_max(t, ck->thi);
+		}
+		if (MSK && j->mask_full) {
+			m = vf_loadk(j->m + (n * C + c) * M + s, kk);
+			ck->bad = vf_or(ck->bad, bad_mask(m));
+		}
+		if (STP)
+			vf_storek(j->out + (n * C + c) * M + s, p, kk);
+		vf *ac = a + c * SL_NSTAT;
+		vf mp = HASM ? vf_mul(m, p) : p;
+		vf mt = HASM ? vf_mul(m, t) : t;
+		ac[SL_S_TP] = vf_fma(mp, t, ac[SL_S_TP]);
+		ac[SL_S_SP] = vf_add(ac[SL_S_SP], mp);
+		ac[SL_S_ST] = vf_add(ac[SL_S_ST], mt);
+		if (MSK)
+			ac[SL_S_M] = vf_add(ac[SL_S_M], m);
+		if (FULL) {
+			vf dd = vf_sub(t, p);
+			vf md2 = HASM ? vf_mul(m, vf_mul(dd, dd)) : vf_mul(dd, dd);
+			ac[SL_S_SP2] = vf_fma(mp, p, ac[SL_S_SP2]);
+			ac[SL_S_ST2] = vf_fma(mt, t, ac[SL_S_ST2]);
+			vf ad = vf_andnot(vf_set1(-0.0f), dd);
+			ac[SL_S_SAD] = HASM ? vf_fma(m, ad, ac[SL_S_SAD]) : vf_add(ac[SL_S_SAD], ad);
+			ac[SL_S_SQT] = vf_fma(md2, t, ac[SL_S_SQT]);
+			ac[SL_S_SQN] = vf_fma(md2, vf_sub(one, t), ac[SL_S_SQN]);
+		}
+	}
+}
+
+static inline __attribute__((always_inline)) void
+stats_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad *bad, int LAB,
+         int MSK, int FULL, int STP)
+{
+	size_t C = j->C;
+	const int NS = FULL ? SL_NSTAT : SL_NSTAT_BASIC;
+	vf a[SIMD_MAXC * SL_NSTAT], pb[SIMD_MAXC];
+	dacc d[SIMD_MAXC * SL_NSTAT];
+	for (size_t i = 0; i < C * SL_NSTAT; i++) {
+		a[i] = vf_zero();
+		d[i].lo = d[i].hi = vd_zero();
+	}
+	rowchk ck;
+	chk_init(&ck);
+	size_t s = s0;
+	int sub = 0;
+	for (; s + SL_W <= s1; s += SL_W) {
+		stats_sm_vec(j, n, s, SL_W, a, &ck, pb, LAB, MSK, FULL, STP, MSK, vf_zero());
+		if (++sub == SUB) {
+			for (size_t c = 0; c < C; c++)
+				for (int k = 0; k < NS; k++)
+					dacc_add(&d[c * SL_NSTAT + (size_t)k], &a[c * SL_NSTAT + (size_t)k]);
+			sub = 0;
+		}
+	}
+	if (s < s1)
+		stats_sm_vec(j, n, s, s1 - s, a, &ck, pb, LAB, MSK, FULL, STP, 1, lanes_below(s1 - s));
+	int failed = chk_failed(&ck, 0, !LAB);
+	for (size_t c = 0; c < C; c++) {
+		for (int k = 0; k < NS; k++) {
+			size_t i = c * SL_NSTAT + (size_t)k;
+			dacc_add(&d[i], &a[i]);
+			st[i] += dacc_total(&d[i]);
+			failed |= !isfinite(st[i]);
+		}
+		if (!MSK)
+			st[c * SL_NSTAT + SL_S_M] += (double)(s1 - s0);
+	}
+	if (failed) {
+		memset(st, 0, C * SL_NSTAT * sizeof *st);
+		sl_loss_stats__scalar(j, n, s0, s1, st, bad);
+	}
+}
+
+#define STATS_EW(A, L, Mk, F, P)                                                              \
+	static void stats_ew_##A##L##Mk##F##P(const sl_lossjob *j, size_t n, size_t s0, size_t s1, \
+	                                      double *st, sl_bad *bad)                          \
+	{                                                                                     \
+		stats_ew(j, n, s0, s1, st, bad, A, L, Mk, F, P);                             \
+	}
+#define STATS_EW_P(A, L, Mk, F) STATS_EW(A, L, Mk, F, 0) STATS_EW(A, L, Mk, F, 1)
+#define STATS_EW_F(A, L, Mk) STATS_EW_P(A, L, Mk, 0) STATS_EW_P(A, L, Mk, 1)
+#define STATS_EW_M(A, L) STATS_EW_F(A, L, 0) STATS_EW_F(A, L, 1)
+#define STATS_EW_L(A) STATS_EW_M(A, 0) STATS_EW_M(A, 1)
+STATS_EW_L(0)
+STATS_EW_L(1)
+
+#define STATS_SM(L, Mk, F, P)                                                                 \
+	static void stats_sm_##L##Mk##F##P(const sl_lossjob *j, size_t n, size_t s0, size_t s1,    \
+	                                   double *st, sl_bad *bad)                             \
+	{                                                                                     \
+		stats_sm(j, n, s0, s1, st, bad, L, Mk, F, P);                                \
+	}
+#define STATS_SM_P(L, Mk, F) STATS_SM(L, Mk, F, 0) STATS_SM(L, Mk, F, 1)
+#define STATS_SM_F(L, Mk) STATS_SM_P(L, Mk, 0) STATS_SM_P(L, Mk, 1)
+#define STATS_SM_M(L) STATS_SM_F(L, 0) STATS_SM_F(L, 1)
+STATS_SM_M(0)
+STATS_SM_M(1)
+
+#define EW_ROW(A, L, Mk, F) stats_ew_##A##L##Mk##F##0, stats_ew_##A##L##Mk##F##1
+static const sl_stats_fn stats_ew_table[] = {
+	EW_ROW(0, 0, 0, 0), EW_ROW(0, 0, 0, 1), EW_ROW(0, 0, 1, 0), EW_ROW(0, 0, 1, 1),
+	EW_ROW(0, 1, 0, 0), EW_ROW(0, 1, 0, 1), EW_ROW(0, 1, 1, 0), EW_ROW(0, 1, 1, 1),
+	EW_ROW(1, 0, 0, 0), EW_ROW(1, 0, 0, 1), EW_ROW(1, 0, 1, 0), EW_ROW(1, 0, 1, 1),
+	EW_ROW(1, 1, 0, 0), EW_ROW(1, 1, 0, 1), EW_ROW(1, 1, 1, 0), EW_ROW(1, 1, 1, 1),
+};
+#define SM_ROW(L, Mk, F) stats_sm_##L##Mk##F##0, stats_sm_##L##Mk##F##1
+static const sl_stats_fn stats_sm_table[] = {
+	SM_ROW(0, 0, 0), SM_ROW(0, 0, 1), SM_ROW(0, 1, 0), SM_ROW(0, 1, 1),
+	SM_ROW(1, 0, 0), SM_ROW(1, 0, 1), SM_ROW(1, 1, 0), SM_ROW(1, 1, 1),
+};
+
+static void SL_SFX(loss_stats)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st,
+                               sl_bad *bad)
+{
+	size_t key = (size_t)(j->labels != 0) * 8 + (size_t)(j->m != NULL) * 4 +
+	             (size_t)(j->stats_full != 0) * 2 + (size_t)(j->p_in_out != 0);
+	if (j->act == SL_ACT_SOFTMAX) {
+		if (j->C > SIMD_MAXC)
+			sl_loss_stats__scalar(j, n, s0, s1, st, bad);
+		else
+			stats_sm_table[key](j, n, s0, s1, st, bad);
+		return;
+	}
+	stats_ew_table[(size_t)(j->act == SL_ACT_SIGMOID) * 16 + key](j, n, s0, s1, st, bad);
+}
+
+/* ---- fused value and gradient pass --------------------------------------- */
+
+/* q^g and g q^(g-1) for the focal factor; the derivative is 0 where q = 0
+ * (LOSSES.md Conventions). gi: g as an integer 0..4, or -1. */
+static inline void v_focal_pow(vf q, float g, int gi, vf *qg, vf *dqg)
+{
+	vf pos = vf_gt(q, vf_zero());
+	switch (gi) {
+	case 0:
+		*qg = vf_set1(1.0f);
+		*dqg = vf_zero();
+		return;
+	case 1:
+		*qg = q;
+		*dqg = vf_and(pos, vf_set1(1.0f));
+		return;
+	case 2:
+		*qg = vf_mul(q, q);
+		*dqg = vf_add(q, q);
+		return;
+	case 3: {
+		vf q2 = vf_mul(q, q);
+		*qg = vf_mul(q2, q);
+		*dqg = vf_mul(vf_set1(3.0f), q2);
+		return;
+	}
+	case 4: {
+		vf q2 = vf_mul(q, q);
+		*qg = vf_mul(q2, q2);
+		*dqg = vf_mul(vf_set1(4.0f), vf_mul(q2, q));
+		return;
+	}
+	default: {
+		*qg = v_pow(q, vf_set1(g));
+		/* q > 0 here is at least 2^-126 (sigmoid) or 1 - p: the quotient is finite */
+		*dqg = vf_and(pos, vf_div(vf_mul(vf_set1(g), *qg), vf_sel(pos, q, vf_set1(1.0f))));
+		return;
+	}
+	}
+}
+
+/* per-row constants of the pixel parts */
+typedef struct pixrow {
+	vf w, sw;      /* class weight, and scale times it */
+	vf pw, pwm1;   /* bce pos_weight, pos_weight - 1 */
+	vf a0, a1;     /* focal alpha_t = a0 + a1 t */
+	float g;
+	int gi, type;
+} pixrow;
+
+static inline void pixrow_init(pixrow *pr, const sl_pixk *px, size_t c)
+{
+	float w = px->cw ? px->cw[c] : 1.0f;
+	pr->w = vf_set1(w);
+	pr->sw = vf_set1(px->scale * w);
+	pr->pw = vf_set1(px->pos_weight);
+	pr->pwm1 = vf_set1(px->pos_weight - 1.0f);
+	pr->a0 = vf_set1(px->alpha_on ? 1.0f - px->alpha : 1.0f);
+	pr->a1 = vf_set1(px->alpha_on ? 2.0f * px->alpha - 1.0f : 0.0f);
+	pr->g = px->gamma;
+	float gf = px->gamma;
+	pr->gi = gf <= 4.0f && gf == (float)(int)gf ? (int)gf : -1;
+	pr->type = px->type;
+}
+
+/* One vector of the elementwise fused pass: returns d loss / d x, adds the
+ * pixel parts' m w ℓ into va[]. */
+static inline __attribute__((always_inline)) vf
+fused_ew_vec(const sl_lossjob *j, const pixrow *prs, int npix, int active, const vf *k, int kfull,
+             vf x, vf t, vf m, vf packed, vf *va, rowchk *ck, int ACT, int HASM, int REG, int PIX,
+             int FROMP)
+{
+	vf one = vf_set1(1.0f), zero = vf_zero();
+	vf p, q, dpdx, spn = zero, lp = zero, lq = zero, dlp = zero, dlq = zero;
+	if (FROMP) {
+		vf neg = vi_as_vf(vi_sra(vf_as_vi(packed), 31)); /* the sign bit, also of -0 */
+		p = vf_sel(neg, vf_add(one, packed), packed);
+		q = vf_sel(neg, vf_sub(zero, packed), vf_sub(one, packed));
+		dpdx = vf_mul(p, q);
+	} else if (ACT == SL_ACT_SIGMOID) {
+		vsig sg = v_sig(x);
+		p = sg.p;
+		q = sg.q;
+		dpdx = vf_mul(p, q);
+		if (PIX) /* softplus(-x) = max(-x, 0) + ln(1 + e^-|x|) = -ln p */
+			spn = vf_add(vf_max(zero, vf_sub(zero, x)), v_log1p01(sg.z));
+	} else {
+		p = x;
+		q = vf_sub(one, x);
+		dpdx = one;
+		ck->lo = vf_min(x, ck->lo);
+		ck->hi = vf_max(x, ck->hi);
+		if (PIX) {
+			/* clamped logs: ln max(p, eps), derivative 1/p on [eps, 1], else 0 */
+			vf eps = vf_set1(j->eps);
+			lp = v_log(vf_max(eps, p));
+			lq = v_log(vf_max(eps, q));
+			dlp = vf_and(vf_ge(p, eps), vf_div(one, vf_max(eps, p)));
+			dlq = vf_and(vf_ge(q, eps), vf_div(vf_set1(-1.0f), vf_max(eps, q)));
+		}
+	}
+	vf gx = zero;
+	if (REG) {
+		vf gp = vf_fma(k[SL_K_T], t, k[SL_K_1]);
+		gp = vf_fma(k[SL_K_P], p, gp);
+		if (kfull) {
+			vf d = vf_sub(p, t);
+			vf sg = vf_sub(vf_and(vf_gt(d, zero), one), vf_and(vf_lt(d, zero), one));
+			gp = vf_fma(k[SL_K_SAD], sg, gp);
+			gp = vf_fma(vf_add(d, d), vf_fma(k[SL_K_SE1], t, k[SL_K_SE0]), gp);
+		}
+		gx = vf_mul(gp, dpdx);
+		if (HASM)
+			gx = vf_mul(gx, m);
+	}
+	if (PIX) {
+		vf omt = vf_sub(one, t);
+		for (int i = 0; i < npix; i++) {
+			if (!(active & (1 << i)))
+				continue;
+			const pixrow *pr = &prs[i];
+			vf l, g;
+			if (pr->type == SL_PX_BCE) {
+				if (ACT == SL_ACT_SIGMOID) {
+					/* ℓ = (w t + 1 - t) softplus(-x) + (1 - t) x, g = (w t + 1 - t) p - w t */
+					vf a = vf_fma(t, pr->pwm1, one);
+					l = vf_fma(a, spn, vf_mul(omt, x));
+					g = vf_fma(a, p, vf_mul(vf_sub(zero, pr->pw), t));
+				} else {
+					vf pt = vf_mul(pr->pw, t);
+					l = vf_sub(zero, vf_fma(pt, lp, vf_mul(omt, lq)));
+					g = vf_sub(zero, vf_fma(pt, dlp, vf_mul(omt, dlq)));
+				}
+			} else if (pr->type == SL_PX_CE) {
+				l = vf_sub(zero, vf_mul(t, lp));
+				g = vf_sub(zero, vf_mul(t, dlp));
+			} else {
+				vf Q = vf_fma(t, vf_sub(q, p), p), Qg, dQg, b, db;
+				if (ACT == SL_ACT_SIGMOID) {
+					b = vf_fma(omt, x, spn);
+					db = vf_sub(p, t);
+				} else {
+					b = vf_sub(zero, vf_fma(t, lp, vf_mul(omt, lq)));
+					db = vf_sub(zero, vf_fma(t, dlp, vf_mul(omt, dlq)));
+				}
+				v_focal_pow(Q, pr->g, pr->gi, &Qg, &dQg);
+				vf at = vf_fma(t, pr->a1, pr->a0);
+				vf dQ = vf_mul(vf_mul(dQg, vf_fma(t, vf_set1(-2.0f), one)), dpdx);
+				l = vf_mul(at, vf_mul(Qg, b));
+				g = vf_mul(at, vf_fma(dQ, b, vf_mul(Qg, db)));
+			}
+			vf wm = HASM ? vf_mul(pr->w, m) : pr->w;
+			vf swm = HASM ? vf_mul(pr->sw, m) : pr->sw;
+			va[i] = vf_fma(wm, l, va[i]);
+			gx = vf_fma(swm, g, gx);
+		}
+	}
+	return gx;
+}
+
+static inline __attribute__((always_inline)) void
+fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_bad *bad, int ACT,
+         int LAB, int MSK, int REG, int PIX, int FROMP)
+{
+	size_t C = j->C, M = j->M;
+	int npix = PIX ? j->npix : 0, kfull = j->coef_full, write = j->out_mode == SL_OUT_GRAD;
+	int nk = kfull ? SL_NK : SL_NK_BASIC;
+	vf one = vf_set1(1.0f), cmax = vf_set1((float)C - 1.0f);
+	vf va[SL_MAXPIX];
+	dacc dv[SL_MAXPIX];
+	for (int i = 0; i < npix; i++) {
+		va[i] = vf_zero();
+		dv[i].lo = dv[i].hi = vd_zero();
+	}
+	rowchk ck;
+	chk_init(&ck);
+	int chk_t = j->fused_check_t;
+	for (size_t c = 0; c < C; c++) {
+		const float *xr = j->x + (n * C + c) * M;
+		const float *tr = LAB ? j->t + n * M : j->t + (n * C + c) * M;
+		const float *mr = MSK ? j->m + (j->mask_full ? (n * C + c) * M : n * M) : NULL;
+		float *orow = j->out + (n * C + c) * M;
+		int chk_lab = chk_t && LAB && c == 0, chk_m = chk_t && MSK && (j->mask_full || c == 0);
+		vf cv = vf_set1((float)c);
+		vf k[SL_NK];
+		if (REG)
+			for (int i = 0; i < nk; i++)
+				k[i] = vf_set1(j->coef[(n * C + c) * (size_t)nk + (size_t)i]);
+		pixrow prs[SL_MAXPIX];
+		int active = 0;
+		for (int i = 0; i < npix; i++) {
+			pixrow_init(&prs[i], &j->pix[i], c);
+			active |= (int)c >= j->pix[i].c0 ? 1 << i : 0;
+		}
+		if (!REG && !active && !write)
+			continue;
+		size_t s = s0;
+		int sub = 0;
+		for (; s < s1; s += SL_W) {
+			size_t kk = s1 - s < SL_W ? s1 - s : SL_W;
+			int full = kk == SL_W;
+			vf x = FROMP ? vf_zero() : vf_loadk(xr + s, kk), t, m = one;
+			vf packed = FROMP ? vf_loadk(orow + s, kk) : vf_zero();
+			if (LAB) {
+				vf lab = vf_loadk(tr + s, kk);
+				if (chk_lab)
+					ck.bad = vf_or(ck.bad, bad_label(lab, cmax));
+				t = vf_and(vf_eq(lab, cv), one);
+			} else {
+				t = vf_loadk(tr + s, kk);
+				if (chk_t) {
+					ck.tlo = vf_min(t, ck.tlo);
+					ck.thi = vf_max(t, ck.thi);
+				}
+			}
+			if (MSK) {
+				m = vf_loadk(mr + s, kk);
+				if (chk_m)
+					ck.bad = vf_or(ck.bad, bad_mask(m));
+			} else if (!full) {
+				m = vf_and(lanes_below(kk), one);
+			}
+			vf g;
+			if (full && !MSK)
+				g = fused_ew_vec(j, prs, npix, active, k, kfull, x, t, m, packed, va, &ck, ACT, 0,
+				                 REG, PIX, FROMP);
+			else
+				g = fused_ew_vec(j, prs, npix, active, k, kfull, x, t, m, packed, va, &ck, ACT, 1,
+				                 REG, PIX, FROMP);
+			if (write)
+				vf_storek(orow + s, g, kk);
+			if (PIX && ++sub == SUB) {
+				for (int i = 0; i < npix; i++)
+					dacc_add(&dv[i], &va[i]);
+				sub = 0;
+			}
+		}
+	}
+	int failed = 0;
+	if (j->fused_check_x || j->fused_check_t)
+		failed = chk_failed(&ck, ACT == SL_ACT_NONE && j->fused_check_x, !LAB && chk_t);
+	double tot[SL_MAXPIX];
+	for (int i = 0; i < npix; i++) {
+		dacc_add(&dv[i], &va[i]);
+		tot[i] = dacc_total(&dv[i]);
+		failed |= !isfinite(tot[i]);
+	}
+	if (failed) {
+		sl_loss_fused__scalar(j, n, s0, s1, vals, bad);
+		return;
+	}
+	for (int i = 0; i < npix; i++)
+		vals[i] += tot[i];
+}
+
+/* One vector of pixels of the softmax fused pass. */
+static inline __attribute__((always_inline)) void
+fused_sm_vec(const sl_lossjob *j, const pixrow *prs, int npix, size_t n, size_t s, size_t kk,
+             vf *pb, vf *hb, vf *va, rowchk *ck, int LAB, int MSK, int REG, int PIX, int FROMP,
+             int HASM, vf lanes)
+{
+	size_t C = j->C, M = j->M;
+	int nk = j->coef_full ? SL_NK : SL_NK_BASIC, chk_t = j->fused_check_t;
+	const float *xb = j->x + n * C * M + s;
+	float *ob = j->out + n * C * M + s;
+	vf one = vf_set1(1.0f), zero = vf_zero(), lS = zero, rS = one, mx = zero;
+	vf eb[SIMD_MAXC];
+	if (FROMP) {
+		for (size_t c = 0; c < C; c++)
+			pb[c] = vf_loadk(ob + c * M, kk);
+	} else {
+		mx = vf_loadk(xb, kk);
+		for (size_t c = 1; c < C; c++)
+			mx = vf_max(vf_loadk(xb + c * M, kk), mx);
+		vf S = zero;
+		for (size_t c = 0; c < C; c++) {
+			eb[c] = v_exp_neg(vf_sub(vf_loadk(xb + c * M, kk), mx));
+			S = vf_add(S, eb[c]);
+		}
+		rS = vf_div(one, S);
+		for (size_t c = 0; c < C; c++)
+			pb[c] = vf_mul(eb[c], rS);
+		if (PIX)
+			lS = v_log(S);
+	}
+	vf lab = zero, m = HASM ? vf_and(lanes, one) : one;
+	if (LAB) {
+		lab = vf_loadk(j->t + n * M + s, kk);
+		if (chk_t)
+			ck->bad = vf_or(ck->bad, bad_label(lab, vf_set1((float)C - 1.0f)));
+	}
+	if (MSK) {
+		/* (N,1,S), or channel 0 of a full mask (the driver checked that the
+		 * channels agree) */
+		m = vf_loadk(j->m + (j->mask_full ? n * C * M : n * M) + s, kk);
+		if (chk_t)
+			ck->bad = vf_or(ck->bad, bad_mask(m));
+	}
+	/* 1 - p_c = Σ_{k≠c} e_k / S, exact in the tails, for the focal factor */
+	int need_q = 0;
+	for (int i = 0; i < npix; i++)
+		need_q |= prs[i].type == SL_PX_FOCAL;
+	vf pre[SIMD_MAXC];
+	if (PIX && need_q && !FROMP) {
+		vf acc = zero;
+		for (size_t c = 0; c < C; c++) {
+			pre[c] = acc;
+			acc = vf_add(acc, eb[c]);
+		}
+		acc = zero;
+		for (size_t c = C; c-- > 0;) {
+			pre[c] = vf_mul(vf_add(pre[c], acc), rS);
+			acc = vf_add(acc, eb[c]);
+		}
+	}
+	vf H = zero;
+	for (size_t c = 0; c < C; c++) {
+		vf t = LAB ? vf_and(vf_eq(lab, vf_set1((float)c)), one) : vf_loadk(j->t + (n * C + c) * M + s, kk);
+		if (!LAB && chk_t) {
+			ck->tlo = vf_min(t, ck->tlo);
+			ck->thi = vf_max(t, ck->thi);
+		}
+		vf h = zero;
+		if (REG) {
+			const float *kc = j->coef + (n * C + c) * (size_t)nk;
+			vf p = pb[c];
+			vf gp = vf_fma(vf_set1(kc[SL_K_T]), t, vf_set1(kc[SL_K_1]));
+			gp = vf_fma(vf_set1(kc[SL_K_P]), p, gp);
+			if (j->coef_full) {
+				vf d = vf_sub(p, t);
+				vf sg = vf_sub(vf_and(vf_gt(d, zero), one), vf_and(vf_lt(d, zero), one));
+				gp = vf_fma(vf_set1(kc[SL_K_SAD]), sg, gp);
+				gp = vf_fma(vf_add(d, d), vf_fma(vf_set1(kc[SL_K_SE1]), t, vf_set1(kc[SL_K_SE0])), gp);
+			}
+			h = vf_mul(p, gp);
+			if (HASM)
+				h = vf_mul(h, m);
+		}
+		if (PIX) {
+			vf lp = vf_sub(vf_sub(vf_loadk(xb + c * M, kk), mx), lS);
+			for (int i = 0; i < npix; i++) {
+				const pixrow *pr = &prs[c * SL_MAXPIX + (size_t)i];
+				if ((int)c < j->pix[i].c0)
+					continue;
+				vf l, hl;
+				if (pr->type == SL_PX_CE) {
+					l = vf_sub(zero, vf_mul(t, lp));
+					hl = vf_sub(zero, t);
+				} else {
+					vf Qg, dQg;
+					v_focal_pow(pre[c], pr->g, pr->gi, &Qg, &dQg);
+					l = vf_sub(zero, vf_mul(t, vf_mul(Qg, lp)));
+					hl = vf_sub(zero, vf_mul(t, vf_sub(Qg, vf_mul(dQg, vf_mul(pb[c], lp)))));
+				}
+				vf wm = HASM ? vf_mul(pr->w, m) : pr->w;
+				vf swm = HASM ? vf_mul(pr->sw, m) : pr->sw;
+				va[i] = vf_fma(wm, l, va[i]);
+				h = vf_fma(swm, hl, h);
+			}
+		}
+		hb[c] = h;
+		H = vf_add(H, h);
+	}
+	if (j->out_mode == SL_OUT_GRAD)
+		for (size_t c = 0; c < C; c++)
+			vf_storek(ob + c * M, vf_sub(hb[c], vf_mul(pb[c], H)), kk);
+}
+
+static inline __attribute__((always_inline)) void
+fused_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_bad *bad, int LAB,
+         int MSK, int REG, int PIX, int FROMP)
+{
+	size_t C = j->C;
+	int npix = PIX ? j->npix : 0;
+	vf pb[SIMD_MAXC], hb[SIMD_MAXC], va[SL_MAXPIX];
+	dacc dv[SL_MAXPIX];
+	pixrow prs[SIMD_MAXC * SL_MAXPIX];
+	for (int i = 0; i < npix; i++) {
+		va[i] = vf_zero();
+		dv[i].lo = dv[i].hi = vd_zero();
+		for (size_t c = 0; c < C; c++)
+			pixrow_init(&prs[c * SL_MAXPIX + (size_t)i], &j->pix[i], c);
+	}
+	rowchk ck;
+	chk_init(&ck);
+	size_t s = s0;
+	int sub = 0;
+	for (; s + SL_W <= s1; s += SL_W) {
+		fused_sm_vec(j, prs, npix, n, s, SL_W, pb, hb, va, &ck, LAB, MSK, REG, PIX, FROMP, MSK,
+		             vf_zero());
+		if (PIX && ++sub == SUB) {
+			for (int i = 0; i < npix; i++)
+				dacc_add(&dv[i], &va[i]);
+			sub = 0;
+		}
+	}
+	if (s < s1)
+		fused_sm_vec(j, prs, npix, n, s, s1 - s, pb, hb, va, &ck, LAB, MSK, REG, PIX, FROMP, 1,
+		             lanes_below(s1 - s));
+	int failed = j->fused_check_t ? chk_failed(&ck, 0, !LAB) : 0;
+	double tot[SL_MAXPIX];
+	for (int i = 0; i < npix; i++) {
+		dacc_add(&dv[i], &va[i]);
+		tot[i] = dacc_total(&dv[i]);
+		failed |= !isfinite(tot[i]);
+	}
+	if (failed) {
+		sl_loss_fused__scalar(j, n, s0, s1, vals, bad);
+		return;
+	}
+	for (int i = 0; i < npix; i++)
+		vals[i] += tot[i];
+}
+
+/* the instantiations: (REG, PIX, FROMP) in {(0,1,0), (1,0,0), (1,1,0), (1,0,1)} */
+#define FUSED_EW(A, L, Mk, R, P, F)                                                           \
+	static void fused_ew_##A##L##Mk##R##P##F(const sl_lossjob *j, size_t n, size_t s0,         \
+	                                         size_t s1, double *vals, sl_bad *bad)           \
+	{                                                                                     \
+		fused_ew(j, n, s0, s1, vals, bad, A, L, Mk, R, P, F);                        \
+	}
+#define FUSED_EW_V(A, L, Mk)                                                                  \
+	FUSED_EW(A, L, Mk, 0, 1, 0) FUSED_EW(A, L, Mk, 1, 0, 0) FUSED_EW(A, L, Mk, 1, 1, 0)        \
+	FUSED_EW(A, L, Mk, 1, 0, 1)
+#define FUSED_EW_M(A, L) FUSED_EW_V(A, L, 0) FUSED_EW_V(A, L, 1)
+FUSED_EW_M(0, 0)
+FUSED_EW_M(0, 1)
+FUSED_EW_M(1, 0)
+FUSED_EW_M(1, 1)
+
+#define FUSED_SM(L, Mk, R, P, F)                                                              \
+	static void fused_sm_##L##Mk##R##P##F(const sl_lossjob *j, size_t n, size_t s0, size_t s1, \
+	                                      double *vals, sl_bad *bad)                        \
+	{                                                                                     \
+		fused_sm(j, n, s0, s1, vals, bad, L, Mk, R, P, F);                           \
+	}
+#define FUSED_SM_V(L, Mk)                                                                     \
+	FUSED_SM(L, Mk, 0, 1, 0) FUSED_SM(L, Mk, 1, 0, 0) FUSED_SM(L, Mk, 1, 1, 0)                 \
+	FUSED_SM(L, Mk, 1, 0, 1)
+FUSED_SM_V(0, 0)
+FUSED_SM_V(0, 1)
+FUSED_SM_V(1, 0)
+FUSED_SM_V(1, 1)
+
+#define EWV(A, L, Mk) fused_ew_##A##L##Mk##010, fused_ew_##A##L##Mk##100, fused_ew_##A##L##Mk##110, \
+	fused_ew_##A##L##Mk##101
+static const sl_fused_fn fused_ew_table[] = {
+	EWV(0, 0, 0), EWV(0, 0, 1), EWV(0, 1, 0), EWV(0, 1, 1),
+	EWV(1, 0, 0), EWV(1, 0, 1), EWV(1, 1, 0), EWV(1, 1, 1),
+};
+#define SMV(L, Mk) fused_sm_##L##Mk##010, fused_sm_##L##Mk##100, fused_sm_##L##Mk##110, \
+	fused_sm_##L##Mk##101
+static const sl_fused_fn fused_sm_table[] = {SMV(0, 0), SMV(0, 1), SMV(1, 0), SMV(1, 1)};
+
+static void SL_SFX(loss_fused)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,
+                               sl_bad *bad)
+{
+	int reg = j->coef != NULL, pix = j->npix > 0, fromp = j->p_in_out;
+	int smx = j->act == SL_ACT_SOFTMAX;
+	/* reduction "none" value maps and wide softmax: the scalar kernel */
+	if (j->out_mode == SL_OUT_VALUES || (smx && j->C > SIMD_MAXC) || (!reg && !pix)) {
+		sl_loss_fused__scalar(j, n, s0, s1, vals, bad);
+		return;
+	}
+	size_t v = fromp ? 3 : (size_t)(reg ? 1 + pix : 0);
+	size_t key = ((size_t)(j->labels != 0) * 2 + (size_t)(j->m != NULL)) * 4 + v;
+	if (smx)
+		fused_sm_table[key](j, n, s0, s1, vals, bad);
+	else
+		fused_ew_table[(size_t)(j->act == SL_ACT_SIGMOID) * 16 + key](j, n, s0, s1, vals, bad);
+}
+
+/* ---- validation and target statistics (no x arithmetic) -------------- */
+
+/* Checks x (cx) and t, m (ct) of a task; with st, adds ΣmT and Σm per (n, c)
+ * into st[c][SL_S_ST], st[c][SL_S_M]. On a failure the caller's scalar
+ * version finds the first bad element. Returns 1 if something failed. */
+static int SL_SFX(loss_check)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, int cx, int ct,
+                              double *st)
+{
+	size_t C = j->C, M = j->M;
+	vf one = vf_set1(1.0f), cmax = vf_set1((float)C - 1.0f);
+	int failed = 0;
+	for (size_t c = 0; c < C && !failed; c++) {
+		const float *xr = j->x + (n * C + c) * M;
+		const float *tr = j->labels ? j->t + n * M : j->t + (n * C + c) * M;
+		const float *mr = j->m ? j->m + (j->mask_full ? (n * C + c) * M : n * M) : NULL;
+		int chk_lab = ct && j->labels && c == 0, chk_m = ct && mr && (j->mask_full || c == 0);
+		int chk_t = ct && !j->labels;
+		vf cv = vf_set1((float)c);
+		rowchk ck;
+		chk_init(&ck);
+		vf ast = vf_zero(), am = vf_zero();
+		dacc dst = {vd_zero(), vd_zero()}, dm = {vd_zero(), vd_zero()};
+		int sub = 0;
+		for (size_t s = s0; s < s1; s += SL_W) {
+			size_t kk = s1 - s < SL_W ? s1 - s : SL_W;
+			if (cx) {
+				vf x = vf_loadk(xr + s, kk);
+				ck.xz = vf_fma(x, vf_zero(), ck.xz);
+				ck.lo = vf_min(x, ck.lo);
+				ck.hi = vf_max(x, ck.hi);
+			}
+			if (!ct && !st)
+				continue;
+			vf t, m = kk == SL_W ? one : vf_and(lanes_below(kk), one);
+			if (j->labels) {
+				vf lab = vf_loadk(tr + s, kk);
+				if (chk_lab)
+					ck.bad = vf_or(ck.bad, bad_label(lab, cmax));
+				t = vf_and(vf_eq(lab, cv), one);
+			} else {
+				t = vf_loadk(tr + s, kk);
+				if (chk_t) {
+					ck.tlo = vf_min(t, ck.tlo);
+					ck.thi = vf_max(t, ck.thi);
+					ck.xz = vf_fma(t, vf_zero(), ck.xz);
+				}
+			}
+			if (mr) {
+				m = vf_loadk(mr + s, kk);
+				if (chk_m)
+					ck.bad = vf_or(ck.bad, bad_mask(m));
+			}
+			if (st) {
+				ast = vf_fma(m, t, ast);
+				am = vf_add(am, m);
+				if (++sub == SUB) {
+					dacc_add(&dst, &ast);
+					dacc_add(&dm, &am);
+					sub = 0;
+				}
+			}
+		}
+		failed = chk_failed(&ck, cx && j->act == SL_ACT_NONE, chk_t);
+		if (st) {
+			dacc_add(&dst, &ast);
+			dacc_add(&dm, &am);
+			st[c * SL_NSTAT + SL_S_ST] += dacc_total(&dst);
+			st[c * SL_NSTAT + SL_S_M] += dacc_total(&dm);
+		}
+	}
+	return failed;
+}
