@@ -213,10 +213,17 @@ static void fused_softmax(const sl_lossjob *j, size_t n, size_t s0, size_t s1, d
 				if (sl_bad_tm(j, n, c, s, bad))
 					return;
 		if (j->p_in_out) {
+			double pre = 0.0;
 			for (size_t c = 0; c < C; c++) {
 				p[c] = (double)j->out[(n * C + c) * M + s];
-				q[c] = 1.0 - p[c];
+				q[c] = pre; /* completed below: 1 - p_c = Σ_{k≠c} p_k */
+				pre += p[c];
 				lp[c] = 0.0;
+			}
+			double suf = 0.0;
+			for (size_t c = C; c-- > 0;) {
+				q[c] += suf;
+				suf += p[c];
 			}
 		} else {
 			double mx = -INFINITY, S = 0.0;
@@ -242,7 +249,6 @@ static void fused_softmax(const sl_lossjob *j, size_t n, size_t s0, size_t s1, d
 			}
 		}
 		double mpix = j->m ? (double)j->m[j->mask_full ? (n * C) * M + s : n * M + s] : 1.0;
-		double H = 0.0;
 		double lsum[SL_MAXPIX] = {0}, lsumv[SL_MAXPIX] = {0};
 		for (size_t c = 0; c < C; c++) {
 			double t = sl_tval(j, n, c, s), hc = 0.0;
@@ -268,13 +274,24 @@ static void fused_softmax(const sl_lossjob *j, size_t n, size_t s0, size_t s1, d
 				hc += (double)px->scale * w * mpix * hl;
 			}
 			h[c] = hc;
-			H += hc;
 		}
 		for (int pi = 0; pi < j->npix; pi++)
 			vals[pi] += mpix * lsum[pi];
-		if (j->out_mode == SL_OUT_GRAD)
-			for (size_t c = 0; c < C; c++)
-				j->out[(n * C + c) * M + s] = (float)(h[c] - p[c] * H);
+		if (j->out_mode == SL_OUT_GRAD) {
+			/* h_c - p_c Σ_k h_k = h_c q_c - p_c Σ_{k≠c} h_k: no cancellation when
+			 * one class takes (almost) all the probability */
+			double pre = 0.0;
+			for (size_t c = 0; c < C; c++) {
+				e[c] = pre;
+				pre += h[c];
+			}
+			double suf = 0.0;
+			for (size_t c = C; c-- > 0;) {
+				double hx = e[c] + suf;
+				suf += h[c];
+				j->out[(n * C + c) * M + s] = (float)(h[c] * q[c] - p[c] * hx);
+			}
+		}
 		else if (j->out_mode == SL_OUT_VALUES)
 			j->out[n * M + s] = (float)(mpix * lsumv[0]);
 	}

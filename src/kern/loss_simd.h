@@ -773,24 +773,25 @@ fused_sm_vec(const sl_lossjob *j, const pixrow *prs, int npix, size_t n, size_t 
 		if (chk_t)
 			ck->bad = vf_or(ck->bad, bad_mask(m));
 	}
-	/* 1 - p_c = Σ_{k≠c} e_k / S, exact in the tails, for the focal factor */
-	int need_q = 0;
-	for (int i = 0; i < npix; i++)
-		need_q |= prs[i].type == SL_PX_FOCAL;
+	/* q_c = 1 - p_c as Σ_{k≠c} e_k / S (or Σ_{k≠c} p_k from the stored p):
+	 * prefix and suffix sums keep it exact in the tails, for the focal factor
+	 * and for the softmax chain rule below */
 	vf pre[SIMD_MAXC];
-	if (PIX && need_q && !FROMP) {
+	{
+		const vf *src = FROMP ? pb : eb;
 		vf acc = zero;
 		for (size_t c = 0; c < C; c++) {
 			pre[c] = acc;
-			acc = vf_add(acc, eb[c]);
+			acc = vf_add(acc, src[c]);
 		}
 		acc = zero;
 		for (size_t c = C; c-- > 0;) {
-			pre[c] = vf_mul(vf_add(pre[c], acc), rS);
-			acc = vf_add(acc, eb[c]);
+			pre[c] = vf_add(pre[c], acc);
+			if (!FROMP)
+				pre[c] = vf_mul(pre[c], rS);
+			acc = vf_add(acc, src[c]);
 		}
 	}
-	vf H = zero;
 	for (size_t c = 0; c < C; c++) {
 		vf t = LAB ? vf_and(vf_eq(lab, vf_set1((float)c)), one) : vf_loadk(j->t + (n * C + c) * M + s, kk);
 		if (!LAB && chk_t) {
@@ -836,11 +837,22 @@ fused_sm_vec(const sl_lossjob *j, const pixrow *prs, int npix, size_t n, size_t 
 			}
 		}
 		hb[c] = h;
-		H = vf_add(H, h);
 	}
-	if (j->out_mode == SL_OUT_GRAD)
-		for (size_t c = 0; c < C; c++)
-			vf_storek(ob + c * M, vf_sub(hb[c], vf_mul(pb[c], H)), kk);
+	/* dL/dx_c = h_c - p_c Σ_k h_k = h_c q_c - p_c Σ_{k≠c} h_k: no cancellation
+	 * when one class takes (almost) all of the probability */
+	if (j->out_mode == SL_OUT_GRAD) {
+		vf acc = zero, hpre[SIMD_MAXC];
+		for (size_t c = 0; c < C; c++) {
+			hpre[c] = acc;
+			acc = vf_add(acc, hb[c]);
+		}
+		acc = zero;
+		for (size_t c = C; c-- > 0;) {
+			vf hx = vf_add(hpre[c], acc);
+			acc = vf_add(acc, hb[c]);
+			vf_storek(ob + c * M, vf_sub(vf_mul(hb[c], pre[c]), vf_mul(pb[c], hx)), kk);
+		}
+	}
 }
 
 static inline __attribute__((always_inline)) void

@@ -1,0 +1,137 @@
+-- Identities between losses, compared directly (LOSSES.md; smp tests some).
+local segloss = require "segloss"
+local T = segloss.tensor
+
+local function bin(shape, p)
+  local t = T.rand(shape)
+  local f = t:reshape(t:numel())
+  for i = 1, f:numel() do f:set(i, f:get(i) < p and 1 or 0) end
+  return t
+end
+
+local function labels(N, C, H, W)
+  local l = T.rand(N, 1, H, W) * C
+  local f = l:reshape(l:numel())
+  for i = 1, f:numel() do f:set(i, math.floor(f:get(i))) end
+  return l
+end
+
+-- same value and gradient up to float rounding
+local function close(l1, g1, l2, g2, what)
+  assert(math.abs(l1 - l2) <= 1e-6 * math.abs(l2) + 1e-7, string.format("%s: %.9g vs %.9g", what, l1, l2))
+  if g1 then
+    local d = g1 - g2
+    local scale = math.max(g2:max(), -g2:min())
+    assert(math.max(d:max(), -d:min()) <= 1e-5 * scale, what .. ": gradients differ")
+  end
+end
+
+describe("invariants", function()
+  local x, t, xs, lab
+  before_each(function()
+    segloss.seed(31)
+    x = T.randn(2, 3, 8, 9) * 2
+    t = bin({ 2, 3, 8, 9 }, 0.3)
+    xs = T.randn(2, 4, 8, 9) * 2
+    lab = labels(2, 4, 8, 9)
+  end)
+
+  it("Tversky with alpha = beta = 1/2 and smooth s is Dice with smooth 2s", function()
+    for _, s in ipairs { 0.5, 1e-5, 1 } do
+      for _, act in ipairs { "sigmoid", "none" } do
+        local xi = act == "none" and x:sigmoid() or x
+        local l1, g1 = segloss.tversky(xi, t, { activation = act, alpha = 0.5, beta = 0.5, smooth = s })
+        local l2, g2 = segloss.dice(xi, t, { activation = act, smooth = 2 * s })
+        close(l1, g1, l2, g2, "tversky/dice " .. act .. " " .. s)
+      end
+      local l1, g1 = segloss.tversky(xs, lab, { activation = "softmax", alpha = 0.5, beta = 0.5, smooth = s, batch = true })
+      local l2, g2 = segloss.dice(xs, lab, { activation = "softmax", smooth = 2 * s, batch = true })
+      close(l1, g1, l2, g2, "tversky/dice softmax")
+    end
+  end)
+
+  it("focal with gamma = 0 and alpha = false is BCE", function()
+    for _, act in ipairs { "sigmoid", "none" } do
+      local xi = act == "none" and x:sigmoid() or x
+      for _, red in ipairs { "mean", "sum" } do
+        local l1, g1 = segloss.focal(xi, t, { activation = act, gamma = 0, alpha = false, reduction = red })
+        local l2, g2 = segloss.bce(xi, t, { activation = act, reduction = red })
+        close(l1, g1, l2, g2, "focal/bce " .. act .. " " .. red)
+      end
+    end
+    local l1, g1 = segloss.focal(xs, lab, { activation = "softmax", gamma = 0 })
+    local l2, g2 = segloss.ce(xs, lab, { activation = "softmax" })
+    close(l1, g1, l2, g2, "softmax focal/ce")
+  end)
+
+  it("soft_label changes nothing for 0/1 targets", function()
+    for _, name in ipairs { "dice", "iou", "tversky", "focal_tversky" } do
+      local l1, g1 = segloss[name](x, t, { activation = "sigmoid", soft_label = true })
+      local l2, g2 = segloss[name](x, t, { activation = "sigmoid" })
+      close(l1, g1, l2, g2, name .. " soft_label")
+      l1, g1 = segloss[name](xs, lab, { activation = "softmax", soft_label = true })
+      l2, g2 = segloss[name](xs, lab, { activation = "softmax" })
+      close(l1, g1, l2, g2, name .. " soft_label softmax")
+    end
+  end)
+
+  it("uniform class weights equal no weights", function()
+    for _, name in ipairs { "bce", "focal", "dice", "iou", "tversky", "focal_tversky",
+      "sensitivity_specificity", "bce_dice", "dice_focal" } do
+      local l1, g1 = segloss[name](x, t, { activation = "sigmoid", weight = { 1, 1, 1 } })
+      local l2, g2 = segloss[name](x, t, { activation = "sigmoid" })
+      close(l1, g1, l2, g2, name .. " weights 1")
+    end
+    -- a constant weight leaves region means unchanged
+    for _, name in ipairs { "dice", "iou", "tversky" } do
+      local l1, g1 = segloss[name](xs, lab, { activation = "softmax", weight = { 3, 3, 3, 3 } })
+      local l2, g2 = segloss[name](xs, lab, { activation = "softmax" })
+      close(l1, g1, l2, g2, name .. " weights 3")
+    end
+  end)
+
+  it("a label map means its one-hot encoding", function()
+    local oh = lab:onehot(4)
+    for _, name in ipairs { "ce", "focal", "dice", "generalized_dice", "dice_focal" } do
+      local l1, g1 = segloss[name](xs, lab, { activation = "softmax" })
+      local l2, g2 = segloss[name](xs, oh, { activation = "softmax" })
+      close(l1, g1, l2, g2, name .. " labels/one-hot")
+    end
+  end)
+
+  it("presets are the weighted sums of their parts", function()
+    local l1, g1 = segloss.bce_dice(x, t, { activation = "sigmoid", bce_weight = 0.3, dice_weight = 2 })
+    local lb, gb = segloss.bce(x, t, { activation = "sigmoid" })
+    local ld, gd = segloss.dice(x, t, { activation = "sigmoid" })
+    close(l1, g1, 0.3 * lb + 2 * ld, gb * 0.3 + gd * 2, "bce_dice")
+    l1, g1 = segloss.dice_focal(xs, lab, { activation = "softmax", lambda = 0.5 })
+    ld, gd = segloss.dice(xs, lab, { activation = "softmax" })
+    local lf, gf = segloss.focal(xs, lab, { activation = "softmax", alpha = false })
+    close(l1, g1, ld + 0.5 * lf, gd + gf * 0.5, "dice_focal")
+  end)
+
+  it("an empty target with an empty prediction scores about 0, never NaN", function()
+    local z = T.full({ 1, 1, 8, 8 }, -30)
+    local e = T.zeros(1, 1, 8, 8)
+    for _, name in ipairs { "dice", "iou", "tversky", "generalized_dice" } do
+      local l, g = segloss[name](z, e, { activation = "sigmoid" })
+      assert.is_true(l == l and math.abs(l) < 1e-4, name .. " " .. l)
+      assert.is_true(g:max() == g:max())
+    end
+  end)
+
+  it("a fully masked sample takes no part in the mean", function()
+    local m = T.ones(2, 1, 8, 9)
+    for i = 1, 72 do m:reshape(144):set(72 + i, 0) end
+    for _, name in ipairs { "bce", "dice", "tversky" } do
+      local l1, g1 = segloss[name](x, t, { activation = "sigmoid", mask = m })
+      local x0, t0 = x:reshape(2, 216), t:reshape(2, 216)
+      -- sample 1 alone
+      local xa, ta = T.from({ x0:totable()[1] }, nil), T.from({ t0:totable()[1] }, nil)
+      local l2 = segloss[name](xa:reshape(1, 3, 8, 9), ta:reshape(1, 3, 8, 9), { activation = "sigmoid" })
+      assert.is_true(math.abs(l1 - l2) <= 1e-6 * math.abs(l2), name)
+      local gz = g1:reshape(2, 216):totable()[2]
+      for _, v in ipairs(gz) do assert.equal(0, v) end
+    end
+  end)
+end)
