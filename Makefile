@@ -46,7 +46,7 @@ MODULE = $(BUILD)/segloss/core.so
 # Debian packages: what the tests need, and what the extras need.
 PKGS_TEST = lua5.4 liblua5.4-dev libsimde-dev lua-busted lua-cjson gcc make libc6-dev
 PKGS_LINT = lua-check
-PKGS_BENCH = libsleef-dev
+PKGS_BENCH = libsleef-dev lua-system lua-cjson
 PKGS_INSTALL = luarocks
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
@@ -89,8 +89,7 @@ test: deps-test
 
 run: deps-test
 	@$(MAKE) --no-print-directory all
-	@LUA_PATH_5_4="lua/?.lua;lua/?/init.lua;;" LUA_CPATH_5_4="$(BUILD)/?.so;;" \
-		$(LUA) examples/quickstart.lua
+	@$(LUA_ENV) $(LUA) examples/quickstart.lua
 
 # The suite under ASan + UBSan, built apart in build-asan/.
 ASAN_LIBS = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
@@ -105,10 +104,21 @@ lint: deps-test deps-lint
 	luacheck --no-color -q lua spec bench examples tools
 	@$(MAKE) --no-print-directory all BUILD=build-lint EXTRA_CFLAGS=-Werror
 
+# Vector math (C), then the losses against the memory floor and, when
+# python3-torch is installed, against PyTorch in the same run.
+LUA_ENV = LUA_PATH_5_4="lua/?.lua;lua/?/init.lua;;" LUA_CPATH_5_4="$(BUILD)/?.so;;"
 bench: deps-test deps-bench
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory $(BUILD)/bench_vmath
 	@$(BUILD)/bench_vmath
+	@echo
+	@if /usr/bin/python3 -c "import torch" 2>/dev/null; then \
+		/usr/bin/python3 tools/bench_torch.py --out $(BUILD)/bench_torch.json 2>/dev/null; \
+		$(LUA_ENV) $(LUA) bench/losses.lua --torch $(BUILD)/bench_torch.json --md $(BUILD)/bench_losses.md; \
+	else \
+		echo "(python3-torch is not installed: no PyTorch column)"; \
+		$(LUA_ENV) $(LUA) bench/losses.lua --md $(BUILD)/bench_losses.md; \
+	fi
 
 # bench_vmath links the Lua-free kernels and SLEEF, built per ISA like simd.c
 KERN_OBJS = $(filter-out $(BUILD)/obj/core.o $(BUILD)/obj/bind/%,$(OBJS))

@@ -73,6 +73,44 @@ double sl_op_sum(const sl_exec *e, size_t n, const float *x)
 	return s;
 }
 
+double sl_op_dot(const sl_exec *e, size_t n, const float *a, const float *b)
+{
+	size_t nb = nblocks(n);
+	double stack[STACK_BLOCKS];
+	double *part = nb <= STACK_BLOCKS ? stack : malloc(nb * sizeof *part);
+	double s = 0.0;
+	if (!part) {
+		for (size_t blk = 0; blk < nb; blk++) {
+			size_t i = blk * SL_BLOCK;
+			s += e->k->dot(n - i < SL_BLOCK ? n - i : SL_BLOCK, a + i, b + i);
+		}
+		return s;
+	}
+	int nt = sl_exec_threads(e, n);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+	for (size_t blk = 0; blk < nb; blk++) {
+		size_t i = blk * SL_BLOCK;
+		part[blk] = e->k->dot(n - i < SL_BLOCK ? n - i : SL_BLOCK, a + i, b + i);
+	}
+	for (size_t blk = 0; blk < nb; blk++)
+		s += part[blk];
+	if (part != stack)
+		free(part);
+	return s;
+}
+
+void sl_op_binary(const sl_exec *e, int op, size_t n, const float *a, const float *b,
+                  float b_scalar, int swap, float *out)
+{
+	size_t nb = nblocks(n);
+	int nt = sl_exec_threads(e, n);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+	for (size_t blk = 0; blk < nb; blk++) {
+		size_t i = blk * SL_BLOCK, m = n - i < SL_BLOCK ? n - i : SL_BLOCK;
+		e->k->binop(op, m, a + i, b ? b + i : NULL, b_scalar, swap, out + i);
+	}
+}
+
 void sl_op_minmax(const sl_exec *e, size_t n, const float *x, float *mn, float *mx)
 {
 	/* min and max are exact: any split gives the same result. */

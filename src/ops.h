@@ -28,6 +28,12 @@ void sl_op_map(const sl_exec *e, sl_unary_fn f, size_t n, const float *x, float 
 void sl_op_pow(const sl_exec *e, size_t n, const float *x, float g, float *y);
 /* Σ x, in double. */
 double sl_op_sum(const sl_exec *e, size_t n, const float *x);
+/* Σ a b, products in float, sums in double. */
+double sl_op_dot(const sl_exec *e, size_t n, const float *a, const float *b);
+/* out = a op b elementwise (op: '+', '-', '*', '/'); b_scalar used when b is NULL,
+ * swap: b_scalar op a. */
+void sl_op_binary(const sl_exec *e, int op, size_t n, const float *a, const float *b,
+                  float b_scalar, int swap, float *out);
 /* min and max (NaN if any element is NaN); n >= 1. */
 void sl_op_minmax(const sl_exec *e, size_t n, const float *x, float *mn, float *mx);
 /* Softmax over axis 2 of an (N, C, M) array. */

@@ -608,25 +608,10 @@ static int tensor_reshape(lua_State *L)
 /* ------------------------------------------------------------------ */
 /* arithmetic: tensor op tensor (same shape) and tensor op number, either side */
 
-enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV };
-
-static float apply(int op, float a, float b)
-{
-	switch (op) {
-	case OP_ADD:
-		return a + b;
-	case OP_SUB:
-		return a - b;
-	case OP_MUL:
-		return a * b;
-	default:
-		return a / b;
-	}
-}
-
 static int arith(lua_State *L, int op, const char *fn)
 {
 	sl_tensor *a = sl_totensor(L, 1), *b = sl_totensor(L, 2);
+	sl_exec e = sl_getexec(L);
 	if (a && b) {
 		if (!same_shape(a, b)) {
 			char x[160], y[160];
@@ -634,24 +619,62 @@ static int arith(lua_State *L, int op, const char *fn)
 			         sl_shapestr(b->ndim, b->shape, y, sizeof y));
 		}
 		sl_tensor *r = newlike(L, a);
-		for (size_t i = 0; i < a->numel; i++)
-			r->data[i] = apply(op, a->data[i], b->data[i]);
+		sl_op_binary(&e, op, a->numel, a->data, b->data, 0.0f, 0, r->data);
 		return 1;
 	}
 	/* one side is a tensor (Lua called us), the other must be a number */
-	int ti = a ? 1 : 2, ni = a ? 2 : 1;
 	sl_tensor *t = a ? a : b;
-	float v = (float)sl_checknum(L, ni, fn, "operand", 0);
+	float v = (float)sl_checknum(L, a ? 2 : 1, fn, "operand", 0);
 	sl_tensor *r = newlike(L, t);
-	for (size_t i = 0; i < t->numel; i++)
-		r->data[i] = ti == 1 ? apply(op, t->data[i], v) : apply(op, v, t->data[i]);
+	sl_op_binary(&e, op, t->numel, t->data, NULL, v, a == NULL, r->data);
 	return 1;
 }
 
-static int tensor_add(lua_State *L) { return arith(L, OP_ADD, "segloss.Tensor:__add"); }
-static int tensor_sub(lua_State *L) { return arith(L, OP_SUB, "segloss.Tensor:__sub"); }
-static int tensor_mul(lua_State *L) { return arith(L, OP_MUL, "segloss.Tensor:__mul"); }
-static int tensor_div(lua_State *L) { return arith(L, OP_DIV, "segloss.Tensor:__div"); }
+/* In place, Torch style: t:add(a) is t = t + a; t:add(a, b) is t = a + b;
+ * a and b are tensors of t's shape or numbers. Returns t. */
+static int inplace(lua_State *L, int op, const char *fn)
+{
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 1, 2);
+	int two = lua_gettop(L) == 3;
+	int ia = two ? 2 : 1, ib = two ? 3 : 2;
+	sl_tensor *a = sl_totensor(L, ia), *b = sl_totensor(L, ib);
+	const char *wa = two ? "first operand" : "self", *wb = two ? "second operand" : "operand";
+	if (!a)
+		(void)sl_checknum(L, ia, fn, wa, 0);
+	if (!b)
+		(void)sl_checknum(L, ib, fn, wb, 0);
+	sl_tensor *chk[2] = {a, b};
+	for (int i = 0; i < 2; i++)
+		if (chk[i] && !same_shape(chk[i], t)) {
+			char x[160], y[160];
+			sl_error(L, fn, "%s shape %s does not match %s", i ? wb : wa,
+			         sl_shapestr(chk[i]->ndim, chk[i]->shape, x, sizeof x),
+			         sl_shapestr(t->ndim, t->shape, y, sizeof y));
+		}
+	sl_exec e = sl_getexec(L);
+	if (a && b) {
+		sl_op_binary(&e, op, t->numel, a->data, b->data, 0.0f, 0, t->data);
+	} else if (a || b) {
+		float v = (float)lua_tonumber(L, a ? ib : ia);
+		sl_op_binary(&e, op, t->numel, (a ? a : b)->data, NULL, v, a == NULL, t->data);
+	} else {
+		float v = (float)lua_tonumber(L, ia), w = (float)lua_tonumber(L, ib);
+		fill(t, op == '+' ? v + w : op == '-' ? v - w : op == '*' ? v * w : v / w);
+	}
+	lua_settop(L, 1);
+	return 1;
+}
+
+static int tensor_addi(lua_State *L) { return inplace(L, '+', "segloss.Tensor:add"); }
+static int tensor_subi(lua_State *L) { return inplace(L, '-', "segloss.Tensor:sub"); }
+static int tensor_muli(lua_State *L) { return inplace(L, '*', "segloss.Tensor:mul"); }
+static int tensor_divi(lua_State *L) { return inplace(L, '/', "segloss.Tensor:div"); }
+
+static int tensor_add(lua_State *L) { return arith(L, '+', "segloss.Tensor:__add"); }
+static int tensor_sub(lua_State *L) { return arith(L, '-', "segloss.Tensor:__sub"); }
+static int tensor_mul(lua_State *L) { return arith(L, '*', "segloss.Tensor:__mul"); }
+static int tensor_div(lua_State *L) { return arith(L, '/', "segloss.Tensor:__div"); }
 
 static int tensor_unm(lua_State *L)
 {
@@ -680,6 +703,23 @@ static int tensor_mean(lua_State *L)
 	sl_checknargs(L, "segloss.Tensor:mean", 1, 0, 0);
 	sl_exec e = sl_getexec(L);
 	lua_pushnumber(L, sl_op_sum(&e, t->numel, t->data) / (double)t->numel);
+	return 1;
+}
+
+static int tensor_dot(lua_State *L)
+{
+	const char *fn = "segloss.Tensor:dot";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 1, 1);
+	sl_tensor *u = sl_checktensor(L, 2, fn, "other");
+	if (u->numel != t->numel) {
+		char a[160], b[160];
+		sl_error(L, fn, "other has shape %s, %zu elements, but self %s has %zu",
+		         sl_shapestr(u->ndim, u->shape, a, sizeof a), u->numel,
+		         sl_shapestr(t->ndim, t->shape, b, sizeof b), t->numel);
+	}
+	sl_exec e = sl_getexec(L);
+	lua_pushnumber(L, sl_op_dot(&e, t->numel, t->data, u->data));
 	return 1;
 }
 
@@ -863,6 +903,8 @@ static const luaL_Reg methods[] = {
 	{"totable", tensor_totable}, {"clone", tensor_clone},     {"fill", tensor_fill},
 	{"copy", tensor_copy},       {"reshape", tensor_reshape}, {"sum", tensor_sum},
 	{"mean", tensor_mean},       {"min", tensor_min},         {"max", tensor_max},
+	{"dot", tensor_dot},         {"add", tensor_addi},        {"sub", tensor_subi},
+	{"mul", tensor_muli},        {"div", tensor_divi},
 	{"exp", tensor_exp},         {"log", tensor_log},         {"log1p", tensor_log1p},
 	{"sigmoid", tensor_sigmoid}, {"softplus", tensor_softplus}, {"pow", tensor_pow},
 	{"softmax", tensor_softmax}, {"argmax", tensor_argmax},   {"onehot", tensor_onehot},

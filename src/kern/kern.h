@@ -39,6 +39,12 @@ typedef struct sl_kern {
 
 	/* Sum of one block (n <= SL_BLOCK), accumulated in double. */
 	double (*sum)(size_t n, const float *x);
+	/* out = a op b elementwise, op one of '+', '-', '*', '/'; b NULL: a op v,
+	 * or v op a with swap. out may equal a or b. */
+	void (*binop)(int op, size_t n, const float *a, const float *b, float v, int swap,
+	              float *out);
+	/* Σ a b of one block (n <= SL_BLOCK): products in float, sums in double. */
+	double (*dot)(size_t n, const float *a, const float *b);
 	/* Minimum and maximum of x[0..n), n >= 1; NaN if any element is NaN. */
 	void (*minmax)(size_t n, const float *x, float *mn, float *mx);
 	/* Softmax over the channel axis of one sample laid out as x[c*M + s],

@@ -81,6 +81,38 @@ static inline vsig v_sig(vf x)
 	return o;
 }
 
+/* The sigmoid of x, its complement and softplus(-x) = -ln p from one
+ * exponential and one division: with z = e^-|x|, 1/((1 + z)(2 + z)) gives
+ * both r = 1/(1 + z) and s = z/(2 + z), the argument of ln(1 + z) =
+ * 2 atanh(s) (v_log1p01). Each is within about 1.5 ulp. */
+typedef struct vsigl {
+	vf p, q, spn;
+} vsigl;
+
+static inline vsigl v_sig_log(vf x)
+{
+	vsigl o;
+	vf one = vf_set1(1.0f);
+	vf z = v_exp_neg(v_negabs(x));
+	vf u1 = vf_add(one, z), u2 = vf_add(vf_set1(2.0f), z);
+	vf inv = vf_div(one, vf_mul(u1, u2));
+	vf r = vf_mul(u2, inv);
+	vf s = vf_mul(vf_mul(z, u1), inv);
+	vf zr = vf_mul(z, r);
+	vf pos = vf_ge(x, vf_zero());
+	o.p = vf_sel(pos, r, zr);
+	o.q = vf_sel(pos, zr, r);
+	vf w = vf_mul(s, s);
+	vf P = vf_set1(0x1.1ed7c2p-3f);
+	P = vf_fma(P, w, vf_set1(0x1.1ebd0cp-3f));
+	P = vf_fma(P, w, vf_set1(0x1.99d208p-3f));
+	P = vf_fma(P, w, vf_set1(0x1.555502p-2f));
+	P = vf_fma(P, w, one);
+	/* softplus(-x) = max(-x, 0) + ln(1 + z) */
+	o.spn = vf_fma(vf_add(s, s), P, vf_max(vf_zero(), vf_sub(vf_zero(), x)));
+	return o;
+}
+
 /* all-ones in the lanes below k */
 static inline vf lanes_below(size_t k)
 {
@@ -540,11 +572,54 @@ static inline void pixrow_init(pixrow *pr, const sl_pixk *px, size_t c)
 	pr->type = px->type;
 }
 
+/* Pixel-part modes of the elementwise fused pass, fixed at compile time for
+ * the common jobs: none, one bce, one focal with gamma = 2, anything else
+ * through a loop over the parts. */
+enum { PXM_NONE, PXM_BCE, PXM_FOCAL2, PXM_GEN };
+
+/* ℓ and dℓ/dx of one pixel part for one vector (sigmoid or "none") */
+static inline __attribute__((always_inline)) void
+pix_term(const pixrow *pr, int type, int gi, vf x, vf t, vf omt, vf p, vf q, vf dpdx, vf spn,
+         vf lp, vf lq, vf dlp, vf dlq, vf *l, vf *g, int ACT)
+{
+	vf one = vf_set1(1.0f), zero = vf_zero();
+	if (type == SL_PX_BCE) {
+		if (ACT == SL_ACT_SIGMOID) {
+			/* ℓ = (w t + 1 - t) softplus(-x) + (1 - t) x, g = (w t + 1 - t) p - w t */
+			vf a = vf_fma(t, pr->pwm1, one);
+			*l = vf_fma(a, spn, vf_mul(omt, x));
+			*g = vf_fma(a, p, vf_mul(vf_sub(zero, pr->pw), t));
+		} else {
+			vf pt = vf_mul(pr->pw, t);
+			*l = vf_sub(zero, vf_fma(pt, lp, vf_mul(omt, lq)));
+			*g = vf_sub(zero, vf_fma(pt, dlp, vf_mul(omt, dlq)));
+		}
+	} else if (type == SL_PX_CE) {
+		*l = vf_sub(zero, vf_mul(t, lp));
+		*g = vf_sub(zero, vf_mul(t, dlp));
+	} else {
+		/* focal: α_t Q^γ bce_t with Q = 1 - p_t = p + t (q - p) */
+		vf Q = vf_fma(t, vf_sub(q, p), p), Qg, dQg, b, db;
+		if (ACT == SL_ACT_SIGMOID) {
+			b = vf_fma(omt, x, spn);
+			db = vf_sub(p, t);
+		} else {
+			b = vf_sub(zero, vf_fma(t, lp, vf_mul(omt, lq)));
+			db = vf_sub(zero, vf_fma(t, dlp, vf_mul(omt, dlq)));
+		}
+		v_focal_pow(Q, pr->g, gi, &Qg, &dQg);
+		vf at = vf_fma(t, pr->a1, pr->a0);
+		vf dQ = vf_mul(vf_mul(dQg, vf_fma(t, vf_set1(-2.0f), one)), dpdx);
+		*l = vf_mul(at, vf_mul(Qg, b));
+		*g = vf_mul(at, vf_fma(dQ, b, vf_mul(Qg, db)));
+	}
+}
+
 /* One vector of the elementwise fused pass: returns d loss / d x, adds the
- * pixel parts' m w ℓ into va[]. */
+ * pixel parts' w m ℓ into va[]. */
 static inline __attribute__((always_inline)) vf
 fused_ew_vec(const sl_lossjob *j, const pixrow *prs, int npix, int active, const vf *k, int kfull,
-             vf x, vf t, vf m, vf packed, vf *va, rowchk *ck, int ACT, int HASM, int REG, int PIX,
+             vf x, vf t, vf m, vf packed, vf *va, rowchk *ck, int ACT, int HASM, int REG, int PXM,
              int FROMP)
 {
 	vf one = vf_set1(1.0f), zero = vf_zero();
@@ -555,19 +630,24 @@ fused_ew_vec(const sl_lossjob *j, const pixrow *prs, int npix, int active, const
 		q = vf_sel(neg, vf_sub(zero, packed), vf_sub(one, packed));
 		dpdx = vf_mul(p, q);
 	} else if (ACT == SL_ACT_SIGMOID) {
-		vsig sg = v_sig(x);
-		p = sg.p;
-		q = sg.q;
+		if (PXM != PXM_NONE) { /* and softplus(-x) = -ln p */
+			vsigl sg = v_sig_log(x);
+			p = sg.p;
+			q = sg.q;
+			spn = sg.spn;
+		} else {
+			vsig sg = v_sig(x);
+			p = sg.p;
+			q = sg.q;
+		}
 		dpdx = vf_mul(p, q);
-		if (PIX) /* softplus(-x) = max(-x, 0) + ln(1 + e^-|x|) = -ln p */
-			spn = vf_add(vf_max(zero, vf_sub(zero, x)), v_log1p01(sg.z));
 	} else {
 		p = x;
 		q = vf_sub(one, x);
 		dpdx = one;
 		ck->lo = vf_min(x, ck->lo);
 		ck->hi = vf_max(x, ck->hi);
-		if (PIX) {
+		if (PXM != PXM_NONE) {
 			/* clamped logs: ln max(p, eps), derivative 1/p on [eps, 1], else 0 */
 			vf eps = vf_set1(j->eps);
 			lp = v_log(vf_max(eps, p));
@@ -590,57 +670,36 @@ fused_ew_vec(const sl_lossjob *j, const pixrow *prs, int npix, int active, const
 		if (HASM)
 			gx = vf_mul(gx, m);
 	}
-	if (PIX) {
-		vf omt = vf_sub(one, t);
-		for (int i = 0; i < npix; i++) {
-			if (!(active & (1 << i)))
-				continue;
-			const pixrow *pr = &prs[i];
-			vf l, g;
-			if (pr->type == SL_PX_BCE) {
-				if (ACT == SL_ACT_SIGMOID) {
-					/* ℓ = (w t + 1 - t) softplus(-x) + (1 - t) x, g = (w t + 1 - t) p - w t */
-					vf a = vf_fma(t, pr->pwm1, one);
-					l = vf_fma(a, spn, vf_mul(omt, x));
-					g = vf_fma(a, p, vf_mul(vf_sub(zero, pr->pw), t));
-				} else {
-					vf pt = vf_mul(pr->pw, t);
-					l = vf_sub(zero, vf_fma(pt, lp, vf_mul(omt, lq)));
-					g = vf_sub(zero, vf_fma(pt, dlp, vf_mul(omt, dlq)));
-				}
-			} else if (pr->type == SL_PX_CE) {
-				l = vf_sub(zero, vf_mul(t, lp));
-				g = vf_sub(zero, vf_mul(t, dlp));
-			} else {
-				vf Q = vf_fma(t, vf_sub(q, p), p), Qg, dQg, b, db;
-				if (ACT == SL_ACT_SIGMOID) {
-					b = vf_fma(omt, x, spn);
-					db = vf_sub(p, t);
-				} else {
-					b = vf_sub(zero, vf_fma(t, lp, vf_mul(omt, lq)));
-					db = vf_sub(zero, vf_fma(t, dlp, vf_mul(omt, dlq)));
-				}
-				v_focal_pow(Q, pr->g, pr->gi, &Qg, &dQg);
-				vf at = vf_fma(t, pr->a1, pr->a0);
-				vf dQ = vf_mul(vf_mul(dQg, vf_fma(t, vf_set1(-2.0f), one)), dpdx);
-				l = vf_mul(at, vf_mul(Qg, b));
-				g = vf_mul(at, vf_fma(dQ, b, vf_mul(Qg, db)));
-			}
-			vf wm = HASM ? vf_mul(pr->w, m) : pr->w;
-			vf swm = HASM ? vf_mul(pr->sw, m) : pr->sw;
-			va[i] = vf_fma(wm, l, va[i]);
-			gx = vf_fma(swm, g, gx);
-		}
+	if (PXM == PXM_NONE)
+		return gx;
+	vf omt = vf_sub(one, t);
+	for (int i = 0; i < (PXM == PXM_GEN ? npix : 1); i++) {
+		if (PXM == PXM_GEN && !(active & (1 << i)))
+			continue;
+		const pixrow *pr = &prs[i];
+		vf l, g;
+		if (PXM == PXM_BCE)
+			pix_term(pr, SL_PX_BCE, -1, x, t, omt, p, q, dpdx, spn, lp, lq, dlp, dlq, &l, &g, ACT);
+		else if (PXM == PXM_FOCAL2)
+			pix_term(pr, SL_PX_FOCAL, 2, x, t, omt, p, q, dpdx, spn, lp, lq, dlp, dlq, &l, &g, ACT);
+		else
+			pix_term(pr, pr->type, pr->gi, x, t, omt, p, q, dpdx, spn, lp, lq, dlp, dlq, &l, &g,
+			         ACT);
+		vf wm = HASM ? vf_mul(pr->w, m) : pr->w;
+		vf swm = HASM ? vf_mul(pr->sw, m) : pr->sw;
+		va[i] = vf_fma(wm, l, va[i]);
+		gx = vf_fma(swm, g, gx);
 	}
 	return gx;
 }
 
 static inline __attribute__((always_inline)) void
 fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_bad *bad, int ACT,
-         int LAB, int MSK, int REG, int PIX, int FROMP)
+         int LAB, int MSK, int REG, int PXM, int FROMP)
 {
 	size_t C = j->C, M = j->M;
-	int npix = PIX ? j->npix : 0, kfull = j->coef_full, write = j->out_mode == SL_OUT_GRAD;
+	int npix = PXM != PXM_NONE ? j->npix : 0, kfull = j->coef_full;
+	int write = j->out_mode == SL_OUT_GRAD;
 	int nk = kfull ? SL_NK : SL_NK_BASIC;
 	vf one = vf_set1(1.0f), cmax = vf_set1((float)C - 1.0f);
 	vf va[SL_MAXPIX];
@@ -669,49 +728,67 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 			pixrow_init(&prs[i], &j->pix[i], c);
 			active |= (int)c >= j->pix[i].c0 ? 1 << i : 0;
 		}
-		if (!REG && !active && !write)
-			continue;
-		size_t s = s0;
-		int sub = 0;
-		for (; s < s1; s += SL_W) {
-			size_t kk = s1 - s < SL_W ? s1 - s : SL_W;
-			int full = kk == SL_W;
-			vf x = FROMP ? vf_zero() : vf_loadk(xr + s, kk), t, m = one;
-			vf packed = FROMP ? vf_loadk(orow + s, kk) : vf_zero();
-			if (LAB) {
-				vf lab = vf_loadk(tr + s, kk);
-				if (chk_lab)
-					ck.bad = vf_or(ck.bad, bad_label(lab, cmax));
-				t = vf_and(vf_eq(lab, cv), one);
-			} else {
-				t = vf_loadk(tr + s, kk);
-				if (chk_t) {
-					ck.tlo = vf_min(t, ck.tlo);
-					ck.thi = vf_max(t, ck.thi);
-				}
-			}
-			if (MSK) {
-				m = vf_loadk(mr + s, kk);
-				if (chk_m)
-					ck.bad = vf_or(ck.bad, bad_mask(m));
-			} else if (!full) {
-				m = vf_and(lanes_below(kk), one);
-			}
-			vf g;
-			if (full && !MSK)
-				g = fused_ew_vec(j, prs, npix, active, k, kfull, x, t, m, packed, va, &ck, ACT, 0,
-				                 REG, PIX, FROMP);
-			else
-				g = fused_ew_vec(j, prs, npix, active, k, kfull, x, t, m, packed, va, &ck, ACT, 1,
-				                 REG, PIX, FROMP);
-			if (write)
-				vf_storek(orow + s, g, kk);
-			if (PIX && ++sub == SUB) {
-				for (int i = 0; i < npix; i++)
-					dacc_add(&dv[i], &va[i]);
-				sub = 0;
+		if (PXM != PXM_NONE && PXM != PXM_GEN && !active) {
+			/* a channel below the single part's c0: gradient 0 (or only the regions') */
+			if (!REG) {
+				if (write)
+					memset(orow + s0, 0, (s1 - s0) * sizeof(float));
+				continue;
 			}
 		}
+		int px_here = PXM == PXM_GEN || active;
+/* one vector; HM: multiply by m; the loads are full or partial (kk) */
+#define FUSED_STEP(LOAD, HM, KK)                                                                  \
+	do {                                                                                      \
+		vf x = FROMP ? vf_zero() : LOAD(xr + s), t, m = one;                              \
+		vf packed = FROMP ? LOAD(orow + s) : vf_zero();                                   \
+		if (LAB) {                                                                        \
+			vf lab = LOAD(tr + s);                                                    \
+			if (chk_lab)                                                              \
+				ck.bad = vf_or(ck.bad, bad_label(lab, cmax));                     \
+			t = vf_and(vf_eq(lab, cv), one);                                          \
+		} else {                                                                          \
+			t = LOAD(tr + s);                                                         \
+			if (chk_t) {                                                              \
+				ck.tlo = vf_min(t, ck.tlo);                                       \
+				ck.thi = vf_max(t, ck.thi);                                       \
+			}                                                                         \
+		}                                                                                 \
+		if (MSK) {                                                                        \
+			m = LOAD(mr + s);                                                         \
+			if (chk_m)                                                                \
+				ck.bad = vf_or(ck.bad, bad_mask(m));                              \
+		} else if (HM) {                                                                  \
+			m = vf_and(lanes_below(KK), one);                                         \
+		}                                                                                 \
+		vf g = px_here ? fused_ew_vec(j, prs, npix, active, k, kfull, x, t, m, packed, va, \
+		                              &ck, ACT, HM, REG, PXM, FROMP)                     \
+		               : fused_ew_vec(j, prs, npix, active, k, kfull, x, t, m, packed, va, \
+		                              &ck, ACT, HM, REG, PXM_NONE, FROMP);               \
+		if (write)                                                                        \
+			STORE(orow + s, g);                                                       \
+	} while (0)
+#define LOADF(p) vf_load(p)
+#define LOADK(p) vf_loadk((p), kk)
+		size_t s = s0;
+		while (s + SL_W <= s1) {
+			size_t end = s + SUB * SL_W <= s1 ? s + SUB * SL_W : s1 - (s1 - s) % SL_W;
+#define STORE(p, v) vf_store((p), (v))
+			for (; s < end; s += SL_W)
+				FUSED_STEP(LOADF, MSK, SL_W);
+#undef STORE
+			for (int i = 0; i < npix; i++)
+				dacc_add(&dv[i], &va[i]);
+		}
+		if (s < s1) {
+			size_t kk = s1 - s;
+#define STORE(p, v) vf_storek((p), (v), kk)
+			FUSED_STEP(LOADK, 1, kk);
+#undef STORE
+		}
+#undef LOADF
+#undef LOADK
+#undef FUSED_STEP
 	}
 	int failed = 0;
 	if (j->fused_check_x || j->fused_check_t)
@@ -901,7 +978,7 @@ fused_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 		vals[i] += tot[i];
 }
 
-/* the instantiations: (REG, PIX, FROMP) in {(0,1,0), (1,0,0), (1,1,0), (1,0,1)} */
+/* the instantiations: (REG, PXM, FROMP) */
 #define FUSED_EW(A, L, Mk, R, P, F)                                                           \
 	static void fused_ew_##A##L##Mk##R##P##F(const sl_lossjob *j, size_t n, size_t s0,         \
 	                                         size_t s1, double *vals, sl_bad *bad)           \
@@ -909,8 +986,9 @@ fused_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 		fused_ew(j, n, s0, s1, vals, bad, A, L, Mk, R, P, F);                        \
 	}
 #define FUSED_EW_V(A, L, Mk)                                                                  \
-	FUSED_EW(A, L, Mk, 0, 1, 0) FUSED_EW(A, L, Mk, 1, 0, 0) FUSED_EW(A, L, Mk, 1, 1, 0)        \
-	FUSED_EW(A, L, Mk, 1, 0, 1)
+	FUSED_EW(A, L, Mk, 0, 1, 0) FUSED_EW(A, L, Mk, 0, 2, 0) FUSED_EW(A, L, Mk, 0, 3, 0)        \
+	FUSED_EW(A, L, Mk, 1, 0, 0) FUSED_EW(A, L, Mk, 1, 1, 0) FUSED_EW(A, L, Mk, 1, 2, 0)        \
+	FUSED_EW(A, L, Mk, 1, 3, 0) FUSED_EW(A, L, Mk, 1, 0, 1)
 #define FUSED_EW_M(A, L) FUSED_EW_V(A, L, 0) FUSED_EW_V(A, L, 1)
 FUSED_EW_M(0, 0)
 FUSED_EW_M(0, 1)
@@ -931,8 +1009,10 @@ FUSED_SM_V(0, 1)
 FUSED_SM_V(1, 0)
 FUSED_SM_V(1, 1)
 
-#define EWV(A, L, Mk) fused_ew_##A##L##Mk##010, fused_ew_##A##L##Mk##100, fused_ew_##A##L##Mk##110, \
-	fused_ew_##A##L##Mk##101
+#define EWV(A, L, Mk)                                                                          \
+	fused_ew_##A##L##Mk##010, fused_ew_##A##L##Mk##020, fused_ew_##A##L##Mk##030,              \
+		fused_ew_##A##L##Mk##100, fused_ew_##A##L##Mk##110, fused_ew_##A##L##Mk##120,      \
+		fused_ew_##A##L##Mk##130, fused_ew_##A##L##Mk##101
 static const sl_fused_fn fused_ew_table[] = {
 	EWV(0, 0, 0), EWV(0, 0, 1), EWV(0, 1, 0), EWV(0, 1, 1),
 	EWV(1, 0, 0), EWV(1, 0, 1), EWV(1, 1, 0), EWV(1, 1, 1),
@@ -951,12 +1031,28 @@ static void SL_SFX(loss_fused)(const sl_lossjob *j, size_t n, size_t s0, size_t 
 		sl_loss_fused__scalar(j, n, s0, s1, vals, bad);
 		return;
 	}
-	size_t v = fromp ? 3 : (size_t)(reg ? 1 + pix : 0);
-	size_t key = ((size_t)(j->labels != 0) * 2 + (size_t)(j->m != NULL)) * 4 + v;
-	if (smx)
+	if (smx) {
+		size_t v = fromp ? 3 : (size_t)(reg ? 1 + pix : 0);
+		size_t key = ((size_t)(j->labels != 0) * 2 + (size_t)(j->m != NULL)) * 4 + v;
 		fused_sm_table[key](j, n, s0, s1, vals, bad);
-	else
-		fused_ew_table[(size_t)(j->act == SL_ACT_SIGMOID) * 16 + key](j, n, s0, s1, vals, bad);
+		return;
+	}
+	/* the pixel-part mode */
+	int pxm = PXM_NONE;
+	if (pix) {
+		const sl_pixk *p0 = &j->pix[0];
+		int single = j->npix == 1;
+		if (single && p0->type == SL_PX_BCE)
+			pxm = PXM_BCE;
+		else if (single && p0->type == SL_PX_FOCAL && p0->gamma == 2.0f)
+			pxm = PXM_FOCAL2;
+		else
+			pxm = PXM_GEN;
+	}
+	/* column in a row of 8: (0,BCE) (0,FOCAL2) (0,GEN) (1,NONE) (1,BCE) (1,FOCAL2) (1,GEN) (1,FROMP) */
+	size_t v = fromp ? 7 : reg ? (size_t)(3 + pxm) : (size_t)(pxm - 1);
+	size_t key = ((size_t)(j->labels != 0) * 2 + (size_t)(j->m != NULL)) * 8 + v;
+	fused_ew_table[(size_t)(j->act == SL_ACT_SIGMOID) * 32 + key](j, n, s0, s1, vals, bad);
 }
 
 /* ---- validation and target statistics (no x arithmetic) -------------- */
@@ -976,42 +1072,54 @@ static int SL_SFX(loss_check)(const sl_lossjob *j, size_t n, size_t s0, size_t s
 		const float *mr = j->m ? j->m + (j->mask_full ? (n * C + c) * M : n * M) : NULL;
 		int chk_lab = ct && j->labels && c == 0, chk_m = ct && mr && (j->mask_full || c == 0);
 		int chk_t = ct && !j->labels;
-		vf cv = vf_set1((float)c);
 		rowchk ck;
 		chk_init(&ck);
-		vf ast = vf_zero(), am = vf_zero();
-		dacc dst = {vd_zero(), vd_zero()}, dm = {vd_zero(), vd_zero()};
-		int sub = 0;
-		for (size_t s = s0; s < s1; s += SL_W) {
-			size_t kk = s1 - s < SL_W ? s1 - s : SL_W;
-			if (cx) {
-				vf x = vf_loadk(xr + s, kk);
+		size_t s;
+		if (cx) { /* x: finite, and in [0, 1] with "none" */
+			for (s = s0; s + SL_W <= s1; s += SL_W) {
+				vf x = vf_load(xr + s);
 				ck.xz = vf_fma(x, vf_zero(), ck.xz);
 				ck.lo = vf_min(x, ck.lo);
 				ck.hi = vf_max(x, ck.hi);
 			}
-			if (!ct && !st)
-				continue;
-			vf t, m = kk == SL_W ? one : vf_and(lanes_below(kk), one);
-			if (j->labels) {
-				vf lab = vf_loadk(tr + s, kk);
-				if (chk_lab)
-					ck.bad = vf_or(ck.bad, bad_label(lab, cmax));
-				t = vf_and(vf_eq(lab, cv), one);
-			} else {
-				t = vf_loadk(tr + s, kk);
-				if (chk_t) {
-					ck.tlo = vf_min(t, ck.tlo);
-					ck.thi = vf_max(t, ck.thi);
-					ck.xz = vf_fma(t, vf_zero(), ck.xz);
-				}
+			if (s < s1) {
+				vf x = vf_loadk(xr + s, s1 - s);
+				ck.xz = vf_fma(x, vf_zero(), ck.xz);
+				ck.lo = vf_min(x, ck.lo);
+				ck.hi = vf_max(x, ck.hi);
 			}
-			if (mr) {
-				m = vf_loadk(mr + s, kk);
-				if (chk_m)
-					ck.bad = vf_or(ck.bad, bad_mask(m));
+		}
+		if (chk_t) { /* a dense target in [0, 1] */
+			for (s = s0; s + SL_W <= s1; s += SL_W) {
+				vf t = vf_load(tr + s);
+				ck.tlo = vf_min(t, ck.tlo);
+				ck.thi = vf_max(t, ck.thi);
+				ck.xz = vf_fma(t, vf_zero(), ck.xz);
 			}
-			if (st) {
+			if (s < s1) {
+				vf t = vf_loadk(tr + s, s1 - s);
+				ck.tlo = vf_min(t, ck.tlo);
+				ck.thi = vf_max(t, ck.thi);
+				ck.xz = vf_fma(t, vf_zero(), ck.xz);
+			}
+		}
+		if (chk_lab)
+			for (s = s0; s < s1; s += SL_W)
+				ck.bad = vf_or(ck.bad, bad_label(vf_loadk(tr + s, s1 - s < SL_W ? s1 - s : SL_W), cmax));
+		if (chk_m)
+			for (s = s0; s < s1; s += SL_W)
+				ck.bad = vf_or(ck.bad, bad_mask(vf_loadk(mr + s, s1 - s < SL_W ? s1 - s : SL_W)));
+		failed = chk_failed(&ck, cx && j->act == SL_ACT_NONE, chk_t);
+		if (st && !failed) { /* Σ m t and Σ m */
+			vf ast = vf_zero(), am = vf_zero(), cv = vf_set1((float)c);
+			dacc dst = {vd_zero(), vd_zero()}, dm = {vd_zero(), vd_zero()};
+			int sub = 0;
+			for (s = s0; s < s1; s += SL_W) {
+				size_t kk = s1 - s < SL_W ? s1 - s : SL_W;
+				vf t = vf_loadk(tr + s, kk);
+				if (j->labels)
+					t = vf_and(vf_eq(t, cv), one);
+				vf m = mr ? vf_loadk(mr + s, kk) : kk == SL_W ? one : vf_and(lanes_below(kk), one);
 				ast = vf_fma(m, t, ast);
 				am = vf_add(am, m);
 				if (++sub == SUB) {
@@ -1020,9 +1128,6 @@ static int SL_SFX(loss_check)(const sl_lossjob *j, size_t n, size_t s0, size_t s
 					sub = 0;
 				}
 			}
-		}
-		failed = chk_failed(&ck, cx && j->act == SL_ACT_NONE, chk_t);
-		if (st) {
 			dacc_add(&dst, &ast);
 			dacc_add(&dm, &am);
 			st[c * SL_NSTAT + SL_S_ST] += dacc_total(&dst);

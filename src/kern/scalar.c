@@ -68,6 +68,29 @@ static double sum__scalar(size_t n, const float *x)
 	return s;
 }
 
+static void binop__scalar(int op, size_t n, const float *a, const float *b, float v, int swap,
+                          float *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		float x = a[i], y = b ? b[i] : v;
+		if (swap) {
+			float tmp = x;
+			x = y;
+			y = tmp;
+		}
+		out[i] = op == '+' ? x + y : op == '-' ? x - y : op == '*' ? x * y : x / y;
+	}
+}
+
+static double dot__scalar(size_t n, const float *a, const float *b)
+{
+	assert(n <= SL_BLOCK);
+	double s = 0.0;
+	for (size_t i = 0; i < n; i++)
+		s += (double)(a[i] * b[i]);
+	return s;
+}
+
 static void minmax__scalar(size_t n, const float *x, float *mn, float *mx)
 {
 	assert(n >= 1);
@@ -112,6 +135,8 @@ const sl_kern sl_kern_scalar = {
 	.softplus = vsoftplus__scalar,
 	.pow = vpow__scalar,
 	.sum = sum__scalar,
+	.dot = dot__scalar,
+	.binop = binop__scalar,
 	.minmax = minmax__scalar,
 	.softmax = softmax__scalar,
 	.loss_stats = sl_loss_stats__scalar,

@@ -106,6 +106,65 @@ static double SL_SFX(sum)(size_t n, const float *x)
 	return s;
 }
 
+static inline vf binop_v(int op, vf a, vf b)
+{
+	switch (op) {
+	case '+':
+		return vf_add(a, b);
+	case '-':
+		return vf_sub(a, b);
+	case '*':
+		return vf_mul(a, b);
+	default:
+		return vf_div(a, b);
+	}
+}
+
+/* the loops per operation, so that the switch is outside them */
+#define BINOP_LOOP(OP)                                                                   \
+	for (size_t i = 0; i < n; i += SL_W) {                                           \
+		size_t k = n - i < SL_W ? n - i : SL_W;                                  \
+		vf x = vf_loadk(a + i, k);                                               \
+		vf y = b ? vf_loadk(b + i, k) : vv;                                      \
+		vf_storek(out + i, swap ? binop_v(OP, y, x) : binop_v(OP, x, y), k);     \
+	}
+
+static void SL_SFX(binop)(int op, size_t n, const float *a, const float *b, float v, int swap,
+                          float *out)
+{
+	vf vv = vf_set1(v);
+	switch (op) {
+	case '+':
+		BINOP_LOOP('+') break;
+	case '-':
+		BINOP_LOOP('-') break;
+	case '*':
+		BINOP_LOOP('*') break;
+	default:
+		BINOP_LOOP('/') break;
+	}
+}
+
+static double SL_SFX(dot)(size_t n, const float *a, const float *b)
+{
+	assert(n <= SL_BLOCK);
+	vd a0 = vd_zero(), a1 = vd_zero(), a2 = vd_zero(), a3 = vd_zero();
+	for (size_t i = 0; i < n; i += 2 * SL_W) {
+		size_t k = n - i < SL_W ? n - i : SL_W;
+		vd_acc(&a0, &a1, vf_mul(vf_loadk(a + i, k), vf_loadk(b + i, k)));
+		if (i + SL_W < n) {
+			size_t k2 = n - i - SL_W < SL_W ? n - i - SL_W : SL_W;
+			vd_acc(&a2, &a3, vf_mul(vf_loadk(a + i + SL_W, k2), vf_loadk(b + i + SL_W, k2)));
+		}
+	}
+	double lanes[VD_LANES];
+	vd_store(lanes, vd_add(vd_add(a0, a2), vd_add(a1, a3)));
+	double s = 0.0;
+	for (int j = 0; j < VD_LANES; j++)
+		s += lanes[j];
+	return s;
+}
+
 static void SL_SFX(minmax)(size_t n, const float *x, float *mn, float *mx)
 {
 	assert(n >= 1);
@@ -179,6 +238,8 @@ const sl_kern SL_SFX(sl_kern) = {
 	.softplus = SL_SFX(vsoftplus),
 	.pow = SL_SFX(vpow),
 	.sum = SL_SFX(sum),
+	.dot = SL_SFX(dot),
+	.binop = SL_SFX(binop),
 	.minmax = SL_SFX(minmax),
 	.softmax = SL_SFX(softmax),
 	.loss_stats = SL_SFX(loss_stats),

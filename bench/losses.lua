@@ -1,0 +1,138 @@
+-- bench/losses.lua — value + gradient of every loss, against the memory floor
+-- of the same run and against PyTorch (tools/bench_torch.py, same run).
+--
+--   lua5.4 bench/losses.lua [--torch build/bench_torch.json] [--runs 9]
+--                           [--shapes A,B,C] [--threads 1,2] [--md build/bench_losses.md]
+--
+-- Shapes: A (8,1,256,256) sigmoid, B (16,1,512,512) sigmoid, C (2,4,64,128,128)
+-- softmax with a label map (bce and bce_dice stay sigmoid there, with the
+-- one-hot target). Times are medians of --runs calls of the functional form
+-- as a training loop calls it, the gradient written into a reused tensor
+-- (opts.out); the "fresh" column lets each call allocate its gradient, which
+-- adds the operating system's cost of first-touching new pages.
+-- Floors, on tensors of the input's size: a read-2-write-1 pass
+-- (out:add(a, b)) and a read-2-reduce pass (a:dot(b)). A pixel loss can at
+-- best cost one read-2-write-1 pass; a region loss a read-2-reduce pass plus
+-- a read-2-write-1 pass. GB/s counts those bytes.
+local segloss = require "segloss"
+local T = segloss.tensor
+local ok_sys, system = pcall(require, "system")
+local clock = ok_sys and system.monotime or os.clock
+
+local args = { runs = 9, shapes = "A,B,C", threads = "1,2" }
+do
+  local i = 1
+  while arg[i] do
+    local k = arg[i]:match("^%-%-(.+)$")
+    assert(k and arg[i + 1], "usage: lua5.4 bench/losses.lua [--torch F] [--runs N] [--shapes A,B,C] [--threads 1,2] [--md F]")
+    args[k] = arg[i + 1]
+    i = i + 2
+  end
+  args.runs = tonumber(args.runs)
+end
+
+local SHAPES = {
+  A = { shape = { 8, 1, 256, 256 }, act = "sigmoid" },
+  B = { shape = { 16, 1, 512, 512 }, act = "sigmoid" },
+  C = { shape = { 2, 4, 64, 128, 128 }, act = "softmax" },
+}
+local LOSSES = { "bce", "ce", "focal", "dice", "iou", "tversky", "focal_tversky",
+  "sensitivity_specificity", "generalized_dice", "bce_dice", "dice_focal" }
+local REGION = { dice = true, iou = true, tversky = true, focal_tversky = true,
+  sensitivity_specificity = true, generalized_dice = true, bce_dice = true, dice_focal = true }
+
+local torch = nil
+if args.torch then
+  local f = io.open(args.torch)
+  if f then
+    torch = require("cjson").decode(f:read("a"))
+    f:close()
+  end
+end
+
+local function median(f)
+  for _ = 1, 2 do f() end
+  local ts = {}
+  for i = 1, args.runs do
+    collectgarbage("step", 0)
+    local t0 = clock()
+    f()
+    ts[i] = clock() - t0
+  end
+  table.sort(ts)
+  return ts[(#ts + 1) // 2] * 1e3
+end
+
+local function split(s)
+  local out = {}
+  for v in s:gmatch("[^,]+") do out[#out + 1] = v end
+  return out
+end
+
+local md = {}
+local function emit(line)
+  print(line)
+  md[#md + 1] = line
+end
+
+segloss.seed(2026)
+emit(string.format("%s, backend %s, %s; value + gradient from logits, median of %d calls%s",
+  segloss._VERSION, segloss.backend(), os.date("%Y-%m-%d"), args.runs,
+  torch and (", PyTorch " .. torch.torch_version .. " in the same run") or ""))
+
+for _, key in ipairs(split(args.shapes)) do
+  local S = SHAPES[key]
+  local shape, act = S.shape, S.act
+  local N, C = shape[1], shape[2]
+  local n = 1
+  for _, v in ipairs(shape) do n = n * v end
+  local x = T.randn(shape) * 3
+  local tbin, lab
+  if act == "sigmoid" then
+    tbin = T.rand(shape)
+    local f = tbin:reshape(n)
+    for i = 1, n, 1 do f:set(i, f:get(i) < 0.02 and 1 or 0) end
+  else
+    local ls = { N, 1 }
+    for i = 3, #shape do ls[i] = shape[i] end
+    lab = T.rand(ls) * C
+    local f = lab:reshape(lab:numel())
+    for i = 1, f:numel() do f:set(i, math.floor(f:get(i))) end
+    tbin = lab:onehot(C)
+  end
+  local other = T.rand(shape)
+  local out = T.zeros(shape)
+  for _, th in ipairs(split(args.threads)) do
+    segloss.set_threads(tonumber(th))
+    local r2w1 = median(function() return out:add(x, other) end)
+    local r2red = median(function() return x:dot(other) end)
+    emit("")
+    emit(string.format("shape %s {%s} %s, %s thread%s: floors read-2-write-1 %.2f ms, read-2-reduce %.2f ms",
+      key, table.concat(shape, ","), act, th, th == "1" and "" or "s", r2w1, r2red))
+    emit("")
+    emit("| loss | ms | GB/s | × floor | PyTorch ms | speed-up | fresh ms |")
+    emit("|---|---:|---:|---:|---:|---:|---:|")
+    for _, name in ipairs(LOSSES) do
+      local lact = act
+      if name == "bce" or name == "bce_dice" then lact = "sigmoid" end
+      if not (act == "sigmoid" and name == "ce") then
+        local t = (lact == "softmax") and lab or tbin
+        local opts = { activation = lact, out = out }
+        local ms = median(function() return segloss[name](x, t, opts) end)
+        local fresh = median(function() return segloss[name](x, t, { activation = lact }) end)
+        local floor = REGION[name] and (r2w1 + r2red) or r2w1
+        local bytes = (REGION[name] and 5 or 3) * 4 * n -- x, t read once or twice, g written
+        local tms = torch and torch.ms[key] and torch.ms[key][th] and torch.ms[key][th][name]
+        emit(string.format("| %s | %.2f | %.1f | %.2f | %s | %s | %.2f |", name, ms, bytes / ms * 1e-6,
+          ms / floor, tms and string.format("%.2f", tms) or "–",
+          tms and string.format("%.1f×", tms / ms) or "–", fresh))
+      end
+    end
+  end
+end
+
+if args.md then
+  local f = assert(io.open(args.md, "w"))
+  f:write(table.concat(md, "\n"), "\n")
+  f:close()
+end
