@@ -24,7 +24,8 @@ do
   local i = 1
   while arg[i] do
     local k = arg[i]:match("^%-%-(.+)$")
-    assert(k and arg[i + 1], "usage: lua5.4 bench/losses.lua [--torch F] [--runs N] [--shapes A,B,C] [--threads 1,2] [--md F]")
+    assert(k and arg[i + 1],
+      "usage: lua5.4 bench/losses.lua [--torch F] [--runs N] [--shapes A,B,C] [--threads 1,2] [--md F]")
     args[k] = arg[i + 1]
     i = i + 2
   end

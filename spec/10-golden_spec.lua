@@ -24,7 +24,7 @@ local function check_case(name, c)
   local loss, grad = segloss[name](tensor(c.x), tensor(c.t), opts)
   if type(c.loss) == "number" then
     local tol = 1e-5 * math.abs(c.loss) + 1e-6
-    if not (math.abs(loss - c.loss) <= tol) then
+    if not (math.abs(loss - c.loss) <= tol) then -- luacheck: ignore 581 (NaN must fail)
       error(string.format("%s: loss %.9g, reference %.9g", c.id, loss, c.loss), 0)
     end
   else
@@ -32,7 +32,7 @@ local function check_case(name, c)
     assert.same(c.loss.shape, loss:shape())
     local got = flat(loss)
     for i, v in ipairs(c.loss.data) do
-      if not (math.abs(got[i] - v) <= 1e-5 * math.abs(v) + 1e-6) then
+      if not (math.abs(got[i] - v) <= 1e-5 * math.abs(v) + 1e-6) then -- luacheck: ignore 581
         error(string.format("%s: loss[%d] %.9g, reference %.9g", c.id, i, got[i], v), 0)
       end
     end

@@ -38,7 +38,8 @@ local function compare(name, x, t, opts, b)
     local scale = math.max(g0:max(), -g0:min())
     local d = g1 - g0
     local err = math.max(d:max(), -d:min())
-    assert(err <= 2e-4 * scale + 1e-30, string.format("%s %s: gradient differs by %.3g (scale %.3g)", name, b, err, scale))
+    assert(err <= 2e-4 * scale + 1e-30,
+      string.format("%s %s: gradient differs by %.3g (scale %.3g)", name, b, err, scale))
   end
 end
 

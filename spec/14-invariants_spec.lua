@@ -44,7 +44,8 @@ describe("invariants", function()
         local l2, g2 = segloss.dice(xi, t, { activation = act, smooth = 2 * s })
         close(l1, g1, l2, g2, "tversky/dice " .. act .. " " .. s)
       end
-      local l1, g1 = segloss.tversky(xs, lab, { activation = "softmax", alpha = 0.5, beta = 0.5, smooth = s, batch = true })
+      local l1, g1 = segloss.tversky(xs, lab,
+        { activation = "softmax", alpha = 0.5, beta = 0.5, smooth = s, batch = true })
       local l2, g2 = segloss.dice(xs, lab, { activation = "softmax", smooth = 2 * s, batch = true })
       close(l1, g1, l2, g2, "tversky/dice softmax")
     end
