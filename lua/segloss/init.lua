@@ -20,6 +20,15 @@ local segloss = {
   core = core,
 }
 
+local criterion = require "segloss.criterion"
+segloss.schedule = require "segloss.schedule"
+segloss.Criterion = criterion.Criterion
+
+-- Criterion objects: segloss.Dice{smooth = 1} + 0.5 * segloss.Focal{gamma = 2}
+for class in pairs(criterion.classes) do
+  segloss[class] = criterion.constructor(class)
+end
+
 -- The functional losses: local loss, grad = segloss.dice(x, t, opts)
 for _, name in ipairs { "bce", "ce", "focal", "dice", "iou", "tversky", "focal_tversky",
   "sensitivity_specificity", "generalized_dice", "bce_dice", "dice_focal" } do

@@ -406,158 +406,122 @@ static _Noreturn void bad_input(lua_State *L, const char *fn, const sl_bad *bad,
 	}
 }
 
-/* ---- the call -------------------------------------------------------- */
+/* ---- evaluation of one or more parts ----------------------------------- */
 
-static int loss_call(lua_State *L)
+#define MAXPARTS SL_MAXREG
+
+/* Call-level arguments: the functional form takes them from opts, a
+ * criterion passes them positionally (so that its steps allocate nothing). */
+typedef struct callargs {
+	sl_tensor *x, *t, *mask, *out;
+	int out_idx;               /* stack index of out */
+	int want_grad;
+	int scratch_out;           /* out is the caller's own buffer (criteria):
+	                              it may be written before every check is done */
+	const sl_tensor *ext_stats; /* (C, SL_NSTAT) statistics for batch parts */
+	int last_idx;              /* a table to fill with per-part values, or 0 */
+	int stats_only;            /* return the batch-summed (C, SL_NSTAT) statistics */
+} callargs;
+
+/* Per-class arrays of one part, on the C stack for up to LOCALC classes. */
+#define LOCALC 64
+typedef struct partbuf {
+	double cwd[LOCALC], alist[LOCALC];
+	float cwf[LOCALC], cwv[LOCALC];
+} partbuf;
+
+/* The checks of one part against the data: LOSSES.md's combinations that
+ * are errors. */
+static void check_part(lua_State *L, const char *fn, int id, const lopts *o, size_t C, int act,
+                       int nparts)
 {
-	const lossdef *d = &defs[lua_tointeger(L, lua_upvalueindex(2))];
-	const char *fn = d->fname;
-	int id = (int)(d - defs);
-	sl_checknargs(L, fn, 0, 2, 3);
-	sl_tensor *x = sl_checktensor(L, 1, fn, "input");
-	sl_tensor *t = sl_checktensor(L, 2, fn, "target");
-	lua_settop(L, 3);
-	lopts o;
-	parse_opts(L, d, 3, &o);
-	char a[160], b[160];
-
-	/* shapes */
-	if (x->ndim < 3 || x->ndim > 5)
-		sl_error(L, fn, "input must have 3 to 5 dimensions (N, C, spatial...), got shape %s",
-		         sl_shapestr(x->ndim, x->shape, a, sizeof a));
-	size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1], M = x->numel / (N * C);
-	int labels = 0;
-	if (!same_shape(x->ndim, x->shape, t->ndim, t->shape)) {
-		if (C >= 2 && is_pixel_shape(x, t))
-			labels = 1;
-		else
-			sl_error(L, fn, "target shape %s does not match input %s%s",
-			         sl_shapestr(t->ndim, t->shape, a, sizeof a),
-			         sl_shapestr(x->ndim, x->shape, b, sizeof b),
-			         C >= 2 ? " (nor is it a label map {N,1,...})" : "");
-	}
-	int mask_full = 0;
-	if (o.mask) {
-		if (same_shape(x->ndim, x->shape, o.mask->ndim, o.mask->shape))
-			mask_full = C > 1;
-		else if (!is_pixel_shape(x, o.mask))
-			sl_error(L, fn, "option mask shape %s does not match input %s (expected {N,1,...} or "
-			         "the input's shape)", sl_shapestr(o.mask->ndim, o.mask->shape, a, sizeof a),
-			         sl_shapestr(x->ndim, x->shape, b, sizeof b));
-	}
-
-	/* loss / option compatibility */
-	int act = o.act;
-	if (act == SL_ACT_SOFTMAX && C < 2)
-		sl_error(L, fn, "activation \"softmax\" needs at least 2 channels, got C = 1");
-	if (act == SL_ACT_SOFTMAX && C > SL_MAXC_SOFTMAX)
-		sl_error(L, fn, "activation \"softmax\" supports at most %d channels, got %zu",
-		         SL_MAXC_SOFTMAX, C);
 	if ((id == L_BCE || id == L_BCE_DICE) && act == SL_ACT_SOFTMAX)
 		sl_error(L, fn, "bce needs activation \"sigmoid\" or \"none\", got \"softmax\" (use ce)");
 	if (id == L_CE && act == SL_ACT_SIGMOID)
 		sl_error(L, fn, "ce needs activation \"softmax\" or \"none\", got \"sigmoid\" (use bce)");
-	if (o.complement && (o.squared || C != 1))
+	if (o->complement && (o->squared || C != 1))
 		sl_error(L, fn, "option complement needs C = 1 and squared = false, got C = %zu%s", C,
-		         o.squared ? " and squared = true" : "");
-	if (id == L_GDICE && o.weight_idx)
+		         o->squared ? " and squared = true" : "");
+	if (id == L_GDICE && o->weight_idx)
 		sl_error(L, fn, "option weight is not supported (generalized_dice weighs classes by w_type)");
-	if ((id == L_BCE_DICE || id == L_DICE_FOCAL) && o.red == SL_RED_NONE)
+	if ((id == L_BCE_DICE || id == L_DICE_FOCAL || nparts > 1) && o->red == SL_RED_NONE)
 		sl_error(L, fn, "a combination of losses has no reduction \"none\"");
 	int focal_part = id == L_FOCAL || id == L_DICE_FOCAL;
-	if (focal_part && o.alpha_idx && act != SL_ACT_SOFTMAX)
+	if (focal_part && o->alpha_idx && act != SL_ACT_SOFTMAX)
 		sl_error(L, fn, "option alpha must be a number in [0, 1] or false with activation \"%s\", "
 		         "got a table", activations[act]);
-	if (focal_part && act == SL_ACT_SOFTMAX && o.has[O_ALPHA] && !o.alpha_off && !o.alpha_idx)
+	if (focal_part && act == SL_ACT_SOFTMAX && o->has[O_ALPHA] && !o->alpha_off && !o->alpha_idx)
 		sl_error(L, fn, "option alpha must be a list of %zu numbers in [0, 1] or false with "
-		         "activation \"softmax\", got %g", C, o.alpha);
-	if ((id == L_TVERSKY || id == L_FTVERSKY) && o.alpha_idx)
+		         "activation \"softmax\", got %g", C, o->alpha);
+	if ((id == L_TVERSKY || id == L_FTVERSKY) && o->alpha_idx)
 		sl_error(L, fn, "option alpha must be a number in [0, 1], got a table");
-	if ((id == L_TVERSKY || id == L_FTVERSKY) && o.alpha_off)
+	if ((id == L_TVERSKY || id == L_FTVERSKY) && o->alpha_off)
 		sl_error(L, fn, "option alpha must be a number in [0, 1], got boolean false");
+}
 
-	/* per-class arrays: class weights, alpha list */
-	/* scratch on the Lua stack, collected after the call */
-	double *cwd = lua_newuserdatauv(L, sizeof(double) * 2 * C + sizeof(float) * 2 * C, 0);
-	double *alist = cwd + C;
-	float *cwf = (float *)(alist + C), *cwv = cwf + C;
-	int have_w = o.weight_idx != 0, have_alist = o.alpha_idx != 0;
+/* Adds the components of one part (two for the presets) to the run. */
+static void add_part(lua_State *L, const char *fn, sl_lossrun *run, int id, const lopts *o,
+                     double weight, size_t C, int act, partbuf *pb, double *cwd_big)
+{
+	const lossdef *d = &defs[id];
+	double *cwd = C <= LOCALC ? pb->cwd : cwd_big;
+	double *alist = C <= LOCALC ? pb->alist : cwd_big + C;
+	float *cwf = C <= LOCALC ? pb->cwf : (float *)(cwd_big + 2 * C);
+	float *cwv = cwf + (C <= LOCALC ? LOCALC : C);
+	int have_w = o->weight_idx != 0, have_alist = o->alpha_idx != 0;
 	if (have_w)
-		read_list(L, fn, "weight", o.weight_idx, C, 0.0, INFINITY, cwd);
+		read_list(L, fn, "weight", o->weight_idx, C, 0.0, INFINITY, cwd);
 	if (have_alist)
-		read_list(L, fn, "alpha", o.alpha_idx, C, 0.0, 1.0, alist);
-
-	/* out: a tensor of x's shape that shares storage with no input */
-	int want_grad = o.grad && o.red != SL_RED_NONE;
-	if (o.out && want_grad) {
-		if (!same_shape(x->ndim, x->shape, o.out->ndim, o.out->shape))
-			sl_error(L, fn, "option out shape %s does not match input %s",
-			         sl_shapestr(o.out->ndim, o.out->shape, a, sizeof a),
-			         sl_shapestr(x->ndim, x->shape, b, sizeof b));
-		if (overlaps(o.out, x) || overlaps(o.out, t) || (o.mask && overlaps(o.out, o.mask)))
-			sl_error(L, fn, "option out shares storage with %s",
-			         overlaps(o.out, x) ? "the input" : overlaps(o.out, t) ? "the target" : "the mask");
-	}
-
-	/* the run */
-	sl_lossrun run;
-	memset(&run, 0, sizeof run);
-	sl_lossjob *j = &run.job;
-	j->N = N;
-	j->C = C;
-	j->M = M;
-	j->x = x->data;
-	j->t = t->data;
-	j->m = o.mask ? o.mask->data : NULL;
-	j->labels = labels;
-	j->mask_full = mask_full;
-	j->act = act;
-	j->eps = (float)(o.has[O_EPS] ? o.eps : 1e-7);
-	run.want_grad = want_grad;
-	int c0 = !o.incl_bg && C >= 2 ? 1 : 0;
-	double smooth = o.has[O_SMOOTH] ? o.smooth : d->smooth;
-	double snr = o.has[O_SMOOTH_NR] ? o.snr : smooth, sdr = o.has[O_SMOOTH_DR] ? o.sdr : smooth;
+		read_list(L, fn, "alpha", o->alpha_idx, C, 0.0, 1.0, alist);
 	for (size_t c = 0; c < C; c++) {
 		cwf[c] = (float)(have_w ? cwd[c] : 1.0);
 		cwv[c] = 1.0f;
 	}
+	sl_lossjob *j = &run->job;
+	int c0 = !o->incl_bg && C >= 2 ? 1 : 0;
+	double smooth = o->has[O_SMOOTH] ? o->smooth : d->smooth;
+	double snr = o->has[O_SMOOTH_NR] ? o->snr : smooth, sdr = o->has[O_SMOOTH_DR] ? o->sdr : smooth;
+	int focal_part = id == L_FOCAL || id == L_DICE_FOCAL;
+	int np0 = j->npix;
+	if (j->npix >= SL_MAXPIX - 1 || run->nreg >= SL_MAXREG - 1)
+		sl_error(L, fn, "a combination takes at most %d parts", SL_MAXREG - 1);
 
 	/* pixel parts */
 	if (id == L_BCE || id == L_BCE_DICE) {
 		sl_pixk *px = &j->pix[j->npix];
-		sl_pixmeta *pm = &run.pm[j->npix++];
+		sl_pixmeta *pm = &run->pm[j->npix++];
 		px->type = SL_PX_BCE;
-		px->pos_weight = (float)(o.has[O_POS_WEIGHT] && !o.pos_auto ? o.pos_weight : 1.0);
-		pm->pos_auto = o.pos_auto;
-		pm->weight = id == L_BCE_DICE && o.has[O_BCE_WEIGHT] ? o.bce_weight : 1.0;
+		px->pos_weight = (float)(o->has[O_POS_WEIGHT] && !o->pos_auto ? o->pos_weight : 1.0);
+		pm->pos_auto = o->pos_auto;
+		pm->weight = weight * (id == L_BCE_DICE && o->has[O_BCE_WEIGHT] ? o->bce_weight : 1.0);
 	} else if (id == L_CE) {
 		j->pix[j->npix].type = SL_PX_CE;
-		run.pm[j->npix++].weight = 1.0;
+		run->pm[j->npix++].weight = weight;
 	} else if (focal_part) {
 		sl_pixk *px = &j->pix[j->npix];
-		sl_pixmeta *pm = &run.pm[j->npix++];
+		sl_pixmeta *pm = &run->pm[j->npix++];
 		px->type = SL_PX_FOCAL;
-		px->gamma = (float)(o.has[O_GAMMA] ? o.gamma : 2.0);
-		pm->weight = id == L_DICE_FOCAL ? (o.has[O_LAMBDA] ? o.lambda : 1.0) : 1.0;
+		px->gamma = (float)(o->has[O_GAMMA] ? o->gamma : 2.0);
+		pm->weight = weight * (id == L_DICE_FOCAL ? (o->has[O_LAMBDA] ? o->lambda : 1.0) : 1.0);
 		if (act == SL_ACT_SOFTMAX) {
 			/* α_c joins the class weight; "none" values keep α but not w */
-			if (have_alist && !o.alpha_off)
+			if (have_alist && !o->alpha_off)
 				for (size_t c = 0; c < C; c++) {
 					cwf[c] = (float)((have_w ? cwd[c] : 1.0) * alist[c]);
 					cwv[c] = (float)alist[c];
 				}
 		} else {
 			/* default 0.25 in focal, false inside dice_focal */
-			px->alpha_on = !o.alpha_off && (o.has[O_ALPHA] || id == L_FOCAL);
-			px->alpha = (float)(o.has[O_ALPHA] ? o.alpha : 0.25);
+			px->alpha_on = !o->alpha_off && (o->has[O_ALPHA] || id == L_FOCAL);
+			px->alpha = (float)(o->has[O_ALPHA] ? o->alpha : 0.25);
 		}
 	}
-	for (int i = 0; i < j->npix; i++) {
+	for (int i = np0; i < j->npix; i++) {
 		j->pix[i].c0 = c0;
 		j->pix[i].cw = cwf;
 		j->pix[i].cwv = cwv;
 		j->pix[i].gamma_int = -1;
-		run.pm[i].reduction = o.red;
+		run->pm[i].reduction = o->red;
 	}
 
 	/* region parts */
@@ -587,32 +551,228 @@ static int loss_call(lua_State *L)
 		break;
 	}
 	if (rtype >= 0) {
-		sl_regpart *rp = &run.reg[run.nreg++];
+		sl_regpart *rp = &run->reg[run->nreg++];
 		rp->type = rtype;
-		rp->weight = id == L_BCE_DICE && o.has[O_DICE_WEIGHT] ? o.dice_weight : 1.0;
-		rp->reduction = o.red;
-		rp->batch = o.batch;
+		rp->weight = weight * (id == L_BCE_DICE && o->has[O_DICE_WEIGHT] ? o->dice_weight : 1.0);
+		rp->reduction = o->red;
+		rp->batch = o->batch;
 		rp->c0 = c0;
 		rp->snr = snr;
 		rp->sdr = sdr;
-		rp->squared = o.squared;
-		rp->complement = o.complement;
-		rp->soft = o.soft;
-		rp->empty_complement = o.empty_complement;
-		rp->alpha = o.has[O_ALPHA] ? o.alpha : 0.3;
-		rp->beta = o.has[O_BETA] ? o.beta : 0.7;
-		rp->gamma = o.has[O_GAMMA] ? o.gamma : 0.75;
-		rp->eps = o.has[O_EPS] ? o.eps : 1e-7;
-		rp->lambda = o.has[O_LAMBDA] ? o.lambda : 0.05;
-		rp->w_type = o.w_type;
+		rp->squared = o->squared;
+		rp->complement = o->complement;
+		rp->soft = o->soft;
+		rp->empty_complement = o->empty_complement;
+		rp->alpha = o->has[O_ALPHA] ? o->alpha : 0.3;
+		rp->beta = o->has[O_BETA] ? o->beta : 0.7;
+		rp->gamma = o->has[O_GAMMA] ? o->gamma : 0.75;
+		rp->eps = o->has[O_EPS] ? o->eps : 1e-7;
+		rp->lambda = o->has[O_LAMBDA] ? o->lambda : 0.05;
+		rp->w_type = o->w_type;
 		rp->cw = have_w ? cwd : NULL;
 	}
+}
 
-	/* outputs: a "none" tensor, the gradient */
-	int nret = 0;
+/* Sets t[key] = v, creating nothing once the field exists. */
+static void setnum(lua_State *L, int t, const char *key, double v)
+{
+	lua_pushnumber(L, v);
+	lua_setfield(L, t, key);
+}
+
+/* Fills the `last` table: total, and per part {value = , per_class = {...}}
+ * (per_class for region parts: the part's reduction over samples, class by
+ * class). Existing subtables are reused. */
+static void fill_last(lua_State *L, int lt, const sl_lossrun *run, const int *comp_part,
+                      const int *comp_kind, int ncomp, int nparts, size_t N, size_t C,
+                      double total)
+{
+	setnum(L, lt, "total", total);
+	lua_getfield(L, lt, "parts");
+	if (!lua_istable(L, -1)) {
+		lua_pop(L, 1);
+		lua_createtable(L, nparts, 0);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, lt, "parts");
+	}
+	int pt = lua_gettop(L);
+	for (int p = 0; p < nparts; p++) {
+		if (lua_rawgeti(L, pt, p + 1) != LUA_TTABLE) {
+			lua_pop(L, 1);
+			lua_createtable(L, 0, 2);
+			lua_pushvalue(L, -1);
+			lua_rawseti(L, pt, p + 1);
+		}
+		int e = lua_gettop(L);
+		double v = 0.0;
+		int reg = -1;
+		for (int k = 0; k < ncomp; k++) {
+			if (comp_part[k] != p)
+				continue;
+			int i = comp_kind[k] >> 1;
+			if (comp_kind[k] & 1) {
+				v += run->reg[i].weight * run->reg[i].value;
+				reg = i;
+			} else {
+				v += run->pm[i].weight * run->pm[i].value;
+			}
+		}
+		setnum(L, e, "value", v);
+		if (reg >= 0 && run->reg[reg].L && run->reg[reg].type != SL_R_GDICE) {
+			const sl_regpart *rp = &run->reg[reg];
+			size_t R = sl_region_rows(rp, N);
+			if (lua_getfield(L, e, "per_class") != LUA_TTABLE) {
+				lua_pop(L, 1);
+				lua_createtable(L, (int)C, 0);
+				lua_pushvalue(L, -1);
+				lua_setfield(L, e, "per_class");
+			}
+			for (size_t c = 0; c < C; c++) {
+				/* mean over the rows where the class takes part (L != 0 or M' > 0) */
+				double s = 0.0;
+				size_t cnt = 0;
+				for (size_t r = 0; r < R; r++) {
+					double m = 0.0;
+					for (size_t n = rp->batch ? 0 : r; n < (rp->batch ? N : r + 1); n++)
+						m += run->stats[(n * C + c) * SL_NSTAT + SL_S_M];
+					if ((int)c >= rp->c0 && m > 0.0) {
+						s += rp->L[r * C + c];
+						cnt++;
+					}
+				}
+				lua_pushnumber(L, cnt ? s / (double)cnt : 0.0);
+				lua_rawseti(L, -2, (lua_Integer)c + 1);
+			}
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+}
+
+/* Evaluates the parts (ids, opts tables at stack indices, weights) on the
+ * call's data; pushes the loss (a number, or a tensor for reduction "none")
+ * and the gradient (or nil). */
+static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, const int *optidx,
+                    const double *weights, callargs *ca)
+{
+	lopts os[MAXPARTS];
+	char a[160], b[160];
+	sl_tensor *x = ca->x, *t = ca->t;
+	for (int p = 0; p < nparts; p++)
+		parse_opts(L, &defs[ids[p]], optidx[p], &os[p]);
+	/* the parts share the activation, eps and mask: one pass computes them */
+	int act = os[0].act;
+	double eps = os[0].has[O_EPS] ? os[0].eps : 1e-7;
+	sl_tensor *mask = ca->mask ? ca->mask : os[0].mask;
+	for (int p = 1; p < nparts; p++) {
+		if (os[p].act != act)
+			sl_error(L, fn, "the parts of a combination must share the activation (part 1: \"%s\", "
+			         "part %d: \"%s\")", activations[act], p + 1, activations[os[p].act]);
+		double e2 = os[p].has[O_EPS] ? os[p].eps : 1e-7;
+		if (e2 != eps)
+			sl_error(L, fn, "the parts of a combination must share eps (part 1: %g, part %d: %g)",
+			         eps, p + 1, e2);
+		if (!ca->mask && os[p].mask != os[0].mask)
+			sl_error(L, fn, "the parts of a combination must share the mask (part %d has another)",
+			         p + 1);
+	}
+
+	/* shapes */
+	if (x->ndim < 3 || x->ndim > 5)
+		sl_error(L, fn, "input must have 3 to 5 dimensions (N, C, spatial...), got shape %s",
+		         sl_shapestr(x->ndim, x->shape, a, sizeof a));
+	size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1], M = x->numel / (N * C);
+	int labels = 0;
+	if (!same_shape(x->ndim, x->shape, t->ndim, t->shape)) {
+		if (C >= 2 && is_pixel_shape(x, t))
+			labels = 1;
+		else
+			sl_error(L, fn, "target shape %s does not match input %s%s",
+			         sl_shapestr(t->ndim, t->shape, a, sizeof a),
+			         sl_shapestr(x->ndim, x->shape, b, sizeof b),
+			         C >= 2 ? " (nor is it a label map {N,1,...})" : "");
+	}
+	int mask_full = 0;
+	if (mask) {
+		if (same_shape(x->ndim, x->shape, mask->ndim, mask->shape))
+			mask_full = C > 1;
+		else if (!is_pixel_shape(x, mask))
+			sl_error(L, fn, "option mask shape %s does not match input %s (expected {N,1,...} or "
+			         "the input's shape)", sl_shapestr(mask->ndim, mask->shape, a, sizeof a),
+			         sl_shapestr(x->ndim, x->shape, b, sizeof b));
+	}
+	if (act == SL_ACT_SOFTMAX && C < 2)
+		sl_error(L, fn, "activation \"softmax\" needs at least 2 channels, got C = 1");
+	if (act == SL_ACT_SOFTMAX && C > SL_MAXC_SOFTMAX)
+		sl_error(L, fn, "activation \"softmax\" supports at most %d channels, got %zu",
+		         SL_MAXC_SOFTMAX, C);
+	for (int p = 0; p < nparts; p++)
+		check_part(L, fn, ids[p], &os[p], C, act, nparts);
+	int red = os[0].red;
+	if (ca->ext_stats && (ca->ext_stats->numel != C * SL_NSTAT))
+		sl_error(L, fn, "statistics must have shape {%zu,%d}, got %s", C, SL_NSTAT,
+		         sl_shapestr(ca->ext_stats->ndim, ca->ext_stats->shape, a, sizeof a));
+
+	/* out: a tensor of x's shape that shares storage with no input */
+	int want_grad = ca->want_grad && red != SL_RED_NONE;
+	sl_tensor *out = want_grad ? ca->out : NULL;
+	if (out) {
+		if (!same_shape(x->ndim, x->shape, out->ndim, out->shape))
+			sl_error(L, fn, "option out shape %s does not match input %s",
+			         sl_shapestr(out->ndim, out->shape, a, sizeof a),
+			         sl_shapestr(x->ndim, x->shape, b, sizeof b));
+		if (overlaps(out, x) || overlaps(out, t) || (mask && overlaps(out, mask)))
+			sl_error(L, fn, "option out shares storage with %s",
+			         overlaps(out, x) ? "the input" : overlaps(out, t) ? "the target" : "the mask");
+	}
+
+	/* the run: every part's components */
+	sl_lossrun run;
+	memset(&run, 0, sizeof run);
+	sl_lossjob *j = &run.job;
+	j->N = N;
+	j->C = C;
+	j->M = M;
+	j->x = x->data;
+	j->t = t->data;
+	j->m = mask ? mask->data : NULL;
+	j->labels = labels;
+	j->mask_full = mask_full;
+	j->act = act;
+	j->eps = (float)eps;
+	run.want_grad = want_grad;
+	partbuf pbs[MAXPARTS];
+	double *big = NULL;
+	if (C > LOCALC) /* per-class arrays of wide inputs, on the Lua stack */
+		big = lua_newuserdatauv(L, (size_t)nparts * C * (2 * sizeof(double) + 2 * sizeof(float)), 0);
+	int comp_part[2 * SL_MAXREG], comp_kind[2 * SL_MAXREG], ncomp = 0;
+	for (int p = 0; p < nparts; p++) {
+		int np0 = j->npix, nr0 = run.nreg;
+		add_part(L, fn, &run, ids[p], &os[p], weights[p], C, act, &pbs[p],
+		         big ? big + (size_t)p * C * 3 : NULL);
+		for (int i = np0; i < j->npix; i++) {
+			comp_part[ncomp] = p;
+			comp_kind[ncomp++] = i << 1;
+		}
+		for (int i = nr0; i < run.nreg; i++) {
+			comp_part[ncomp] = p;
+			comp_kind[ncomp++] = i << 1 | 1;
+		}
+	}
+	double *ext = NULL;
+	if (ca->ext_stats) {
+		ext = lua_newuserdatauv(L, C * SL_NSTAT * sizeof(double), 0);
+		for (size_t i = 0; i < C * SL_NSTAT; i++)
+			ext[i] = (double)ca->ext_stats->data[i];
+		for (int i = 0; i < run.nreg; i++)
+			run.reg[i].ext = run.reg[i].batch ? ext : NULL;
+	}
+
+	/* outputs: a "none" tensor, the per-(row, class) values, the gradient */
 	sl_tensor *vals = NULL;
 	sl_regpart *rp0 = run.nreg ? &run.reg[0] : NULL;
-	if (o.red == SL_RED_NONE) {
+	if (red == SL_RED_NONE) {
 		int64_t shape[SL_MAXDIM];
 		if (rp0) {
 			shape[0] = (int64_t)sl_region_rows(rp0, N);
@@ -628,18 +788,36 @@ static int loss_call(lua_State *L)
 		}
 	}
 	int validx = lua_gettop(L);
-	double *Lbuf = NULL;
-	if (rp0 && o.red == SL_RED_NONE) {
-		Lbuf = lua_newuserdatauv(L, vals->numel * sizeof(double), 0);
-		rp0->L = Lbuf;
+	if (rp0 && (red == SL_RED_NONE || ca->last_idx)) {
+		size_t total = 0;
+		for (int i = 0; i < run.nreg; i++)
+			total += sl_region_rows(&run.reg[i], N) * sl_region_cols(&run.reg[i], C);
+		/* a criterion's last table keeps this buffer: no allocation per step */
+		double *Lbuf = NULL;
+		if (ca->last_idx) {
+			lua_getfield(L, ca->last_idx, "_buf");
+			if (lua_type(L, -1) == LUA_TUSERDATA && lua_rawlen(L, -1) >= total * sizeof(double))
+				Lbuf = lua_touserdata(L, -1);
+			lua_pop(L, 1);
+		}
+		if (!Lbuf) {
+			Lbuf = lua_newuserdatauv(L, total * sizeof(double), 0);
+			if (ca->last_idx) {
+				lua_pushvalue(L, -1);
+				lua_setfield(L, ca->last_idx, "_buf");
+			}
+		}
+		for (int i = 0; i < run.nreg; i++) {
+			run.reg[i].L = Lbuf;
+			Lbuf += sl_region_rows(&run.reg[i], N) * sl_region_cols(&run.reg[i], C);
+		}
 	}
 	sl_tensor *g = NULL;
 	if (want_grad) {
-		if (o.out) {
-			g = o.out;
-			run.out_user = 1;
-			lua_pushvalue(L, 3);
-			lua_getfield(L, -1, "out");
+		if (out) {
+			g = out;
+			run.out_user = !ca->scratch_out;
+			lua_pushvalue(L, ca->out_idx);
 		} else {
 			g = sl_newtensor(L, x->ndim, x->shape);
 		}
@@ -647,30 +825,138 @@ static int loss_call(lua_State *L)
 	}
 	int gidx = lua_gettop(L);
 
+	if (ca->stats_only) {
+		run.stats_only = 1;
+		run.want_grad = 0;
+		j->npix = 0;
+	}
 	sl_exec e = sl_getexec(L);
 	int rc = sl_loss_run(&e, &run);
-	double total = run.total;
-	sl_bad bad = run.bad;
-	sl_loss_free(&run);
-	if (rc == SL_ERR_NOMEM)
-		sl_error(L, fn, "out of memory");
-	if (rc == SL_ERR_INPUT)
-		bad_input(L, fn, &bad, x, t, o.mask, act, C);
-
-	if (o.red == SL_RED_NONE) {
-		if (Lbuf)
-			for (size_t i = 0; i < vals->numel; i++)
-				vals->data[i] = (float)Lbuf[i];
-		lua_pushvalue(L, validx);
-	} else {
-		lua_pushnumber(L, total);
+	if (rc != SL_OK) {
+		sl_bad bad = run.bad;
+		sl_loss_free(&run);
+		if (rc == SL_ERR_NOMEM)
+			sl_error(L, fn, "out of memory");
+		bad_input(L, fn, &bad, x, t, mask, act, C);
 	}
-	nret = 1;
+	if (ca->stats_only) {
+		int64_t shape[2] = {(int64_t)C, SL_NSTAT};
+		sl_tensor *st = sl_newtensor(L, 2, shape);
+		for (size_t c = 0; c < C; c++)
+			for (int k = 0; k < SL_NSTAT; k++) {
+				double v = 0.0;
+				for (size_t n = 0; n < N; n++)
+					v += run.stats[(n * C + c) * SL_NSTAT + (size_t)k];
+				st->data[c * SL_NSTAT + (size_t)k] = (float)v;
+			}
+		sl_loss_free(&run);
+		return 1;
+	}
+	double total = run.total;
+	if (ca->last_idx)
+		fill_last(L, ca->last_idx, &run, comp_part, comp_kind, ncomp, nparts, N, C, total);
+	if (red == SL_RED_NONE && rp0)
+		for (size_t i = 0; i < vals->numel; i++)
+			vals->data[i] = (float)rp0->L[i];
+	sl_loss_free(&run);
+	if (red == SL_RED_NONE)
+		lua_pushvalue(L, validx);
+	else
+		lua_pushnumber(L, total);
 	if (want_grad)
 		lua_pushvalue(L, gidx);
 	else
 		lua_pushnil(L);
-	return nret + 1;
+	return 2;
+}
+
+/* segloss.<name>(x, t, opts) */
+static int loss_call(lua_State *L)
+{
+	int id = (int)lua_tointeger(L, lua_upvalueindex(2));
+	const char *fn = defs[id].fname;
+	sl_checknargs(L, fn, 0, 2, 3);
+	callargs ca = {0};
+	ca.x = sl_checktensor(L, 1, fn, "input");
+	ca.t = sl_checktensor(L, 2, fn, "target");
+	lua_settop(L, 3);
+	lopts o;
+	parse_opts(L, &defs[id], 3, &o); /* for out and grad; evaluate parses again */
+	ca.out = o.out;
+	if (o.out) {
+		lua_getfield(L, 3, "out");
+		ca.out_idx = lua_gettop(L);
+	}
+	ca.want_grad = o.grad;
+	int optidx = 3;
+	double w = 1.0;
+	return evaluate(L, fn, 1, &id, &optidx, &w, &ca);
+}
+
+/* segloss.core.combo(fname, parts, x, t, mask, out, want_grad, scratch_out,
+ * stats, last, stats_only) — the evaluation behind criteria: parts is a list
+ * of {name, opts, weight}; out (a tensor or nil) receives the gradient;
+ * scratch_out says out is the criterion's own buffer; stats (a (C, 9) tensor
+ * or nil) replaces the statistics of batch parts; last (a table or nil)
+ * receives the values per part; stats_only returns the batch's (C, 9)
+ * statistics instead. */
+static int core_combo(lua_State *L)
+{
+	const char *fn = luaL_checkstring(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_settop(L, 11);
+	callargs ca = {0};
+	ca.stats_only = lua_toboolean(L, 11);
+	ca.x = sl_checktensor(L, 3, fn, "input");
+	ca.t = sl_checktensor(L, 4, fn, "target");
+	ca.mask = lua_isnil(L, 5) ? NULL : sl_checktensor(L, 5, fn, "mask");
+	ca.out = lua_isnil(L, 6) ? NULL : sl_checktensor(L, 6, fn, "out");
+	ca.out_idx = 6;
+	ca.want_grad = lua_toboolean(L, 7);
+	ca.scratch_out = lua_toboolean(L, 8);
+	ca.ext_stats = lua_isnil(L, 9) ? NULL : sl_checktensor(L, 9, fn, "statistics");
+	ca.last_idx = lua_istable(L, 10) ? 10 : 0;
+	int n = (int)lua_rawlen(L, 2);
+	if (n < 1 || n > MAXPARTS)
+		sl_error(L, fn, "a combination takes 1 to %d parts, got %d", MAXPARTS, n);
+	int ids[MAXPARTS], optidx[MAXPARTS];
+	double weights[MAXPARTS];
+	luaL_checkstack(L, 3 * n + 8, NULL);
+	for (int p = 0; p < n; p++) {
+		lua_rawgeti(L, 2, p + 1);
+		int pt = lua_gettop(L);
+		lua_rawgeti(L, pt, 1);
+		const char *name = lua_tostring(L, -1);
+		ids[p] = -1;
+		for (int i = 0; name && i < L_COUNT; i++)
+			if (strcmp(name, defs[i].name) == 0)
+				ids[p] = i;
+		if (ids[p] < 0)
+			sl_error(L, fn, "unknown loss \"%s\"", name ? name : "?");
+		lua_rawgeti(L, pt, 2);
+		optidx[p] = lua_gettop(L);
+		lua_rawgeti(L, pt, 3);
+		weights[p] = lua_tonumber(L, -1);
+	}
+	return evaluate(L, fn, n, ids, optidx, weights, &ca);
+}
+
+/* segloss.core.check_opts(fname, name, opts): the checks a constructor can
+ * make without data (option names and values). */
+static int core_check_opts(lua_State *L)
+{
+	const char *fn = luaL_checkstring(L, 1);
+	const char *name = luaL_checkstring(L, 2);
+	for (int i = 0; i < L_COUNT; i++)
+		if (strcmp(name, defs[i].name) == 0) {
+			lopts o;
+			lua_settop(L, 3);
+			lossdef d = defs[i];
+			d.fname = fn;
+			parse_opts(L, &d, 3, &o);
+			return 0;
+		}
+	return luaL_error(L, "unknown loss \"%s\"", name);
 }
 
 void sl_loss_open(lua_State *L, int ctx)
@@ -681,4 +967,10 @@ void sl_loss_open(lua_State *L, int ctx)
 		lua_pushcclosure(L, loss_call, 2);
 		lua_setfield(L, -2, defs[i].name);
 	}
+	lua_pushvalue(L, ctx);
+	lua_pushcclosure(L, core_combo, 1);
+	lua_setfield(L, -2, "combo");
+	lua_pushvalue(L, ctx);
+	lua_pushcclosure(L, core_check_opts, 1);
+	lua_setfield(L, -2, "check_opts");
 }

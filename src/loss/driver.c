@@ -174,11 +174,11 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 		need_m |= (j->m && run->pm[i].reduction == SL_RED_MEAN) || run->pm[i].pos_auto;
 		pixlevel |= pixel_level(j, i);
 	}
-	j->need_stats = run->nreg > 0;
+	j->need_stats = run->nreg > 0 || run->stats_only;
 	j->stats_full = full;
 	j->coef_full = full;
 	j->coef = NULL;
-	int fused = j->npix > 0 || (run->want_grad && run->nreg > 0);
+	int fused = !run->stats_only && (j->npix > 0 || (run->want_grad && run->nreg > 0));
 	if (!fused)
 		j->out_mode = SL_OUT_NOTHING;
 	else if (run->want_grad)
@@ -222,6 +222,8 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 			goto done;
 		fold_stats(j, part, run->stats);
 	}
+	if (run->stats_only)
+		goto done;
 
 	/* region parts: values and gradient coefficients */
 	if (run->nreg > 0) {

@@ -137,6 +137,8 @@ typedef struct sl_regpart {
 	double alpha, beta, gamma, eps, lambda;
 	int w_type;
 	const double *cw; /* class weights (C), NULL = 1 */
+	const double *ext; /* with batch: (C, SL_NSTAT) statistics to use instead of
+	                      the batch's own (e.g. all-reduced over workers) */
 	/* results */
 	double value;   /* reduced value ("mean"/"sum"), 0 for "none" */
 	double *L;      /* per (row, c): rows x C, or rows x 1 for gdice; 0 where
@@ -190,6 +192,7 @@ typedef struct sl_lossrun {
 	int out_user;    /* out belongs to the caller: write nothing before every
 	                    input is validated */
 	int want_grad;   /* write d loss / d x into job.out */
+	int stats_only;  /* run the statistics pass (and its checks), nothing else */
 	int nreg;
 	sl_regpart reg[SL_MAXREG];
 	sl_pixmeta pm[SL_MAXPIX];

@@ -20,11 +20,15 @@ size_t sl_region_rows(const sl_regpart *rp, size_t N) { return rp->batch ? 1 : N
 size_t sl_region_cols(const sl_regpart *rp, size_t C) { return rp->type == SL_R_GDICE ? 1 : C; }
 
 /* The statistics of class c in row r: sample r, or the batch summed in the
- * order n = 0 .. N-1. */
-static void class_stats(const double *st, size_t N, size_t C, int batch, size_t r, size_t c,
-                        double *out)
+ * order n = 0 .. N-1, or the external statistics given for batch parts. */
+static void class_stats(const sl_regpart *rp, const double *st, size_t N, size_t C, size_t r,
+                        size_t c, double *out)
 {
-	size_t n0 = batch ? 0 : r, n1 = batch ? N : r + 1;
+	if (rp->batch && rp->ext) {
+		memcpy(out, rp->ext + c * SL_NSTAT, SL_NSTAT * sizeof *out);
+		return;
+	}
+	size_t n0 = rp->batch ? 0 : r, n1 = rp->batch ? N : r + 1;
 	memset(out, 0, SL_NSTAT * sizeof *out);
 	for (size_t n = n0; n < n1; n++)
 		for (int k = 0; k < SL_NSTAT; k++)
@@ -160,7 +164,7 @@ static void eval_classwise(sl_regpart *rp, size_t N, size_t C, const double *st,
 	/* values, and the weight sum of what takes part */
 	for (size_t r = 0; r < R; r++) {
 		for (size_t c = 0; c < C; c++) {
-			class_stats(st, N, C, rp->batch, r, c, s);
+			class_stats(rp, st, N, C, r, c, s);
 			int takes = (int)c >= rp->c0 && s[SL_S_M] > 0.0;
 			double L = takes ? region_L(rp, s, NULL) : 0.0;
 			if (rp->L)
@@ -184,7 +188,7 @@ static void eval_classwise(sl_regpart *rp, size_t N, size_t C, const double *st,
 	for (size_t r = 0; r < R; r++) {
 		for (size_t c = (size_t)rp->c0; c < C; c++) {
 			double w = rp->cw ? rp->cw[c] : 1.0;
-			class_stats(st, N, C, rp->batch, r, c, s);
+			class_stats(rp, st, N, C, r, c, s);
 			if (!(s[SL_S_M] > 0.0) || w == 0.0)
 				continue;
 			region_L(rp, s, D);
@@ -215,7 +219,7 @@ static double gd_row(const sl_regpart *rp, size_t N, size_t C, const double *st,
 	*any = 0;
 	*wmax = 0.0;
 	for (size_t c = (size_t)rp->c0; c < C; c++) {
-		class_stats(st, N, C, rp->batch, r, c, s);
+		class_stats(rp, st, N, C, r, c, s);
 		Msum += s[SL_S_M];
 		if (s[SL_S_ST] > 0.0) {
 			double w = gd_weight(rp->w_type, s[SL_S_ST], 1, 0.0);
@@ -226,7 +230,7 @@ static double gd_row(const sl_regpart *rp, size_t N, size_t C, const double *st,
 	*A = rp->snr;
 	*B = rp->sdr;
 	for (size_t c = (size_t)rp->c0; c < C; c++) {
-		class_stats(st, N, C, rp->batch, r, c, s);
+		class_stats(rp, st, N, C, r, c, s);
 		double w = gd_weight(rp->w_type, s[SL_S_ST], *any, *wmax);
 		*A += w * 2.0 * true_pos(rp, s);
 		*B += w * (s[SL_S_SP] + s[SL_S_ST]);
@@ -262,7 +266,7 @@ static void eval_gdice(sl_regpart *rp, size_t N, size_t C, const double *st, flo
 		if (!takes)
 			continue;
 		for (size_t c = (size_t)rp->c0; c < C; c++) {
-			class_stats(st, N, C, rp->batch, r, c, s);
+			class_stats(rp, st, N, C, r, c, s);
 			double w = gd_weight(rp->w_type, s[SL_S_ST], any, wmax);
 			if (w == 0.0)
 				continue;
