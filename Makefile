@@ -115,9 +115,13 @@ bench: deps-test deps-bench
 	@if /usr/bin/python3 -c "import torch" 2>/dev/null; then \
 		/usr/bin/python3 tools/bench_torch.py --out $(BUILD)/bench_torch.json 2>/dev/null; \
 		$(LUA_ENV) $(LUA) bench/losses.lua --torch $(BUILD)/bench_torch.json --md $(BUILD)/bench_losses.md; \
+		echo; \
+		$(LUA_ENV) $(LUA) bench/combos.lua --torch $(BUILD)/bench_torch.json --md $(BUILD)/bench_combos.md; \
 	else \
 		echo "(python3-torch is not installed: no PyTorch column)"; \
 		$(LUA_ENV) $(LUA) bench/losses.lua --md $(BUILD)/bench_losses.md; \
+		echo; \
+		$(LUA_ENV) $(LUA) bench/combos.lua --md $(BUILD)/bench_combos.md; \
 	fi
 
 # bench_vmath links the Lua-free kernels and SLEEF, built per ISA like simd.c

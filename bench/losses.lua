@@ -51,17 +51,29 @@ if args.torch then
   end
 end
 
-local function median(f)
-  for _ = 1, 2 do f() end
+-- Medians of interleaved rounds: each round times every item once (in a
+-- fixed order), so that a machine whose speed drifts affects all alike.
+local function medians(names, items)
   local ts = {}
-  for i = 1, args.runs do
-    collectgarbage("step", 0)
-    local t0 = clock()
-    f()
-    ts[i] = clock() - t0
+  for _, name in ipairs(names) do
+    ts[name] = {}
+    items[name]()
+    items[name]()
   end
-  table.sort(ts)
-  return ts[(#ts + 1) // 2] * 1e3
+  for r = 1, args.runs do
+    for _, name in ipairs(names) do
+      collectgarbage("step", 0)
+      local t0 = clock()
+      items[name]()
+      ts[name][r] = clock() - t0
+    end
+  end
+  local out = {}
+  for name, v in pairs(ts) do
+    table.sort(v)
+    out[name] = v[(#v + 1) // 2] * 1e3
+  end
+  return out
 end
 
 local function split(s)
@@ -105,29 +117,39 @@ for _, key in ipairs(split(args.shapes)) do
   local out = T.zeros(shape)
   for _, th in ipairs(split(args.threads)) do
     segloss.set_threads(tonumber(th))
-    local r2w1 = median(function() return out:add(x, other) end)
-    local r2red = median(function() return x:dot(other) end)
+    local names, items = { "r2w1", "r2red" }, {}
+    items.r2w1 = function() return out:add(x, other) end
+    items.r2red = function() return x:dot(other) end
+    local run = {}
+    for _, name in ipairs(LOSSES) do
+      local lact = act
+      if name == "bce" or name == "bce_dice" then lact = "sigmoid" end
+      if not (act == "sigmoid" and name == "ce") then
+        local t = (lact == "softmax") and lab or tbin
+        local opts, fresh = { activation = lact, out = out }, { activation = lact }
+        run[#run + 1] = name
+        names[#names + 1] = name
+        items[name] = function() return segloss[name](x, t, opts) end
+        names[#names + 1] = name .. "/fresh"
+        items[name .. "/fresh"] = function() return segloss[name](x, t, fresh) end
+      end
+    end
+    local ms = medians(names, items)
+    local r2w1, r2red = ms.r2w1, ms.r2red
     emit("")
     emit(string.format("shape %s {%s} %s, %s thread%s: floors read-2-write-1 %.2f ms, read-2-reduce %.2f ms",
       key, table.concat(shape, ","), act, th, th == "1" and "" or "s", r2w1, r2red))
     emit("")
     emit("| loss | ms | GB/s | × floor | PyTorch ms | speed-up | fresh ms |")
     emit("|---|---:|---:|---:|---:|---:|---:|")
-    for _, name in ipairs(LOSSES) do
-      local lact = act
-      if name == "bce" or name == "bce_dice" then lact = "sigmoid" end
-      if not (act == "sigmoid" and name == "ce") then
-        local t = (lact == "softmax") and lab or tbin
-        local opts = { activation = lact, out = out }
-        local ms = median(function() return segloss[name](x, t, opts) end)
-        local fresh = median(function() return segloss[name](x, t, { activation = lact }) end)
-        local floor = REGION[name] and (r2w1 + r2red) or r2w1
-        local bytes = (REGION[name] and 5 or 3) * 4 * n -- x, t read once or twice, g written
-        local tms = torch and torch.ms[key] and torch.ms[key][th] and torch.ms[key][th][name]
-        emit(string.format("| %s | %.2f | %.1f | %.2f | %s | %s | %.2f |", name, ms, bytes / ms * 1e-6,
-          ms / floor, tms and string.format("%.2f", tms) or "–",
-          tms and string.format("%.1f×", tms / ms) or "–", fresh))
-      end
+    for _, name in ipairs(run) do
+      local m = ms[name]
+      local floor = REGION[name] and (r2w1 + r2red) or r2w1
+      local bytes = (REGION[name] and 5 or 3) * 4 * n -- x, t read once or twice, g written
+      local tms = torch and torch.ms[key] and torch.ms[key][th] and torch.ms[key][th][name]
+      emit(string.format("| %s | %.2f | %.1f | %.2f | %s | %s | %.2f |", name, m, bytes / m * 1e-6,
+        m / floor, tms and string.format("%.2f", tms) or "–",
+        tms and string.format("%.1f×", tms / m) or "–", ms[name .. "/fresh"]))
     end
   end
 end

@@ -57,7 +57,8 @@ describe("criteria", function()
       assert.is_true(same(g, g2))
       assert.equal(l, crit:forward(xi, ti))
       assert.is_true(same(g2, crit:backward(xi, ti)))
-      assert.equal(l, crit:value(xi, ti))
+      -- the value alone takes other passes (no gradient): the same up to rounding
+      assert.near(l, crit:value(xi, ti), 1e-6 * math.abs(l))
     end)
   end
 

@@ -123,6 +123,19 @@ def dice_focal(x, t, act):
     return dice(x, t, act) + focal(x, t, act, alpha=None)
 
 
+def bce_dice_tversky(x, t, act):
+    return bce(x, t, act) + dice(x, t, act) + tversky(x, t, act)
+
+
+def dice_focal_a(x, t, act):
+    """dice + focal with torchvision's default alpha (0.25), as Focal() + Dice()."""
+    return dice(x, t, act) + focal(x, t, act)
+
+
+COMBOS = {
+    "bce+dice": bce_dice, "dice+focal": dice_focal_a, "bce+dice+tversky": bce_dice_tversky,
+}
+
 LOSSES = {
     "bce": bce, "ce": ce, "focal": focal, "dice": dice, "iou": iou, "tversky": tversky,
     "focal_tversky": focal_tversky, "sensitivity_specificity": sensitivity_specificity,
@@ -186,6 +199,15 @@ def main():
                         fn = lambda xx, f=f, act2=act2: f(xx, onehot(lab, C), act2)
                 else:
                     fn = lambda xx, f=f, act2=act2: f(xx, t, act2)
+                res[key][str(th)][name] = median_ms(fn, x, a.runs)
+                print("torch %s %d thread(s) %-24s %8.2f ms" % (key, th, name, res[key][str(th)][name]),
+                      file=sys.stderr)
+        # the combinations of bench/combos.lua: sigmoid, dense (one-hot) targets
+        tt = onehot(lab, C) if act == "softmax" else t
+        for th in [int(v) for v in a.threads.split(",")]:
+            torch.set_num_threads(th)
+            for name, f in COMBOS.items():
+                fn = lambda xx, f=f: f(xx, tt, "sigmoid")
                 res[key][str(th)][name] = median_ms(fn, x, a.runs)
                 print("torch %s %d thread(s) %-24s %8.2f ms" % (key, th, name, res[key][str(th)][name]),
                       file=sys.stderr)

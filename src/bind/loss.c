@@ -710,8 +710,8 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 	for (int p = 0; p < nparts; p++)
 		check_part(L, fn, ids[p], &os[p], C, act, nparts);
 	int red = os[0].red;
-	if (ca->ext_stats && (ca->ext_stats->numel != C * SL_NSTAT))
-		sl_error(L, fn, "statistics must have shape {%zu,%d}, got %s", C, SL_NSTAT,
+	if (ca->ext_stats && (ca->ext_stats->numel != C * SL_NSTAT_PUBLIC))
+		sl_error(L, fn, "statistics must have shape {%zu,%d}, got %s", C, SL_NSTAT_PUBLIC,
 		         sl_shapestr(ca->ext_stats->ndim, ca->ext_stats->shape, a, sizeof a));
 
 	/* out: a tensor of x's shape that shares storage with no input */
@@ -763,8 +763,10 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 	double *ext = NULL;
 	if (ca->ext_stats) {
 		ext = lua_newuserdatauv(L, C * SL_NSTAT * sizeof(double), 0);
-		for (size_t i = 0; i < C * SL_NSTAT; i++)
-			ext[i] = (double)ca->ext_stats->data[i];
+		memset(ext, 0, C * SL_NSTAT * sizeof(double));
+		for (size_t c = 0; c < C; c++)
+			for (int k = 0; k < SL_NSTAT_PUBLIC; k++)
+				ext[c * SL_NSTAT + (size_t)k] = (double)ca->ext_stats->data[c * SL_NSTAT_PUBLIC + (size_t)k];
 		for (int i = 0; i < run.nreg; i++)
 			run.reg[i].ext = run.reg[i].batch ? ext : NULL;
 	}
@@ -840,14 +842,14 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 		bad_input(L, fn, &bad, x, t, mask, act, C);
 	}
 	if (ca->stats_only) {
-		int64_t shape[2] = {(int64_t)C, SL_NSTAT};
+		int64_t shape[2] = {(int64_t)C, SL_NSTAT_PUBLIC};
 		sl_tensor *st = sl_newtensor(L, 2, shape);
 		for (size_t c = 0; c < C; c++)
-			for (int k = 0; k < SL_NSTAT; k++) {
+			for (int k = 0; k < SL_NSTAT_PUBLIC; k++) {
 				double v = 0.0;
 				for (size_t n = 0; n < N; n++)
 					v += run.stats[(n * C + c) * SL_NSTAT + (size_t)k];
-				st->data[c * SL_NSTAT + (size_t)k] = (float)v;
+				st->data[c * SL_NSTAT_PUBLIC + (size_t)k] = (float)v;
 			}
 		sl_loss_free(&run);
 		return 1;

@@ -101,7 +101,13 @@ void sl_loss_stats__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, 
 			double p = j->act == SL_ACT_SIGMOID ? sigmoid((double)j->x[i]) : (double)j->x[i];
 			if (j->p_in_out) /* sigmoid: the smaller of p, 1 - p, signed */
 				j->out[i] = j->x[i] < 0.0f ? (float)p : -(float)sigmoid(-(double)j->x[i]);
-			add_stats(st + c * SL_NSTAT, j->stats_full, sl_mval(j, n, c, s), p, sl_tval(j, n, c, s));
+			double m = sl_mval(j, n, c, s), t = sl_tval(j, n, c, s);
+			add_stats(st + c * SL_NSTAT, j->stats_full, m, p, t);
+			if (j->bce_stats && m != 0.0) {
+				double x = (double)j->x[i];
+				st[c * SL_NSTAT + SL_S_BA] -= m * t * log_sigmoid(x);
+				st[c * SL_NSTAT + SL_S_BB] -= m * (1.0 - t) * log_sigmoid(-x);
+			}
 		}
 	}
 }
@@ -131,10 +137,12 @@ static void fused_elementwise(const sl_lossjob *j, size_t n, size_t s0, size_t s
 			double t = sl_tval(j, n, c, s), m = sl_mval(j, n, c, s);
 			double x = (double)j->x[i], p, q, lp, lq, dpdx;
 			if (j->p_in_out) {
+				/* only bce parts in this mode: their values came with the
+				 * statistics, their gradients need p and q alone */
 				double v = (double)j->out[i];
 				p = signbit(v) ? 1.0 + v : v;
 				q = signbit(v) ? -v : 1.0 - v;
-				lp = lq = 0.0; /* no pixel part in this mode */
+				lp = lq = 0.0;
 			} else if (sig) {
 				p = sigmoid(x);
 				q = sigmoid(-x);
@@ -178,7 +186,8 @@ static void fused_elementwise(const sl_lossjob *j, size_t n, size_t s0, size_t s
 					l = at * Qg * b;
 					dl = at * (dQg * (1.0 - 2.0 * t) * dpdx * b + Qg * db);
 				}
-				vals[pi] += w * m * l;
+				if (!j->p_in_out)
+					vals[pi] += w * m * l;
 				gx += (double)px->scale * w * m * dl;
 				if (j->out_mode == SL_OUT_VALUES) {
 					double wv = px->cwv ? (double)px->cwv[c] : 1.0;

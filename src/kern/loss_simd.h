@@ -203,12 +203,17 @@ typedef struct dstats {
 	dacc d[SL_NSTAT];
 } dstats;
 
-#define FOR_STAT(k, FULL) for (int k = 0; k < ((FULL) ? SL_NSTAT : SL_NSTAT_BASIC); k++)
+/* FULL: bit 0, the full region statistics (else the basic 4); bit 1, the
+ * bce sums SL_S_BA and SL_S_BB */
+#define FOR_STAT(k, FULL)                                                                         \
+	for (int k = 0; k < SL_NSTAT; k++)                                                        \
+		if (k < (((FULL) & 1) ? SL_NSTAT_FULL : SL_NSTAT_BASIC) || (((FULL) & 2) && k >= SL_S_BA))
 
 /* One vector of statistics. HASM: multiply by m (a mask, or the lane mask
- * of a tail); ACCM: add m into M' (with a mask; without one M' is a count). */
-static inline __attribute__((always_inline)) void stat_add(vstats *a, vf p, vf t, vf m, int HASM,
-                                                           int ACCM, int FULL)
+ * of a tail); ACCM: add m into M' (with a mask; without one M' is a count).
+ * spn = softplus(-x) for the bce sums. */
+static inline __attribute__((always_inline)) void stat_add(vstats *a, vf p, vf t, vf m, vf x, vf spn,
+                                                           int HASM, int ACCM, int FULL)
 {
 	vf mp = HASM ? vf_mul(m, p) : p;
 	vf mt = HASM ? vf_mul(m, t) : t;
@@ -217,7 +222,7 @@ static inline __attribute__((always_inline)) void stat_add(vstats *a, vf p, vf t
 	a->v[SL_S_ST] = vf_add(a->v[SL_S_ST], mt);
 	if (ACCM)
 		a->v[SL_S_M] = vf_add(a->v[SL_S_M], m);
-	if (FULL) {
+	if (FULL & 1) {
 		vf d = vf_sub(t, p);
 		vf md2 = HASM ? vf_mul(m, vf_mul(d, d)) : vf_mul(d, d);
 		vf ad = vf_andnot(vf_set1(-0.0f), d);
@@ -226,6 +231,11 @@ static inline __attribute__((always_inline)) void stat_add(vstats *a, vf p, vf t
 		a->v[SL_S_SAD] = HASM ? vf_fma(m, ad, a->v[SL_S_SAD]) : vf_add(a->v[SL_S_SAD], ad);
 		a->v[SL_S_SQT] = vf_fma(md2, t, a->v[SL_S_SQT]);
 		a->v[SL_S_SQN] = vf_fma(md2, vf_sub(vf_set1(1.0f), t), a->v[SL_S_SQN]);
+	}
+	if (FULL & 2) { /* Σ m t softplus(-x), Σ m (1 - t) softplus(x) */
+		vf mnt = HASM ? vf_sub(m, mt) : vf_sub(vf_set1(1.0f), t);
+		a->v[SL_S_BA] = vf_fma(mt, spn, a->v[SL_S_BA]);
+		a->v[SL_S_BB] = vf_fma(mnt, vf_add(spn, x), a->v[SL_S_BB]);
 	}
 }
 
@@ -247,16 +257,27 @@ static inline __attribute__((always_inline)) void stat_zero(vstats *a, dstats *d
 	}
 }
 
-/* p of one vector of x, with the checks of x; stores p for the fused pass */
+/* p of one vector of x, with the checks of x; stores p for the fused pass;
+ * with BCES also softplus(-x) */
 static inline __attribute__((always_inline)) vf stats_p(rowchk *ck, vf x, float *pout, size_t kk,
-                                                        int ACT, int STP)
+                                                        vf *spn, int ACT, int STP, int BCES)
 {
 	if (ACT == SL_ACT_SIGMOID) {
-		vsig sg = v_sig(x);
+		vf p, q;
+		if (BCES) {
+			vsigl sg = v_sig_log(x);
+			p = sg.p;
+			q = sg.q;
+			*spn = sg.spn;
+		} else {
+			vsig sg = v_sig(x);
+			p = sg.p;
+			q = sg.q;
+		}
 		ck->xz = vf_fma(x, vf_zero(), ck->xz);
 		if (STP) /* +p for x < 0, -(1 - p) for x >= 0 */
-			vf_storek(pout, vf_sel(vf_ge(x, vf_zero()), vf_sub(vf_zero(), sg.q), sg.p), kk);
-		return sg.p;
+			vf_storek(pout, vf_sel(vf_ge(x, vf_zero()), vf_sub(vf_zero(), q), p), kk);
+		return p;
 	}
 	ck->lo = vf_min(x, ck->lo);
 	ck->hi = vf_max(x, ck->hi);
@@ -302,8 +323,9 @@ stats_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad
 					if (chk_m)
 						ck.bad = vf_or(ck.bad, bad_mask(m));
 				}
-				vf p = stats_p(&ck, x, pr ? pr + s : NULL, SL_W, ACT, STP);
-				stat_add(&a, p, t, m, MSK, MSK, FULL);
+				vf spn = vf_zero();
+				vf p = stats_p(&ck, x, pr ? pr + s : NULL, SL_W, &spn, ACT, STP, FULL & 2);
+				stat_add(&a, p, t, m, x, spn, MSK, MSK, FULL);
 			}
 			stat_flush(&a, &d, FULL);
 		}
@@ -325,8 +347,9 @@ stats_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad
 				if (chk_m)
 					ck.bad = vf_or(ck.bad, bad_mask(m));
 			}
-			vf p = stats_p(&ck, x, pr ? pr + s : NULL, kk, ACT, STP);
-			stat_add(&a, p, t, m, 1, MSK, FULL);
+			vf spn = vf_zero();
+			vf p = stats_p(&ck, x, pr ? pr + s : NULL, kk, &spn, ACT, STP, FULL & 2);
+			stat_add(&a, p, t, m, x, spn, 1, MSK, FULL);
 			stat_flush(&a, &d, FULL);
 		}
 		FOR_STAT(k, FULL)
@@ -415,7 +438,7 @@ stats_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad
          int MSK, int FULL, int STP)
 {
 	size_t C = j->C;
-	const int NS = FULL ? SL_NSTAT : SL_NSTAT_BASIC;
+	const int NS = FULL ? SL_NSTAT_FULL : SL_NSTAT_BASIC;
 	vf a[SIMD_MAXC * SL_NSTAT], pb[SIMD_MAXC];
 	dacc d[SIMD_MAXC * SL_NSTAT];
 	for (size_t i = 0; i < C * SL_NSTAT; i++) {
@@ -461,7 +484,8 @@ stats_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad
 		stats_ew(j, n, s0, s1, st, bad, A, L, Mk, F, P);                             \
 	}
 #define STATS_EW_P(A, L, Mk, F) STATS_EW(A, L, Mk, F, 0) STATS_EW(A, L, Mk, F, 1)
-#define STATS_EW_F(A, L, Mk) STATS_EW_P(A, L, Mk, 0) STATS_EW_P(A, L, Mk, 1)
+#define STATS_EW_F(A, L, Mk)                                                                  \
+	STATS_EW_P(A, L, Mk, 0) STATS_EW_P(A, L, Mk, 1) STATS_EW_P(A, L, Mk, 2) STATS_EW_P(A, L, Mk, 3)
 #define STATS_EW_M(A, L) STATS_EW_F(A, L, 0) STATS_EW_F(A, L, 1)
 #define STATS_EW_L(A) STATS_EW_M(A, 0) STATS_EW_M(A, 1)
 STATS_EW_L(0)
@@ -480,11 +504,11 @@ STATS_SM_M(0)
 STATS_SM_M(1)
 
 #define EW_ROW(A, L, Mk, F) stats_ew_##A##L##Mk##F##0, stats_ew_##A##L##Mk##F##1
+#define EW_ROWS(A, L, Mk) EW_ROW(A, L, Mk, 0), EW_ROW(A, L, Mk, 1), EW_ROW(A, L, Mk, 2), EW_ROW(A, L, Mk, 3)
+/* index: act * 32 + labels * 16 + mask * 8 + (full | bce << 1) * 2 + store_p */
 static const sl_stats_fn stats_ew_table[] = {
-	EW_ROW(0, 0, 0, 0), EW_ROW(0, 0, 0, 1), EW_ROW(0, 0, 1, 0), EW_ROW(0, 0, 1, 1),
-	EW_ROW(0, 1, 0, 0), EW_ROW(0, 1, 0, 1), EW_ROW(0, 1, 1, 0), EW_ROW(0, 1, 1, 1),
-	EW_ROW(1, 0, 0, 0), EW_ROW(1, 0, 0, 1), EW_ROW(1, 0, 1, 0), EW_ROW(1, 0, 1, 1),
-	EW_ROW(1, 1, 0, 0), EW_ROW(1, 1, 0, 1), EW_ROW(1, 1, 1, 0), EW_ROW(1, 1, 1, 1),
+	EW_ROWS(0, 0, 0), EW_ROWS(0, 0, 1), EW_ROWS(0, 1, 0), EW_ROWS(0, 1, 1),
+	EW_ROWS(1, 0, 0), EW_ROWS(1, 0, 1), EW_ROWS(1, 1, 0), EW_ROWS(1, 1, 1),
 };
 #define SM_ROW(L, Mk, F) stats_sm_##L##Mk##F##0, stats_sm_##L##Mk##F##1
 static const sl_stats_fn stats_sm_table[] = {
@@ -504,7 +528,10 @@ static void SL_SFX(loss_stats)(const sl_lossjob *j, size_t n, size_t s0, size_t 
 			stats_sm_table[key](j, n, s0, s1, st, bad);
 		return;
 	}
-	stats_ew_table[(size_t)(j->act == SL_ACT_SIGMOID) * 16 + key](j, n, s0, s1, st, bad);
+	size_t f = (size_t)(j->stats_full != 0) | (size_t)(j->bce_stats != 0) << 1;
+	size_t ekey = (size_t)(j->act == SL_ACT_SIGMOID) * 32 + (size_t)(j->labels != 0) * 16 +
+	              (size_t)(j->m != NULL) * 8 + f * 2 + (size_t)(j->p_in_out != 0);
+	stats_ew_table[ekey](j, n, s0, s1, st, bad);
 }
 
 /* ---- fused value and gradient pass --------------------------------------- */
@@ -685,9 +712,11 @@ fused_ew_vec(const sl_lossjob *j, const pixrow *prs, int npix, int active, const
 		else
 			pix_term(pr, pr->type, pr->gi, x, t, omt, p, q, dpdx, spn, lp, lq, dlp, dlq, &l, &g,
 			         ACT);
-		vf wm = HASM ? vf_mul(pr->w, m) : pr->w;
 		vf swm = HASM ? vf_mul(pr->sw, m) : pr->sw;
-		va[i] = vf_fma(wm, l, va[i]);
+		if (!FROMP) { /* with p from the statistics pass, bce's value came from there */
+			vf wm = HASM ? vf_mul(pr->w, m) : pr->w;
+			va[i] = vf_fma(wm, l, va[i]);
+		}
 		gx = vf_fma(swm, g, gx);
 	}
 	return gx;
@@ -988,7 +1017,8 @@ fused_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 #define FUSED_EW_V(A, L, Mk)                                                                  \
 	FUSED_EW(A, L, Mk, 0, 1, 0) FUSED_EW(A, L, Mk, 0, 2, 0) FUSED_EW(A, L, Mk, 0, 3, 0)        \
 	FUSED_EW(A, L, Mk, 1, 0, 0) FUSED_EW(A, L, Mk, 1, 1, 0) FUSED_EW(A, L, Mk, 1, 2, 0)        \
-	FUSED_EW(A, L, Mk, 1, 3, 0) FUSED_EW(A, L, Mk, 1, 0, 1)
+	FUSED_EW(A, L, Mk, 1, 3, 0) FUSED_EW(A, L, Mk, 1, 0, 1) FUSED_EW(A, L, Mk, 1, 1, 1)        \
+	FUSED_EW(A, L, Mk, 1, 3, 1)
 #define FUSED_EW_M(A, L) FUSED_EW_V(A, L, 0) FUSED_EW_V(A, L, 1)
 FUSED_EW_M(0, 0)
 FUSED_EW_M(0, 1)
@@ -1012,7 +1042,8 @@ FUSED_SM_V(1, 1)
 #define EWV(A, L, Mk)                                                                          \
 	fused_ew_##A##L##Mk##010, fused_ew_##A##L##Mk##020, fused_ew_##A##L##Mk##030,              \
 		fused_ew_##A##L##Mk##100, fused_ew_##A##L##Mk##110, fused_ew_##A##L##Mk##120,      \
-		fused_ew_##A##L##Mk##130, fused_ew_##A##L##Mk##101
+		fused_ew_##A##L##Mk##130, fused_ew_##A##L##Mk##101, fused_ew_##A##L##Mk##111,      \
+		fused_ew_##A##L##Mk##131
 static const sl_fused_fn fused_ew_table[] = {
 	EWV(0, 0, 0), EWV(0, 0, 1), EWV(0, 1, 0), EWV(0, 1, 1),
 	EWV(1, 0, 0), EWV(1, 0, 1), EWV(1, 1, 0), EWV(1, 1, 1),
@@ -1049,10 +1080,15 @@ static void SL_SFX(loss_fused)(const sl_lossjob *j, size_t n, size_t s0, size_t 
 		else
 			pxm = PXM_GEN;
 	}
-	/* column in a row of 8: (0,BCE) (0,FOCAL2) (0,GEN) (1,NONE) (1,BCE) (1,FOCAL2) (1,GEN) (1,FROMP) */
-	size_t v = fromp ? 7 : reg ? (size_t)(3 + pxm) : (size_t)(pxm - 1);
-	size_t key = ((size_t)(j->labels != 0) * 2 + (size_t)(j->m != NULL)) * 8 + v;
-	fused_ew_table[(size_t)(j->act == SL_ACT_SIGMOID) * 32 + key](j, n, s0, s1, vals, bad);
+	/* column in a row of 10: (REG, PXM, FROMP) = (0,BCE,0) (0,FOCAL2,0) (0,GEN,0)
+	 * (1,NONE,0) (1,BCE,0) (1,FOCAL2,0) (1,GEN,0) (1,NONE,1) (1,BCE,1) (1,GEN,1); with p
+	 * from the statistics pass the pixel parts are bce (driver.c) */
+	if (fromp && pxm == PXM_FOCAL2)
+		pxm = PXM_GEN;
+	size_t v = fromp ? (pxm == PXM_NONE ? 7 : pxm == PXM_BCE ? 8 : 9)
+	           : reg ? (size_t)(3 + pxm) : (size_t)(pxm - 1);
+	size_t key = ((size_t)(j->labels != 0) * 2 + (size_t)(j->m != NULL)) * 10 + v;
+	fused_ew_table[(size_t)(j->act == SL_ACT_SIGMOID) * 40 + key](j, n, s0, s1, vals, bad);
 }
 
 /* ---- validation and target statistics (no x arithmetic) -------------- */

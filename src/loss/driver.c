@@ -192,8 +192,16 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 	int need_tstats = !j->need_stats && need_m;
 	int x_seen = j->need_stats, t_seen = j->need_stats || need_tstats;
 	j->check_x = j->check_t = j->need_stats;
-	j->p_in_out = j->need_stats && j->npix == 0 && run->want_grad && !run->out_user &&
-	              j->act != SL_ACT_NONE;
+	/* With a fresh (or scratch) gradient the statistics pass leaves p in it
+	 * for the fused pass. bce parts then come along: their values are sums
+	 * of the statistics pass (SL_S_BA, SL_S_BB), their gradients need only p:
+	 * one exponential per element for bce + region parts together. */
+	int all_bce = j->npix > 0 && j->act == SL_ACT_SIGMOID;
+	for (int i = 0; i < j->npix; i++)
+		all_bce &= j->pix[i].type == SL_PX_BCE && run->pm[i].reduction != SL_RED_NONE;
+	j->p_in_out = j->need_stats && (j->npix == 0 || all_bce) && run->want_grad &&
+	              !run->out_user && j->act != SL_ACT_NONE && !run->stats_only;
+	j->bce_stats = j->p_in_out && all_bce;
 	int precheck_x = !x_seen && writes && run->out_user;
 	int precheck_t = !t_seen && writes && run->out_user;
 	j->fused_check_x = !x_seen && !precheck_x;
@@ -262,13 +270,25 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 		pm->denom = pm->reduction == SL_RED_MEAN ? msum : 1.0;
 		/* a mean over nothing is 0 with gradient 0 */
 		px->scale = pm->denom > 0.0 ? (float)(pm->weight / pm->denom) : 0.0f;
+		if (j->bce_stats) {
+			/* Σ w_c (w+ Σ t softplus(-x) + Σ (1 - t) softplus(x)) */
+			double v = 0.0;
+			for (size_t n = 0; n < N; n++)
+				for (size_t c = (size_t)px->c0; c < C; c++) {
+					const double *s = run->stats + (n * C + c) * SL_NSTAT;
+					double w = px->cw ? (double)px->cw[c] : 1.0;
+					v += w * ((double)px->pos_weight * s[SL_S_BA] + s[SL_S_BB]);
+				}
+			pm->value = pm->denom > 0.0 ? v / pm->denom : 0.0;
+			run->total += pm->weight * pm->value;
+		}
 	}
 
 	if (fused) {
 		rc = run_pass(e, j, PASS_FUSED, 0, 0, part, pw, &run->bad);
 		if (rc != SL_OK)
 			goto done;
-		for (int i = 0; i < j->npix; i++) {
+		for (int i = 0; i < j->npix && !j->bce_stats; i++) {
 			double v = 0.0;
 			for (size_t task = 0; task < tk.n; task++)
 				v += part[task * pw + (size_t)i];

@@ -37,9 +37,13 @@ enum {
 	SL_S_SAD, /* Σ |p - t| */
 	SL_S_SQT, /* Σ (t - p)² t */
 	SL_S_SQN, /* Σ (t - p)² (1 - t) */
+	SL_S_BA,  /* Σ t softplus(-x) = Σ -t ln p     (bce in the statistics pass) */
+	SL_S_BB,  /* Σ (1 - t) softplus(x) = Σ -(1 - t) ln(1 - p) */
 	SL_NSTAT
 };
-#define SL_NSTAT_BASIC 4 /* TP, SP, ST, M */
+#define SL_NSTAT_BASIC 4  /* TP, SP, ST, M */
+#define SL_NSTAT_FULL 9   /* ... up to SQN: the region statistics */
+#define SL_NSTAT_PUBLIC 9 /* the columns of crit:stats() */
 
 /* Gradient coefficients of the region parts, per (n, c). */
 enum { SL_K_1, SL_K_T, SL_K_P, SL_K_SAD, SL_K_SE0, SL_K_SE1, SL_NK };
@@ -101,7 +105,10 @@ typedef struct sl_lossjob {
 
 	/* what the passes do */
 	int need_stats;   /* a statistics pass runs */
-	int stats_full;   /* it gathers all SL_NSTAT statistics, else the basic 4 */
+	int stats_full;   /* it gathers the SL_NSTAT_FULL statistics, else the basic 4 */
+	int bce_stats;    /* it also gathers SL_S_BA and SL_S_BB (sigmoid): the bce parts'
+	                     values come from the statistics, and the fused pass, reading
+	                     p from out, adds only their gradients */
 	int check_x, check_t; /* the statistics pass validates x, and t with m */
 	int fused_check_x, fused_check_t; /* the fused pass validates them */
 	int out_mode;     /* SL_OUT_*; with no pixel part and SL_OUT_NOTHING no fused pass runs */
