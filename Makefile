@@ -6,6 +6,7 @@
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make lint       luacheck, and the C build with warnings as errors
 #   make bench      vector-math (and later loss) benchmarks
+#   make doc        the criteria's reference in doc/ (LDoc)
 #   make install    install through LuaRocks (offline, rockspec/)
 #
 # LuaRocks passes CFLAGS, LIBFLAG, LUA_INCDIR and SIMDE_INCDIR on the command
@@ -48,10 +49,11 @@ PKGS_TEST = lua5.4 liblua5.4-dev libsimde-dev lua-busted lua-cjson gcc make libc
 PKGS_LINT = lua-check
 PKGS_BENCH = libsleef-dev lua-system lua-cjson
 PKGS_INSTALL = luarocks
+PKGS_DOC = lua-ldoc
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
 
-.PHONY: all test run asan lint bench install rock-install deps deps-% clean FORCE
+.PHONY: all test run asan lint bench doc install rock-install deps deps-% clean FORCE
 
 all: $(MODULE)
 
@@ -82,6 +84,7 @@ deps-test: ; @sh tools/deps.sh $(PKGS_TEST)
 deps-lint: ; @sh tools/deps.sh $(PKGS_LINT)
 deps-bench: ; @sh tools/deps.sh $(PKGS_BENCH)
 deps-install: ; @sh tools/deps.sh $(PKGS_INSTALL)
+deps-doc: ; @sh tools/deps.sh $(PKGS_DOC)
 
 test: deps-test
 	@$(MAKE) --no-print-directory all
@@ -135,6 +138,10 @@ $(BUILD)/bench/sleef_sse2.o: bench/vmath_sleef.c $(HDRS)
 $(BUILD)/bench_vmath: bench/vmath.c $(KERN_OBJS) $(BUILD)/bench/sleef_avx2.o $(BUILD)/bench/sleef_sse2.o
 	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $^ -lsleef $(LDLIBS)
 
+# The reference of the criteria (LDoc, config.ld) in doc/index.html.
+doc: deps-doc
+	ldoc .
+
 install: deps-test deps-install
 	luarocks --lua-version=5.4 make rockspec/segloss-0.1.0-1.rockspec
 
@@ -145,4 +152,4 @@ rock-install: $(MODULE)
 	cp -R lua/segloss/. $(INST_LUADIR)/segloss/
 
 clean:
-	rm -rf build build-asan build-lint
+	rm -rf build build-asan build-lint doc

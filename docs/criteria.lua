@@ -1,0 +1,192 @@
+--- The criteria of segloss: a reference.
+--
+-- Every criterion is built with the options of its functional form
+-- (`segloss.<name>(x, t, opts)`, LOSSES.md) and used the same way:
+--
+--     local crit = segloss.Dice{activation = "sigmoid", smooth = 1}
+--     local loss, grad = crit(x, t)          -- or crit:forward / crit:backward
+--
+-- Notation: `p` the probabilities (the input with `activation = "none"`, its
+-- sigmoid or its softmax over channels), `t` the target (or the one-hot of a
+-- label map), `m` the mask; per (sample n, class c) over valid elements
+-- `TP = Σ p t`, `SP = Σ p`, `ST = Σ t`, `FP = SP - TP`, `FN = ST - TP`. Options
+-- every criterion takes: `activation`, `reduction` ("mean", "sum", "none"),
+-- `mask`, `weight` (per class), `include_background`, `batch`, `smooth`,
+-- `smooth_nr`, `smooth_dr`, `eps`.
+--
+-- This file documents; the constructors live in `segloss` (lua/segloss/init.lua).
+-- @module criteria
+
+--- Binary cross-entropy, optionally weighted: the baseline the small-target
+-- losses improve on.
+--
+-- `ℓ = -[w⁺ t log p + (1 - t) log(1 - p)]`, computed from logits as
+-- softplus terms (no clamping); `pos_weight = "auto"` sets
+-- `w⁺ = (#valid - Σt) / max(Σt, 1)` over the batch (weighted cross-entropy,
+-- Ronneberger et al. 2015; the seed's WCE).
+--
+-- Defaults: `pos_weight = 1`, `activation = "none"` (then `p` is clamped to
+-- `[eps, 1]`, `eps = 1e-7`).
+--
+-- Invariant: `Focal{gamma = 0, alpha = false}` equals `BCE{}`.
+-- @function BCE
+-- @tparam[opt] table opts options
+-- @usage local crit = segloss.BCE{activation = "sigmoid", pos_weight = "auto"}
+-- local loss, grad = crit(logits, mask01)
+
+--- Cross-entropy over classes (softmax or probabilities).
+--
+-- `ℓ = -Σ_c w_c t_c log p_c` per pixel; the mean divides by the number of
+-- valid pixels (PyTorch's `cross_entropy` with probability targets). Label
+-- maps `(N, 1, ...)` are never expanded in memory.
+--
+-- Invariant: `Focal{activation = "softmax", gamma = 0}` equals `CE{}`.
+-- @function CE
+-- @tparam[opt] table opts options
+-- @usage local crit = segloss.CE{activation = "softmax", weight = {0.1, 1, 1}}
+
+--- Focal loss (Lin et al. 2017): down-weights easy pixels.
+--
+-- Sigmoid / probabilities: `ℓ = α_t (1 - p_t)^γ bce_t` with
+-- `p_t = p t + (1 - p)(1 - t)`, `α_t = α t + (1 - α)(1 - t)` (torchvision's
+-- `sigmoid_focal_loss`). Softmax: `ℓ = -Σ_c α_c t_c (1 - p_c)^γ log p_c`
+-- (MONAI's `FocalLoss(use_softmax = true)`, its mean divided by C).
+--
+-- Defaults: `gamma = 2`; `alpha = 0.25` with sigmoid/none, `false` with
+-- softmax (where it is a list of C numbers).
+--
+-- Invariant: `gamma = 0, alpha = false` gives BCE (CE with softmax).
+-- @function Focal
+-- @tparam[opt] table opts options
+-- @usage local crit = segloss.Focal{activation = "sigmoid", gamma = 2, alpha = 0.25}
+
+--- Soft Dice loss (Milletari et al. 2016, V-Net).
+--
+-- `L = 1 - (2 TP + s_nr) / (SP + ST + s_dr)`; `squared = true` uses
+-- `Σp² + Σt²` in the denominator; `complement = true` (C = 1) is Sudre et
+-- al. 2017's DL2, which also scores the background; `soft_label = true`
+-- takes `TP = (SP + ST - Σ|p - t|)/2` so that soft targets are minimal at
+-- `p = t` (MONAI issue 8094). Agrees with MONAI's `DiceLoss`.
+--
+-- Defaults: `smooth = 1`.
+--
+-- Invariant: `Tversky{alpha = 0.5, beta = 0.5, smooth = s}` equals
+-- `Dice{smooth = 2 s}`.
+-- @function Dice
+-- @tparam[opt] table opts options
+-- @usage local crit = segloss.Dice{activation = "softmax", include_background = false}
+-- local loss, grad = crit(logits, labels)      -- labels: (N, 1, H, W) of 0 .. C-1
+
+--- Soft IoU (Jaccard) loss (Rahman & Wang 2016).
+--
+-- `L = 1 - (TP + s_nr) / (SP + ST - TP + s_dr)`; `empty = "complement"`
+-- scores an (n, c) with an empty target on `1 - p`, `1 - t`. Agrees with
+-- MONAI's `DiceLoss(jaccard = true)` whose smoothing terms are twice ours.
+--
+-- Defaults: `smooth = 1e-6`, `empty = "none"`.
+--
+-- Invariant: for 0/1 targets, `soft_label = true` changes nothing.
+-- @function IoU
+-- @tparam[opt] table opts options
+-- @usage local crit = segloss.IoU{activation = "sigmoid", empty = "complement"}
+
+--- Tversky loss (Salehi et al. 2017): weighs false negatives against false
+-- positives, the lever for small targets.
+--
+-- `L = 1 - (TP + s_nr) / (TP + α FP + β FN + s_dr)`. Agrees with MONAI's
+-- `TverskyLoss`.
+--
+-- Defaults: `alpha = 0.3`, `beta = 0.7`, `smooth = 1e-5`.
+--
+-- Invariant: `alpha = beta = 0.5` with smooth `s` is Dice with smooth `2s`.
+-- @function Tversky
+-- @tparam[opt] table opts options
+-- @usage local crit = segloss.Tversky{activation = "sigmoid", alpha = 0.3, beta = 0.7}
+
+--- Focal Tversky loss (Abraham & Khan 2019).
+--
+-- `L = max(L_tversky, eps)^γ`; the clamp keeps the gradient finite at a
+-- perfect (or empty-vs-empty) prediction.
+--
+-- Defaults: `alpha = 0.3`, `beta = 0.7`, `gamma = 0.75`, `smooth = 1e-5`,
+-- `eps = 1e-7`.
+--
+-- Invariant: `gamma = 1` gives Tversky wherever `L_tversky >= eps`.
+-- @function FocalTversky
+-- @tparam[opt] table opts options
+-- @usage local crit = segloss.FocalTversky{activation = "sigmoid", gamma = 0.75}
+
+--- Sensitivity-specificity loss (Brosch et al. 2015).
+--
+-- `L = λ Σ(t - p)² t / (ST + s) + (1 - λ) Σ(t - p)² (1 - t) / (Σ(1 - t) + s)`
+-- with `s = s_dr` in both terms.
+--
+-- Defaults: `lambda = 0.05`, `smooth = 1e-5`.
+--
+-- Invariant: a perfect prediction scores 0.
+-- @function SensitivitySpecificity
+-- @tparam[opt] table opts options
+-- @usage local crit = segloss.SensitivitySpecificity{activation = "sigmoid", lambda = 0.05}
+
+--- Generalized Dice loss (Sudre et al. 2017): classes weighted by the inverse
+-- of their (squared) volume, so that small structures count.
+--
+-- Per sample over the classes together:
+-- `L = 1 - (2 Σ w_c TP_c + s_nr) / (Σ w_c (SP_c + ST_c) + s_dr)` with
+-- `w_c = 1/ST_c²` ("square"), `1/ST_c` ("simple") or 1 ("uniform"), constant
+-- (no gradient); a class with `ST_c = 0` takes the largest finite weight of
+-- its sample; a sample whose classes are all empty has `w = 0`. Agrees with
+-- MONAI's `GeneralizedDiceLoss`. Takes no `weight` option.
+--
+-- Defaults: `w_type = "square"`, `smooth = 1e-5`.
+--
+-- Invariant: with one class and `w_type = "uniform"`, it is Dice with the
+-- same smoothing.
+-- @function GeneralizedDice
+-- @tparam[opt] table opts options
+-- @usage local crit = segloss.GeneralizedDice{activation = "softmax"}
+
+--- BCE + Dice: `bce_weight · BCE + dice_weight · Dice`, each part with the
+-- shared options (the seed's `1e-3·BCE - dice_coef` is `bce_weight = 1e-3`
+-- up to a constant).
+--
+-- Defaults: `bce_weight = 1`, `dice_weight = 1`.
+--
+-- Invariant: equals `bce_weight * BCE{...} + dice_weight * Dice{...}`.
+-- @function BCEDice
+-- @tparam[opt] table opts options
+-- @usage local crit = segloss.BCEDice{activation = "sigmoid", bce_weight = 1e-3}
+
+--- Dice + Focal: `Dice + lambda · Focal` (MONAI's `DiceFocalLoss` for
+-- sigmoid; AnatomyNet's loss up to its weights).
+--
+-- Defaults: `lambda = 1`, the focal part with `alpha = false`, `gamma = 2`.
+--
+-- Invariant: equals `Dice{...} + lambda * Focal{alpha = false, ...}`.
+-- @function DiceFocal
+-- @tparam[opt] table opts options
+-- @usage local crit = segloss.DiceFocal{activation = "softmax", lambda = 0.5}
+
+--- Combining criteria.
+--
+-- `a + b`, `k * a` and `a * k` build a combined criterion whose parts keep
+-- their own options; nested sums flatten. `tostring(crit)` shows the
+-- formula (`1*Dice{smooth=1} + 0.5*Focal{gamma=2}`), `crit:parts()` lists
+-- the parts, `crit:set_weight(i, w)` changes one (a number or a schedule).
+-- The parts must share the activation, `eps` and mask; they are evaluated
+-- together in one statistics pass and one fused pass.
+--
+-- Schedules (`segloss.schedule.constant / linear / cosine / step`) multiply a
+-- criterion; `crit:step()` advances them. `crit:last()` reports the last
+-- evaluation per part (and per class for region parts); `crit:stats(x, t)`
+-- and `crit:from_stats(stats, x, t)` expose the additive statistics behind
+-- `batch = true` for data-parallel training.
+-- @function combine
+-- @usage local S = segloss.schedule
+-- local crit = S.linear(1, 0, 1000) * segloss.BCE{activation = "sigmoid"}
+--            + S.linear(0, 1, 1000) * segloss.Dice{activation = "sigmoid"}
+-- for step = 1, 2000 do
+--   local loss, grad = crit(logits, target)
+--   -- ... backpropagate grad ...
+--   crit:step()
+-- end
