@@ -38,7 +38,7 @@ SIMD_OBJS = $(BUILD)/obj/simd_neon.o
 endif
 
 SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/bind/check.c src/bind/tensor.c \
-       src/bind/loss.c src/loss/driver.c src/loss/region.c \
+       src/bind/loss.c src/bind/metrics.c src/loss/driver.c src/loss/region.c src/metrics/edt.c \
        src/kern/scalar.c src/kern/loss_scalar.c src/kern/dispatch.c src/kern/vmcheck.c
 OBJS = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(SIMD_OBJS)
 HDRS = $(wildcard src/*.h src/*/*.h)
@@ -125,6 +125,13 @@ bench: deps-test deps-bench
 		$(LUA_ENV) $(LUA) bench/losses.lua --md $(BUILD)/bench_losses.md; \
 		echo; \
 		$(LUA_ENV) $(LUA) bench/combos.lua --md $(BUILD)/bench_combos.md; \
+	fi
+	@echo
+	@if /usr/bin/python3 -c "import scipy" 2>/dev/null; then \
+		/usr/bin/python3 tools/bench_scipy_metrics.py --dir $(BUILD) && \
+		$(LUA_ENV) $(LUA) bench/metrics.lua --dir $(BUILD) --md $(BUILD)/bench_metrics.md; \
+	else \
+		echo "(python3-scipy is not installed: no metrics benchmark against SciPy)"; \
 	fi
 
 # bench_vmath links the Lua-free kernels and SLEEF, built per ISA like simd.c

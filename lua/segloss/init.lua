@@ -21,6 +21,7 @@ local segloss = {
 }
 
 local criterion = require "segloss.criterion"
+segloss.metrics = require "segloss.metrics"
 segloss.schedule = require "segloss.schedule"
 segloss.Criterion = criterion.Criterion
 

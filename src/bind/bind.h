@@ -72,5 +72,7 @@ void sl_tensor_open(lua_State *L, int ctx);
 /* loss.c: sets the functional losses (segloss.dice, ...) into the table on
  * the top of the stack */
 void sl_loss_open(lua_State *L, int ctx);
+/* metrics.c: distance_transform and metrics into the table on the top */
+void sl_metrics_open(lua_State *L, int ctx);
 
 #endif

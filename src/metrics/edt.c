@@ -1,0 +1,258 @@
+/*
+ * edt.c — exact Euclidean distance transforms (Felzenszwalb & Huttenlocher,
+ * "Distance Transforms of Sampled Functions", Theory of Computing 2012) and
+ * the surface distances built on them. Lua-free.
+ *
+ * The squared distance is separable: a 1-D transform along each axis in
+ * turn, each one the lower envelope of the parabolas h²(q - p)² + f(p), is
+ * exact for the Euclidean distance with axis weights h (the spacing).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+/* d[q] = min_p h2 (q - p)² + f[p]; v (n) and z (n + 1) are scratch. */
+static void dt1d(const double *f, size_t n, double h2, double *d, size_t *v, double *z)
+{
+	size_t first = 0;
+	while (first < n && isinf(f[first]))
+		first++;
+	if (first == n) {
+		for (size_t q = 0; q < n; q++)
+			d[q] = INFINITY;
+		return;
+	}
+	size_t k = 0;
+	v[0] = first;
+	z[0] = -INFINITY;
+	z[1] = INFINITY;
+	for (size_t q = first + 1; q < n; q++) {
+		if (isinf(f[q]))
+			continue;
+		/* drop the parabolas the new one hides; z[0] = -Inf stops the loop */
+		double fq = f[q] + h2 * (double)q * (double)q, s;
+		for (;;) {
+			size_t p = v[k];
+			s = (fq - (f[p] + h2 * (double)p * (double)p)) / (2.0 * h2 * (double)(q - p));
+			if (s > z[k])
+				break;
+			k--;
+		}
+		k++;
+		v[k] = q;
+		z[k] = s;
+		z[k + 1] = INFINITY;
+	}
+	k = 0;
+	for (size_t q = 0; q < n; q++) {
+		while (z[k + 1] < (double)q)
+			k++;
+		double dq = (double)q - (double)v[k];
+		d[q] = h2 * dq * dq + f[v[k]];
+	}
+}
+
+int sl_edt_sq(const uint8_t *src, int ndim, const size_t *shape, const double *spacing,
+              double *out, int threads)
+{
+	size_t total = 1, maxn = 1;
+	for (int a = 0; a < ndim; a++) {
+		total *= shape[a];
+		maxn = shape[a] > maxn ? shape[a] : maxn;
+	}
+	for (size_t i = 0; i < total; i++)
+		out[i] = src[i] ? 0.0 : (double)INFINITY;
+	int failed = 0;
+	/* the contiguous axis first, then the others; any order gives the same */
+	for (int a = ndim - 1; a >= 0; a--) {
+		size_t n = shape[a], stride = 1;
+		for (int b = a + 1; b < ndim; b++)
+			stride *= shape[b];
+		size_t lines = total / n;
+		double h2 = spacing[a] * spacing[a];
+		if (n == 1)
+			continue;
+#pragma omp parallel num_threads(threads > 0 ? threads : 1) if (threads > 1 && lines > 64)
+		{
+			double *f = malloc((3 * maxn + 1) * sizeof(double));
+			size_t *v = malloc(maxn * sizeof(size_t));
+			if (!f || !v) {
+#pragma omp atomic write
+				failed = 1;
+			}
+#pragma omp for schedule(static)
+			for (size_t l = 0; l < lines; l++) {
+				if (!f || !v)
+					continue;
+				/* line l: the other coordinates, outer and inner to axis a */
+				size_t base = (l / stride) * stride * n + l % stride;
+				double *d = f + maxn, *z = f + 2 * maxn;
+				for (size_t q = 0; q < n; q++)
+					f[q] = out[base + q * stride];
+				dt1d(f, n, h2, d, v, z);
+				for (size_t q = 0; q < n; q++)
+					out[base + q * stride] = d[q];
+			}
+			free(f);
+			free(v);
+		}
+		if (failed)
+			return -1;
+	}
+	return 0;
+}
+
+size_t sl_mask_edges(const uint8_t *mask, int ndim, const size_t *shape, uint8_t *edge)
+{
+	size_t total = 1, stride[SL_EDT_MAXDIM];
+	for (int a = ndim - 1; a >= 0; a--) {
+		stride[a] = total;
+		total *= shape[a];
+	}
+	size_t count = 0;
+	for (size_t i = 0; i < total; i++) {
+		uint8_t e = 0;
+		if (mask[i]) {
+			/* an edge if a cross neighbour is background or outside the image */
+			size_t rem = i;
+			for (int a = 0; a < ndim && !e; a++) {
+				size_t c = rem / stride[a];
+				rem %= stride[a];
+				if (c == 0 || !mask[i - stride[a]] || c + 1 == shape[a] || !mask[i + stride[a]])
+					e = 1;
+			}
+		}
+		edge[i] = e;
+		count += e;
+	}
+	return count;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* numpy.percentile's default: linear interpolation between order statistics */
+static double percentile(double *a, size_t n, double q)
+{
+	qsort(a, n, sizeof *a, cmp_double);
+	double pos = (double)(n - 1) * q / 100.0;
+	size_t lo = (size_t)floor(pos), hi = lo + 1 < n ? lo + 1 : n - 1;
+	return a[lo] + (pos - (double)lo) * (a[hi] - a[lo]);
+}
+
+/* Distances from the edge voxels of `from` to the nearest edge voxel of `to`
+ * (both given as edge maps of the box `sub`), appended to dist. */
+static int directed(const uint8_t *from, const uint8_t *to, int ndim, const size_t *sub,
+                    const double *spacing, double *sq, double *dist, size_t *nd, int threads)
+{
+	size_t total = 1;
+	for (int a = 0; a < ndim; a++)
+		total *= sub[a];
+	if (sl_edt_sq(to, ndim, sub, spacing, sq, threads) != 0)
+		return -1;
+	size_t k = 0;
+	for (size_t i = 0; i < total; i++)
+		if (from[i])
+			dist[k++] = sqrt(sq[i]);
+	*nd = k;
+	return 0;
+}
+
+int sl_surface_distances(const uint8_t *pred, const uint8_t *target, int ndim, const size_t *shape,
+                         const double *spacing, double tolerance, double empty_distance,
+                         int threads, sl_surface *out)
+{
+	size_t total = 1;
+	for (int a = 0; a < ndim; a++)
+		total *= shape[a];
+	memset(out, 0, sizeof *out);
+	uint8_t *ep = malloc(2 * total);
+	if (!ep)
+		return -1;
+	uint8_t *eg = ep + total;
+	size_t np = sl_mask_edges(pred, ndim, shape, ep), ng = sl_mask_edges(target, ndim, shape, eg);
+	out->pred_edges = np;
+	out->target_edges = ng;
+	if (np == 0 || ng == 0) {
+		/* a non-empty mask always has edges: no edges is an empty mask */
+		int both = np == 0 && ng == 0;
+		out->hd = out->hd95 = out->assd = both ? 0.0 : empty_distance;
+		out->nsd = both ? 1.0 : 0.0;
+		free(ep);
+		return 0;
+	}
+	/* the box holding both surfaces: all sources and queries lie in it, so
+	 * the transform of the box alone gives the same distances */
+	size_t lo[SL_EDT_MAXDIM], hi[SL_EDT_MAXDIM], stride[SL_EDT_MAXDIM], sub[SL_EDT_MAXDIM];
+	size_t t = 1;
+	for (int a = ndim - 1; a >= 0; a--) {
+		stride[a] = t;
+		t *= shape[a];
+		lo[a] = shape[a];
+		hi[a] = 0;
+	}
+	for (size_t i = 0; i < total; i++) {
+		if (!ep[i] && !eg[i])
+			continue;
+		size_t rem = i;
+		for (int a = 0; a < ndim; a++) {
+			size_t c = rem / stride[a];
+			rem %= stride[a];
+			lo[a] = c < lo[a] ? c : lo[a];
+			hi[a] = c > hi[a] ? c : hi[a];
+		}
+	}
+	size_t subn = 1;
+	for (int a = 0; a < ndim; a++) {
+		sub[a] = hi[a] - lo[a] + 1;
+		subn *= sub[a];
+	}
+	uint8_t *sp = malloc(2 * subn);
+	double *sq = malloc(subn * sizeof(double));
+	double *d1 = malloc((np + ng) * sizeof(double));
+	int rc = -1;
+	if (!sp || !sq || !d1)
+		goto done;
+	uint8_t *sg = sp + subn;
+	for (size_t j = 0; j < subn; j++) {
+		/* voxel j of the box, as a voxel of the image */
+		size_t rem = j, i = 0, sst = subn;
+		for (int a = 0; a < ndim; a++) {
+			sst /= sub[a];
+			size_t c = rem / sst;
+			rem %= sst;
+			i += (c + lo[a]) * stride[a];
+		}
+		sp[j] = ep[i];
+		sg[j] = eg[i];
+	}
+	size_t n1, n2;
+	double *d2 = d1 + np;
+	if (directed(sp, sg, ndim, sub, spacing, sq, d1, &n1, threads) != 0 ||
+	    directed(sg, sp, ndim, sub, spacing, sq, d2, &n2, threads) != 0)
+		goto done;
+	double sum = 0.0, mx = 0.0;
+	size_t within = 0;
+	for (size_t k = 0; k < np + ng; k++) {
+		sum += d1[k];
+		mx = d1[k] > mx ? d1[k] : mx;
+		within += d1[k] <= tolerance;
+	}
+	out->hd = mx;
+	out->assd = sum / (double)(np + ng);
+	out->nsd = (double)within / (double)(np + ng);
+	double p1 = percentile(d1, np, 95.0), p2 = percentile(d2, ng, 95.0);
+	out->hd95 = p1 > p2 ? p1 : p2;
+	rc = 0;
+done:
+	free(ep);
+	free(sp);
+	free(sq);
+	free(d1);
+	return rc;
+}
