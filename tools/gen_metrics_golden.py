@@ -538,9 +538,9 @@ def surface_cases():
         "axis 1 (3.0); d(P->G) = [2], d(G->P) = [3, 2]: hd 3, hd95 2.95, assd 7/3, nsd 2/3 (2.0 <= tau 2)",
         points((12, 10), [(5, 5)]), points((12, 10), [(5, 6), (9, 5)]), [0.5, 3], 2.0)
     g = box((10, 8, 9), (3, 2, 2), (7, 6, 7))
-    add("3d-shift-along-fine-axis", "3-D 10x8x9, a box shifted 3 voxels along axis 2 (spacing 0.4) vs "
-        "1 voxel along axis 0 (spacing 2): spacing [2, 1, 0.4], tolerance 1.2",
-        shifted(g, (0, 0, 3)), g, [2, 1, 0.4], 1.2)
+    add("3d-shift-along-fine-axis", "3-D 10x8x9, a box and its copy shifted 3 voxels along the fine axis 2, "
+        "spacing [2, 1, 0.5], tolerance 1.25",
+        shifted(g, (0, 0, 3)), g, [2, 1, 0.5], 1.25)
     add("3d-noise", "3-D 12x12x8, random noise density 0.5 vs 0.5", noise(R, (12, 12, 8), 0.5),
         noise(R, (12, 12, 8), 0.5), [1, 1, 1], 1.0)
     add("3d-noise-sparse-aniso", "3-D 12x10x8, sparse noise 0.08 vs 0.1, spacing [2.5, 1, 0.7], tolerance 3",
