@@ -104,29 +104,38 @@ int sl_edt_sq(const uint8_t *src, int ndim, const size_t *shape, const double *s
 	return 0;
 }
 
+/* shape as 3-D, leading axes of size 1 */
+static void as3(int ndim, const size_t *shape, size_t *s3)
+{
+	for (int a = 0; a < 3; a++)
+		s3[a] = 1;
+	for (int a = 0; a < ndim; a++)
+		s3[3 - ndim + a] = shape[a];
+}
+
 size_t sl_mask_edges(const uint8_t *mask, int ndim, const size_t *shape, uint8_t *edge)
 {
-	size_t total = 1, stride[SL_EDT_MAXDIM];
-	for (int a = ndim - 1; a >= 0; a--) {
-		stride[a] = total;
-		total *= shape[a];
-	}
-	size_t count = 0;
-	for (size_t i = 0; i < total; i++) {
-		uint8_t e = 0;
-		if (mask[i]) {
-			/* an edge if a cross neighbour is background or outside the image */
-			size_t rem = i;
-			for (int a = 0; a < ndim && !e; a++) {
-				size_t c = rem / stride[a];
-				rem %= stride[a];
-				if (c == 0 || !mask[i - stride[a]] || c + 1 == shape[a] || !mask[i + stride[a]])
-					e = 1;
+	size_t s[3];
+	as3(ndim, shape, s);
+	size_t st1 = s[2], st0 = s[1] * s[2], count = 0;
+	int r0 = ndim >= 3, r1 = ndim >= 2; /* real axes, not the padding of as3 */
+	for (size_t i0 = 0; i0 < s[0]; i0++)
+		for (size_t i1 = 0; i1 < s[1]; i1++) {
+			size_t row = i0 * st0 + i1 * st1;
+			for (size_t i2 = 0; i2 < s[2]; i2++) {
+				size_t i = row + i2;
+				uint8_t e = 0;
+				if (mask[i]) {
+					/* an edge if a cross neighbour is background or outside the
+					 * image (the image's own axes, also of size 1) */
+					e = (i2 == 0 || i2 + 1 == s[2] || !mask[i - 1] || !mask[i + 1]) ||
+					    (r1 && (i1 == 0 || i1 + 1 == s[1] || !mask[i - st1] || !mask[i + st1])) ||
+					    (r0 && (i0 == 0 || i0 + 1 == s[0] || !mask[i - st0] || !mask[i + st0]));
+				}
+				edge[i] = e;
+				count += e;
 			}
 		}
-		edge[i] = e;
-		count += e;
-	}
 	return count;
 }
 
@@ -188,27 +197,24 @@ int sl_surface_distances(const uint8_t *pred, const uint8_t *target, int ndim, c
 	}
 	/* the box holding both surfaces: all sources and queries lie in it, so
 	 * the transform of the box alone gives the same distances */
-	size_t lo[SL_EDT_MAXDIM], hi[SL_EDT_MAXDIM], stride[SL_EDT_MAXDIM], sub[SL_EDT_MAXDIM];
-	size_t t = 1;
-	for (int a = ndim - 1; a >= 0; a--) {
-		stride[a] = t;
-		t *= shape[a];
-		lo[a] = shape[a];
-		hi[a] = 0;
-	}
-	for (size_t i = 0; i < total; i++) {
-		if (!ep[i] && !eg[i])
-			continue;
-		size_t rem = i;
-		for (int a = 0; a < ndim; a++) {
-			size_t c = rem / stride[a];
-			rem %= stride[a];
-			lo[a] = c < lo[a] ? c : lo[a];
-			hi[a] = c > hi[a] ? c : hi[a];
+	size_t s3[3], lo[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX}, hi[3] = {0, 0, 0}, sub[3];
+	as3(ndim, shape, s3);
+	size_t st1 = s3[2], st0 = s3[1] * s3[2];
+	for (size_t i0 = 0; i0 < s3[0]; i0++)
+		for (size_t i1 = 0; i1 < s3[1]; i1++) {
+			size_t row = i0 * st0 + i1 * st1;
+			for (size_t i2 = 0; i2 < s3[2]; i2++) {
+				if (!ep[row + i2] && !eg[row + i2])
+					continue;
+				size_t c[3] = {i0, i1, i2};
+				for (int a = 0; a < 3; a++) {
+					lo[a] = c[a] < lo[a] ? c[a] : lo[a];
+					hi[a] = c[a] > hi[a] ? c[a] : hi[a];
+				}
+			}
 		}
-	}
 	size_t subn = 1;
-	for (int a = 0; a < ndim; a++) {
+	for (int a = 0; a < 3; a++) {
 		sub[a] = hi[a] - lo[a] + 1;
 		subn *= sub[a];
 	}
@@ -219,22 +225,22 @@ int sl_surface_distances(const uint8_t *pred, const uint8_t *target, int ndim, c
 	if (!sp || !sq || !d1)
 		goto done;
 	uint8_t *sg = sp + subn;
-	for (size_t j = 0; j < subn; j++) {
-		/* voxel j of the box, as a voxel of the image */
-		size_t rem = j, i = 0, sst = subn;
-		for (int a = 0; a < ndim; a++) {
-			sst /= sub[a];
-			size_t c = rem / sst;
-			rem %= sst;
-			i += (c + lo[a]) * stride[a];
+	size_t j = 0;
+	for (size_t i0 = lo[0]; i0 <= hi[0]; i0++)
+		for (size_t i1 = lo[1]; i1 <= hi[1]; i1++) {
+			size_t row = i0 * st0 + i1 * st1 + lo[2];
+			memcpy(sp + j, ep + row, sub[2]);
+			memcpy(sg + j, eg + row, sub[2]);
+			j += sub[2];
 		}
-		sp[j] = ep[i];
-		sg[j] = eg[i];
-	}
+	/* the box in the caller's dimensions */
+	size_t subd[SL_EDT_MAXDIM];
+	for (int a = 0; a < ndim; a++)
+		subd[a] = sub[3 - ndim + a];
 	size_t n1, n2;
 	double *d2 = d1 + np;
-	if (directed(sp, sg, ndim, sub, spacing, sq, d1, &n1, threads) != 0 ||
-	    directed(sg, sp, ndim, sub, spacing, sq, d2, &n2, threads) != 0)
+	if (directed(sp, sg, ndim, subd, spacing, sq, d1, &n1, threads) != 0 ||
+	    directed(sg, sp, ndim, subd, spacing, sq, d2, &n2, threads) != 0)
 		goto done;
 	double sum = 0.0, mx = 0.0;
 	size_t within = 0;
