@@ -9,67 +9,17 @@
 -- map (multi-label). Target: a combination costs <= 1.3x its most expensive
 -- part, since it takes the same two passes over memory.
 local segloss = require "segloss"
+local U = dofile((arg[0]:match("^(.*)/") or ".") .. "/util.lua")
 local T = segloss.tensor
-local ok_sys, system = pcall(require, "system")
-local clock = ok_sys and system.monotime or os.clock
 
-local args = { runs = 9, shapes = "A,B,C", threads = "1,2" }
-do
-  local i = 1
-  while arg[i] do
-    local k = arg[i]:match("^%-%-(.+)$")
-    assert(k and arg[i + 1], "usage: lua5.4 bench/combos.lua [--torch F] [--runs N] [--shapes A,B,C] [--threads 1,2]")
-    args[k] = arg[i + 1]
-    i = i + 2
-  end
-  args.runs = tonumber(args.runs)
-end
+local args = U.args({ runs = 9, shapes = "A,B,C", threads = "1,2" },
+  "lua5.4 bench/combos.lua [--torch F] [--runs N] [--shapes A,B,C] [--threads 1,2] [--md F]")
 
 local SHAPES = { A = { 8, 1, 256, 256 }, B = { 16, 1, 512, 512 }, C = { 2, 4, 64, 128, 128 } }
-local torch
-if args.torch then
-  local f = io.open(args.torch)
-  if f then
-    torch = require("cjson").decode(f:read("a"))
-    f:close()
-  end
-end
+local torch = U.json(args.torch)
 
--- Medians of interleaved rounds: each round times every item once, so that
--- a machine whose speed drifts affects all items alike.
-local function medians(items)
-  local ts = {}
-  for name, f in pairs(items) do
-    ts[name] = {}
-    f()
-    f()
-  end
-  for r = 1, args.runs do
-    for name, f in pairs(items) do
-      local t0 = clock()
-      f()
-      ts[name][r] = clock() - t0
-    end
-  end
-  local out = {}
-  for name, v in pairs(ts) do
-    table.sort(v)
-    out[name] = v[(#v + 1) // 2] * 1e3
-  end
-  return out
-end
-
-local function split(s)
-  local out = {}
-  for v in s:gmatch("[^,]+") do out[#out + 1] = v end
-  return out
-end
-
-local md = {}
-local function emit(line)
-  print(line)
-  md[#md + 1] = line
-end
+local report = U.report()
+local emit, split = report.emit, U.split
 
 local S = { activation = "sigmoid" }
 local singles = {
@@ -99,7 +49,10 @@ for _, key in ipairs(split(args.shapes)) do
     local items = {}
     for name, c in pairs(singles) do items[name] = function() return c(x, t) end end
     for _, cb in ipairs(combos) do items[cb[1]] = function() return cb[2](x, t) end end
-    local ms = medians(items)
+    local names = {}
+    for name in pairs(items) do names[#names + 1] = name end
+    table.sort(names)
+    local ms = U.medians(names, items, args.runs)
     emit("")
     emit(string.format("shape %s {%s}, %s thread%s: single parts %s", key, table.concat(shape, ","), th,
       th == "1" and "" or "s",
@@ -118,8 +71,4 @@ for _, key in ipairs(split(args.shapes)) do
   end
 end
 
-if args.md then
-  local fh = assert(io.open(args.md, "w"))
-  fh:write(table.concat(md, "\n"), "\n")
-  fh:close()
-end
+report.write(args.md)

@@ -15,22 +15,11 @@
 -- best cost one read-2-write-1 pass; a region loss a read-2-reduce pass plus
 -- a read-2-write-1 pass. GB/s counts those bytes.
 local segloss = require "segloss"
+local U = dofile((arg[0]:match("^(.*)/") or ".") .. "/util.lua")
 local T = segloss.tensor
-local ok_sys, system = pcall(require, "system")
-local clock = ok_sys and system.monotime or os.clock
 
-local args = { runs = 9, shapes = "A,B,C", threads = "1,2" }
-do
-  local i = 1
-  while arg[i] do
-    local k = arg[i]:match("^%-%-(.+)$")
-    assert(k and arg[i + 1],
-      "usage: lua5.4 bench/losses.lua [--torch F] [--runs N] [--shapes A,B,C] [--threads 1,2] [--md F]")
-    args[k] = arg[i + 1]
-    i = i + 2
-  end
-  args.runs = tonumber(args.runs)
-end
+local args = U.args({ runs = 9, shapes = "A,B,C", threads = "1,2" },
+  "lua5.4 bench/losses.lua [--torch F] [--runs N] [--shapes A,B,C] [--threads 1,2] [--md F]")
 
 local SHAPES = {
   A = { shape = { 8, 1, 256, 256 }, act = "sigmoid" },
@@ -42,51 +31,10 @@ local LOSSES = { "bce", "ce", "focal", "dice", "iou", "tversky", "focal_tversky"
 local REGION = { dice = true, iou = true, tversky = true, focal_tversky = true,
   sensitivity_specificity = true, generalized_dice = true, bce_dice = true, dice_focal = true }
 
-local torch = nil
-if args.torch then
-  local f = io.open(args.torch)
-  if f then
-    torch = require("cjson").decode(f:read("a"))
-    f:close()
-  end
-end
+local torch = U.json(args.torch)
 
--- Medians of interleaved rounds: each round times every item once (in a
--- fixed order), so that a machine whose speed drifts affects all alike.
-local function medians(names, items)
-  local ts = {}
-  for _, name in ipairs(names) do
-    ts[name] = {}
-    items[name]()
-    items[name]()
-  end
-  for r = 1, args.runs do
-    for _, name in ipairs(names) do
-      collectgarbage("step", 0)
-      local t0 = clock()
-      items[name]()
-      ts[name][r] = clock() - t0
-    end
-  end
-  local out = {}
-  for name, v in pairs(ts) do
-    table.sort(v)
-    out[name] = v[(#v + 1) // 2] * 1e3
-  end
-  return out
-end
-
-local function split(s)
-  local out = {}
-  for v in s:gmatch("[^,]+") do out[#out + 1] = v end
-  return out
-end
-
-local md = {}
-local function emit(line)
-  print(line)
-  md[#md + 1] = line
-end
+local report = U.report()
+local emit, split = report.emit, U.split
 
 segloss.seed(2026)
 emit(string.format("%s, backend %s, %s; value + gradient from logits, median of %d calls%s",
@@ -134,7 +82,7 @@ for _, key in ipairs(split(args.shapes)) do
         items[name .. "/fresh"] = function() return segloss[name](x, t, fresh) end
       end
     end
-    local ms = medians(names, items)
+    local ms = U.medians(names, items, args.runs)
     local r2w1, r2red = ms.r2w1, ms.r2red
     emit("")
     emit(string.format("shape %s {%s} %s, %s thread%s: floors read-2-write-1 %.2f ms, read-2-reduce %.2f ms",
@@ -154,8 +102,4 @@ for _, key in ipairs(split(args.shapes)) do
   end
 end
 
-if args.md then
-  local f = assert(io.open(args.md, "w"))
-  f:write(table.concat(md, "\n"), "\n")
-  f:close()
-end
+report.write(args.md)

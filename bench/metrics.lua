@@ -4,34 +4,18 @@
 --
 --   lua5.4 bench/metrics.lua [--dir build] [--runs 5] [--md F]
 local segloss = require "segloss"
+local U = dofile((arg[0]:match("^(.*)/") or ".") .. "/util.lua")
 local T = segloss.tensor
-local ok_sys, system = pcall(require, "system")
-local clock = ok_sys and system.monotime or os.clock
 
-local args = { dir = "build", runs = 5 }
-do
-  local i = 1
-  while arg[i] do
-    local k = arg[i]:match("^%-%-(.+)$")
-    assert(k and arg[i + 1], "usage: lua5.4 bench/metrics.lua [--dir D] [--runs N] [--md F]")
-    args[k] = arg[i + 1]
-    i = i + 2
-  end
-  args.runs = tonumber(args.runs)
-end
+local args = U.args({ dir = "build", runs = 5 }, "lua5.4 bench/metrics.lua [--dir D] [--runs N] [--md F]")
 
-local f = assert(io.open(args.dir .. "/bench_scipy_metrics.json"), "run tools/bench_scipy_metrics.py first")
-local ref = require("cjson").decode(f:read("a"))
-f:close()
+local ref = assert(U.json(args.dir .. "/bench_scipy_metrics.json"), "run tools/bench_scipy_metrics.py first")
 local pred = T.load(args.dir .. "/metrics_pred.npy")
 local target = T.load(args.dir .. "/metrics_target.npy")
 local opts = { spacing = ref.spacing }
 
-local lines = {}
-local function emit(s)
-  print(s)
-  lines[#lines + 1] = s
-end
+local report = U.report()
+local emit, clock = report.emit, U.clock
 
 emit(string.format("%s, backend %s, %s: metrics.evaluate on a {%s} pair (spacing %s), median of %d",
   segloss._VERSION, segloss.backend(), os.date("%Y-%m-%d"), table.concat(pred:shape(), ","),
@@ -55,8 +39,4 @@ for _, th in ipairs { 1, 2 } do
 end
 emit(string.format("| SciPy | | | | %.4f | %.4f | %.4f |", ref.hd95, ref.assd, ref.dice))
 
-if args.md then
-  local fh = assert(io.open(args.md, "w"))
-  fh:write(table.concat(lines, "\n"), "\n")
-  fh:close()
-end
+report.write(args.md)

@@ -4,22 +4,7 @@
 local segloss = require "segloss"
 local H = require "helpers"
 local T = segloss.tensor
-
-local function rand_bin(shape, p)
-  local t = T.rand(shape)
-  local f = t:reshape(t:numel())
-  for i = 1, f:numel() do f:set(i, f:get(i) < p and 1 or 0) end
-  return t
-end
-
-local function labels(shape)
-  local ls = { shape[1], 1 }
-  for i = 3, #shape do ls[i] = shape[i] end
-  local l = T.rand(ls) * shape[2]
-  local f = l:reshape(l:numel())
-  for i = 1, f:numel() do f:set(i, math.floor(f:get(i))) end
-  return l
-end
+local rand_bin, labels = H.bin, H.labels
 
 local function compare(name, x, t, opts, b)
   segloss.set_backend("scalar")

@@ -3,13 +3,7 @@
 local segloss = require "segloss"
 local H = require "helpers"
 local T = segloss.tensor
-
-local function bin(shape, p)
-  local t = T.rand(shape)
-  local f = t:reshape(t:numel())
-  for i = 1, f:numel() do f:set(i, f:get(i) < p and 1 or 0) end
-  return t
-end
+local bin = H.bin
 
 local function bits(v) return string.pack("<d", v) end
 

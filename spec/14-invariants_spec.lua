@@ -1,20 +1,9 @@
 -- Identities between losses, compared directly (LOSSES.md; smp tests some).
 local segloss = require "segloss"
+local H = require "helpers"
 local T = segloss.tensor
-
-local function bin(shape, p)
-  local t = T.rand(shape)
-  local f = t:reshape(t:numel())
-  for i = 1, f:numel() do f:set(i, f:get(i) < p and 1 or 0) end
-  return t
-end
-
-local function labels(N, C, H, W)
-  local l = T.rand(N, 1, H, W) * C
-  local f = l:reshape(l:numel())
-  for i = 1, f:numel() do f:set(i, math.floor(f:get(i))) end
-  return l
-end
+local bin = H.bin
+local function labels(N, C, h, w) return H.labels({ N, C, h, w }) end
 
 -- same value and gradient up to float rounding
 local function close(l1, g1, l2, g2, what)

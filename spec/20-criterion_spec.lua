@@ -3,20 +3,8 @@
 local segloss = require "segloss"
 local H = require "helpers"
 local T = segloss.tensor
-
-local function labels(N, C, S)
-  local l = T.rand(N, 1, S, S) * C
-  local f = l:reshape(l:numel())
-  for i = 1, f:numel() do f:set(i, math.floor(f:get(i))) end
-  return l
-end
-
-local function bin(shape, p)
-  local t = T.rand(shape)
-  local f = t:reshape(t:numel())
-  for i = 1, f:numel() do f:set(i, f:get(i) < p and 1 or 0) end
-  return t
-end
+local bin = H.bin
+local function labels(N, C, n) return H.labels({ N, C, n, n }) end
 
 local function same(g1, g2)
   local d = g1 - g2

@@ -3,21 +3,9 @@
 local segloss = require "segloss"
 local H = require "helpers"
 local T = segloss.tensor
+local bin = H.bin
+local function labels(N, C, n) return H.labels({ N, C, n, n }) end
 local S = segloss.schedule
-
-local function labels(N, C, s)
-  local l = T.rand(N, 1, s, s) * C
-  local f = l:reshape(l:numel())
-  for i = 1, f:numel() do f:set(i, math.floor(f:get(i))) end
-  return l
-end
-
-local function bin(shape, p)
-  local t = T.rand(shape)
-  local f = t:reshape(t:numel())
-  for i = 1, f:numel() do f:set(i, f:get(i) < p and 1 or 0) end
-  return t
-end
 
 -- golden-file tolerances: loss 1e-5 |ref| + 1e-6; gradient 1e-4 |ref| + 1e-5 max|ref|
 local function close(l, g, lr, gr, what)

@@ -4,6 +4,7 @@ local segloss = require "segloss"
 local H = require "helpers"
 local T = segloss.tensor
 local metrics = segloss.metrics
+local bin = H.bin
 
 local function box(shape, lo, hi)
   -- a (1, 1, ...) mask with ones in the box lo..hi (1-based, inclusive)
@@ -22,13 +23,6 @@ local function box(shape, lo, hi)
     if inside then f:set(i, 1) end
   end
   return m
-end
-
-local function bin(shape, p)
-  local t = T.rand(shape)
-  local f = t:reshape(t:numel())
-  for i = 1, f:numel() do f:set(i, f:get(i) < p and 1 or 0) end
-  return t
 end
 
 local ALL = { "dice", "iou", "precision", "sensitivity", "specificity", "hd", "hd95", "assd", "nsd" }

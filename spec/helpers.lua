@@ -79,6 +79,25 @@ function H.errors(prefix, parts, fn, ...)
   return err
 end
 
+--- A 0/1 tensor of the given shape, each element 1 with probability p
+-- (the library's PRNG).
+function H.bin(shape, p)
+  local t = segloss.tensor.rand(shape)
+  local f = t:reshape(t:numel())
+  for i = 1, f:numel() do f:set(i, f:get(i) < p and 1 or 0) end
+  return t
+end
+
+--- A label map (N, 1, S...) of classes 0 .. C-1 for an input shape (N, C, S...).
+function H.labels(shape)
+  local ls = { shape[1], 1 }
+  for i = 3, #shape do ls[i] = shape[i] end
+  local l = segloss.tensor.rand(ls) * shape[2]
+  local f = l:reshape(l:numel())
+  for i = 1, f:numel() do f:set(i, math.floor(f:get(i))) end
+  return l
+end
+
 --- Reads a whole file (binary).
 function H.readfile(path)
   local f = assert(io.open(path, "rb"))

@@ -55,11 +55,9 @@ static int core_set_backend(lua_State *L)
 	return 0;
 }
 
-static int core_backends(lua_State *L)
+/* pushes a list of backend names */
+static int push_names(lua_State *L, const sl_kern **ks, int n)
 {
-	sl_checknargs(L, "segloss.backends", 0, 0, 0);
-	const sl_kern *ks[SL_MAX_BACKENDS];
-	int n = sl_kern_available(ks);
 	lua_createtable(L, n, 0);
 	for (int i = 0; i < n; i++) {
 		lua_pushstring(L, ks[i]->name);
@@ -68,16 +66,17 @@ static int core_backends(lua_State *L)
 	return 1;
 }
 
+static int core_backends(lua_State *L)
+{
+	sl_checknargs(L, "segloss.backends", 0, 0, 0);
+	const sl_kern *ks[SL_MAX_BACKENDS];
+	return push_names(L, ks, sl_kern_available(ks));
+}
+
 static int core_known_backends(lua_State *L)
 {
 	const sl_kern *ks[SL_MAX_BACKENDS];
-	int n = sl_kern_known(ks);
-	lua_createtable(L, n, 0);
-	for (int i = 0; i < n; i++) {
-		lua_pushstring(L, ks[i]->name);
-		lua_rawseti(L, -2, i + 1);
-	}
-	return 1;
+	return push_names(L, ks, sl_kern_known(ks));
 }
 
 static int core_set_threads(lua_State *L)

@@ -729,18 +729,10 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 
 	/* the run: every part's components */
 	sl_lossrun run;
-	memset(&run, 0, sizeof run);
+	sl_loss_init(&run, N, C, M, x->data, t->data, labels, act, (float)eps);
 	sl_lossjob *j = &run.job;
-	j->N = N;
-	j->C = C;
-	j->M = M;
-	j->x = x->data;
-	j->t = t->data;
 	j->m = mask ? mask->data : NULL;
-	j->labels = labels;
 	j->mask_full = mask_full;
-	j->act = act;
-	j->eps = (float)eps;
 	run.want_grad = want_grad;
 	partbuf pbs[MAXPARTS];
 	double *big = NULL;

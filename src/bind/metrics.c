@@ -165,16 +165,7 @@ static int core_metrics(lua_State *L)
 
 	/* overlap: the loss statistics pass on the binary prediction (one pass) */
 	sl_lossrun run;
-	memset(&run, 0, sizeof run);
-	sl_lossjob *j = &run.job;
-	j->N = N;
-	j->C = C;
-	j->M = M;
-	j->x = B->data;
-	j->t = t->data;
-	j->labels = labels;
-	j->act = SL_ACT_NONE;
-	j->eps = 1e-7f;
+	sl_loss_init(&run, N, C, M, B->data, t->data, labels, SL_ACT_NONE, 1e-7f);
 	run.stats_only = 1;
 	sl_exec e = sl_getexec(L);
 	int rc = sl_loss_run(&e, &run);

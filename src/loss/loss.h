@@ -210,6 +210,21 @@ typedef struct sl_lossrun {
 	float *coef;
 } sl_lossrun;
 
+/* A zeroed run on x (N, C, M) and t; labels: t is a (N, 1, M) label map. */
+static inline void sl_loss_init(sl_lossrun *run, size_t N, size_t C, size_t M, const float *x,
+                                const float *t, int labels, int act, float eps)
+{
+	*run = (sl_lossrun){0};
+	run->job.N = N;
+	run->job.C = C;
+	run->job.M = M;
+	run->job.x = x;
+	run->job.t = t;
+	run->job.labels = labels;
+	run->job.act = act;
+	run->job.eps = eps;
+}
+
 struct sl_exec;
 enum { SL_OK = 0, SL_ERR_INPUT = 1, SL_ERR_NOMEM = 2 };
 /* Runs the passes; returns SL_OK, SL_ERR_INPUT (run->bad says what) or

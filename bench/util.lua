@@ -1,0 +1,83 @@
+-- bench/util.lua — what the benchmarks share: arguments, a clock, medians of
+-- interleaved rounds, and a table printer that also writes markdown.
+local U = {}
+
+local ok_sys, system = pcall(require, "system")
+U.clock = ok_sys and system.monotime or os.clock
+
+--- --key value pairs into a table of defaults; usage on error.
+function U.args(defaults, usage)
+  local a = {}
+  for k, v in pairs(defaults) do a[k] = v end
+  local i = 1
+  while arg[i] do
+    local k = arg[i]:match("^%-%-(.+)$")
+    assert(k and arg[i + 1], "usage: " .. usage)
+    a[k] = arg[i + 1]
+    i = i + 2
+  end
+  if a.runs then a.runs = tonumber(a.runs) end
+  return a
+end
+
+--- Comma-separated values.
+function U.split(s)
+  local out = {}
+  for v in s:gmatch("[^,]+") do out[#out + 1] = v end
+  return out
+end
+
+--- Medians in ms of `runs` interleaved rounds: each round times every item
+-- once in the given order, so that a machine whose speed drifts affects all
+-- items alike. Two warm-up calls each.
+function U.medians(names, items, runs)
+  local ts = {}
+  for _, name in ipairs(names) do
+    ts[name] = {}
+    items[name]()
+    items[name]()
+  end
+  for r = 1, runs do
+    for _, name in ipairs(names) do
+      collectgarbage("step", 0)
+      local t0 = U.clock()
+      items[name]()
+      ts[name][r] = U.clock() - t0
+    end
+  end
+  local out = {}
+  for name, v in pairs(ts) do
+    table.sort(v)
+    out[name] = v[(#v + 1) // 2] * 1e3
+  end
+  return out
+end
+
+--- A printer that keeps its lines for a markdown file.
+function U.report()
+  local lines = {}
+  local r = {}
+  function r.emit(s)
+    print(s)
+    lines[#lines + 1] = s
+  end
+  function r.write(path)
+    if not path then return end
+    local f = assert(io.open(path, "w"))
+    f:write(table.concat(lines, "\n"), "\n")
+    f:close()
+  end
+  return r
+end
+
+--- The PyTorch/SciPy results of the same run, if the file exists.
+function U.json(path)
+  if not path then return nil end
+  local f = io.open(path)
+  if not f then return nil end
+  local v = require("cjson").decode(f:read("a"))
+  f:close()
+  return v
+end
+
+return U
