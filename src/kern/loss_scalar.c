@@ -18,6 +18,23 @@ static double sigmoid(double x)
 /* log σ(x) = -softplus(-x) */
 static double log_sigmoid(double x) { return (x < 0 ? x : 0.0) - log1p(exp(-fabs(x))); }
 
+/* e_c = exp(x_c - max_k x_k) at pixel s of sample n; returns Σ e_c */
+static double softmax_exp(const sl_lossjob *j, size_t n, size_t s, double *e, double *mx)
+{
+	size_t C = j->C, M = j->M;
+	double m = -INFINITY, S = 0.0;
+	for (size_t c = 0; c < C; c++) {
+		double v = (double)j->x[(n * C + c) * M + s];
+		m = v > m ? v : m;
+	}
+	for (size_t c = 0; c < C; c++) {
+		e[c] = exp((double)j->x[(n * C + c) * M + s] - m);
+		S += e[c];
+	}
+	*mx = m;
+	return S;
+}
+
 /* dL/dp of the region parts for one element, from its coefficients */
 static double region_gp(const sl_lossjob *j, const float *k, double p, double t)
 {
@@ -73,15 +90,7 @@ void sl_loss_stats__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, 
 				for (size_t c = 0; c < C; c++)
 					if (sl_bad_x(j, (n * C + c) * M + s, bad))
 						return;
-			double mx = -INFINITY, S = 0.0;
-			for (size_t c = 0; c < C; c++) {
-				double v = (double)j->x[(n * C + c) * M + s];
-				mx = v > mx ? v : mx;
-			}
-			for (size_t c = 0; c < C; c++) {
-				e[c] = exp((double)j->x[(n * C + c) * M + s] - mx);
-				S += e[c];
-			}
+			double mx, S = softmax_exp(j, n, s, e, &mx);
 			for (size_t c = 0; c < C; c++) {
 				if (j->check_t && sl_bad_tm(j, n, c, s, bad))
 					return;
@@ -235,15 +244,7 @@ static void fused_softmax(const sl_lossjob *j, size_t n, size_t s0, size_t s1, d
 				suf += p[c];
 			}
 		} else {
-			double mx = -INFINITY, S = 0.0;
-			for (size_t c = 0; c < C; c++) {
-				double v = (double)j->x[(n * C + c) * M + s];
-				mx = v > mx ? v : mx;
-			}
-			for (size_t c = 0; c < C; c++) {
-				e[c] = exp((double)j->x[(n * C + c) * M + s] - mx);
-				S += e[c];
-			}
+			double mx, S = softmax_exp(j, n, s, e, &mx);
 			double lS = log(S), pre = 0.0;
 			for (size_t c = 0; c < C; c++) {
 				p[c] = e[c] / S;

@@ -599,6 +599,26 @@ static inline void pixrow_init(pixrow *pr, const sl_pixk *px, size_t c)
 	pr->type = px->type;
 }
 
+/* The end of a fused task: the pixel parts' sums into vals, unless a check
+ * failed or a sum overflowed; then the scalar kernel redoes the task (and
+ * names the first bad element, if there is one). */
+static inline void fused_finish(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,
+                                sl_bad *bad, vf *va, dacc *dv, int npix, int failed)
+{
+	double tot[SL_MAXPIX];
+	for (int i = 0; i < npix; i++) {
+		dacc_add(&dv[i], &va[i]);
+		tot[i] = dacc_total(&dv[i]);
+		failed |= !isfinite(tot[i]);
+	}
+	if (failed) {
+		sl_loss_fused__scalar(j, n, s0, s1, vals, bad);
+		return;
+	}
+	for (int i = 0; i < npix; i++)
+		vals[i] += tot[i];
+}
+
 /* Pixel-part modes of the elementwise fused pass, fixed at compile time for
  * the common jobs: none, one bce, one focal with gamma = 2, anything else
  * through a loop over the parts. */
@@ -822,18 +842,7 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 	int failed = 0;
 	if (j->fused_check_x || j->fused_check_t)
 		failed = chk_failed(&ck, ACT == SL_ACT_NONE && j->fused_check_x, !LAB && chk_t);
-	double tot[SL_MAXPIX];
-	for (int i = 0; i < npix; i++) {
-		dacc_add(&dv[i], &va[i]);
-		tot[i] = dacc_total(&dv[i]);
-		failed |= !isfinite(tot[i]);
-	}
-	if (failed) {
-		sl_loss_fused__scalar(j, n, s0, s1, vals, bad);
-		return;
-	}
-	for (int i = 0; i < npix; i++)
-		vals[i] += tot[i];
+	fused_finish(j, n, s0, s1, vals, bad, va, dv, npix, failed);
 }
 
 /* One vector of pixels of the softmax fused pass. */
@@ -992,19 +1001,8 @@ fused_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 	if (s < s1)
 		fused_sm_vec(j, prs, npix, n, s, s1 - s, pb, hb, va, &ck, LAB, MSK, REG, PIX, FROMP, 1,
 		             lanes_below(s1 - s));
-	int failed = j->fused_check_t ? chk_failed(&ck, 0, !LAB) : 0;
-	double tot[SL_MAXPIX];
-	for (int i = 0; i < npix; i++) {
-		dacc_add(&dv[i], &va[i]);
-		tot[i] = dacc_total(&dv[i]);
-		failed |= !isfinite(tot[i]);
-	}
-	if (failed) {
-		sl_loss_fused__scalar(j, n, s0, s1, vals, bad);
-		return;
-	}
-	for (int i = 0; i < npix; i++)
-		vals[i] += tot[i];
+	fused_finish(j, n, s0, s1, vals, bad, va, dv, npix,
+	             j->fused_check_t ? chk_failed(&ck, 0, !LAB) : 0);
 }
 
 /* the instantiations: (REG, PXM, FROMP) */
