@@ -520,7 +520,6 @@ static void add_part(lua_State *L, const char *fn, sl_lossrun *run, int id, cons
 		j->pix[i].c0 = c0;
 		j->pix[i].cw = cwf;
 		j->pix[i].cwv = cwv;
-		j->pix[i].gamma_int = -1;
 		run->pm[i].reduction = o->red;
 	}
 

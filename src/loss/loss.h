@@ -62,7 +62,6 @@ typedef struct sl_pixk {
 	float scale;       /* gradient factor: part weight / (Σm for "mean", 1 for "sum") */
 	float pos_weight;  /* bce */
 	float gamma;       /* focal */
-	int gamma_int;     /* gamma as a small integer 0..4, or -1 */
 	int alpha_on;      /* focal sigmoid/none: alpha_t on */
 	float alpha;       /* focal sigmoid/none */
 	const float *cw;   /* per-class factor (C): class weight, times alpha_c for
