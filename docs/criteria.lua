@@ -161,6 +161,8 @@
 -- sigmoid; AnatomyNet's loss up to its weights).
 --
 -- Defaults: `lambda = 1`, the focal part with `alpha = false`, `gamma = 2`.
+-- `lambda` lies in [0, 1] (LOSSES.md); a heavier focal part is written
+-- `segloss.Dice{...} + 2 * segloss.Focal{alpha = false, ...}`.
 --
 -- Invariant: equals `Dice{...} + lambda * Focal{alpha = false, ...}`.
 -- @function DiceFocal

@@ -122,6 +122,8 @@ local cases = {
     function(o) o.alpha = false; return segloss.tversky(p, t, o) end },
   { "lambda above 1", "segloss.sensitivity_specificity", { "option lambda must be a number in [0, 1], got 2" },
     function(o) o.lambda = 2; return segloss.sensitivity_specificity(p, t, o) end },
+  { "dice_focal lambda above 1", "segloss.dice_focal", { "option lambda must be a number in [0, 1], got 2" },
+    function(o) o.lambda = 2; return segloss.dice_focal(p, t, o) end },
   { "eps of 0", "segloss.bce", { "option eps must be a number in (0, 1), got 0" },
     function(o) o.eps = 0; return segloss.bce(p, t, o) end },
   { "eps of 1", "segloss.focal_tversky", { "option eps must be a number in (0, 1), got 1" },

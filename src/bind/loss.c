@@ -284,9 +284,10 @@ static void parse_opts(lua_State *L, const lossdef *d, int oi, lopts *o)
 			o->empty_complement = opt_enum(L, fn, key, vi, empties);
 			break;
 		case O_LAMBDA:
-			/* sensitivity_specificity's lambda mixes two terms: [0, 1];
-			 * dice_focal's is the weight of its focal part: >= 0 */
-			o->lambda = opt_num(L, fn, key, vi, 0.0, strcmp(d->name, "dice_focal") ? 1.0 : (double)INFINITY, 0);
+			/* LOSSES.md: lambda in [0, 1] for every loss that takes it
+			 * (for dice_focal a larger focal weight is written as
+			 * Dice{} + k*Focal{alpha = false}) */
+			o->lambda = opt_num(L, fn, key, vi, 0.0, 1.0, 0);
 			break;
 		case O_W_TYPE:
 			o->w_type = opt_enum(L, fn, key, vi, wtypes);
