@@ -69,6 +69,11 @@ size_t sl_checksize(lua_State *L, const char *fname, int ndim, const int64_t *sh
 sl_tensor *sl_newtensor(lua_State *L, int ndim, const int64_t *shape);
 void sl_tensor_open(lua_State *L, int ctx);
 
+/* loss.c: frees a failed loss run and raises its error (out of memory, or
+ * the first bad input with its coordinates in x, t or the mask m) */
+struct sl_lossrun;
+_Noreturn void sl_loss_raise(lua_State *L, const char *fn, struct sl_lossrun *run, int rc,
+                             const sl_tensor *x, const sl_tensor *t, const sl_tensor *m, size_t C);
 /* loss.c: sets the functional losses (segloss.dice, ...) into the table on
  * the top of the stack */
 void sl_loss_open(lua_State *L, int ctx);

@@ -374,19 +374,21 @@ static int overlaps(const sl_tensor *a, const sl_tensor *b)
 	return a0 < b1 && b0 < a1;
 }
 
-/* ---- the message of a bad input element ------------------------------ */
+/* ---- the error of a failed run ---------------------------------------- */
 
-static _Noreturn void bad_input(lua_State *L, const char *fn, const sl_bad *bad,
-                                const sl_tensor *x, const sl_tensor *t, const sl_tensor *m, int act,
-                                size_t C)
+_Noreturn void sl_loss_raise(lua_State *L, const char *fn, struct sl_lossrun *run, int rc,
+                             const sl_tensor *x, const sl_tensor *t, const sl_tensor *m, size_t C)
 {
+	const sl_bad b = run->bad, *bad = &b;
+	sl_loss_free(run);
+	if (rc == SL_ERR_NOMEM)
+		sl_error(L, fn, "out of memory");
 	char at[160], v[64];
 	sl_numstr((double)bad->value, v, sizeof v);
 	switch (bad->kind) {
 	case SL_BAD_X_NONFINITE:
 		sl_error(L, fn, "input has %s at %s", v, sl_coordstr(x->ndim, x->shape, bad->index, at, sizeof at));
 	case SL_BAD_X_RANGE:
-		(void)act;
 		sl_error(L, fn,
 		         "input value %s at %s is outside [0, 1] with activation \"none\" (logits? pass "
 		         "activation = \"sigmoid\" or \"softmax\")",
@@ -826,13 +828,8 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 	}
 	sl_exec e = sl_getexec(L);
 	int rc = sl_loss_run(&e, &run);
-	if (rc != SL_OK) {
-		sl_bad bad = run.bad;
-		sl_loss_free(&run);
-		if (rc == SL_ERR_NOMEM)
-			sl_error(L, fn, "out of memory");
-		bad_input(L, fn, &bad, x, t, mask, act, C);
-	}
+	if (rc != SL_OK)
+		sl_loss_raise(L, fn, &run, rc, x, t, mask, C);
 	if (ca->stats_only) {
 		int64_t shape[2] = {(int64_t)C, SL_NSTAT_PUBLIC};
 		sl_tensor *st = sl_newtensor(L, 2, shape);

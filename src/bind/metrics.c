@@ -169,19 +169,8 @@ static int core_metrics(lua_State *L)
 	run.stats_only = 1;
 	sl_exec e = sl_getexec(L);
 	int rc = sl_loss_run(&e, &run);
-	if (rc != SL_OK) {
-		sl_bad bad = run.bad;
-		sl_loss_free(&run);
-		if (rc == SL_ERR_NOMEM)
-			sl_error(L, fn, "out of memory");
-		char v[64];
-		sl_numstr((double)bad.value, v, sizeof v);
-		if (bad.kind == SL_BAD_LABEL)
-			sl_error(L, fn, "target label %s at %s is not an integer in 0..%zu", v,
-			         sl_coordstr(t->ndim, t->shape, bad.index, a, sizeof a), C - 1);
-		sl_error(L, fn, "target value %s at %s is not 0 or 1", v,
-		         sl_coordstr(t->ndim, t->shape, bad.index, a, sizeof a));
-	}
+	if (rc != SL_OK) /* only a bad label or memory can fail here */
+		sl_loss_raise(L, fn, &run, rc, B, t, NULL, C);
 	double *st = run.stats;
 	lua_createtable(L, 0, 4);
 	int res = lua_gettop(L);
