@@ -46,7 +46,14 @@ void sl_op_pow(const sl_exec *e, size_t n, const float *x, float g, float *y)
 /* Partials live on the stack for up to STACK_BLOCKS blocks (16 M elements). */
 #define STACK_BLOCKS 1024
 
-double sl_op_sum(const sl_exec *e, size_t n, const float *x)
+/* The partial of one block: sum of a, or dot of a and b when b is given. */
+static double block_partial(const sl_exec *e, size_t n, size_t blk, const float *a, const float *b)
+{
+	size_t i = blk * SL_BLOCK, m = n - i < SL_BLOCK ? n - i : SL_BLOCK;
+	return b ? e->k->dot(m, a + i, b + i) : e->k->sum(m, a + i);
+}
+
+static double reduce(const sl_exec *e, size_t n, const float *a, const float *b)
 {
 	size_t nb = nblocks(n);
 	double stack[STACK_BLOCKS];
@@ -54,49 +61,26 @@ double sl_op_sum(const sl_exec *e, size_t n, const float *x)
 	double s = 0.0;
 	if (!part) {
 		/* Same blocks, same order, one thread: the same bits. */
-		for (size_t b = 0; b < nb; b++) {
-			size_t i = b * SL_BLOCK;
-			s += e->k->sum(n - i < SL_BLOCK ? n - i : SL_BLOCK, x + i);
-		}
+		for (size_t blk = 0; blk < nb; blk++)
+			s += block_partial(e, n, blk, a, b);
 		return s;
 	}
 	int nt = sl_exec_threads(e, n);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-	for (size_t b = 0; b < nb; b++) {
-		size_t i = b * SL_BLOCK;
-		part[b] = e->k->sum(n - i < SL_BLOCK ? n - i : SL_BLOCK, x + i);
-	}
-	for (size_t b = 0; b < nb; b++)
-		s += part[b];
-	if (part != stack)
-		free(part);
-	return s;
-}
-
-double sl_op_dot(const sl_exec *e, size_t n, const float *a, const float *b)
-{
-	size_t nb = nblocks(n);
-	double stack[STACK_BLOCKS];
-	double *part = nb <= STACK_BLOCKS ? stack : malloc(nb * sizeof *part);
-	double s = 0.0;
-	if (!part) {
-		for (size_t blk = 0; blk < nb; blk++) {
-			size_t i = blk * SL_BLOCK;
-			s += e->k->dot(n - i < SL_BLOCK ? n - i : SL_BLOCK, a + i, b + i);
-		}
-		return s;
-	}
-	int nt = sl_exec_threads(e, n);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-	for (size_t blk = 0; blk < nb; blk++) {
-		size_t i = blk * SL_BLOCK;
-		part[blk] = e->k->dot(n - i < SL_BLOCK ? n - i : SL_BLOCK, a + i, b + i);
-	}
+	for (size_t blk = 0; blk < nb; blk++)
+		part[blk] = block_partial(e, n, blk, a, b);
 	for (size_t blk = 0; blk < nb; blk++)
 		s += part[blk];
 	if (part != stack)
 		free(part);
 	return s;
+}
+
+double sl_op_sum(const sl_exec *e, size_t n, const float *x) { return reduce(e, n, x, NULL); }
+
+double sl_op_dot(const sl_exec *e, size_t n, const float *a, const float *b)
+{
+	return reduce(e, n, a, b);
 }
 
 void sl_op_binary(const sl_exec *e, int op, size_t n, const float *a, const float *b,
