@@ -113,6 +113,21 @@ static inline vsigl v_sig_log(vf x)
 	return o;
 }
 
+/* p = sigmoid(x) and *q = 1 - p; with LOG (a compile-time constant) also
+ * *spn = softplus(-x) from the same exponential, else *spn is untouched. */
+static inline __attribute__((always_inline)) vf v_sig_pq(vf x, int LOG, vf *q, vf *spn)
+{
+	if (LOG) {
+		vsigl sg = v_sig_log(x);
+		*q = sg.q;
+		*spn = sg.spn;
+		return sg.p;
+	}
+	vsig sg = v_sig(x);
+	*q = sg.q;
+	return sg.p;
+}
+
 /* all-ones in the lanes below k */
 static inline vf lanes_below(size_t k)
 {
@@ -263,17 +278,7 @@ static inline __attribute__((always_inline)) vf stats_p(rowchk *ck, vf x, float 
                                                         vf *spn, int ACT, int STP, int BCES)
 {
 	if (ACT == SL_ACT_SIGMOID) {
-		vf p, q;
-		if (BCES) {
-			vsigl sg = v_sig_log(x);
-			p = sg.p;
-			q = sg.q;
-			*spn = sg.spn;
-		} else {
-			vsig sg = v_sig(x);
-			p = sg.p;
-			q = sg.q;
-		}
+		vf q, p = v_sig_pq(x, BCES, &q, spn);
 		ck->xz = vf_fma(x, vf_zero(), ck->xz);
 		if (STP) /* +p for x < 0, -(1 - p) for x >= 0 */
 			vf_storek(pout, vf_sel(vf_ge(x, vf_zero()), vf_sub(vf_zero(), q), p), kk);
@@ -677,16 +682,7 @@ fused_ew_vec(const sl_lossjob *j, const pixrow *prs, int npix, int active, const
 		q = vf_sel(neg, vf_sub(zero, packed), vf_sub(one, packed));
 		dpdx = vf_mul(p, q);
 	} else if (ACT == SL_ACT_SIGMOID) {
-		if (PXM != PXM_NONE) { /* and softplus(-x) = -ln p */
-			vsigl sg = v_sig_log(x);
-			p = sg.p;
-			q = sg.q;
-			spn = sg.spn;
-		} else {
-			vsig sg = v_sig(x);
-			p = sg.p;
-			q = sg.q;
-		}
+		p = v_sig_pq(x, PXM != PXM_NONE, &q, &spn); /* spn = softplus(-x) = -ln p */
 		dpdx = vf_mul(p, q);
 	} else {
 		p = x;
