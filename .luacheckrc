@@ -8,3 +8,4 @@ files["spec/06-errors_spec.lua"] = { std = "+busted", max_line_length = false }
 files["spec/15-loss_errors_spec.lua"] = { std = "+busted", max_line_length = false }
 files["spec/11-finite_diff_spec.lua"] = { std = "+busted", max_line_length = false }
 files["spec/21-algebra_spec.lua"] = { std = "+busted", max_line_length = false }
+files["spec/22-criterion_state_spec.lua"] = { std = "+busted", max_line_length = false }

@@ -41,12 +41,13 @@ describe("segloss.tensor", function()
     end)
 
     it("stores float32: values round to the nearest float", function()
-      local t = T.from { 0.1, 1 / 3, 16777217, 1e-46, 1e39 }
+      local t = T.from { 0.1, 1 / 3, 16777217, 1e-46, 3.4028235e38, math.huge }
       local back = t:totable()
       assert.equal(string.unpack("<f", string.pack("<f", 0.1)), back[1])
       assert.equal(16777216, back[3])
       assert.equal(0, back[4])
-      assert.equal(math.huge, back[5])
+      assert.equal(3.4028234663852886e38, back[5]) -- rounds to FLT_MAX, no overflow
+      assert.equal(math.huge, back[6])             -- an infinity given is kept
     end)
 
     it("istensor tells tensors apart", function()
@@ -271,6 +272,143 @@ describe("segloss.tensor", function()
       -- 1000 elements print in full, 1001 do not
       assert.falsy(tostring(T.zeros(1000)):find("...", 1, true))
       assert.truthy(tostring(T.zeros(1001)):find("...", 1, true))
+    end)
+  end)
+
+  describe("views and copies along a dimension", function()
+    local t
+    before_each(function() t = T.from({ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 }, { 2, 3, 2 }) end)
+
+    it("narrow along the first dimension is a view that shares the elements", function()
+      local v = t:narrow(1, 2, 1)
+      assert.same({ 1, 3, 2 }, v:shape())
+      assert.is_true(v:isview())
+      assert.same({ { { 7, 8 }, { 9, 10 }, { 11, 12 } } }, v:totable())
+      v:fill(0)
+      assert.equal(0, t:get(2, 1, 1))
+      assert.equal(6, t:get(1, 3, 2))
+    end)
+
+    it("select along the first dimension takes a sample out of a batch, as a view", function()
+      local v = t:select(1, 2)
+      assert.same({ 3, 2 }, v:shape())
+      assert.same({ { 7, 8 }, { 9, 10 }, { 11, 12 } }, v:totable())
+      v:set(1, 1, -1)
+      assert.equal(-1, t:get(2, 1, 1))
+      -- views of views reach any leading block, and keep their base alive
+      local w = t:select(1, 1):select(1, 3)
+      t = nil
+      collectgarbage()
+      collectgarbage()
+      assert.same({ 5, 6 }, w:totable())
+    end)
+
+    it("along other dimensions they are copies (segloss tensors are contiguous)", function()
+      local c = t:narrow(2, 2, 2)
+      assert.is_false(c:isview())
+      assert.same({ { { 3, 4 }, { 5, 6 } }, { { 9, 10 }, { 11, 12 } } }, c:totable())
+      local s = t:select(3, 2)
+      assert.same({ { 2, 4, 6 }, { 8, 10, 12 } }, s:totable())
+      c:fill(0)
+      assert.equal(3, t:get(1, 2, 1))
+    end)
+
+    it("check their arguments", function()
+      H.errors("segloss.Tensor:narrow: ", { "dimension must be an integer in 1..3, got 4" }, t.narrow, t, 4, 1, 1)
+      H.errors("segloss.Tensor:narrow: ", { "start must be an integer in 1..3, got 0" }, t.narrow, t, 2, 0, 1)
+      H.errors("segloss.Tensor:narrow: ", { "length must be an integer in 1..2, got 3" }, t.narrow, t, 2, 2, 3)
+      H.errors("segloss.Tensor:select: ", { "index must be an integer in 1..2, got 3" }, t.select, t, 1, 3)
+      H.errors("segloss.Tensor:select: ", { "needs at least 2 dimensions, got shape {3} (use get for an element)" },
+        T.zeros(3).select, T.zeros(3), 1, 1)
+    end)
+  end)
+
+  describe("reductions along a dimension", function()
+    local t
+    before_each(function() t = T.from({ 1, 5, 3, 4, 2, 6, 0 / 0, 8, 9, 7, 11, 10 }, { 2, 3, 2 }) end)
+
+    it("sum and mean keep the dimension with size 1 (Torch7), in double", function()
+      local u = T.from({ 1, 2, 3, 4, 5, 6 }, { 2, 3 })
+      assert.same({ { 5, 7, 9 } }, u:sum(1):totable())
+      assert.same({ { 6 }, { 15 } }, u:sum(2):totable())
+      assert.same({ { 2 }, { 5 } }, u:mean(2):totable())
+      -- 2^24 + 1 + 1 needs more than float accumulation
+      local big = T.from({ 16777216, 1, 1 }, { 3, 1 })
+      assert.equal(16777218, big:sum(1):get(1, 1))
+      assert.equal(16777218, big:sum()) -- as the whole-tensor sum
+    end)
+
+    it("max and min return the values and 1-based indices, the first on ties, NaN wins", function()
+      -- t is {{{1,5},{3,4},{2,6}}, {{nan,8},{9,7},{11,10}}}
+      local v, i = t:max(2)
+      assert.same({ 2, 1, 2 }, v:shape())
+      assert.same({ 3, 6 }, v:totable()[1][1])
+      local v2 = v:totable()[2][1]
+      assert.is_true(v2[1] ~= v2[1]) -- nan
+      assert.equal(10, v2[2])
+      assert.same({ { { 2, 3 } }, { { 1, 3 } } }, i:totable())
+      local lo, j = t:min(3)
+      assert.same({ 2, 3, 1 }, lo:shape())
+      assert.same({ { 1 }, { 3 }, { 2 } }, lo:totable()[1])
+      assert.same({ { { 1 }, { 1 }, { 1 } }, { { 1 }, { 2 }, { 2 } } }, j:totable())
+      local e, k = T.from({ 2, 2, 1, 2 }, { 4 }):max(1)
+      assert.same({ 2 }, e:totable())
+      assert.same({ 1 }, k:totable())
+    end)
+
+    it("agree with the whole-tensor reductions on 1-D tensors", function()
+      segloss.seed(3)
+      local r = T.randn(1000)
+      assert.near(r:sum(), r:sum(1):get(1), 1e-4) -- the same in float32
+      assert.equal(r:max(), (r:max(1)):get(1))
+      assert.equal(r:min(), (r:min(1)):get(1))
+    end)
+  end)
+
+  describe("version counters", function()
+    it("every change in place bumps the version of the elements, through views too", function()
+      local t = T.zeros(2, 3)
+      local v0 = t:version()
+      local function bumps(f)
+        local before = t:version()
+        f()
+        return t:version() > before
+      end
+      assert.is_true(bumps(function() t:fill(1) end))
+      assert.is_true(bumps(function() t:set(1, 1, 2) end))
+      assert.is_true(bumps(function() t:copy(T.ones(2, 3)) end))
+      assert.is_true(bumps(function() t:add(1) end))
+      assert.is_true(bumps(function() t:mul(T.ones(2, 3), 2) end))
+      assert.is_true(bumps(function() t:reshape(6):fill(0) end))
+      assert.is_true(bumps(function() t:select(1, 2):set(1, 5) end))
+      assert.is_true(bumps(function() segloss.dice(T.rand(2, 1, 3), T.zeros(2, 1, 3), { out = t:reshape(2, 1,
+        3) }) end))
+      -- reading does not
+      assert.is_false(bumps(function() return t:sum(), t:clone(), t + 1, t:sigmoid(), t:totable() end))
+      assert.is_true(t:version() > v0)
+      assert.equal(t:version(), t:reshape(3, 2):version())
+    end)
+  end)
+
+  describe("float32 range", function()
+    it("numbers beyond it are errors, not a silent Inf", function()
+      local t = T.zeros(2)
+      H.errors("segloss.tensor.from: ", { "element [2] must be within the float32 range", "got 1e+40" }, T.from,
+        { 1, 1e40 })
+      H.errors("segloss.tensor.from: ", { "element [1][2] must be within the float32 range" }, T.from, { { 1, -1e39 } })
+      H.errors("segloss.tensor.from: ", { "element [2] must be within" }, T.from, { 1, 1e40 }, { 2 })
+      H.errors("segloss.Tensor:set: ", { "value must be a number within the float32 range", "got 1e+40" }, t.set,
+        t, 1, 1e40)
+      H.errors("segloss.Tensor:fill: ", { "value must be a number within the float32 range" }, t.fill, t, -1e300)
+      H.errors("segloss.tensor.full: ", { "value must be a number within the float32 range" }, T.full, { 2 }, 1e39)
+      H.errors("segloss.Tensor:__mul: ", { "operand must be a number within the float32 range" },
+        function() return t * 1e39 end)
+      H.errors("segloss.Tensor:add: ", { "operand must be a number within the float32 range" }, t.add, t, 1e39)
+      assert.same({ 0, 0 }, t:totable())
+      -- what was given as Inf or NaN stays so, and float32 arithmetic may overflow
+      t:set(1, math.huge)
+      assert.equal(math.huge, t:get(1))
+      assert.equal(math.huge, (T.from { 3e38 } * 2):get(1))
     end)
   end)
 end)

@@ -77,7 +77,7 @@ describe("npy", function()
       { "bad_magic.npy", "not a .npy file" },
       { "empty.npy", "not a .npy file" },
       { "truncated_header.npy", "truncated .npy header" },
-      { "truncated_data.npy", "truncated data: expected 96 bytes, found 91" },
+      { "truncated_data.npy", "truncated data: the header's shape needs 96 bytes, the file holds 91" },
       { "trailing_bytes.npy", "unexpected bytes after the 24 elements" },
       { "version4.npy", "unsupported .npy format version 4.0" },
       { "fortran.npy", "Fortran-order arrays are not supported" },
@@ -120,5 +120,98 @@ describe("npy", function()
     local ok = pcall(function() T.zeros(3):save(p .. "/sub") end)
     assert.is_false(ok)
     assert.equal(before, H.readfile(p))
+  end)
+
+  describe("save keeps what it replaces", function()
+    local function npy_header(shape_src)
+      -- a v1.0 header for '<f4' with the given shape text, padded to 64 bytes
+      local h = "{'descr': '<f4', 'fortran_order': False, 'shape': " .. shape_src .. ", }"
+      local total = 10 + #h + 1
+      h = h .. string.rep(" ", (64 - total % 64) % 64) .. "\n"
+      return "\x93NUMPY\1\0" .. string.pack("<I2", #h) .. h
+    end
+
+    it("refuses a character device, and leaves it one", function()
+      -- a private copy of /dev/null, so that a regression cannot replace the real one
+      local p = H.tmpname(".dev")
+      if not os.execute("mknod -m 666 " .. p .. " c 1 3 2>/dev/null") then
+        pending("mknod needs root")
+        return
+      end
+      H.errors("segloss.Tensor:save: ", { "cannot write '" .. p .. "': it is a character device, not a regular file" },
+        function() T.zeros(2):save(p) end)
+      local f = assert(io.popen("stat -c %F " .. p))
+      assert.equal("character special file", f:read("l"))
+      f:close()
+    end)
+
+    it("refuses a FIFO at once (no blocking open) and a directory", function()
+      local p = H.tmpname(".fifo")
+      assert.is_true(os.execute("mkfifo " .. p))
+      H.errors("segloss.Tensor:save: ", { "it is a FIFO, not a regular file" }, function() T.zeros(2):save(p) end)
+      local f = assert(io.popen("stat -c %F " .. p))
+      assert.equal("fifo", f:read("l"))
+      f:close()
+      H.errors("segloss.Tensor:save: ", { "cannot write 'spec': it is a directory" },
+        function() T.zeros(2):save("spec") end)
+    end)
+
+    it("follows a symbolic link: the link stays, its target gets the array", function()
+      local target, link = H.tmpname(".npy"), H.tmpname(".npy")
+      T.zeros(3):save(target)
+      assert.is_true(os.execute("ln -s " .. target .. " " .. link))
+      T.from { 1, 2, 3 }:save(link)
+      local f = assert(io.popen("stat -c %F " .. link))
+      assert.equal("symbolic link", f:read("l"))
+      f:close()
+      assert.same({ 1, 2, 3 }, T.load(target):totable())
+      -- a link to nowhere is refused
+      local dangling = H.tmpname(".npy")
+      assert.is_true(os.execute("ln -s " .. target .. ".missing " .. dangling))
+      H.errors("segloss.Tensor:save: ", { "it is a symbolic link to a file that does not exist" },
+        function() T.zeros(2):save(dangling) end)
+    end)
+
+    it("keeps the mode of an existing file; new files follow the umask", function()
+      local p = H.tmpname(".npy")
+      T.zeros(2):save(p)
+      assert.is_true(os.execute("chmod 600 " .. p))
+      T.ones(2):save(p)
+      local f = assert(io.popen("stat -c %a " .. p))
+      assert.equal("600", f:read("l"))
+      f:close()
+      assert.same({ 1, 1 }, T.load(p):totable())
+    end)
+
+    it("takes file names up to the system's limit of 255 bytes", function()
+      local dir = H.tmpname(".d")
+      assert.is_true(os.execute("mkdir " .. dir))
+      for _, n in ipairs { 246, 250, 255 } do
+        local p = dir .. "/" .. string.rep("a", n - 4) .. ".npy"
+        T.from { n }:save(p)
+        assert.same({ n }, T.load(p):totable())
+        os.remove(p)
+      end
+      os.remove(dir)
+    end)
+
+    it("refuses a path with an embedded NUL byte instead of cutting it short", function()
+      local a = H.tmpname()
+      H.errors("segloss.Tensor:save: ", { "path must not contain a NUL byte" },
+        function() T.zeros(2):save(a .. "\0b.npy") end)
+      H.errors("segloss.tensor.load: ", { "path must not contain a NUL byte" }, T.load, "spec\0x")
+      assert.is_nil(io.open(a, "rb"))
+    end)
+
+    it("load checks the size a header announces before allocating it", function()
+      local p = H.tmpname(".npy")
+      local f = assert(io.open(p, "wb"))
+      -- 2^39 elements (2 TiB) announced, 8 bytes present
+      f:write(npy_header("(549755813888,)") .. string.rep("\0", 8))
+      f:close()
+      H.errors("segloss.tensor.load: ",
+        { "truncated data: the header's shape needs 2199023255552 bytes, the file holds 8" },
+        T.load, p)
+    end)
   end)
 end)

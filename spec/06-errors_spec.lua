@@ -88,9 +88,18 @@ local cases = {
   { "onehot fractional", "segloss.Tensor:onehot: ", { "label 0.5 at {1,1,1}" }, T.from { { { 0.5 } } }.onehot, T.from { { { 0.5 } } }, 2 },
   { "save without path", "segloss.Tensor:save: ", { "expected 1 argument, got 0" }, t23.save, t23 },
   { "save to a number", "segloss.Tensor:save: ", { "path must be a string, got 1" }, t23.save, t23, 1 },
-  { "sum with an argument", "segloss.Tensor:sum: ", { "expected 0 arguments, got 1" }, t23.sum, t23, 1 },
+  { "sum with two arguments", "segloss.Tensor:sum: ", { "expected at most 1 argument, got 2" }, t23.sum, t23, 1, 2 },
+  { "sum along a dimension that is not there", "segloss.Tensor:sum: ", { "dimension must be an integer in 1..2, got 3" }, t23.sum, t23, 3 },
   { "add shape mismatch", "segloss.Tensor:__add: ", { "shapes {2,3} and {3,2} differ" }, function() return t23 + T.zeros(3, 2) end },
   { "mul by a string", "segloss.Tensor:__mul: ", { 'operand must be a number, got string "2"' }, function() return t23 * "2" end },
+  -- sizes whose product overflows, and strings with NUL bytes
+  { "reshape whose known sizes overflow", "segloss.Tensor:reshape: ", { "cannot reshape {16777216}" },
+    function() return T.zeros(2 ^ 24):reshape(2 ^ 24, 2 ^ 40, -1) end },
+  { "reshape into a product that wraps to the size", "segloss.Tensor:reshape: ", { "cannot reshape {16}" },
+    function() return T.zeros(16):reshape(2 ^ 34, 2 ^ 34, 16) end },
+  { "onehot into more than 2^40 elements", "segloss.Tensor:onehot: ", { "shape {1,16777216,131072} is too large" },
+    function() return T.zeros(1, 1, 2 ^ 17):onehot(2 ^ 24) end },
+  { "set_backend with a NUL", "segloss.set_backend: ", { "name must not contain a NUL byte" }, segloss.set_backend, "avx2\0x" },
   { "vmath_accuracy unknown", "segloss.core.vmath_accuracy: ", { 'unknown function "tan"' }, segloss.core.vmath_accuracy, "tan", 10 },
 }
 
@@ -111,6 +120,20 @@ describe("errors name the function and the argument", function()
     pcall(t.set, t, 4, 9)
     pcall(t.fill, t, "x")
     assert.same({ 1, 2, 3 }, t:totable())
+  end)
+
+  it("running out of memory is an error that names the function", function()
+    -- a 2^39-element tensor (2 TiB): refused by the allocator where the
+    -- kernel does not overcommit beyond RAM + swap (mode 0 or 2)
+    local f = io.open("/proc/sys/vm/overcommit_memory")
+    local mode = f and f:read("n")
+    if f then f:close() end
+    if mode ~= 0 and mode ~= 2 then
+      pending("vm.overcommit_memory is " .. tostring(mode) .. ": a 2 TiB allocation could succeed")
+      return
+    end
+    H.errors("segloss.tensor.zeros: ", { "out of memory (2199023255", "bytes requested)" }, T.zeros, 2 ^ 39)
+    H.errors("segloss.tensor.rand: ", { "out of memory" }, T.rand, 2 ^ 20, 2 ^ 19)
   end)
 
   it("a failed reshape leaves the tensor usable", function()

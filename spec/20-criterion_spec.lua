@@ -50,17 +50,20 @@ describe("criteria", function()
     end)
   end
 
-  it("follows Torch7's protocol and reuses its gradient buffer", function()
+  it("follows Torch7's protocol and reuses its two gradient buffers", function()
     local crit = segloss.Dice { activation = "sigmoid" }
     local l = crit:forward(x, t)
     assert.equal(l, crit.output)
     local g = crit:backward(x, t)
     assert.equal(crit.gradInput, g)
     local x2 = T.randn(2, 1, 12, 12)
-    local g2 = crit:backward(x2, t) -- another input: recomputed, same buffer
-    assert.equal(g, g2)
+    local g2 = crit:backward(x2, t) -- another input: recomputed, into the other buffer
+    assert.are_not.equal(g, g2)
+    assert.equal(crit.gradInput, g2)
     local _, g3 = segloss.dice(x2, t, { activation = "sigmoid" })
     assert.is_true(same(g2, g3))
+    assert.equal(g, crit:backward(x, t)) -- and back: two buffers, no new ones
+    assert.equal(g2, crit:backward(x2, t))
     local _, g4 = crit(T.randn(1, 1, 5, 5), T.zeros(1, 1, 5, 5)) -- new shape: new buffer
     assert.are_not.equal(g, g4)
     assert.same({ 1, 1, 5, 5 }, g4:shape())
@@ -95,7 +98,8 @@ describe("criteria", function()
   it("names its class in errors, at construction and at call", function()
     H.errors("segloss.Dice: ", { 'unknown option "smoth" (did you mean "smooth"?)' },
       segloss.Dice, { smoth = 1 })
-    H.errors("segloss.Focal: ", { "option gamma must be a finite number >= 0, got -1" },
+    H.errors("segloss.Focal: ",
+      { "option gamma must be a number >= 0 within the float32 range (<= 3.4028235e+38), got -1" },
       segloss.Focal, { gamma = -1 })
     H.errors("segloss.IoU: ", { "option out is managed by the criterion" },
       segloss.IoU, { out = T.zeros(1) })
@@ -103,7 +107,7 @@ describe("criteria", function()
     local crit = segloss.Dice { activation = "sigmoid" }
     H.errors("segloss.Dice: ", { "target shape {2,1,12,11} does not match input {2,1,12,12}" },
       crit.forward, crit, x, T.zeros(2, 1, 12, 11))
-    H.errors("segloss.Dice: ", { "input must be a segloss.Tensor, got table" }, crit.forward, crit, {}, t)
+    H.errors("segloss.Dice: ", { "input must be a segloss.Tensor, got a table" }, crit.forward, crit, {}, t)
     H.errors("segloss.Criterion: ", { "the parts of a combination must share the activation" },
       function() return (segloss.Dice { activation = "sigmoid" } + segloss.Dice())(x, t) end)
   end)

@@ -145,7 +145,8 @@ describe("metrics", function()
     H.errors(E, { 'unknown option "tresh"' }, metrics.evaluate, m, m, { tresh = 0.5 })
     H.errors(E, { "option threshold must be a number in (0, 1), got 1" }, metrics.evaluate, m, m, { threshold = 1 })
     H.errors(E, { "option spacing must be a table, got number" }, metrics.evaluate, m, m, { spacing = 1 })
-    H.errors(E, { "spacing must be a list of 2 numbers" }, metrics.evaluate, m, m, { spacing = { 1, 1, 1 } })
+    H.errors(E, { "spacing must have one number per spatial axis: 3 given, 2 needed" }, metrics.evaluate, m, m,
+      { spacing = { 1, 1, 1 } })
     H.errors(E, { "spacing[2] must be a finite number > 0, got -1" }, metrics.evaluate, m, m, { spacing = { 1, -1 } })
     H.errors(E, { 'option activation must be one of "none", "sigmoid", "softmax", got "relu"' },
       metrics.evaluate, m, m, { activation = "relu" })
@@ -165,7 +166,163 @@ describe("metrics", function()
     H.errors(D, { "mask must be a segloss.Tensor, got 3" }, metrics.distance_transform, 3)
     H.errors(D, { "mask must have 1 to 3 dimensions, got shape {1,1,2,2}" }, metrics.distance_transform,
       T.zeros(1, 1, 2, 2))
-    H.errors(D, { "spacing must be a list of 2 numbers" }, metrics.distance_transform, T.zeros(2, 2), { 1 })
+    H.errors(D, { "spacing must have one number per spatial axis: 1 given, 2 needed" }, metrics.distance_transform,
+      T.zeros(2, 2), { 1 })
     H.errors(D, { "mask has nan at {1,2}" }, metrics.distance_transform, T.from { { 1, 0 / 0 } })
+  end)
+
+  describe("spacings at the ends of the double range", function()
+    local D = "segloss.metrics.distance_transform: "
+    local E = "segloss.metrics.evaluate: "
+
+    it("the reported crashes are clear errors", function()
+      H.errors(D, { "outside the float32 range of the result" }, metrics.distance_transform, T.zeros(4), { 1e-200 })
+      H.errors(D, { "outside the float32 range of the result" }, metrics.distance_transform, T.zeros(4), { 1e200 })
+      H.errors(D, { "spacing {1e-100, 1e+100} is out of range", "at most 2^500" },
+        metrics.distance_transform, T.zeros(3, 3), { 1e-100, 1e100 })
+      local m = box({ 6, 6 }, { 2, 2 }, { 4, 4 })
+      H.errors(E, { "spacing {1e-200, 1} is out of range" }, metrics.evaluate, m, m, { spacing = { 1e-200, 1 } })
+    end)
+
+    it("distances scale with a uniform spacing anywhere in the double range", function()
+      local a, b = box({ 12, 10 }, { 2, 3 }, { 6, 7 }), box({ 12, 10 }, { 4, 2 }, { 10, 5 })
+      local ref = metrics.evaluate(a, b)
+      for _, h in ipairs { 1e-300, 1e-200, 1e-40, 1e40, 1e200, 1e300 } do
+        local r = metrics.evaluate(a, b, { spacing = { h, h }, tolerance = h })
+        for _, k in ipairs { "hd", "hd95", "assd" } do
+          assert.is_true(math.abs(r[k] - h * ref[k]) <= 1e-12 * h * ref[k], string.format("%s at %g: %.17g", k, h,
+            r[k]))
+        end
+        assert.equal(ref.nsd, r.nsd)
+        assert.equal(ref.dice, r.dice)
+      end
+    end)
+
+    it("very unequal spacings still give exact distances (against brute force)", function()
+      local function brute(mask, sp)
+        -- for each nonzero voxel, the nearest zero voxel, in double
+        local n1, n2 = mask:size(1), mask:size(2)
+        local out = {}
+        for i = 1, n1 do
+          out[i] = {}
+          for j = 1, n2 do
+            local best = math.huge
+            if mask:get(i, j) ~= 0 then
+              for k = 1, n1 do
+                for l = 1, n2 do
+                  if mask:get(k, l) == 0 then
+                    best = math.min(best, math.sqrt(((i - k) * sp[1]) ^ 2 + ((j - l) * sp[2]) ^ 2))
+                  end
+                end
+              end
+            else
+              best = 0
+            end
+            out[i][j] = best
+          end
+        end
+        return out
+      end
+      segloss.seed(8)
+      local m = bin({ 9, 7 }, 0.7)
+      for _, sp in ipairs { { 1e-15, 1e15 }, { 1e15, 1e-15 }, { 3e-20, 7e15 }, { 1, 1e30 } } do
+        local d = metrics.distance_transform(m, sp):totable()
+        local want = brute(m, sp)
+        for i = 1, 9 do
+          for j = 1, 7 do
+            local w = want[i][j]
+            local ok = (w == math.huge and d[i][j] == math.huge) or math.abs(d[i][j] - w) <= 1e-6 * w
+            assert.is_true(ok, string.format("spacing {%g, %g} at (%d,%d): %.9g vs %.9g", sp[1], sp[2], i, j,
+              d[i][j], w))
+          end
+        end
+      end
+    end)
+
+    it("unequal spacings beyond 2^200 scale like the rest (distances in units of the largest)", function()
+      local a, b = box({ 12, 10 }, { 2, 3 }, { 6, 7 }), box({ 12, 10 }, { 4, 2 }, { 10, 5 })
+      local ref = metrics.evaluate(a, b, { spacing = { 1e-50, 1 } })
+      for _, k in ipairs { 1e-250, 1e250 } do
+        local r = metrics.evaluate(a, b, { spacing = { 1e-50 * k, k } })
+        for _, n in ipairs { "hd", "hd95", "assd" } do
+          assert.is_true(math.abs(r[n] - k * ref[n]) <= 1e-12 * k * ref[n], string.format("%s at %g", n, k))
+        end
+      end
+    end)
+
+    it("random spacings from 1e-300 to 1e300 never crash: a result or a clear error", function()
+      segloss.seed(99)
+      local u = T.rand(3000):totable()
+      local masks = { bin({ 5 }, 0.5), bin({ 4, 6 }, 0.5), bin({ 3, 4, 5 }, 0.5) }
+      local k, errors, results = 1, 0, 0
+      for _ = 1, 300 do
+        local m = masks[(k % 3) + 1]
+        local sp = {}
+        for a = 1, m:dim() do
+          sp[a] = 10 ^ (u[k] * 600 - 300)
+          k = k + 1
+        end
+        local ok, r = pcall(metrics.distance_transform, m, sp)
+        if ok then
+          results = results + 1
+          assert.is_true(r:min() >= 0)
+        else
+          errors = errors + 1
+          assert.truthy(r:find("^segloss.metrics.distance_transform: spacing"), r)
+        end
+        local full = m:reshape(1, 1, table.unpack(m:shape()))
+        local ok2, e = pcall(metrics.evaluate, full, full, { spacing = sp })
+        assert.is_true(ok2 or e:find("^segloss.metrics.evaluate: spacing") ~= nil, tostring(e))
+        if ok2 then assert.equal(0, e.hd) end
+      end
+      assert.is_true(errors > 0 and results > 0)
+    end)
+  end)
+
+  describe("label maps, options and messages", function()
+    it("takes a label-map prediction (argmax) with classes = C", function()
+      segloss.seed(6)
+      local logits = T.randn(2, 3, 9, 9)
+      local lab = H.labels({ 2, 3, 9, 9 })
+      local want = metrics.evaluate(logits, lab, { activation = "softmax" })
+      local got = metrics.evaluate(logits:argmax(), lab, { classes = 3 })
+      for _, k in ipairs(ALL) do assert.equal(want[k], got[k], k) end
+      -- one-hot target too
+      local got2 = metrics.evaluate(logits:argmax(), lab:onehot(3), { classes = 3 })
+      assert.equal(want.dice, got2.dice)
+      local E = "segloss.metrics.evaluate: "
+      H.errors(E, { "prediction label 3 at {1,1,1,1} is not an integer in 0..2" },
+        metrics.evaluate, T.full({ 1, 1, 2, 2 }, 3), T.zeros(1, 1, 2, 2), { classes = 3 })
+      H.errors(E, { 'a label-map prediction takes activation "none", got "softmax"' },
+        metrics.evaluate, logits:argmax(), lab, { classes = 3, activation = "softmax" })
+      H.errors(E, { "prediction has 3 channels but option classes is 4" }, metrics.evaluate, logits, lab,
+        { classes = 4 })
+      H.errors(E, { "option classes must be an integer >= 2, got 1.5" }, metrics.evaluate, logits, lab,
+        { classes = 1.5 })
+      -- a label map given without classes: the message says how
+      H.errors(E, { "prediction value 2 at", "a label map? pass classes = the number of classes" },
+        metrics.evaluate, logits:argmax(), lab)
+    end)
+
+    it("suggests the option meant", function()
+      local m = T.zeros(1, 1, 4, 4)
+      H.errors("segloss.metrics.evaluate: ", { 'unknown option "spacng" (did you mean "spacing"?)' },
+        metrics.evaluate, m, m, { spacng = { 1, 1 } })
+      H.errors("segloss.metrics.evaluate: ", { 'unknown option "treshold" (did you mean "threshold"?)' },
+        metrics.evaluate, m, m, { treshold = 0.5 })
+      H.errors("segloss.metrics.evaluate: ", { 'unknown option "xyzzyplugh"' }, metrics.evaluate, m, m,
+        { xyzzyplugh = 1 })
+    end)
+
+    it("numbers classes as label maps do, and lists as Lua does", function()
+      local t = T.zeros(1, 1, 6, 6)
+      t:set(1, 1, 2, 2, 2) -- class 2 only; class 1 empty in both
+      local r = metrics.evaluate(t:onehot(3), t, { include_background = false })
+      assert.equal(2, #r.per_class)
+      assert.equal(1, r.per_class[1].class)
+      assert.equal(2, r.per_class[2].class)
+      assert.equal(1, #r.per_sample)
+      assert.same({ { sample = 1, class = 1, which = "both" } }, r.empty)
+    end)
   end)
 end)

@@ -16,24 +16,37 @@ local function available(name)
 end
 H.available = available
 
+local function backends_its(it, pending, desc, fn, simd_only)
+  for _, b in ipairs(H.known_backends()) do
+    if not (simd_only and b == "scalar") then
+      it(desc .. " [" .. b .. "]", function()
+        if not available(b) then
+          pending(b .. " is not supported by this CPU")
+          return
+        end
+        local prev = segloss.backend()
+        segloss.set_backend(b)
+        assert(segloss.backend() == b, "the backend in use is " .. segloss.backend())
+        local ok, err = pcall(fn, b)
+        segloss.set_backend(prev)
+        if not ok then error(err, 0) end
+      end)
+    end
+  end
+end
+
 --- One `it` per backend; a backend the CPU lacks is pending, not skipped.
 -- fn(name) runs with that backend selected; the previous one is restored.
 -- busted's `it` and `pending` live in the spec file's environment, so the
 -- spec hands them over: H.backend_it(it, pending, "desc", fn).
 function H.backend_it(it, pending, desc, fn)
-  for _, b in ipairs(H.known_backends()) do
-    it(desc .. " [" .. b .. "]", function()
-      if not available(b) then
-        pending(b .. " is not supported by this CPU")
-        return
-      end
-      local prev = segloss.backend()
-      segloss.set_backend(b)
-      local ok, err = pcall(fn, b)
-      segloss.set_backend(prev)
-      if not ok then error(err, 0) end
-    end)
-  end
+  backends_its(it, pending, desc, fn, false)
+end
+
+--- One `it` per SIMD backend, for comparisons against the scalar
+-- reference (which would only compare with itself).
+function H.simd_it(it, pending, desc, fn)
+  backends_its(it, pending, desc, fn, true)
 end
 
 --- Runs fn with n threads, restoring the previous count.

@@ -103,6 +103,14 @@ static int core_seed(lua_State *L)
 	return 0;
 }
 
+/* segloss.core.threads_used(): the largest number of threads that ran
+ * together in the last call that did work (for tests and benchmarks) */
+static int core_threads_used(lua_State *L)
+{
+	lua_pushinteger(L, sl_getctx(L)->team);
+	return 1;
+}
+
 static int ncpu(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -164,6 +172,7 @@ static const luaL_Reg funcs[] = {
 	{"threads", core_threads},
 	{"seed", core_seed},
 	{"ncpu", core_ncpu},
+	{"threads_used", core_threads_used},
 	{"vmath_accuracy", core_vmath_accuracy},
 	{NULL, NULL},
 };
@@ -196,6 +205,7 @@ int luaopen_segloss_core(lua_State *L)
 	sl_kern_available(ks);
 	c->kern = ks[0];
 	c->threads = ncpu();
+	c->team = 1;
 	sl_rng_seed(&c->rng, 0);
 	read_env(L, c);
 

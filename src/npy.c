@@ -7,6 +7,7 @@
  * and 'shape', padded with spaces to a multiple of 64 bytes and ended by a
  * newline, then the raw elements.
  */
+#define _DEFAULT_SOURCE /* realpath, fchown */
 #define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
@@ -15,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "npy.h"
@@ -294,6 +296,24 @@ static void convert(const sl_npy *h, const unsigned char *src, size_t m, float *
 #undef CONV
 }
 
+int sl_npy_check_size(FILE *f, const sl_npy *h, char *err, size_t errlen)
+{
+	long here = ftell(f);
+	if (here < 0 || fseek(f, 0, SEEK_END) != 0)
+		return 0; /* not seekable (a pipe): the read will tell */
+	long end = ftell(f);
+	if (end < 0 || fseek(f, here, SEEK_SET) != 0)
+		return fail(err, errlen, "cannot seek: %s", strerror(errno));
+	/* numel <= 2^40 and size <= 8: the product fits */
+	size_t want = h->numel * (size_t)h->size, have = (size_t)(end - here);
+	if (have < want)
+		return fail(err, errlen, "truncated data: the header's shape needs %zu bytes, the file holds %zu",
+		            want, have);
+	if (have > want)
+		return fail(err, errlen, "unexpected bytes after the %zu elements of data", h->numel);
+	return 0;
+}
+
 int sl_npy_read_data(FILE *f, const sl_npy *h, float *dst, char *err, size_t errlen)
 {
 	size_t want = h->numel * (size_t)h->size;
@@ -321,6 +341,13 @@ int sl_npy_read_data(FILE *f, const sl_npy *h, float *dst, char *err, size_t err
 	return 0;
 }
 
+/* What a path names, for messages. */
+static const char *kind_of(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+	       : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
 int sl_npy_write(const char *path, int ndim, const int64_t *shape, const float *data,
                  char *err, size_t errlen)
 {
@@ -342,30 +369,94 @@ int sl_npy_write(const char *path, int ndim, const int64_t *shape, const float *
 	memset(hdr + n, ' ', pad);
 	hdr[(size_t)n + pad] = '\n';
 
-	/* write next to the target, then rename over it */
-	size_t plen = strlen(path);
-	char *tmp = malloc(plen + 32);
-	if (!tmp)
-		return fail(err, errlen, "out of memory");
-	int fd = -1;
+	/* The file to replace: path itself, or the file a symbolic link points
+	 * to (the link is kept). Only regular files are replaced; a directory,
+	 * device, FIFO or socket is refused, since replacing it by a regular
+	 * file would destroy it and writing into it is not a save. */
+	struct stat st;
+	int exists = 0, rc = -1, fd = -1, dfd = -1;
+	char *target = NULL, *tmp = NULL;
+	if (lstat(path, &st) == 0) {
+		exists = 1;
+		if (S_ISLNK(st.st_mode)) {
+			target = realpath(path, NULL);
+			if (!target || stat(target, &st) != 0) {
+				int e = errno;
+				free(target);
+				return fail(err, errlen, "cannot write '%s': it is a symbolic link to %s (%s)", path,
+				            e == ENOENT ? "a file that does not exist" : "a file that cannot be reached",
+				            strerror(e));
+			}
+		}
+		if (!S_ISREG(st.st_mode)) {
+			free(target);
+			return fail(err, errlen, "cannot write '%s': it is %s, not a regular file", path,
+			            kind_of(st.st_mode));
+		}
+	} else if (errno != ENOENT) {
+		return fail(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+	}
+	if (!target && !(target = strdup(path)))
+		return fail(err, errlen, "cannot write '%s': out of memory", path);
+
+	/* the directory of the target, and its last component */
+	char *slash = strrchr(target, '/');
+	const char *base = slash ? slash + 1 : target;
+	if (*base == '\0') {
+		rc = fail(err, errlen, "cannot write '%s': the path names a directory", path);
+		goto done;
+	}
+	if (slash == target)
+		dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	else if (slash) {
+		*slash = '\0';
+		dfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		*slash = '/';
+	} else
+		dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = fail(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+		goto done;
+	}
+
+	/* a short temporary name beside the target (any name length fits),
+	 * renamed over it once every byte is written: a failed save leaves the
+	 * old file as it was */
+	enum { TMPLEN = 64 };
+	if (!(tmp = malloc(TMPLEN))) {
+		rc = fail(err, errlen, "cannot write '%s': out of memory", path);
+		goto done;
+	}
 	for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-		snprintf(tmp, plen + 32, "%s.tmp%ld.%d", path, (long)getpid(), attempt);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+		snprintf(tmp, TMPLEN, ".segloss-%ld-%d.tmp", (long)getpid(), attempt);
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, exists ? 0600 : 0666);
 		if (fd < 0 && errno != EEXIST)
 			break;
 	}
 	if (fd < 0) {
-		int e = errno;
-		free(tmp);
-		return fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
+		rc = fail(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+		goto done;
+	}
+	/* an existing file keeps its permissions (and, where we may, its owner) */
+	if (exists) {
+		if (fchown(fd, st.st_uid, st.st_gid) != 0) {
+			/* only root may give a file away: the new file stays ours */
+		}
+		if (fchmod(fd, st.st_mode & 07777) != 0) {
+			int e = errno;
+			close(fd);
+			unlinkat(dfd, tmp, 0);
+			rc = fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
+			goto done;
+		}
 	}
 	FILE *f = fdopen(fd, "wb");
 	if (!f) {
 		int e = errno;
 		close(fd);
-		unlink(tmp);
-		free(tmp);
-		return fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
+		unlinkat(dfd, tmp, 0);
+		rc = fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
+		goto done;
 	}
 	size_t count = 1;
 	for (int i = 0; i < ndim; i++)
@@ -377,15 +468,20 @@ int sl_npy_write(const char *path, int ndim, const int64_t *shape, const float *
 		ok = 0;
 		e = errno;
 	}
-	if (ok && rename(tmp, path) != 0) {
+	if (ok && renameat(dfd, tmp, dfd, base) != 0) {
 		ok = 0;
 		e = errno;
 	}
 	if (!ok) {
-		unlink(tmp);
-		free(tmp);
-		return fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
+		unlinkat(dfd, tmp, 0);
+		rc = fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
+		goto done;
 	}
+	rc = 0;
+done:
+	if (dfd >= 0)
+		close(dfd);
 	free(tmp);
-	return 0;
+	free(target);
+	return rc;
 }

@@ -3,8 +3,10 @@
  *
  * Read: little-endian f4, f8, i1, i2, i4, i8, u1, u2, u4, u8 and b1 in C
  * order, converted to float32. Write: float32 ('<f4'), version 1.0, through
- * a temporary file renamed into place, so a failed save leaves no partial
- * file behind.
+ * a temporary file beside the target renamed over it, so a failed save
+ * leaves the old file as it was. An existing file keeps its mode (and, for
+ * root, its owner); a symbolic link is followed (the link stays); anything
+ * but a regular file (directory, device, FIFO, socket) is refused.
  */
 #ifndef SL_NPY_H
 #define SL_NPY_H
@@ -25,6 +27,10 @@ typedef struct sl_npy {
 /* Reads and checks the header; on success f is at the first data byte.
  * Returns 0, or -1 with a message in err. */
 int sl_npy_read_header(FILE *f, sl_npy *h, char *err, size_t errlen);
+/* Checks, where f can seek, that the file holds exactly the data the header
+ * announces (before anything is allocated for it). Returns 0, or -1 with a
+ * message in err. */
+int sl_npy_check_size(FILE *f, const sl_npy *h, char *err, size_t errlen);
 /* Reads h->numel elements converted to float into dst, and checks that the
  * file ends there. Returns 0, or -1 with a message in err. */
 int sl_npy_read_data(FILE *f, const sl_npy *h, float *dst, char *err, size_t errlen);

@@ -21,6 +21,19 @@ int sl_exec_threads(const sl_exec *e, size_t n)
 
 static size_t nblocks(size_t n) { return (n + SL_BLOCK - 1) / SL_BLOCK; }
 
+void sl_note_team(const sl_exec *e)
+{
+#ifdef _OPENMP
+	if (e->team && omp_get_thread_num() == 0) {
+		int n = omp_get_num_threads();
+		if (n > *e->team)
+			*e->team = n;
+	}
+#else
+	(void)e;
+#endif
+}
+
 void sl_op_map(const sl_exec *e, sl_unary_fn f, size_t n, const float *x, float *y)
 {
 	size_t nb = nblocks(n);
@@ -28,6 +41,7 @@ void sl_op_map(const sl_exec *e, sl_unary_fn f, size_t n, const float *x, float 
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 	for (size_t b = 0; b < nb; b++) {
 		size_t i = b * SL_BLOCK, m = n - i < SL_BLOCK ? n - i : SL_BLOCK;
+		sl_note_team(e);
 		f(m, x + i, y + i);
 	}
 }
@@ -39,6 +53,7 @@ void sl_op_pow(const sl_exec *e, size_t n, const float *x, float g, float *y)
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 	for (size_t b = 0; b < nb; b++) {
 		size_t i = b * SL_BLOCK, m = n - i < SL_BLOCK ? n - i : SL_BLOCK;
+		sl_note_team(e);
 		e->k->pow(m, x + i, g, y + i);
 	}
 }
@@ -67,8 +82,10 @@ static double reduce(const sl_exec *e, size_t n, const float *a, const float *b)
 	}
 	int nt = sl_exec_threads(e, n);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-	for (size_t blk = 0; blk < nb; blk++)
+	for (size_t blk = 0; blk < nb; blk++) {
+		sl_note_team(e);
 		part[blk] = block_partial(e, n, blk, a, b);
+	}
 	for (size_t blk = 0; blk < nb; blk++)
 		s += part[blk];
 	if (part != stack)
@@ -91,46 +108,40 @@ void sl_op_binary(const sl_exec *e, int op, size_t n, const float *a, const floa
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 	for (size_t blk = 0; blk < nb; blk++) {
 		size_t i = blk * SL_BLOCK, m = n - i < SL_BLOCK ? n - i : SL_BLOCK;
+		sl_note_team(e);
 		e->k->binop(op, m, a + i, b ? b + i : NULL, b_scalar, swap, out + i);
 	}
 }
 
 void sl_op_minmax(const sl_exec *e, size_t n, const float *x, float *mn, float *mx)
 {
-	/* min and max are exact: any split gives the same result. */
+	/* one (min, max) per block, folded in block order: right for whatever
+	 * team OpenMP gives (every block is done by some thread), and min and
+	 * max are exact, so any split gives the same result */
 	size_t nb = nblocks(n);
 	int nt = sl_exec_threads(e, n);
-	if (nt <= 1) {
+	float stack[2 * STACK_BLOCKS];
+	float *part = nt <= 1 ? NULL : nb <= STACK_BLOCKS ? stack : malloc(2 * nb * sizeof *part);
+	if (!part) {
 		e->k->minmax(n, x, mn, mx);
 		return;
 	}
-	float lo[64], hi[64];
-	if (nt > 64)
-		nt = 64;
-#pragma omp parallel num_threads(nt)
-	{
-		/* thread t takes blocks [t*nb/nt, (t+1)*nb/nt) */
-		int t = 0, T = 1;
-#ifdef _OPENMP
-		t = omp_get_thread_num();
-		T = omp_get_num_threads();
-#endif
-		size_t b0 = (size_t)t * nb / (size_t)T, b1 = (size_t)(t + 1) * nb / (size_t)T;
-		size_t i0 = b0 * SL_BLOCK, i1 = b1 * SL_BLOCK < n ? b1 * SL_BLOCK : n;
-		if (i1 > i0) {
-			e->k->minmax(i1 - i0, x + i0, &lo[t], &hi[t]);
-		} else {
-			lo[t] = x[0];
-			hi[t] = x[0];
-		}
+#pragma omp parallel for num_threads(nt) schedule(static)
+	for (size_t blk = 0; blk < nb; blk++) {
+		size_t i = blk * SL_BLOCK, m = n - i < SL_BLOCK ? n - i : SL_BLOCK;
+		sl_note_team(e);
+		e->k->minmax(m, x + i, &part[2 * blk], &part[2 * blk + 1]);
 	}
-	float a = lo[0], b = hi[0];
+	float a = part[0], b = part[1];
 	int nan = a != a;
-	for (int t = 1; t < nt; t++) {
-		nan |= lo[t] != lo[t];
-		a = lo[t] < a ? lo[t] : a;
-		b = hi[t] > b ? hi[t] : b;
+	for (size_t blk = 1; blk < nb; blk++) {
+		float lo = part[2 * blk], hi = part[2 * blk + 1];
+		nan |= lo != lo;
+		a = lo < a ? lo : a;
+		b = hi > b ? hi : b;
 	}
+	if (part != stack)
+		free(part);
 	if (nan)
 		a = b = __builtin_nanf("");
 	*mn = a;
@@ -147,6 +158,7 @@ void sl_op_softmax(const sl_exec *e, size_t N, size_t C, size_t M, const float *
 	for (size_t task = 0; task < ntask; task++) {
 		size_t n = task / per, s0 = (task % per) * tile;
 		size_t s1 = s0 + tile < M ? s0 + tile : M;
+		sl_note_team(e);
 		e->k->softmax(C, M, s0, s1, x + n * C * M, y + n * C * M);
 	}
 }

@@ -17,7 +17,16 @@ struct sl_exec;
 typedef struct sl_exec {
 	const sl_kern *k;
 	int threads;
+	/* if not NULL: raised to the largest team of threads that ran together
+	 * (written by thread 0 of each parallel region), so that callers and
+	 * tests can see that the threaded path really ran */
+	int *team;
 } sl_exec;
+
+/* Called inside a parallel loop body: records the team's size in e->team.
+ * Never assume the team has the size that was asked for — OpenMP may give
+ * fewer threads (OMP_THREAD_LIMIT, OMP_DYNAMIC, nesting). */
+void sl_note_team(const sl_exec *e);
 
 /* Threads worth using for n elements (>= 1): small jobs stay on one. */
 int sl_exec_threads(const sl_exec *e, size_t n);

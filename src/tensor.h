@@ -4,7 +4,8 @@
  * Tensors are float32, contiguous and row-major, with 1 to SL_MAXDIM
  * dimensions of at least one element each. The elements of an owning tensor
  * live inside its Lua userdata, 64-byte aligned, right after this header; a
- * view (reshape) is a bare header pointing into its base's elements.
+ * view (reshape, narrow and select along the first dimension) is a bare
+ * header pointing into its base's elements.
  */
 #ifndef SL_TENSOR_H
 #define SL_TENSOR_H
@@ -22,6 +23,16 @@ typedef struct sl_tensor {
 	int ndim;
 	int view; /* 1: the elements belong to the base in user value 1 */
 	int64_t shape[SL_MAXDIM];
+	/* the tensor whose userdata holds the elements: itself, or a view's
+	 * base (kept alive by the view's user value) */
+	struct sl_tensor *owner;
+	/* in the owner: bumped by every change of the elements in place, so that
+	 * a cache can tell whether a tensor changed since it last saw it */
+	uint64_t version;
 } sl_tensor;
+
+/* Marks t's elements (and those of every view sharing them) as changed. */
+static inline void sl_touch(sl_tensor *t) { t->owner->version++; }
+static inline uint64_t sl_version(const sl_tensor *t) { return t->owner->version; }
 
 #endif

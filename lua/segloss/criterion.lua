@@ -1,10 +1,13 @@
 --- Criterion objects and their algebra.
 --
--- A criterion holds one or more weighted parts, each a loss of LOSSES.md
--- with its own options. `crit(x, t)` returns the loss and d loss / d x like
--- the functional form; `crit:forward` and `crit:backward` follow Torch7's
--- protocol, and the gradient buffer (`crit.gradInput`) is reused across
--- calls, so that a training loop allocates nothing once shapes are stable.
+-- A criterion holds one or more weighted parts, each a loss of
+-- docs/losses.md with its own options. `crit(x, t)` returns the loss and
+-- d loss / d x like the functional form; `crit:forward` and `crit:backward`
+-- follow Torch7's protocol. The gradient (`crit.gradInput`) lives in one of
+-- two buffers the criterion owns and reuses, so that a training loop
+-- allocates nothing once shapes are stable: each call writes into the
+-- buffer it did not hand out last, so the gradient returned by the last
+-- successful call stays intact when a call fails (e.g. on a NaN input).
 --
 -- Criteria add and scale: `segloss.Dice() + 0.5 * segloss.Focal{gamma = 2}`.
 -- A combination of any number of parts is evaluated in one statistics pass
@@ -34,6 +37,12 @@ M.Criterion = Criterion
 local function is_criterion(v) return getmetatable(v) == Criterion end
 M.is = is_criterion
 
+-- Each criterion's state, out of reach of Lua code holding the criterion:
+-- its parts, the spec handed to the C core, the step counter, the values
+-- of the last evaluation, its two gradient buffers and what the last
+-- gradient was computed from. (The C core checks all of it anyway.)
+local state = setmetatable({}, { __mode = "k" })
+
 local MANAGED = { out = true, grad = true }
 
 local function copy(t)
@@ -45,9 +54,9 @@ end
 -- the parts' spec for core.combo: { {name, opts, weight}, ... }; weights are
 -- refreshed in place when they change (no allocation per step)
 local function refresh(self)
-  local spec = self._spec
-  for i, p in ipairs(self._parts) do
-    local w = p.k * (p.schedule and p.schedule:value(self._steps) or 1)
+  local spec = state[self].spec
+  for i, p in ipairs(state[self].parts) do
+    local w = p.k * (p.schedule and p.schedule:value(state[self].steps) or 1)
     p.weight = w
     local e = spec[i]
     if not e then
@@ -56,12 +65,13 @@ local function refresh(self)
     end
     e[1], e[2], e[3] = p.name, p.opts, w
   end
-  for i = #self._parts + 1, #spec do spec[i] = nil end
-  self._valid = false
+  for i = #state[self].parts + 1, #spec do spec[i] = nil end
+  state[self].cache.valid = false -- the weights changed
 end
 
 local function new(parts)
-  local self = setmetatable({ _parts = parts, _spec = {}, _steps = 0, _last = {} }, Criterion)
+  local self = setmetatable({}, Criterion)
+  state[self] = { parts = parts, spec = {}, steps = 0, last = {}, bufs = {}, cache = {} }
   refresh(self)
   return self
 end
@@ -87,62 +97,109 @@ function M.constructor(class)
   end
 end
 
+--- A short description of a value for error messages: never the whole
+-- of a tensor or a long string.
+local function describe(v)
+  if T.istensor(v) then return "a segloss.Tensor {" .. table.concat(v:shape(), ",") .. "}" end
+  if type(v) == "string" then
+    return string.format("string %q", #v > 40 and v:sub(1, 40) .. "..." or v)
+  end
+  if v ~= v then return "nan" end
+  if type(v) == "number" or type(v) == "boolean" or v == nil then return tostring(v) end
+  if getmetatable(v) == Criterion then return "a criterion" end
+  return "a " .. type(v)
+end
+M.describe = describe
+
+-- the state of self, or an error when self is not a criterion
+local function own(self, fname)
+  local st = state[self]
+  if not st then
+    error(string.format("%s: self must be a segloss criterion, got %s", fname, describe(self)), 0)
+  end
+  return st
+end
+
 -- the checks of the data-bearing arguments of a call
 local function check_xt(fname, x, t, mask)
   if not T.istensor(x) then
-    error(string.format("%s: input must be a segloss.Tensor, got %s", fname, type(x)), 0)
+    error(string.format("%s: input must be a segloss.Tensor, got %s", fname, describe(x)), 0)
   end
   if not T.istensor(t) then
-    error(string.format("%s: target must be a segloss.Tensor, got %s", fname, type(t)), 0)
+    error(string.format("%s: target must be a segloss.Tensor, got %s", fname, describe(t)), 0)
   end
   if mask ~= nil and not T.istensor(mask) then
-    error(string.format("%s: mask must be a segloss.Tensor or nil, got %s", fname, type(mask)), 0)
+    error(string.format("%s: mask must be a segloss.Tensor or nil, got %s", fname, describe(mask)), 0)
   end
 end
 
 local function fname_of(self)
-  if #self._parts == 1 then return "segloss." .. self._parts[1].class end
+  if #state[self].parts == 1 then return "segloss." .. state[self].parts[1].class end
   return "segloss.Criterion"
 end
 
--- the gradient buffer, reallocated only when x's shape changes
-local function buffer(self, x)
-  local g = self.gradInput
-  if g and g:dim() == x:dim() then
-    local same = true
-    for i = 1, x:dim() do same = same and g:size(i) == x:size(i) end
-    if same then return g end
+local function same_shape(a, x)
+  if a:dim() ~= x:dim() then return false end
+  for i = 1, x:dim() do
+    if a:size(i) ~= x:size(i) then return false end
   end
-  g = T.zeros(x:shape())
-  self.gradInput = g
-  return g
+  return true
+end
+
+-- The buffer this call writes its gradient into: of the criterion's two,
+-- the one it did not hand out last (reallocated only when x's shape
+-- changes). Nothing here reads crit.gradInput, which users may reassign.
+local function spare(self, x)
+  local bufs = state[self].bufs
+  local i = rawequal(bufs[1], state[self].cache.g) and 2 or 1
+  local b = bufs[i]
+  if not (b and same_shape(b, x)) then
+    b = T.zeros(x:shape())
+    bufs[i] = b
+  end
+  return b, i
 end
 
 local function run(self, x, t, mask, want_grad, stats)
   local fname = fname_of(self)
   check_xt(fname, x, t, mask)
-  local out = want_grad and buffer(self, x) or nil
-  local loss, g = core.combo(fname, self._spec, x, t, mask, out, want_grad, true, stats, self._last)
-  self._x, self._t, self._m, self._valid = x, t, mask, want_grad
+  local out, slot
+  if want_grad then out, slot = spare(self, x) end
+  local loss, g = core.combo(fname, state[self].spec, x, t, mask, out, want_grad, true, stats, state[self].last)
+  -- the call succeeded: publish its gradient, remember what it was made of
   self.output = loss
+  if want_grad then
+    if not rawequal(g, out) then state[self].bufs[slot] = g end -- out overlapped an input
+    local c = state[self].cache
+    c.valid, c.x, c.t, c.m, c.g = true, x, t, mask, g
+    c.xv, c.tv, c.mv, c.gv = x:version(), t:version(), mask and mask:version(), g:version()
+    self.gradInput = g
+  end
   return loss, g
 end
 
 --- loss, grad = crit(x, t [, mask])
 function Criterion:__call(x, t, mask)
+  own(self, "segloss.Criterion")
   return run(self, x, t, mask, true)
 end
 
 --- Computes the loss (and, fused with it, the gradient that backward returns).
 function Criterion:forward(x, t, mask)
+  own(self, "segloss.Criterion:forward")
   return (run(self, x, t, mask, true))
 end
 
---- d loss / d x: the gradient of the last forward on the same x, t and mask,
--- or computed now.
+--- d loss / d x: the gradient of the last forward when it was computed on
+-- the same x, t and mask, none of them changed since (every in-place change
+-- of a tensor bumps its `version()`), and the weights are the same; else
+-- computed now.
 function Criterion:backward(x, t, mask)
-  if self._valid and rawequal(self._x, x) and rawequal(self._t, t) and rawequal(self._m, mask) then
-    return self.gradInput
+  local c = own(self, "segloss.Criterion:backward").cache
+  if c.valid and rawequal(c.x, x) and rawequal(c.t, t) and rawequal(c.m, mask)
+    and x:version() == c.xv and t:version() == c.tv and (mask == nil or mask:version() == c.mv)
+    and c.g:version() == c.gv then
+    return c.g
   end
   local _, g = run(self, x, t, mask, true)
   return g
@@ -150,6 +207,7 @@ end
 
 --- The loss alone (no gradient pass), e.g. for validation.
 function Criterion:value(x, t, mask)
+  own(self, "segloss.Criterion:value")
   return (run(self, x, t, mask, false))
 end
 
@@ -160,40 +218,48 @@ end
 -- `crit:from_stats` turns into the loss and gradient of parts with
 -- `batch = true`.
 function Criterion:stats(x, t, mask)
+  own(self, "segloss.Criterion:stats")
   check_xt("segloss.Criterion:stats", x, t, mask)
-  return core.combo("segloss.Criterion:stats", self._spec, x, t, mask, nil, false, false, nil, nil,
+  return core.combo("segloss.Criterion:stats", state[self].spec, x, t, mask, nil, false, false, nil, nil,
     true)
 end
 
 --- loss, grad using the given (e.g. all-reduced) statistics for the parts
 -- with `batch = true`; other parts use the local data.
 function Criterion:from_stats(stats, x, t, mask)
+  own(self, "segloss.Criterion:from_stats")
   if not T.istensor(stats) then
     error("segloss.Criterion:from_stats: statistics must be a segloss.Tensor, got " .. type(stats), 0)
   end
   return run(self, x, t, mask, true, stats)
 end
 
---- The values of the last evaluation: `{total = , parts = { {name = , weight = ,
--- value = , per_class = {...}}, ...}}` (per_class for region parts), from the
--- statistics already gathered.
+--- The values of the last evaluation, from the statistics already
+-- gathered: `{total = , parts = { {name = , weight = , value = , weighted = ,
+-- per_class = {...}}, ...}}`. `value` is the part's own loss (as its
+-- functional form returns it), `weighted` is `weight * value`, and `total`
+-- the sum of the weighted values; `per_class` (region parts) holds the
+-- part's own loss per class, averaged over the samples where the class
+-- takes part.
 function Criterion:last()
-  local L = self._last
-  if L.total == nil then return nil end
+  local L = own(self, "segloss.Criterion:last").last
+  if type(L) ~= "table" or L.total == nil then return nil end
   local r = { total = L.total, parts = {} }
-  for i, p in ipairs(self._parts) do
-    local e = L.parts and L.parts[i] or {}
+  for i, p in ipairs(state[self].parts) do
+    local e = type(L.parts) == "table" and type(L.parts[i]) == "table" and L.parts[i] or {}
     local pc
-    if e.per_class then pc = copy(e.per_class) end
-    r.parts[i] = { name = p.class, weight = p.weight, value = e.value, per_class = pc }
+    if type(e.per_class) == "table" then pc = copy(e.per_class) end
+    r.parts[i] = { name = p.class, weight = p.weight, value = e.value, weighted = e.weighted,
+      per_class = pc }
   end
   return r
 end
 
 --- The parts: a list of `{name = , weight = , options = , schedule = }`.
 function Criterion:parts()
+  own(self, "segloss.Criterion:parts")
   local r = {}
-  for i, p in ipairs(self._parts) do
+  for i, p in ipairs(state[self].parts) do
     r[i] = { name = p.class, weight = p.weight, options = copy(p.user), schedule = p.schedule }
   end
   return r
@@ -201,18 +267,19 @@ end
 
 --- Sets the weight of part i: a number, or a schedule.
 function Criterion:set_weight(i, w)
-  local p = self._parts[i]
+  own(self, "segloss.Criterion:set_weight")
+  local p = state[self].parts[i]
   if math.type(i) ~= "integer" or not p then
     error(string.format("segloss.Criterion:set_weight: part must be an integer in 1..%d, got %s",
-      #self._parts, tostring(i)), 0)
+      #state[self].parts, describe(i)), 0)
   end
   if schedule.is(w) then
     p.k, p.schedule = 1, w
-  elseif math.type(w) and w == w and w ~= math.huge and w ~= -math.huge then
+  elseif schedule.is_weight(w) then
     p.k, p.schedule = w, nil
   else
-    error("segloss.Criterion:set_weight: weight must be a finite number or a schedule, got " ..
-      tostring(w), 0)
+    error("segloss.Criterion:set_weight: weight must be a number within the float32 range or a " ..
+      "schedule, got " .. describe(w), 0)
   end
   refresh(self)
   return self
@@ -220,23 +287,25 @@ end
 
 --- Advances the schedules by one step (or n). Returns the criterion.
 function Criterion:step(n)
-  n = n or 1
-  if math.type(n) ~= "integer" or n < 0 then
-    error("segloss.Criterion:step: n must be an integer >= 0, got " .. tostring(n), 0)
+  own(self, "segloss.Criterion:step")
+  local k = math.type(n or 1) and math.tointeger(n or 1)
+  if not k or k < 0 then
+    error("segloss.Criterion:step: n must be an integer >= 0, got " .. describe(n), 0)
   end
-  self._steps = self._steps + n
+  n = k
+  state[self].steps = state[self].steps + n
   refresh(self)
   return self
 end
 
 --- The step counter of the schedules.
-function Criterion:steps() return self._steps end
+function Criterion:steps() return own(self, "segloss.Criterion:steps").steps end
 
 -- ---- algebra -------------------------------------------------------------
 
 local function scaled(c, k)
   local parts = {}
-  for i, p in ipairs(c._parts) do
+  for i, p in ipairs(state[c].parts) do
     local q = copy(p)
     if schedule.is(k) then
       if q.schedule then error("segloss.Criterion: a part can follow one schedule only", 0) end
@@ -247,35 +316,32 @@ local function scaled(c, k)
     parts[i] = q
   end
   local r = new(parts)
-  r._steps = c._steps
+  state[r].steps = state[c].steps
   refresh(r)
   return r
 end
 
-local function weight_arg(v)
-  return schedule.is(v) or (math.type(v) ~= nil and v == v and v ~= math.huge and v ~= -math.huge)
-end
+local function weight_arg(v) return schedule.is(v) or schedule.is_weight(v) end
 
 function Criterion.__mul(a, b)
   if is_criterion(a) and weight_arg(b) then return scaled(a, b) end
   if is_criterion(b) and weight_arg(a) then return scaled(b, a) end
-  error("segloss.Criterion: a criterion multiplies a finite number or a schedule, got " ..
-    (is_criterion(a) and tostring(b) or tostring(a)), 0)
+  error("segloss.Criterion: a criterion multiplies a number within the float32 range " ..
+    "(|k| <= 3.4028235e+38) or a schedule, got " .. describe(is_criterion(a) and b or a), 0)
 end
 
 function Criterion.__add(a, b)
   if not (is_criterion(a) and is_criterion(b)) then
-    error("segloss.Criterion: + adds two criteria, got " ..
-      (is_criterion(a) and type(b) or type(a)), 0)
+    error("segloss.Criterion: + adds two criteria, got " .. describe(is_criterion(a) and b or a), 0)
   end
   local parts = {}
-  for _, p in ipairs(a._parts) do parts[#parts + 1] = copy(p) end
-  for _, p in ipairs(b._parts) do parts[#parts + 1] = copy(p) end
+  for _, p in ipairs(state[a].parts) do parts[#parts + 1] = copy(p) end
+  for _, p in ipairs(state[b].parts) do parts[#parts + 1] = copy(p) end
   if #parts > 7 then
     error(string.format("segloss.Criterion: a combination takes at most 7 parts, got %d", #parts), 0)
   end
   local r = new(parts)
-  r._steps = math.max(a._steps, b._steps)
+  state[r].steps = math.max(state[a].steps, state[b].steps)
   refresh(r)
   return r
 end
@@ -293,8 +359,9 @@ local function fmt(v)
 end
 
 function Criterion:__tostring()
+  own(self, "segloss.Criterion:__tostring")
   local terms = {}
-  for i, p in ipairs(self._parts) do
+  for i, p in ipairs(state[self].parts) do
     local keys = {}
     for k in pairs(p.user) do keys[#keys + 1] = k end
     table.sort(keys)

@@ -38,19 +38,53 @@ local DIST = { hd = true, hd95 = true, assd = true, nsd = true }
 local OPTS = {
   activation = "string", threshold = "number", spacing = "table", tolerance = "number",
   empty_distance = "number", include_background = "boolean", distances = "boolean",
+  classes = "number",
 }
 
 local function fail(msg) error("segloss.metrics.evaluate: " .. msg, 0) end
+
+-- Levenshtein distance of two short strings
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local sub = prev[j - 1] + (a:byte(i) == b:byte(j) and 0 or 1)
+      cur[j] = math.min(sub, prev[j] + 1, cur[j - 1] + 1)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- the option name closest to k, if it is at most 2 edits away
+local function suggest(k)
+  if type(k) ~= "string" or #k > 40 then return nil end
+  local best, bd = nil, 3
+  for name in pairs(OPTS) do
+    local d = distance(k, name)
+    if d < bd or (d == bd and best and name < best) then best, bd = name, d end
+  end
+  return best
+end
 
 local function check_opts(opts)
   if opts == nil then return {} end
   if type(opts) ~= "table" then fail("opts must be a table, got " .. type(opts)) end
   for k, v in pairs(opts) do
     local want = OPTS[k]
-    if not want then fail(string.format("unknown option %q", tostring(k))) end
+    if not want then
+      local s = suggest(k)
+      fail(string.format("unknown option %q%s", tostring(k), s and string.format(' (did you mean "%s"?)', s) or ""))
+    end
     if type(v) ~= want then
       fail(string.format("option %s must be a %s, got %s", k, want, type(v)))
     end
+  end
+  local c = opts.classes
+  if c ~= nil and not (math.tointeger(c) and c >= 2) then
+    fail("option classes must be an integer >= 2, got " .. tostring(c))
   end
   local a = opts.activation
   if a ~= nil and a ~= "none" and a ~= "sigmoid" and a ~= "softmax" then
@@ -85,22 +119,31 @@ end
 
 --- Evaluates a prediction against a target.
 --
--- `pred`: a 0/1 mask, probabilities (thresholded at `threshold`), or logits
+-- `pred`: a 0/1 mask, probabilities (thresholded at `threshold`), logits
 -- with `activation = "sigmoid"` (thresholded) or `"softmax"` (argmax over the
--- classes); shape (N, C, spatial...) with 1 to 3 spatial axes. `target`: 0/1
--- of the same shape, or a label map (N, 1, spatial...) of classes 0 … C-1.
--- Options: `activation` ("none"), `threshold` (0.5), `spacing` (1 per axis),
--- `tolerance` (1, in physical units, for nsd), `empty_distance` (the image
--- diagonal), `include_background` (true), `distances` (true; false skips hd,
--- hd95, assd and nsd).
+-- classes), all of shape (N, C, spatial...) with 1 to 3 spatial axes; or a
+-- label map (N, 1, spatial...) of classes 0 … K-1 with `classes = K` (e.g.
+-- `logits:argmax()`). `target`: 0/1 of the prediction's shape, or a label
+-- map (N, 1, spatial...) of classes 0 … C-1.
+-- Options: `activation` ("none"), `threshold` (0.5), `classes` (the number
+-- of classes of a label-map prediction), `spacing` (1 per spatial axis, in
+-- the order of the axes), `tolerance` (1, in physical units, for nsd),
+-- `empty_distance` (the image diagonal), `include_background` (true; false
+-- leaves class 0 out when there are 2 classes or more), `distances` (true;
+-- false skips hd, hd95, assd and nsd).
 --
--- Returns a table with the means over every (sample, class) pair (`dice`,
--- `iou`, `precision`, `sensitivity`, `specificity`, `hd`, `hd95`, `assd`,
--- `nsd`), `per_class` (one entry per class evaluated, with its `class`
--- number and the means over samples), `per_sample` (means over classes),
--- `values` (every pair, with counts `tp fp fn tn`, surface sizes and its
--- `empty` flag: "none", "both", "pred" or "target"), and `empty` (the pairs
--- where a mask was empty).
+-- Returns a table with the means over every evaluated (sample, class) pair
+-- (`dice`, `iou`, `precision`, `sensitivity`, `specificity`, `hd`, `hd95`,
+-- `assd`, `nsd`); `per_class`, a list with one entry per evaluated class in
+-- order (its means over the samples; its field `class` is the class as a
+-- label map writes it, 0 … C-1, so with `include_background = false`
+-- `per_class[1].class` is 1); `per_sample`, a list indexed by sample
+-- number 1 … N (means over classes); `values` (every pair: `sample` 1 … N,
+-- `class` 0 … C-1, the counts `tp fp fn tn`, surface sizes and its `empty`
+-- flag: "none", "both", "pred" or "target"); and `empty`, the pairs where a
+-- mask was empty (`sample`, `class` and `which`) — `class` is always the
+-- label value, indexes (`per_class[i]`, `per_sample[n]`) are 1-based Lua
+-- positions.
 -- @tparam segloss.Tensor pred
 -- @tparam segloss.Tensor target
 -- @tparam[opt] table opts
@@ -112,9 +155,8 @@ function M.evaluate(pred, target, opts, ...)
   if not T.istensor(target) then fail("target must be a segloss.Tensor, got " .. type(target)) end
   opts = check_opts(opts)
   local dist = opts.distances ~= false
-  local res = core.metrics(pred, target, opts.activation or "none", opts.threshold or 0.5,
-    opts.spacing, opts.tolerance or 1.0, opts.empty_distance,
-    opts.include_background ~= false, dist)
+  local res = core.metrics(pred, target, opts.activation, opts.threshold, opts.spacing, opts.tolerance,
+    opts.empty_distance, opts.include_background, dist, opts.classes)
   local rows = res.rows
   local r = { values = rows, per_class = {}, per_sample = {}, empty = {},
     empty_distance = res.empty_distance }
@@ -150,8 +192,12 @@ end
 --- The exact Euclidean distance transform of a 1-, 2- or 3-D mask: for
 -- every nonzero voxel the distance, in physical units, to the nearest zero
 -- voxel, and 0 on zero voxels (SciPy's `distance_transform_edt`); +Inf
--- everywhere if the mask has no zero voxel. Linear time (Felzenszwalb &
--- Huttenlocher), threaded over lines.
+-- everywhere if the mask has no zero voxel. The mask is a tensor of 1 to 3
+-- dimensions, all of them spatial (no batch or channel axis: take a sample
+-- with `t:select(1, n):select(1, c)`); `spacing` has one entry per
+-- dimension. Spacings must give distances within float32's range (about
+-- 1.2e-38 to 3.4e38) and differ by at most a factor of 2^500. Linear time
+-- (Felzenszwalb & Huttenlocher), threaded over lines.
 -- @tparam segloss.Tensor mask
 -- @tparam[opt] {number,...} spacing one per axis (default 1)
 -- @treturn segloss.Tensor

@@ -21,18 +21,38 @@ Schedule.__name = "segloss.Schedule"
 local function is_schedule(v) return getmetatable(v) == Schedule end
 S.is = is_schedule
 
+-- The largest float32: weights end up in float32 gradients.
+local FLT_MAX = 3.4028234663852886e38
+
+--- Is v a weight a criterion can take: a number within the float32 range?
+function S.is_weight(v)
+  return math.type(v) ~= nil and v == v and v >= -FLT_MAX and v <= FLT_MAX
+end
+
+-- a value in a message: never a whole tensor or a long string
+local function describe(v)
+  if v ~= v then return "nan" end
+  if type(v) == "number" or type(v) == "boolean" or v == nil then return tostring(v) end
+  if type(v) == "string" then return string.format("string %q", #v > 40 and v:sub(1, 40) .. "..." or v) end
+  local mt = getmetatable(v)
+  return "a " .. (type(mt) == "table" and type(mt.__name) == "string" and mt.__name or type(v))
+end
+
 local function num(fname, what, v)
-  if math.type(v) == nil or v ~= v or v == math.huge or v == -math.huge then
-    error(string.format("%s: %s must be a finite number, got %s", fname, what, tostring(v)), 0)
+  if not S.is_weight(v) then
+    error(string.format("%s: %s must be a number within the float32 range (|v| <= 3.4028235e+38), got %s",
+      fname, what, describe(v)), 0)
   end
   return v
 end
 
 local function count(fname, what, v)
-  if math.type(v) == nil or v ~= math.floor(v) or v < 1 then
-    error(string.format("%s: %s must be an integer >= 1, got %s", fname, what, tostring(v)), 0)
+  local k = math.type(v) ~= nil and math.tointeger(v)
+  if not k or k < 1 then
+    error(string.format("%s: %s must be an integer >= 1 (at most 2^63 - 1), got %s", fname, what,
+      describe(v)), 0)
   end
-  return math.tointeger(v)
+  return k
 end
 
 --- The same value at every step.

@@ -6,6 +6,8 @@
 #ifndef SL_BIND_H
 #define SL_BIND_H
 
+#include <math.h>
+
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -20,6 +22,7 @@
 typedef struct sl_ctx {
 	const sl_kern *kern;
 	int threads;
+	int team; /* the largest team of threads of the last call that ran work */
 	sl_rng rng;
 } sl_ctx;
 
@@ -28,10 +31,12 @@ static inline sl_ctx *sl_getctx(lua_State *L)
 	return (sl_ctx *)lua_touserdata(L, lua_upvalueindex(1));
 }
 
+/* The settings for one call that runs work; resets the team record. */
 static inline sl_exec sl_getexec(lua_State *L)
 {
 	sl_ctx *c = sl_getctx(L);
-	return (sl_exec){c->kern, c->threads};
+	c->team = 1;
+	return (sl_exec){c->kern, c->threads, &c->team};
 }
 
 /* check.c — errors */
@@ -57,7 +62,15 @@ lua_Integer sl_checkint(lua_State *L, int idx, const char *fname, const char *wh
                         lua_Integer lo, lua_Integer hi);
 /* A number (not a string); finite if `finite`. */
 double sl_checknum(lua_State *L, int idx, const char *fname, const char *what, int finite);
+/* A string without embedded NUL bytes. */
 const char *sl_checkstr(lua_State *L, int idx, const char *fname, const char *what);
+/* Is v (finite, NaN or ±Inf) stored as a float32 without overflowing to ±Inf? */
+static inline int sl_fits_float(double v) { return !(isfinite(v) && isinf((float)v)); }
+/* A number whose float32 value does not overflow (NaN and ±Inf as given pass). */
+float sl_checkfloat(lua_State *L, int idx, const char *fname, const char *what);
+/* A new userdata of `bytes` bytes with nuv user values on the top of the
+ * stack; running out of memory is an error that names fname. */
+void *sl_alloc(lua_State *L, const char *fname, size_t bytes, int nuv);
 /* A shape given as a table {d1, ..., dk} at idx, or as the integers from idx
  * to the top of the stack; checks 1 <= k <= SL_MAXDIM, every d >= 1 and the
  * size. Returns k. */
@@ -66,7 +79,9 @@ int sl_checkshape(lua_State *L, int idx, const char *fname, int64_t *shape);
 size_t sl_checksize(lua_State *L, const char *fname, int ndim, const int64_t *shape);
 
 /* tensor.c */
-sl_tensor *sl_newtensor(lua_State *L, int ndim, const int64_t *shape);
+/* A new tensor (uninitialised elements) on the top of the stack; checks the
+ * size, and names fname if memory runs out. */
+sl_tensor *sl_newtensor(lua_State *L, const char *fname, int ndim, const int64_t *shape);
 void sl_tensor_open(lua_State *L, int ctx);
 
 /* loss.c: frees a failed loss run and raises its error (out of memory, or

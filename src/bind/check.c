@@ -1,6 +1,7 @@
 /*
  * check.c — argument checks and error messages for every binding.
  */
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -165,13 +166,61 @@ double sl_checknum(lua_State *L, int idx, const char *fname, const char *what, i
 	return lua_tonumber(L, idx);
 }
 
+float sl_checkfloat(lua_State *L, int idx, const char *fname, const char *what)
+{
+	double v = sl_checknum(L, idx, fname, what, 0);
+	if (!sl_fits_float(v)) {
+		char d[96];
+		sl_error(L, fname, "%s must be a number within the float32 range (|v| <= %.8g), got %s",
+		         what, (double)FLT_MAX, sl_describe(L, idx, d, sizeof d));
+	}
+	return (float)v;
+}
+
 const char *sl_checkstr(lua_State *L, int idx, const char *fname, const char *what)
 {
 	if (lua_type(L, idx) != LUA_TSTRING) {
 		char d[96];
 		sl_error(L, fname, "%s must be a string, got %s", what, sl_describe(L, idx, d, sizeof d));
 	}
-	return lua_tostring(L, idx);
+	size_t len;
+	const char *s = lua_tolstring(L, idx, &len);
+	if (strlen(s) != len) {
+		char d[96];
+		sl_error(L, fname, "%s must not contain a NUL byte, got %s", what,
+		         sl_describe(L, idx, d, sizeof d));
+	}
+	return s;
+}
+
+/* the body of sl_alloc, run under lua_pcall: (bytes, nuv) -> userdata */
+static int alloc_ud(lua_State *L)
+{
+	size_t bytes = (size_t)lua_tointeger(L, 1);
+	int nuv = (int)lua_tointeger(L, 2);
+	lua_newuserdatauv(L, bytes, nuv);
+	return 1;
+}
+
+void *sl_alloc(lua_State *L, const char *fname, size_t bytes, int nuv)
+{
+	/* small blocks: an allocation failure there is Lua's own "not enough
+	 * memory", like any table or string */
+	if (bytes < ((size_t)1 << 16))
+		return lua_newuserdatauv(L, bytes, nuv);
+	if (bytes > (size_t)LUA_MAXINTEGER)
+		sl_error(L, fname, "out of memory (%zu bytes requested)", bytes);
+	lua_pushcfunction(L, alloc_ud);
+	lua_pushinteger(L, (lua_Integer)bytes);
+	lua_pushinteger(L, nuv);
+	int rc = lua_pcall(L, 2, 1, 0);
+	if (rc != LUA_OK) {
+		lua_pop(L, 1);
+		if (rc == LUA_ERRMEM)
+			sl_error(L, fname, "out of memory (%zu bytes requested)", bytes);
+		sl_error(L, fname, "allocation of %zu bytes failed", bytes);
+	}
+	return lua_touserdata(L, -1);
 }
 
 size_t sl_checksize(lua_State *L, const char *fname, int ndim, const int64_t *shape)

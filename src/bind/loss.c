@@ -10,8 +10,10 @@
  * written to opts.out unless every check, including the data checks of the
  * driver, has passed.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../loss/loss.h"
@@ -93,15 +95,20 @@ static _Noreturn void opt_error(lua_State *L, const char *fn, const char *opt, i
 	sl_error(L, fn, "option %s must be %s, got %s", opt, expected, sl_describe(L, idx, d, sizeof d));
 }
 
+/* is the value at idx the string s (no NUL tricks: "mean\0x" is not "mean")? */
+static int is_string(lua_State *L, int idx, const char *s)
+{
+	size_t len;
+	const char *v = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
+	return v && len == strlen(s) && memcmp(v, s, len) == 0;
+}
+
 static int opt_enum(lua_State *L, const char *fn, const char *opt, int idx,
                     const char *const *choices)
 {
-	if (lua_type(L, idx) == LUA_TSTRING) {
-		const char *s = lua_tostring(L, idx);
-		for (int i = 0; choices[i]; i++)
-			if (strcmp(s, choices[i]) == 0)
-				return i;
-	}
+	for (int i = 0; choices[i]; i++)
+		if (is_string(L, idx, choices[i]))
+			return i;
 	char exp[128];
 	size_t n = (size_t)snprintf(exp, sizeof exp, "one of");
 	for (int i = 0; choices[i] && n < sizeof exp; i++)
@@ -116,18 +123,20 @@ static int opt_bool(lua_State *L, const char *fn, const char *opt, int idx)
 	return lua_toboolean(L, idx);
 }
 
-/* a finite number in [lo, hi] (hi = INFINITY: >= lo); open ends for eps */
-static double opt_num(lua_State *L, const char *fn, const char *opt, int idx, double lo, double hi,
-                      int open)
+/* The largest value of a number that the kernels hold as a float32. */
+#define FMAX ((double)FLT_MAX)
+
+/* a finite number in [lo, hi] (hi = INFINITY: >= lo; hi = FMAX: >= lo and
+ * within the float32 range, for what the kernels hold as a float) */
+static double opt_num(lua_State *L, const char *fn, const char *opt, int idx, double lo, double hi)
 {
 	double v = lua_type(L, idx) == LUA_TNUMBER ? lua_tonumber(L, idx) : (double)NAN;
-	int ok = isfinite(v) && (open ? v > lo && v < hi : v >= lo && v <= hi);
-	if (!ok) {
+	if (!(isfinite(v) && v >= lo && v <= hi)) {
 		char exp[96];
-		if (open)
-			snprintf(exp, sizeof exp, "a number in (%g, %g)", lo, hi);
-		else if (isinf(hi))
+		if (isinf(hi))
 			snprintf(exp, sizeof exp, "a finite number >= %g", lo);
+		else if (hi == FMAX)
+			snprintf(exp, sizeof exp, "a number >= %g within the float32 range (<= %.8g)", lo, FMAX);
 		else
 			snprintf(exp, sizeof exp, "a number in [%g, %g]", lo, hi);
 		opt_error(L, fn, opt, idx, exp);
@@ -201,7 +210,7 @@ static void parse_opts(lua_State *L, const lossdef *d, int oi, lopts *o)
 		const char *key = lua_tostring(L, -2);
 		int o_id = -1;
 		for (int i = 0; i < O_COUNT; i++)
-			if (strcmp(key, optnames[i]) == 0)
+			if (is_string(L, -2, optnames[i]))
 				o_id = i;
 		if (o_id < 0 || !(d->opts & B(o_id))) {
 			const char *s = suggest(key, d->opts);
@@ -232,16 +241,24 @@ static void parse_opts(lua_State *L, const lossdef *d, int oi, lopts *o)
 			o->batch = opt_bool(L, fn, key, vi);
 			break;
 		case O_SMOOTH:
-			o->smooth = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			o->smooth = opt_num(L, fn, key, vi, 0.0, INFINITY);
 			break;
 		case O_SMOOTH_NR:
-			o->snr = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			o->snr = opt_num(L, fn, key, vi, 0.0, INFINITY);
 			break;
 		case O_SMOOTH_DR:
-			o->sdr = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			o->sdr = opt_num(L, fn, key, vi, 0.0, INFINITY);
 			break;
 		case O_EPS:
-			o->eps = opt_num(L, fn, key, vi, 0.0, 1.0, 1);
+			/* in (0, 1) and a normal float32: the kernels clamp logs at
+			 * (float)eps, whose reciprocal must be finite */
+			o->eps = lua_type(L, vi) == LUA_TNUMBER ? lua_tonumber(L, vi) : (double)NAN;
+			if (!(o->eps >= (double)FLT_MIN && o->eps < 1.0)) {
+				char exp[96];
+				snprintf(exp, sizeof exp, "a number in (0, 1) no smaller than %.8g (float32)",
+				         (double)FLT_MIN);
+				opt_error(L, fn, key, vi, exp);
+			}
 			break;
 		case O_GRAD:
 			o->grad = opt_bool(L, fn, key, vi);
@@ -250,12 +267,12 @@ static void parse_opts(lua_State *L, const lossdef *d, int oi, lopts *o)
 			o->out = opt_tensor(L, fn, key, vi);
 			break;
 		case O_POS_WEIGHT:
-			if (lua_type(L, vi) == LUA_TSTRING && strcmp(lua_tostring(L, vi), "auto") == 0)
+			if (is_string(L, vi, "auto"))
 				o->pos_auto = 1;
 			else if (lua_type(L, vi) == LUA_TNUMBER)
-				o->pos_weight = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+				o->pos_weight = opt_num(L, fn, key, vi, 0.0, FMAX);
 			else
-				opt_error(L, fn, key, vi, "a finite number >= 0 or \"auto\"");
+				opt_error(L, fn, key, vi, "a number >= 0 or \"auto\"");
 			break;
 		case O_ALPHA:
 			if (lua_type(L, vi) == LUA_TBOOLEAN && !lua_toboolean(L, vi))
@@ -263,13 +280,13 @@ static void parse_opts(lua_State *L, const lossdef *d, int oi, lopts *o)
 			else if (lua_type(L, vi) == LUA_TTABLE)
 				o->alpha_idx = 1; /* a list: checked against C later */
 			else
-				o->alpha = opt_num(L, fn, key, vi, 0.0, 1.0, 0);
+				o->alpha = opt_num(L, fn, key, vi, 0.0, 1.0);
 			break;
 		case O_BETA:
-			o->beta = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			o->beta = opt_num(L, fn, key, vi, 0.0, INFINITY);
 			break;
 		case O_GAMMA:
-			o->gamma = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			o->gamma = opt_num(L, fn, key, vi, 0.0, FMAX);
 			break;
 		case O_SQUARED:
 			o->squared = opt_bool(L, fn, key, vi);
@@ -287,16 +304,16 @@ static void parse_opts(lua_State *L, const lossdef *d, int oi, lopts *o)
 			/* LOSSES.md: lambda in [0, 1] for every loss that takes it
 			 * (for dice_focal a larger focal weight is written as
 			 * Dice{} + k*Focal{alpha = false}) */
-			o->lambda = opt_num(L, fn, key, vi, 0.0, 1.0, 0);
+			o->lambda = opt_num(L, fn, key, vi, 0.0, 1.0);
 			break;
 		case O_W_TYPE:
 			o->w_type = opt_enum(L, fn, key, vi, wtypes);
 			break;
 		case O_BCE_WEIGHT:
-			o->bce_weight = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			o->bce_weight = opt_num(L, fn, key, vi, 0.0, FMAX);
 			break;
 		case O_DICE_WEIGHT:
-			o->dice_weight = opt_num(L, fn, key, vi, 0.0, INFINITY, 0);
+			o->dice_weight = opt_num(L, fn, key, vi, 0.0, FMAX);
 			break;
 		default:
 			break;
@@ -334,9 +351,9 @@ static void read_list(lua_State *L, const char *fn, const char *opt, int idx, si
 		}
 		if (!(isfinite(v) && v >= lo && v <= hi)) {
 			char b[64];
-			if (isinf(hi))
-				sl_error(L, fn, "option %s[%zu] must be a finite number >= %g, got %s", opt, i + 1, lo,
-				         sl_numstr(v, b, sizeof b));
+			if (hi == FMAX)
+				sl_error(L, fn, "option %s[%zu] must be a number >= %g within the float32 range "
+				         "(<= %.8g), got %s", opt, i + 1, lo, FMAX, sl_numstr(v, b, sizeof b));
 			sl_error(L, fn, "option %s[%zu] must be a number in [%g, %g], got %s", opt, i + 1, lo, hi,
 			         sl_numstr(v, b, sizeof b));
 		}
@@ -380,6 +397,7 @@ _Noreturn void sl_loss_raise(lua_State *L, const char *fn, struct sl_lossrun *ru
                              const sl_tensor *x, const sl_tensor *t, const sl_tensor *m, size_t C)
 {
 	const sl_bad b = run->bad, *bad = &b;
+	int plev = run->job.act == SL_ACT_SOFTMAX || (run->job.npix > 0 && run->job.pix[0].type == SL_PX_CE);
 	sl_loss_free(run);
 	if (rc == SL_ERR_NOMEM)
 		sl_error(L, fn, "out of memory");
@@ -402,11 +420,50 @@ _Noreturn void sl_loss_raise(lua_State *L, const char *fn, struct sl_lossrun *ru
 	case SL_BAD_MASK:
 		sl_error(L, fn, "mask value %s at %s is not 0 or 1", v,
 		         sl_coordstr(m->ndim, m->shape, bad->index, at, sizeof at));
-	default:
+	case SL_BAD_MASK_CHAN:
 		sl_error(L, fn, "mask value %s at %s differs from channel 1 (with softmax, ce or focal over "
 		         "classes the mask must be the same for every channel)", v,
 		         sl_coordstr(m->ndim, m->shape, bad->index, at, sizeof at));
+	case SL_BAD_GRAD:
+		sl_error(L, fn, "the gradient at %s overflows float32 (%s): a very large weight or "
+		         "pos_weight, or a tiny eps?", sl_coordstr(x->ndim, x->shape, bad->index, at, sizeof at), v);
+	case SL_BAD_VALUE: {
+		int64_t shape[SL_MAXDIM];
+		memcpy(shape, x->shape, sizeof shape);
+		if (plev)
+			shape[1] = 1;
+		sl_error(L, fn, "the value at %s overflows float32 (%s): a very large weight or pos_weight?",
+		         sl_coordstr(x->ndim, shape, bad->index, at, sizeof at), v);
 	}
+	case SL_BAD_COEF:
+		sl_error(L, fn, "the gradient of sample %zu, class %zu overflows float32 (a region coefficient "
+		         "of %s): a very large part weight, or smooth = 0 with a nearly empty prediction?",
+		         bad->index / C + 1, bad->index % C, v);
+	default:
+		sl_error(L, fn, "the gradient scale of a pixel part (its weight over its element count) is "
+		         "%s, beyond float32: a smaller weight?", v);
+	}
+}
+
+/* ---- buffers owned by Lua -------------------------------------------- */
+
+#define BUFFER_MT "segloss.buffer"
+
+/* A buffer of n doubles that only C writes: the one at idx if it is one of
+ * ours and large enough, else a new one (pushed; *fresh set). */
+static double *private_buffer(lua_State *L, const char *fn, int idx, size_t n, int *fresh)
+{
+	*fresh = 0;
+	if (idx && luaL_testudata(L, idx, BUFFER_MT) && lua_rawlen(L, idx) >= n * sizeof(double))
+		return lua_touserdata(L, idx);
+	double *b = sl_alloc(L, fn, n * sizeof(double), 0);
+	if (luaL_newmetatable(L, BUFFER_MT)) {
+		lua_pushliteral(L, "segloss.buffer");
+		lua_setfield(L, -2, "__name");
+	}
+	lua_setmetatable(L, -2);
+	*fresh = 1;
+	return b;
 }
 
 /* ---- evaluation of one or more parts ----------------------------------- */
@@ -433,11 +490,32 @@ typedef struct partbuf {
 	float cwf[LOCALC], cwv[LOCALC];
 } partbuf;
 
-/* The checks of one part against the data: LOSSES.md's combinations that
- * are errors. */
+/* s_nr and s_dr of a part: smooth_nr / smooth_dr where given, else smooth,
+ * else the loss's default (R4 of docs/losses.md) */
+static void smoothing(const lossdef *d, const lopts *o, double *snr, double *sdr)
+{
+	double smooth = o->has[O_SMOOTH] ? o->smooth : d->smooth;
+	*snr = o->has[O_SMOOTH_NR] ? o->snr : smooth;
+	*sdr = o->has[O_SMOOTH_DR] ? o->sdr : smooth;
+}
+
+/* An empty target and prediction would give s_nr / 0 (sensitivity_
+ * specificity has no s_nr). */
+static void check_smoothing(lua_State *L, const char *fn, int id, const lopts *o)
+{
+	double snr, sdr;
+	smoothing(&defs[id], o, &snr, &sdr);
+	if (sdr == 0.0 && snr > 0.0 && id != L_BCE && id != L_CE && id != L_FOCAL && id != L_SENSSPEC)
+		sl_error(L, fn, "smooth_dr = 0 with smooth_nr = %g divides by 0 on an empty target and "
+		         "prediction (give smooth_dr > 0, or smooth_nr = 0)", snr);
+}
+
+/* The checks of one part against the data: the combinations of
+ * docs/losses.md that are errors. */
 static void check_part(lua_State *L, const char *fn, int id, const lopts *o, size_t C, int act,
                        int nparts)
 {
+	check_smoothing(L, fn, id, o);
 	if ((id == L_BCE || id == L_BCE_DICE) && act == SL_ACT_SOFTMAX)
 		sl_error(L, fn, "bce needs activation \"sigmoid\" or \"none\", got \"softmax\" (use ce)");
 	if (id == L_CE && act == SL_ACT_SIGMOID)
@@ -473,7 +551,7 @@ static void add_part(lua_State *L, const char *fn, sl_lossrun *run, int id, cons
 	float *cwv = cwf + (C <= LOCALC ? LOCALC : C);
 	int have_w = o->weight_idx != 0, have_alist = o->alpha_idx != 0;
 	if (have_w)
-		read_list(L, fn, "weight", o->weight_idx, C, 0.0, INFINITY, cwd);
+		read_list(L, fn, "weight", o->weight_idx, C, 0.0, FMAX, cwd);
 	if (have_alist)
 		read_list(L, fn, "alpha", o->alpha_idx, C, 0.0, 1.0, alist);
 	for (size_t c = 0; c < C; c++) {
@@ -482,8 +560,8 @@ static void add_part(lua_State *L, const char *fn, sl_lossrun *run, int id, cons
 	}
 	sl_lossjob *j = &run->job;
 	int c0 = !o->incl_bg && C >= 2 ? 1 : 0;
-	double smooth = o->has[O_SMOOTH] ? o->smooth : d->smooth;
-	double snr = o->has[O_SMOOTH_NR] ? o->snr : smooth, sdr = o->has[O_SMOOTH_DR] ? o->sdr : smooth;
+	double snr, sdr;
+	smoothing(d, o, &snr, &sdr);
 	int focal_part = id == L_FOCAL || id == L_DICE_FOCAL;
 	int np0 = j->npix;
 	if (j->npix >= SL_MAXPIX - 1 || run->nreg >= SL_MAXREG - 1)
@@ -496,16 +574,19 @@ static void add_part(lua_State *L, const char *fn, sl_lossrun *run, int id, cons
 		px->type = SL_PX_BCE;
 		px->pos_weight = (float)(o->has[O_POS_WEIGHT] && !o->pos_auto ? o->pos_weight : 1.0);
 		pm->pos_auto = o->pos_auto;
-		pm->weight = weight * (id == L_BCE_DICE && o->has[O_BCE_WEIGHT] ? o->bce_weight : 1.0);
+		pm->factor = id == L_BCE_DICE && o->has[O_BCE_WEIGHT] ? o->bce_weight : 1.0;
+		pm->weight = weight * pm->factor;
 	} else if (id == L_CE) {
 		j->pix[j->npix].type = SL_PX_CE;
+		run->pm[j->npix].factor = 1.0;
 		run->pm[j->npix++].weight = weight;
 	} else if (focal_part) {
 		sl_pixk *px = &j->pix[j->npix];
 		sl_pixmeta *pm = &run->pm[j->npix++];
 		px->type = SL_PX_FOCAL;
 		px->gamma = (float)(o->has[O_GAMMA] ? o->gamma : 2.0);
-		pm->weight = weight * (id == L_DICE_FOCAL ? (o->has[O_LAMBDA] ? o->lambda : 1.0) : 1.0);
+		pm->factor = id == L_DICE_FOCAL && o->has[O_LAMBDA] ? o->lambda : 1.0;
+		pm->weight = weight * pm->factor;
 		if (act == SL_ACT_SOFTMAX) {
 			/* α_c joins the class weight; "none" values keep α but not w */
 			if (have_alist && !o->alpha_off)
@@ -555,7 +636,8 @@ static void add_part(lua_State *L, const char *fn, sl_lossrun *run, int id, cons
 	if (rtype >= 0) {
 		sl_regpart *rp = &run->reg[run->nreg++];
 		rp->type = rtype;
-		rp->weight = weight * (id == L_BCE_DICE && o->has[O_DICE_WEIGHT] ? o->dice_weight : 1.0);
+		rp->factor = id == L_BCE_DICE && o->has[O_DICE_WEIGHT] ? o->dice_weight : 1.0;
+		rp->weight = weight * rp->factor;
 		rp->reduction = o->red;
 		rp->batch = o->batch;
 		rp->c0 = c0;
@@ -575,19 +657,24 @@ static void add_part(lua_State *L, const char *fn, sl_lossrun *run, int id, cons
 	}
 }
 
-/* Sets t[key] = v, creating nothing once the field exists. */
+/* Sets t[key] = v. */
 static void setnum(lua_State *L, int t, const char *key, double v)
 {
 	lua_pushnumber(L, v);
 	lua_setfield(L, t, key);
 }
 
-/* Fills the `last` table: total, and per part {value = , per_class = {...}}
- * (per_class for region parts: the part's reduction over samples, class by
- * class). Existing subtables are reused. */
-static void fill_last(lua_State *L, int lt, const sl_lossrun *run, const int *comp_part,
-                      const int *comp_kind, int ncomp, int nparts, size_t N, size_t C,
-                      double total)
+/* The components (pixel or region) of the run that make up each part. */
+typedef struct comps {
+	int part[2 * SL_MAXREG], kind[2 * SL_MAXREG], n; /* kind: index << 1 | is_region */
+} comps;
+
+/* Fills the `last` table: total, and per part {value = (its own value),
+ * weighted = (times its weight), per_class = {...}} (per_class for region
+ * parts: the part's mean over samples, class by class). Existing subtables
+ * are reused. */
+static void fill_last(lua_State *L, int lt, const sl_lossrun *run, const comps *cp, int nparts,
+                      const double *weights, size_t N, size_t C, double total)
 {
 	setnum(L, lt, "total", total);
 	lua_getfield(L, lt, "parts");
@@ -601,25 +688,26 @@ static void fill_last(lua_State *L, int lt, const sl_lossrun *run, const int *co
 	for (int p = 0; p < nparts; p++) {
 		if (lua_rawgeti(L, pt, p + 1) != LUA_TTABLE) {
 			lua_pop(L, 1);
-			lua_createtable(L, 0, 2);
+			lua_createtable(L, 0, 3);
 			lua_pushvalue(L, -1);
 			lua_rawseti(L, pt, p + 1);
 		}
 		int e = lua_gettop(L);
 		double v = 0.0;
 		int reg = -1;
-		for (int k = 0; k < ncomp; k++) {
-			if (comp_part[k] != p)
+		for (int k = 0; k < cp->n; k++) {
+			if (cp->part[k] != p)
 				continue;
-			int i = comp_kind[k] >> 1;
-			if (comp_kind[k] & 1) {
-				v += run->reg[i].weight * run->reg[i].value;
+			int i = cp->kind[k] >> 1;
+			if (cp->kind[k] & 1) {
+				v += run->reg[i].factor * run->reg[i].value;
 				reg = i;
 			} else {
-				v += run->pm[i].weight * run->pm[i].value;
+				v += run->pm[i].factor * run->pm[i].value;
 			}
 		}
 		setnum(L, e, "value", v);
+		setnum(L, e, "weighted", weights[p] * v);
 		if (reg >= 0 && run->reg[reg].L && run->reg[reg].type != SL_R_GDICE) {
 			const sl_regpart *rp = &run->reg[reg];
 			size_t R = sl_region_rows(rp, N);
@@ -630,19 +718,19 @@ static void fill_last(lua_State *L, int lt, const sl_lossrun *run, const int *co
 				lua_setfield(L, e, "per_class");
 			}
 			for (size_t c = 0; c < C; c++) {
-				/* mean over the rows where the class takes part (L != 0 or M' > 0) */
-				double s = 0.0;
+				/* mean over the rows where the class takes part (M' > 0) */
+				double sum = 0.0;
 				size_t cnt = 0;
 				for (size_t r = 0; r < R; r++) {
 					double m = 0.0;
 					for (size_t n = rp->batch ? 0 : r; n < (rp->batch ? N : r + 1); n++)
 						m += run->stats[(n * C + c) * SL_NSTAT + SL_S_M];
 					if ((int)c >= rp->c0 && m > 0.0) {
-						s += rp->L[r * C + c];
+						sum += rp->L[r * C + c];
 						cnt++;
 					}
 				}
-				lua_pushnumber(L, cnt ? s / (double)cnt : 0.0);
+				lua_pushnumber(L, cnt ? sum / (double)cnt : 0.0);
 				lua_rawseti(L, -2, (lua_Integer)c + 1);
 			}
 			lua_pop(L, 1);
@@ -650,6 +738,40 @@ static void fill_last(lua_State *L, int lt, const sl_lossrun *run, const int *co
 		lua_pop(L, 1);
 	}
 	lua_pop(L, 1);
+}
+
+/* Statistics given for batch parts (crit:from_stats): a (C, 9) tensor of
+ * sums, each finite and >= 0, with TP <= SP, ST and SP, ST <= M' (sums of
+ * p t, p, t and 1 over the valid elements). Returns them as doubles. */
+static double *ext_stats(lua_State *L, const char *fn, const sl_tensor *st, size_t C)
+{
+	static const char *const names[SL_NSTAT_PUBLIC] = {"TP", "SP", "ST", "M'", "SP2",
+	                                                    "ST2", "SAD", "SQT", "SQN"};
+	char a[160];
+	if (st->ndim != 2 || (size_t)st->shape[0] != C || st->shape[1] != SL_NSTAT_PUBLIC)
+		sl_error(L, fn, "statistics must have shape {%zu,%d}, got %s", C, SL_NSTAT_PUBLIC,
+		         sl_shapestr(st->ndim, st->shape, a, sizeof a));
+	double *ext = sl_alloc(L, fn, C * SL_NSTAT * sizeof(double), 0);
+	memset(ext, 0, C * SL_NSTAT * sizeof(double));
+	for (size_t c = 0; c < C; c++) {
+		const float *r = st->data + c * SL_NSTAT_PUBLIC;
+		for (int k = 0; k < SL_NSTAT_PUBLIC; k++) {
+			float v = r[k];
+			if (!(isfinite(v) && v >= 0.0f)) {
+				char b[64];
+				sl_error(L, fn, "statistics[%zu][%d] (%s) must be a finite number >= 0, got %s", c + 1,
+				         k + 1, names[k], sl_numstr((double)v, b, sizeof b));
+			}
+			ext[c * SL_NSTAT + (size_t)k] = (double)v;
+		}
+		if (!(r[SL_S_TP] <= r[SL_S_SP] && r[SL_S_TP] <= r[SL_S_ST] && r[SL_S_SP] <= r[SL_S_M] &&
+		      r[SL_S_ST] <= r[SL_S_M]))
+			sl_error(L, fn, "statistics of class %zu are not sums over one set of elements "
+			         "(TP <= SP, TP <= ST, SP <= M' and ST <= M' must hold; got TP %g, SP %g, "
+			         "ST %g, M' %g)", c, (double)r[SL_S_TP], (double)r[SL_S_SP],
+			         (double)r[SL_S_ST], (double)r[SL_S_M]);
+	}
+	return ext;
 }
 
 /* Evaluates the parts (ids, opts tables at stack indices, weights) on the
@@ -712,11 +834,9 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 	for (int p = 0; p < nparts; p++)
 		check_part(L, fn, ids[p], &os[p], C, act, nparts);
 	int red = os[0].red;
-	if (ca->ext_stats && (ca->ext_stats->numel != C * SL_NSTAT_PUBLIC))
-		sl_error(L, fn, "statistics must have shape {%zu,%d}, got %s", C, SL_NSTAT_PUBLIC,
-		         sl_shapestr(ca->ext_stats->ndim, ca->ext_stats->shape, a, sizeof a));
 
-	/* out: a tensor of x's shape that shares storage with no input */
+	/* out: a tensor of x's shape that shares storage with no input; a
+	 * criterion's own buffer that does is replaced by a fresh one */
 	int want_grad = ca->want_grad && red != SL_RED_NONE;
 	sl_tensor *out = want_grad ? ca->out : NULL;
 	if (out) {
@@ -724,7 +844,10 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 			sl_error(L, fn, "option out shape %s does not match input %s",
 			         sl_shapestr(out->ndim, out->shape, a, sizeof a),
 			         sl_shapestr(x->ndim, x->shape, b, sizeof b));
-		if (overlaps(out, x) || overlaps(out, t) || (mask && overlaps(out, mask)))
+		int shared = overlaps(out, x) || overlaps(out, t) || (mask && overlaps(out, mask));
+		if (shared && ca->scratch_out)
+			out = NULL;
+		else if (shared)
 			sl_error(L, fn, "option out shares storage with %s",
 			         overlaps(out, x) ? "the input" : overlaps(out, t) ? "the target" : "the mask");
 	}
@@ -739,28 +862,23 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 	partbuf pbs[MAXPARTS];
 	double *big = NULL;
 	if (C > LOCALC) /* per-class arrays of wide inputs, on the Lua stack */
-		big = lua_newuserdatauv(L, (size_t)nparts * C * (2 * sizeof(double) + 2 * sizeof(float)), 0);
-	int comp_part[2 * SL_MAXREG], comp_kind[2 * SL_MAXREG], ncomp = 0;
+		big = sl_alloc(L, fn, (size_t)nparts * C * (2 * sizeof(double) + 2 * sizeof(float)), 0);
+	comps cp = {.n = 0};
 	for (int p = 0; p < nparts; p++) {
 		int np0 = j->npix, nr0 = run.nreg;
 		add_part(L, fn, &run, ids[p], &os[p], weights[p], C, act, &pbs[p],
 		         big ? big + (size_t)p * C * 3 : NULL);
 		for (int i = np0; i < j->npix; i++) {
-			comp_part[ncomp] = p;
-			comp_kind[ncomp++] = i << 1;
+			cp.part[cp.n] = p;
+			cp.kind[cp.n++] = i << 1;
 		}
 		for (int i = nr0; i < run.nreg; i++) {
-			comp_part[ncomp] = p;
-			comp_kind[ncomp++] = i << 1 | 1;
+			cp.part[cp.n] = p;
+			cp.kind[cp.n++] = i << 1 | 1;
 		}
 	}
-	double *ext = NULL;
 	if (ca->ext_stats) {
-		ext = lua_newuserdatauv(L, C * SL_NSTAT * sizeof(double), 0);
-		memset(ext, 0, C * SL_NSTAT * sizeof(double));
-		for (size_t c = 0; c < C; c++)
-			for (int k = 0; k < SL_NSTAT_PUBLIC; k++)
-				ext[c * SL_NSTAT + (size_t)k] = (double)ca->ext_stats->data[c * SL_NSTAT_PUBLIC + (size_t)k];
+		double *ext = ext_stats(L, fn, ca->ext_stats, C);
 		for (int i = 0; i < run.nreg; i++)
 			run.reg[i].ext = run.reg[i].batch ? ext : NULL;
 	}
@@ -773,40 +891,47 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 		if (rp0) {
 			shape[0] = (int64_t)sl_region_rows(rp0, N);
 			shape[1] = (int64_t)sl_region_cols(rp0, C);
-			vals = sl_newtensor(L, 2, shape);
+			vals = sl_newtensor(L, fn, 2, shape);
 		} else {
 			memcpy(shape, x->shape, sizeof shape);
 			if (act == SL_ACT_SOFTMAX || j->pix[0].type == SL_PX_CE)
 				shape[1] = 1;
-			vals = sl_newtensor(L, x->ndim, shape);
+			vals = sl_newtensor(L, fn, x->ndim, shape);
 			j->out = vals->data;
 			j->out_mode = SL_OUT_VALUES;
 		}
 	}
 	int validx = lua_gettop(L);
-	if (rp0 && (red == SL_RED_NONE || ca->last_idx)) {
-		size_t total = 0;
-		for (int i = 0; i < run.nreg; i++)
-			total += sl_region_rows(&run.reg[i], N) * sl_region_cols(&run.reg[i], C);
-		/* a criterion's last table keeps this buffer: no allocation per step */
-		double *Lbuf = NULL;
-		if (ca->last_idx) {
-			lua_getfield(L, ca->last_idx, "_buf");
-			if (lua_type(L, -1) == LUA_TUSERDATA && lua_rawlen(L, -1) >= total * sizeof(double))
-				Lbuf = lua_touserdata(L, -1);
-			lua_pop(L, 1);
-		}
-		if (!Lbuf) {
-			Lbuf = lua_newuserdatauv(L, total * sizeof(double), 0);
-			if (ca->last_idx) {
-				lua_pushvalue(L, -1);
-				lua_setfield(L, ca->last_idx, "_buf");
-			}
-		}
-		for (int i = 0; i < run.nreg; i++) {
-			run.reg[i].L = Lbuf;
-			Lbuf += sl_region_rows(&run.reg[i], N) * sl_region_cols(&run.reg[i], C);
-		}
+	/* The run's statistics and the region parts' L live in memory Lua owns,
+	 * so that nothing leaks when filling the results raises (a metamethod,
+	 * memory); a criterion's last table keeps it, in a userdata type only C
+	 * makes: no allocation per step, and nothing Lua puts there is written
+	 * into. */
+	size_t nL = 0, nst = N * C * SL_NSTAT;
+	for (int i = 0; i < run.nreg; i++)
+		nL += sl_region_rows(&run.reg[i], N) * sl_region_cols(&run.reg[i], C);
+	int bidx = 0, fresh;
+	if (ca->last_idx) {
+		lua_getfield(L, ca->last_idx, "_buf");
+		bidx = lua_gettop(L);
+	}
+	double *work = private_buffer(L, fn, bidx, nst + nL, &fresh);
+	if (fresh && ca->last_idx) {
+		lua_pushvalue(L, -1);
+		lua_setfield(L, ca->last_idx, "_buf");
+	}
+	run.stats_mem = work;
+	double *Lbuf = work + nst;
+	for (int i = 0; i < run.nreg; i++) {
+		run.reg[i].L = Lbuf;
+		Lbuf += sl_region_rows(&run.reg[i], N) * sl_region_cols(&run.reg[i], C);
+	}
+	sl_tensor *st_out = NULL;
+	int stidx = 0;
+	if (ca->stats_only) {
+		int64_t shape[2] = {(int64_t)C, SL_NSTAT_PUBLIC};
+		st_out = sl_newtensor(L, fn, 2, shape);
+		stidx = lua_gettop(L);
 	}
 	sl_tensor *g = NULL;
 	if (want_grad) {
@@ -815,7 +940,7 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 			run.out_user = !ca->scratch_out;
 			lua_pushvalue(L, ca->out_idx);
 		} else {
-			g = sl_newtensor(L, x->ndim, x->shape);
+			g = sl_newtensor(L, fn, x->ndim, x->shape);
 		}
 		j->out = g->data;
 	}
@@ -827,29 +952,28 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 		j->npix = 0;
 	}
 	sl_exec e = sl_getexec(L);
-	int rc = sl_loss_run(&e, &run);
+	int rc = sl_loss_run(&e, &run); /* nothing it allocates survives it */
+	if (g && (rc == SL_OK || !run.out_user))
+		sl_touch(g); /* written (a failed run writes only into our own buffers) */
 	if (rc != SL_OK)
 		sl_loss_raise(L, fn, &run, rc, x, t, mask, C);
-	if (ca->stats_only) {
-		int64_t shape[2] = {(int64_t)C, SL_NSTAT_PUBLIC};
-		sl_tensor *st = sl_newtensor(L, 2, shape);
+	if (st_out) {
 		for (size_t c = 0; c < C; c++)
 			for (int k = 0; k < SL_NSTAT_PUBLIC; k++) {
 				double v = 0.0;
 				for (size_t n = 0; n < N; n++)
 					v += run.stats[(n * C + c) * SL_NSTAT + (size_t)k];
-				st->data[c * SL_NSTAT_PUBLIC + (size_t)k] = (float)v;
+				st_out->data[c * SL_NSTAT_PUBLIC + (size_t)k] = (float)v;
 			}
-		sl_loss_free(&run);
+		lua_pushvalue(L, stidx);
 		return 1;
 	}
 	double total = run.total;
-	if (ca->last_idx)
-		fill_last(L, ca->last_idx, &run, comp_part, comp_kind, ncomp, nparts, N, C, total);
 	if (red == SL_RED_NONE && rp0)
 		for (size_t i = 0; i < vals->numel; i++)
 			vals->data[i] = (float)rp0->L[i];
-	sl_loss_free(&run);
+	if (ca->last_idx)
+		fill_last(L, ca->last_idx, &run, &cp, nparts, weights, N, C, total);
 	if (red == SL_RED_NONE)
 		lua_pushvalue(L, validx);
 	else
@@ -884,70 +1008,111 @@ static int loss_call(lua_State *L)
 	return evaluate(L, fn, 1, &id, &optidx, &w, &ca);
 }
 
+/* The id of the loss called name (a string without NUL), or -1. */
+static int find_loss(lua_State *L, int idx)
+{
+	for (int i = 0; i < L_COUNT; i++)
+		if (is_string(L, idx, defs[i].name))
+			return i;
+	return -1;
+}
+
+static int opt_flag(lua_State *L, const char *fn, int idx, const char *what)
+{
+	if (lua_type(L, idx) != LUA_TBOOLEAN && !lua_isnil(L, idx)) {
+		char d[96];
+		sl_error(L, fn, "%s must be a boolean, got %s", what, sl_describe(L, idx, d, sizeof d));
+	}
+	return lua_toboolean(L, idx);
+}
+
+static sl_tensor *opt_tensor_arg(lua_State *L, const char *fn, int idx, const char *what)
+{
+	return lua_isnil(L, idx) ? NULL : sl_checktensor(L, idx, fn, what);
+}
+
 /* segloss.core.combo(fname, parts, x, t, mask, out, want_grad, scratch_out,
  * stats, last, stats_only) — the evaluation behind criteria: parts is a list
  * of {name, opts, weight}; out (a tensor or nil) receives the gradient;
- * scratch_out says out is the criterion's own buffer; stats (a (C, 9) tensor
- * or nil) replaces the statistics of batch parts; last (a table or nil)
- * receives the values per part; stats_only returns the batch's (C, 9)
- * statistics instead. */
+ * scratch_out says out is the criterion's own buffer (it may then be
+ * written before every check is done, and is replaced by a fresh tensor if
+ * it shares storage with an input); stats (a (C, 9) tensor or nil)
+ * replaces the statistics of batch parts; last (a table or nil) receives
+ * the values per part; stats_only returns the batch's (C, 9) statistics
+ * instead. Everything is checked: this is reachable from Lua. */
 static int core_combo(lua_State *L)
 {
-	const char *fn = luaL_checkstring(L, 1);
-	luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 11);
+	const char *fn = lua_type(L, 1) == LUA_TSTRING ? sl_checkstr(L, 1, "segloss.core.combo", "fname")
+	                                               : "segloss.core.combo";
+	if (lua_type(L, 2) != LUA_TTABLE) {
+		char d[96];
+		sl_error(L, fn, "parts must be a list of {name, opts, weight}, got %s",
+		         sl_describe(L, 2, d, sizeof d));
+	}
 	callargs ca = {0};
-	ca.stats_only = lua_toboolean(L, 11);
 	ca.x = sl_checktensor(L, 3, fn, "input");
 	ca.t = sl_checktensor(L, 4, fn, "target");
-	ca.mask = lua_isnil(L, 5) ? NULL : sl_checktensor(L, 5, fn, "mask");
-	ca.out = lua_isnil(L, 6) ? NULL : sl_checktensor(L, 6, fn, "out");
+	ca.mask = opt_tensor_arg(L, fn, 5, "mask");
+	ca.out = opt_tensor_arg(L, fn, 6, "out");
 	ca.out_idx = 6;
-	ca.want_grad = lua_toboolean(L, 7);
-	ca.scratch_out = lua_toboolean(L, 8);
-	ca.ext_stats = lua_isnil(L, 9) ? NULL : sl_checktensor(L, 9, fn, "statistics");
+	ca.want_grad = opt_flag(L, fn, 7, "want_grad");
+	ca.scratch_out = opt_flag(L, fn, 8, "scratch_out");
+	ca.ext_stats = opt_tensor_arg(L, fn, 9, "statistics");
+	if (!lua_isnil(L, 10) && !lua_istable(L, 10)) {
+		char d[96];
+		sl_error(L, fn, "last must be a table or nil, got %s", sl_describe(L, 10, d, sizeof d));
+	}
 	ca.last_idx = lua_istable(L, 10) ? 10 : 0;
-	int n = (int)lua_rawlen(L, 2);
-	if (n < 1 || n > MAXPARTS)
-		sl_error(L, fn, "a combination takes 1 to %d parts, got %d", MAXPARTS, n);
+	ca.stats_only = opt_flag(L, fn, 11, "stats_only");
+	lua_Unsigned n = lua_rawlen(L, 2);
+	if (n < 1 || n > MAXPARTS - 1)
+		sl_error(L, fn, "a combination takes 1 to %d parts, got %llu", MAXPARTS - 1,
+		         (unsigned long long)n);
 	int ids[MAXPARTS], optidx[MAXPARTS];
 	double weights[MAXPARTS];
-	luaL_checkstack(L, 3 * n + 8, NULL);
-	for (int p = 0; p < n; p++) {
-		lua_rawgeti(L, 2, p + 1);
+	luaL_checkstack(L, 3 * (int)n + 8, NULL);
+	for (int p = 0; p < (int)n; p++) {
+		char d[96];
+		if (lua_rawgeti(L, 2, p + 1) != LUA_TTABLE)
+			sl_error(L, fn, "part %d must be a table {name, opts, weight}, got %s", p + 1,
+			         sl_describe(L, -1, d, sizeof d));
 		int pt = lua_gettop(L);
 		lua_rawgeti(L, pt, 1);
-		const char *name = lua_tostring(L, -1);
-		ids[p] = -1;
-		for (int i = 0; name && i < L_COUNT; i++)
-			if (strcmp(name, defs[i].name) == 0)
-				ids[p] = i;
-		if (ids[p] < 0)
-			sl_error(L, fn, "unknown loss \"%s\"", name ? name : "?");
-		lua_rawgeti(L, pt, 2);
+		if ((ids[p] = find_loss(L, -1)) < 0)
+			sl_error(L, fn, "part %d: unknown loss %s", p + 1, sl_describe(L, -1, d, sizeof d));
+		if (lua_rawgeti(L, pt, 2) != LUA_TTABLE && !lua_isnil(L, -1))
+			sl_error(L, fn, "part %d: options must be a table, got %s", p + 1,
+			         sl_describe(L, -1, d, sizeof d));
 		optidx[p] = lua_gettop(L);
 		lua_rawgeti(L, pt, 3);
-		weights[p] = lua_tonumber(L, -1);
+		double w = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : (double)NAN;
+		if (!(isfinite(w) && fabs(w) <= FMAX))
+			sl_error(L, fn, "the weight of part %d must be a finite number within the float32 range "
+			         "(|w| <= %.8g), got %s", p + 1, FMAX, sl_describe(L, -1, d, sizeof d));
+		weights[p] = w;
 	}
-	return evaluate(L, fn, n, ids, optidx, weights, &ca);
+	return evaluate(L, fn, (int)n, ids, optidx, weights, &ca);
 }
 
 /* segloss.core.check_opts(fname, name, opts): the checks a constructor can
  * make without data (option names and values). */
 static int core_check_opts(lua_State *L)
 {
-	const char *fn = luaL_checkstring(L, 1);
-	const char *name = luaL_checkstring(L, 2);
-	for (int i = 0; i < L_COUNT; i++)
-		if (strcmp(name, defs[i].name) == 0) {
-			lopts o;
-			lua_settop(L, 3);
-			lossdef d = defs[i];
-			d.fname = fn;
-			parse_opts(L, &d, 3, &o);
-			return 0;
-		}
-	return luaL_error(L, "unknown loss \"%s\"", name);
+	const char *fn = sl_checkstr(L, 1, "segloss.core.check_opts", "fname");
+	int id = find_loss(L, 2);
+	if (id < 0) {
+		char d[96];
+		sl_error(L, fn, "unknown loss %s", sl_describe(L, 2, d, sizeof d));
+	}
+	lopts o;
+	lua_settop(L, 3);
+	lossdef d = defs[id];
+	d.fname = fn;
+	parse_opts(L, &d, 3, &o);
+	/* what can be told without data: smoothing that divides by 0 */
+	check_smoothing(L, fn, id, &o);
+	return 0;
 }
 
 void sl_loss_open(lua_State *L, int ctx)

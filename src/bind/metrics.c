@@ -2,6 +2,7 @@
  * metrics.c — segloss.metrics in C: the distance transform, and the
  * per-(sample, class) metrics behind segloss.metrics.evaluate.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,15 @@ static void get_spacing(lua_State *L, const char *fn, int idx, int nd, double *h
 		h[a] = 1.0;
 	if (lua_isnoneornil(L, idx))
 		return;
-	if (lua_type(L, idx) != LUA_TTABLE || (int)lua_rawlen(L, idx) != nd) {
+	if (lua_type(L, idx) != LUA_TTABLE) {
 		char d[96];
-		sl_error(L, fn, "spacing must be a list of %d numbers (one per spatial axis), got %s", nd,
-		         sl_describe(L, idx, d, sizeof d));
+		sl_error(L, fn, "spacing must be a list of %d number%s (one per spatial axis), got %s", nd,
+		         nd == 1 ? "" : "s", sl_describe(L, idx, d, sizeof d));
 	}
+	lua_Unsigned len = lua_rawlen(L, idx);
+	if (len != (lua_Unsigned)nd)
+		sl_error(L, fn, "spacing must have one number per spatial axis: %llu given, %d needed",
+		         (unsigned long long)len, nd);
 	for (int a = 0; a < nd; a++) {
 		lua_rawgeti(L, idx, a + 1);
 		double v = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : (double)NAN;
@@ -33,6 +38,24 @@ static void get_spacing(lua_State *L, const char *fn, int idx, int nd, double *h
 		h[a] = v;
 		lua_pop(L, 1);
 	}
+}
+
+/* The spacings relative to the largest (sl_edt_scale), or an error. */
+static double rel_spacing(lua_State *L, const char *fn, int nd, const size_t *shape, const double *h,
+                          double *r)
+{
+	double scale;
+	if (sl_edt_scale(nd, shape, h, r, &scale) != 0) {
+		char b[160], v[64];
+		size_t n = (size_t)snprintf(b, sizeof b, "{");
+		for (int a = 0; a < nd && n < sizeof b; a++)
+			n += (size_t)snprintf(b + n, sizeof b - n, "%s%s", a ? ", " : "", sl_numstr(h[a], v, sizeof v));
+		if (n < sizeof b)
+			snprintf(b + n, sizeof b - n, "}");
+		sl_error(L, fn, "spacing %s is out of range: two axes' spacings may differ by a factor of at "
+		         "most 2^500 (about 3e150), and the image's diagonal must be a finite number", b);
+	}
+	return scale;
 }
 
 /* segloss.metrics.distance_transform(mask [, spacing]): for each nonzero
@@ -48,13 +71,29 @@ static int metrics_edt(lua_State *L)
 		sl_error(L, fn, "mask must have 1 to %d dimensions, got shape %s", SL_EDT_MAXDIM,
 		         sl_shapestr(m->ndim, m->shape, b, sizeof b));
 	}
-	double h[SL_EDT_MAXDIM];
+	double h[SL_EDT_MAXDIM], r[SL_EDT_MAXDIM];
 	get_spacing(L, fn, 2, m->ndim, h);
 	size_t shape[SL_EDT_MAXDIM];
 	for (int a = 0; a < m->ndim; a++)
 		shape[a] = (size_t)m->shape[a];
-	uint8_t *src = lua_newuserdatauv(L, m->numel, 0);
-	double *sq = lua_newuserdatauv(L, m->numel * sizeof(double), 0);
+	double scale = rel_spacing(L, fn, m->ndim, shape, h, r);
+	/* the result is float32: its smallest nonzero distance (one step along
+	 * the finest axis) and its largest (the diagonal) must both fit */
+	double hmin = INFINITY, diag = 0.0;
+	for (int a = 0; a < m->ndim; a++) {
+		if (shape[a] > 1 && h[a] < hmin)
+			hmin = h[a];
+		diag += ((double)shape[a] * r[a]) * ((double)shape[a] * r[a]);
+	}
+	diag = sqrt(diag) * scale;
+	if (hmin < (double)FLT_MIN || diag > (double)FLT_MAX) {
+		char a[64], b[64];
+		sl_error(L, fn, "spacing gives distances from %s to %s, outside the float32 range of the "
+		         "result (%g to %g): express the spacing in other units", sl_numstr(hmin, a, sizeof a),
+		         sl_numstr(diag, b, sizeof b), (double)FLT_MIN, (double)FLT_MAX);
+	}
+	uint8_t *src = sl_alloc(L, fn, m->numel, 0);
+	double *sq = sl_alloc(L, fn, m->numel * sizeof(double), 0);
 	for (size_t i = 0; i < m->numel; i++) {
 		float v = m->data[i];
 		if (v != v) {
@@ -63,11 +102,12 @@ static int metrics_edt(lua_State *L)
 		}
 		src[i] = v == 0.0f; /* distances to the background */
 	}
-	sl_tensor *r = sl_newtensor(L, m->ndim, m->shape);
-	if (sl_edt_sq(src, m->ndim, shape, h, sq, sl_getctx(L)->threads) != 0)
+	sl_tensor *res = sl_newtensor(L, fn, m->ndim, m->shape);
+	sl_exec e = sl_getexec(L);
+	if (sl_edt_sq(src, m->ndim, shape, r, sq, &e) != 0)
 		sl_error(L, fn, "out of memory");
 	for (size_t i = 0; i < m->numel; i++)
-		r->data[i] = (float)sqrt(sq[i]);
+		res->data[i] = (float)(sqrt(sq[i]) * scale);
 	return 1;
 }
 
@@ -79,53 +119,121 @@ static void setf(lua_State *L, int t, const char *k, double v)
 	lua_setfield(L, t, k);
 }
 
+/* the option at idx: nil gives dflt; else a number in [lo, hi] (open below
+ * if lo_open, open above if hi_open) */
+static double num_opt(lua_State *L, const char *fn, const char *name, int idx, double dflt, double lo,
+                      int lo_open, double hi, int hi_open, const char *expected)
+{
+	if (lua_isnil(L, idx))
+		return dflt;
+	double v = lua_type(L, idx) == LUA_TNUMBER ? lua_tonumber(L, idx) : (double)NAN;
+	if (!(isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi))) {
+		char d[96];
+		sl_error(L, fn, "option %s must be %s, got %s", name, expected, sl_describe(L, idx, d, sizeof d));
+	}
+	return v;
+}
+
+static int bool_opt(lua_State *L, const char *fn, const char *name, int idx, int dflt)
+{
+	if (lua_isnil(L, idx))
+		return dflt;
+	if (lua_type(L, idx) != LUA_TBOOLEAN) {
+		char d[96];
+		sl_error(L, fn, "option %s must be a boolean, got %s", name, sl_describe(L, idx, d, sizeof d));
+	}
+	return lua_toboolean(L, idx);
+}
+
 /* segloss.core.metrics(pred, target, activation, threshold, spacing,
- * tolerance, empty_distance, include_background, distances) ->
- * { N, C, c0, rows = { {n, c, dice, iou, ..., empty = "none"|"both"|"pred"|"target"}, ... } }
- * (called by lua/segloss/metrics.lua, which checks the option table) */
+ * tolerance, empty_distance, include_background, distances, classes) ->
+ * { N, C, c0, empty_distance, rows = { {sample, class, dice, iou, ...,
+ * empty = "none"|"both"|"pred"|"target"}, ... } }
+ * Called by lua/segloss/metrics.lua, which checks the option table first;
+ * every argument is checked again here (nil means the default). */
 static int core_metrics(lua_State *L)
 {
 	const char *fn = "segloss.metrics.evaluate";
+	lua_settop(L, 10);
 	sl_tensor *x = sl_checktensor(L, 1, fn, "prediction");
 	sl_tensor *t = sl_checktensor(L, 2, fn, "target");
-	int act = luaL_checkoption(L, 3, "none", acts);
-	double thr = luaL_checknumber(L, 4);
-	double tol = luaL_checknumber(L, 6);
-	int incl_bg = lua_toboolean(L, 8), want_dist = lua_toboolean(L, 9);
+	int act = SL_ACT_NONE;
+	if (!lua_isnil(L, 3)) {
+		const char *a = lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : NULL;
+		for (act = 0; a && acts[act] && strcmp(a, acts[act]) != 0; act++)
+			;
+		if (!a || !acts[act] || strlen(a) != lua_rawlen(L, 3)) {
+			char d[96];
+			sl_error(L, fn, "option activation must be one of \"none\", \"sigmoid\", \"softmax\", got %s",
+			         sl_describe(L, 3, d, sizeof d));
+		}
+	}
+	double thr = num_opt(L, fn, "threshold", 4, 0.5, 0.0, 1, 1.0, 1, "a number in (0, 1)");
+	double tol = num_opt(L, fn, "tolerance", 6, 1.0, 0.0, 0, INFINITY, 1, "a finite number >= 0");
+	double empty_given = num_opt(L, fn, "empty_distance", 7, -1.0, 0.0, 0, INFINITY, 1,
+	                             "a finite number >= 0");
+	int incl_bg = bool_opt(L, fn, "include_background", 8, 1);
+	int want_dist = bool_opt(L, fn, "distances", 9, 1);
+	lua_Integer classes = lua_isnil(L, 10) ? 0 : sl_checkint(L, 10, fn, "option classes", 2, 1 << 24);
 	char a[160], b[160];
 	if (x->ndim < 3 || x->ndim > 2 + SL_EDT_MAXDIM)
 		sl_error(L, fn, "prediction must have 3 to 5 dimensions (N, C, spatial...), got shape %s",
 		         sl_shapestr(x->ndim, x->shape, a, sizeof a));
-	size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1], M = x->numel / (N * C);
+	size_t N = (size_t)x->shape[0], Cx = (size_t)x->shape[1], M = x->numel / (N * Cx);
+	int pred_labels = classes > 0 && Cx == 1;
+	size_t C = pred_labels ? (size_t)classes : Cx;
+	if (classes > 0 && !pred_labels && Cx != (size_t)classes)
+		sl_error(L, fn, "prediction has %zu channels but option classes is %lld (give a label map "
+		         "{N,1,...} or one channel per class)", Cx, (long long)classes);
+	if (pred_labels && act != SL_ACT_NONE)
+		sl_error(L, fn, "a label-map prediction takes activation \"none\", got \"%s\"", acts[act]);
+	int64_t bshape[SL_MAXDIM];
+	memcpy(bshape, x->shape, sizeof bshape);
+	bshape[1] = (int64_t)C;
 	int nd = x->ndim - 2, labels = 0;
-	if (x->ndim != t->ndim || memcmp(x->shape, t->shape, (size_t)x->ndim * sizeof x->shape[0])) {
+	if (x->ndim != t->ndim || memcmp(bshape, t->shape, (size_t)x->ndim * sizeof bshape[0])) {
 		int pix = t->ndim == x->ndim && t->shape[0] == x->shape[0] && t->shape[1] == 1;
 		for (int i = 2; pix && i < x->ndim; i++)
 			pix = t->shape[i] == x->shape[i];
 		if (!(pix && C >= 2))
 			sl_error(L, fn, "target shape %s does not match prediction %s%s",
 			         sl_shapestr(t->ndim, t->shape, a, sizeof a),
-			         sl_shapestr(x->ndim, x->shape, b, sizeof b),
+			         sl_shapestr(x->ndim, bshape, b, sizeof b),
 			         C >= 2 ? " (nor is it a label map {N,1,...})" : "");
 		labels = 1;
 	}
 	if (act == SL_ACT_SOFTMAX && C < 2)
 		sl_error(L, fn, "activation \"softmax\" needs at least 2 channels, got C = 1");
-	double h[SL_EDT_MAXDIM];
+	double h[SL_EDT_MAXDIM], r[SL_EDT_MAXDIM];
 	get_spacing(L, fn, 5, nd, h);
 	size_t shape[SL_EDT_MAXDIM];
 	double diag = 0.0;
-	for (int i = 0; i < nd; i++) {
+	for (int i = 0; i < nd; i++)
 		shape[i] = (size_t)x->shape[i + 2];
-		diag += ((double)shape[i] * h[i]) * ((double)shape[i] * h[i]);
-	}
-	double empty_d = lua_isnil(L, 7) ? sqrt(diag) : lua_tonumber(L, 7);
+	double scale = rel_spacing(L, fn, nd, shape, h, r);
+	for (int i = 0; i < nd; i++)
+		diag += ((double)shape[i] * r[i]) * ((double)shape[i] * r[i]);
+	double empty_d = empty_given >= 0.0 ? empty_given : sqrt(diag) * scale;
 
-	/* the binary prediction: argmax (softmax), sigmoid >= thr, or x >= thr */
-	sl_tensor *B = sl_newtensor(L, x->ndim, x->shape);
+	/* the binary prediction: one-hot of a label map, argmax (softmax),
+	 * sigmoid >= thr, or x >= thr */
+	sl_tensor *B = sl_newtensor(L, fn, x->ndim, bshape);
 	double logit = log(thr / (1.0 - thr));
 	for (size_t n = 0; n < N; n++)
 		for (size_t s = 0; s < M; s++) {
+			if (pred_labels) {
+				size_t i = n * M + s;
+				float v = x->data[i];
+				if (!(v >= 0.0f && v < (float)C && v == floorf(v))) {
+					char d[64];
+					sl_error(L, fn, "prediction label %s at %s is not an integer in 0..%zu",
+					         sl_numstr((double)v, d, sizeof d),
+					         sl_coordstr(x->ndim, x->shape, i, a, sizeof a), C - 1);
+				}
+				for (size_t c = 0; c < C; c++)
+					B->data[(n * C + c) * M + s] = (float)c == v ? 1.0f : 0.0f;
+				continue;
+			}
 			size_t best = 0;
 			for (size_t c = 0; c < C; c++) {
 				size_t i = (n * C + c) * M + s;
@@ -135,10 +243,13 @@ static int core_metrics(lua_State *L)
 					         sl_coordstr(x->ndim, x->shape, i, a, sizeof a));
 				if (act == SL_ACT_NONE && !(v >= 0.0f && v <= 1.0f)) {
 					char d[64];
+					int label = C == 1 && v > 1.0f && v == floorf(v);
 					sl_error(L, fn, "prediction value %s at %s is outside [0, 1] with activation "
-					         "\"none\" (logits? pass activation = \"sigmoid\" or \"softmax\")",
-					         sl_numstr((double)v, d, sizeof d),
-					         sl_coordstr(x->ndim, x->shape, i, a, sizeof a));
+					         "\"none\" (%s)", sl_numstr((double)v, d, sizeof d),
+					         sl_coordstr(x->ndim, x->shape, i, a, sizeof a),
+					         label ? "logits? pass activation = \"sigmoid\" or \"softmax\"; a label "
+					                 "map? pass classes = the number of classes"
+					               : "logits? pass activation = \"sigmoid\" or \"softmax\"");
 				}
 				if (act == SL_ACT_SOFTMAX) {
 					if (v > x->data[(n * C + best) * M + s])
@@ -162,17 +273,21 @@ static int core_metrics(lua_State *L)
 			         sl_coordstr(t->ndim, t->shape, i, a, sizeof a));
 		}
 	}
+	uint8_t *mp = want_dist ? sl_alloc(L, fn, 2 * M, 0) : NULL, *mt = mp ? mp + M : NULL;
 
-	/* overlap: the loss statistics pass on the binary prediction (one pass) */
+	/* overlap: the loss statistics pass on the binary prediction (one pass),
+	 * into memory Lua owns, so that nothing leaks if building the result
+	 * raises */
 	sl_lossrun run;
 	sl_loss_init(&run, N, C, M, B->data, t->data, labels, SL_ACT_NONE, 1e-7f);
 	run.stats_only = 1;
+	run.stats_mem = sl_alloc(L, fn, N * C * SL_NSTAT * sizeof(double), 0);
 	sl_exec e = sl_getexec(L);
 	int rc = sl_loss_run(&e, &run);
 	if (rc != SL_OK) /* only a bad label or memory can fail here */
 		sl_loss_raise(L, fn, &run, rc, B, t, NULL, C);
 	double *st = run.stats;
-	lua_createtable(L, 0, 4);
+	lua_createtable(L, 0, 5);
 	int res = lua_gettop(L);
 	lua_pushinteger(L, (lua_Integer)N);
 	lua_setfield(L, res, "N");
@@ -184,47 +299,43 @@ static int core_metrics(lua_State *L)
 	setf(L, res, "empty_distance", empty_d);
 	lua_createtable(L, (int)(N * (C - c0)), 0);
 	int rows = lua_gettop(L);
-	uint8_t *mp = want_dist ? lua_newuserdatauv(L, 2 * M, 0) : NULL, *mt = mp ? mp + M : NULL;
-	if (mp)
-		lua_insert(L, rows); /* keep it below the rows table */
-	rows = lua_gettop(L);
 	int k = 0;
 	for (size_t n = 0; n < N; n++)
 		for (size_t c = c0; c < C; c++) {
-			const double *s = st + (n * C + c) * SL_NSTAT;
-			double TP = s[SL_S_TP], SP = s[SL_S_SP], ST = s[SL_S_ST], Mv = s[SL_S_M];
+			const double *sv = st + (n * C + c) * SL_NSTAT;
+			double TP = sv[SL_S_TP], SP = sv[SL_S_SP], ST = sv[SL_S_ST], Mv = sv[SL_S_M];
 			double FP = SP - TP, FN = ST - TP, TN = Mv - SP - ST + TP;
 			int pe = SP == 0.0, te = ST == 0.0;
 			lua_createtable(L, 0, 18);
-			int r = lua_gettop(L);
+			int row = lua_gettop(L);
 			lua_pushinteger(L, (lua_Integer)n + 1);
-			lua_setfield(L, r, "sample");
+			lua_setfield(L, row, "sample");
 			lua_pushinteger(L, (lua_Integer)c);
-			lua_setfield(L, r, "class");
-			setf(L, r, "tp", TP);
-			setf(L, r, "fp", FP);
-			setf(L, r, "fn", FN);
-			setf(L, r, "tn", TN);
+			lua_setfield(L, row, "class");
+			setf(L, row, "tp", TP);
+			setf(L, row, "fp", FP);
+			setf(L, row, "fn", FN);
+			setf(L, row, "tn", TN);
 			/* one empty-mask policy: never NaN */
 			if (pe && te) {
-				setf(L, r, "dice", 1.0);
-				setf(L, r, "iou", 1.0);
-				setf(L, r, "precision", 1.0);
-				setf(L, r, "sensitivity", 1.0);
+				setf(L, row, "dice", 1.0);
+				setf(L, row, "iou", 1.0);
+				setf(L, row, "precision", 1.0);
+				setf(L, row, "sensitivity", 1.0);
 			} else if (pe || te) {
-				setf(L, r, "dice", 0.0);
-				setf(L, r, "iou", 0.0);
-				setf(L, r, "precision", 0.0);
-				setf(L, r, "sensitivity", 0.0);
+				setf(L, row, "dice", 0.0);
+				setf(L, row, "iou", 0.0);
+				setf(L, row, "precision", 0.0);
+				setf(L, row, "sensitivity", 0.0);
 			} else {
-				setf(L, r, "dice", 2.0 * TP / (2.0 * TP + FP + FN));
-				setf(L, r, "iou", TP / (TP + FP + FN));
-				setf(L, r, "precision", TP / (TP + FP));
-				setf(L, r, "sensitivity", TP / (TP + FN));
+				setf(L, row, "dice", 2.0 * TP / (2.0 * TP + FP + FN));
+				setf(L, row, "iou", TP / (TP + FP + FN));
+				setf(L, row, "precision", TP / (TP + FP));
+				setf(L, row, "sensitivity", TP / (TP + FN));
 			}
-			setf(L, r, "specificity", TN + FP > 0.0 ? TN / (TN + FP) : 1.0);
+			setf(L, row, "specificity", TN + FP > 0.0 ? TN / (TN + FP) : 1.0);
 			lua_pushstring(L, pe && te ? "both" : pe ? "pred" : te ? "target" : "none");
-			lua_setfield(L, r, "empty");
+			lua_setfield(L, row, "empty");
 			if (want_dist) {
 				for (size_t q = 0; q < M; q++) {
 					mp[q] = B->data[(n * C + c) * M + q] != 0.0f;
@@ -232,20 +343,17 @@ static int core_metrics(lua_State *L)
 					               : t->data[(n * C + c) * M + q] != 0.0f;
 				}
 				sl_surface sd;
-				if (sl_surface_distances(mp, mt, nd, shape, h, tol, empty_d, e.threads, &sd) != 0) {
-					sl_loss_free(&run);
+				if (sl_surface_distances(mp, mt, nd, shape, r, scale, tol, empty_d, &e, &sd) != 0)
 					sl_error(L, fn, "out of memory");
-				}
-				setf(L, r, "hd", sd.hd);
-				setf(L, r, "hd95", sd.hd95);
-				setf(L, r, "assd", sd.assd);
-				setf(L, r, "nsd", sd.nsd);
-				setf(L, r, "pred_edges", (double)sd.pred_edges);
-				setf(L, r, "target_edges", (double)sd.target_edges);
+				setf(L, row, "hd", sd.hd);
+				setf(L, row, "hd95", sd.hd95);
+				setf(L, row, "assd", sd.assd);
+				setf(L, row, "nsd", sd.nsd);
+				setf(L, row, "pred_edges", (double)sd.pred_edges);
+				setf(L, row, "target_edges", (double)sd.target_edges);
 			}
 			lua_rawseti(L, rows, ++k);
 		}
-	sl_loss_free(&run);
 	lua_setfield(L, res, "rows");
 	lua_pushvalue(L, res);
 	return 1;

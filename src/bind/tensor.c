@@ -3,6 +3,7 @@
  * and methods (segloss.Tensor:*).
  */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,26 +17,26 @@
 
 #define ALIGN 64
 
-sl_tensor *sl_newtensor(lua_State *L, int ndim, const int64_t *shape)
+sl_tensor *sl_newtensor(lua_State *L, const char *fname, int ndim, const int64_t *shape)
 {
-	size_t n = 1;
-	for (int i = 0; i < ndim; i++)
-		n *= (size_t)shape[i];
-	sl_tensor *t = lua_newuserdatauv(L, sizeof(sl_tensor) + ALIGN + n * sizeof(float), 1);
+	size_t n = sl_checksize(L, fname, ndim, shape); /* <= 2^40: the byte count fits */
+	sl_tensor *t = sl_alloc(L, fname, sizeof(sl_tensor) + ALIGN + n * sizeof(float), 1);
 	uintptr_t p = (uintptr_t)(t + 1);
 	t->data = (float *)((p + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
 	t->numel = n;
 	t->ndim = ndim;
 	t->view = 0;
 	memcpy(t->shape, shape, (size_t)ndim * sizeof shape[0]);
+	t->owner = t;
+	t->version = 0;
 	luaL_setmetatable(L, SL_TENSOR_MT);
 	return t;
 }
 
 /* A new tensor of t's shape. */
-static sl_tensor *newlike(lua_State *L, const sl_tensor *t)
+static sl_tensor *newlike(lua_State *L, const char *fname, const sl_tensor *t)
 {
-	return sl_newtensor(L, t->ndim, t->shape);
+	return sl_newtensor(L, fname, t->ndim, t->shape);
 }
 
 static sl_tensor *self(lua_State *L, const char *fname)
@@ -49,8 +50,9 @@ static sl_tensor *self(lua_State *L, const char *fname)
 static int tensor_zeros(lua_State *L)
 {
 	int64_t shape[SL_MAXDIM];
-	int nd = sl_checkshape(L, 1, "segloss.tensor.zeros", shape);
-	sl_tensor *t = sl_newtensor(L, nd, shape);
+	const char *fn = "segloss.tensor.zeros";
+	int nd = sl_checkshape(L, 1, fn, shape);
+	sl_tensor *t = sl_newtensor(L, fn, nd, shape);
 	memset(t->data, 0, t->numel * sizeof(float));
 	return 1;
 }
@@ -64,8 +66,9 @@ static void fill(sl_tensor *t, float v)
 static int tensor_ones(lua_State *L)
 {
 	int64_t shape[SL_MAXDIM];
-	int nd = sl_checkshape(L, 1, "segloss.tensor.ones", shape);
-	fill(sl_newtensor(L, nd, shape), 1.0f);
+	const char *fn = "segloss.tensor.ones";
+	int nd = sl_checkshape(L, 1, fn, shape);
+	fill(sl_newtensor(L, fn, nd, shape), 1.0f);
 	return 1;
 }
 
@@ -78,19 +81,20 @@ static int tensor_full(lua_State *L)
 		sl_error(L, fn, "shape must be a table of dimensions, got %s",
 		         sl_describe(L, 1, d, sizeof d));
 	}
-	float v = (float)sl_checknum(L, 2, fn, "value", 0);
+	float v = sl_checkfloat(L, 2, fn, "value");
 	lua_settop(L, 1);
 	int64_t shape[SL_MAXDIM];
 	int nd = sl_checkshape(L, 1, fn, shape);
-	fill(sl_newtensor(L, nd, shape), v);
+	fill(sl_newtensor(L, fn, nd, shape), v);
 	return 1;
 }
 
 static int tensor_rand(lua_State *L)
 {
 	int64_t shape[SL_MAXDIM];
-	int nd = sl_checkshape(L, 1, "segloss.tensor.rand", shape);
-	sl_tensor *t = sl_newtensor(L, nd, shape);
+	const char *fn = "segloss.tensor.rand";
+	int nd = sl_checkshape(L, 1, fn, shape);
+	sl_tensor *t = sl_newtensor(L, fn, nd, shape);
 	sl_rng_uniform(&sl_getctx(L)->rng, t->numel, t->data);
 	return 1;
 }
@@ -98,8 +102,9 @@ static int tensor_rand(lua_State *L)
 static int tensor_randn(lua_State *L)
 {
 	int64_t shape[SL_MAXDIM];
-	int nd = sl_checkshape(L, 1, "segloss.tensor.randn", shape);
-	sl_tensor *t = sl_newtensor(L, nd, shape);
+	const char *fn = "segloss.tensor.randn";
+	int nd = sl_checkshape(L, 1, fn, shape);
+	sl_tensor *t = sl_newtensor(L, fn, nd, shape);
 	sl_rng_normal(&sl_getctx(L)->rng, t->numel, t->data);
 	return 1;
 }
@@ -121,7 +126,13 @@ static float elemval(lua_State *L, const char *fn, const int64_t *idx, int depth
 		sl_error(L, fn, "element %s must be a number, got %s", pathstr(idx, depth, p, sizeof p),
 		         sl_describe(L, -1, d, sizeof d));
 	}
-	return (float)lua_tonumber(L, -1);
+	double v = lua_tonumber(L, -1);
+	if (!sl_fits_float(v)) {
+		char p[96], d[64];
+		sl_error(L, fn, "element %s must be within the float32 range (|v| <= %.8g), got %s",
+		         pathstr(idx, depth, p, sizeof p), (double)FLT_MAX, sl_numstr(v, d, sizeof d));
+	}
+	return (float)v;
 }
 
 /* Fills dst from the nested table on the top of the stack, at depth d. */
@@ -174,7 +185,7 @@ static int tensor_from(lua_State *L)
 			sl_error(L, fn, "data has %llu elements but shape %s needs %zu",
 			         (unsigned long long)len, sl_shapestr(nd, shape, b, sizeof b), n);
 		}
-		sl_tensor *t = sl_newtensor(L, nd, shape);
+		sl_tensor *t = sl_newtensor(L, fn, nd, shape);
 		for (size_t i = 0; i < n; i++) {
 			lua_rawgeti(L, 1, (lua_Integer)i + 1);
 			idx[0] = (int64_t)i;
@@ -199,8 +210,7 @@ static int tensor_from(lua_State *L)
 		lua_rawgeti(L, -1, 1);
 	}
 	lua_settop(L, 1);
-	sl_checksize(L, fn, nd, shape);
-	sl_tensor *t = sl_newtensor(L, nd, shape);
+	sl_tensor *t = sl_newtensor(L, fn, nd, shape);
 	float *dst = t->data;
 	lua_pushvalue(L, 1);
 	fill_nested(L, fn, nd, shape, 0, idx, &dst);
@@ -236,9 +246,10 @@ static int tensor_load(lua_State *L)
 		sl_error(L, fn, "cannot open '%s': %s", path, strerror(errno));
 	sl_npy h;
 	char err[256];
-	if (sl_npy_read_header(*box, &h, err, sizeof err) != 0)
+	if (sl_npy_read_header(*box, &h, err, sizeof err) != 0 ||
+	    sl_npy_check_size(*box, &h, err, sizeof err) != 0)
 		sl_error(L, fn, "'%s': %s", path, err);
-	sl_tensor *t = sl_newtensor(L, h.ndim, h.shape);
+	sl_tensor *t = sl_newtensor(L, fn, h.ndim, h.shape);
 	if (sl_npy_read_data(*box, &h, t->data, err, sizeof err) != 0)
 		sl_error(L, fn, "'%s': %s", path, err);
 	fclose(*box);
@@ -323,7 +334,8 @@ static int tensor_set(lua_State *L)
 	sl_tensor *t = self(L, fn);
 	sl_checknargs(L, fn, 1, t->ndim + 1, t->ndim + 1);
 	size_t off = offset(L, fn, t);
-	t->data[off] = (float)sl_checknum(L, t->ndim + 2, fn, "value", 0);
+	t->data[off] = sl_checkfloat(L, t->ndim + 2, fn, "value");
+	sl_touch(t);
 	lua_settop(L, 1);
 	return 1;
 }
@@ -502,7 +514,7 @@ static int tensor_clone(lua_State *L)
 {
 	sl_tensor *t = self(L, "segloss.Tensor:clone");
 	sl_checknargs(L, "segloss.Tensor:clone", 1, 0, 0);
-	sl_tensor *r = newlike(L, t);
+	sl_tensor *r = newlike(L, "segloss.Tensor:clone", t);
 	memcpy(r->data, t->data, t->numel * sizeof(float));
 	return 1;
 }
@@ -512,7 +524,8 @@ static int tensor_fill(lua_State *L)
 	const char *fn = "segloss.Tensor:fill";
 	sl_tensor *t = self(L, fn);
 	sl_checknargs(L, fn, 1, 1, 1);
-	fill(t, (float)sl_checknum(L, 2, fn, "value", 0));
+	fill(t, sl_checkfloat(L, 2, fn, "value"));
+	sl_touch(t);
 	lua_settop(L, 1);
 	return 1;
 }
@@ -539,8 +552,32 @@ static int tensor_copy(lua_State *L)
 		         sl_shapestr(t->ndim, t->shape, b, sizeof b));
 	}
 	memmove(t->data, s->data, t->numel * sizeof(float));
+	sl_touch(t);
 	lua_settop(L, 1);
 	return 1;
+}
+
+/* Pushes a view of t (at stack index idx) with the given shape, its
+ * elements starting at t->data + off. */
+static sl_tensor *push_view(lua_State *L, int idx, sl_tensor *t, int nd, const int64_t *shape,
+                            size_t off, size_t numel)
+{
+	sl_tensor *v = lua_newuserdatauv(L, sizeof(sl_tensor), 1);
+	*v = *t;
+	v->view = 1;
+	v->ndim = nd;
+	v->data = t->data + off;
+	v->numel = numel;
+	v->owner = t->owner;
+	memcpy(v->shape, shape, (size_t)nd * sizeof shape[0]);
+	luaL_setmetatable(L, SL_TENSOR_MT);
+	/* keep the owner of the elements alive, never a chain of views */
+	if (t->view)
+		lua_getiuservalue(L, idx, 1);
+	else
+		lua_pushvalue(L, idx);
+	lua_setiuservalue(L, -2, 1);
+	return v;
 }
 
 static int tensor_reshape(lua_State *L)
@@ -557,7 +594,6 @@ static int tensor_reshape(lua_State *L)
 		sl_error(L, fn, "shape must have 1 to %d dimensions, got %d", SL_MAXDIM, nd);
 	int64_t shape[SL_MAXDIM];
 	int infer = -1;
-	int64_t known = 1;
 	char what[32];
 	for (int i = 0; i < nd; i++) {
 		if (tab)
@@ -570,38 +606,100 @@ static int tensor_reshape(lua_State *L)
 			         (long long)v);
 		if (v == -1)
 			infer = i;
-		else
-			known *= v; /* <= numel below, or the check fails */
 		shape[i] = v;
 		if (tab)
 			lua_pop(L, 1);
-		if (known > (int64_t)t->numel)
-			break;
 	}
-	if (infer >= 0 && known <= (int64_t)t->numel && (int64_t)t->numel % known == 0)
-		shape[infer] = (int64_t)t->numel / known;
-	int64_t n = 1;
-	int ok = known <= (int64_t)t->numel;
+	/* the product of the given sizes, without overflow */
+	int64_t known = 1, numel = (int64_t)t->numel;
+	int ok = 1;
 	for (int i = 0; ok && i < nd; i++)
-		ok = !__builtin_mul_overflow(n, shape[i], &n) && shape[i] >= 1;
-	if (!ok || n != (int64_t)t->numel) {
+		if (i != infer)
+			ok = !__builtin_mul_overflow(known, shape[i], &known) && known <= numel;
+	if (ok && infer >= 0) {
+		ok = numel % known == 0;
+		shape[infer] = ok ? numel / known : -1;
+		known = ok ? numel : known;
+	}
+	if (!ok || known != numel) {
 		char a[160], b[160];
 		sl_error(L, fn, "cannot reshape %s (%zu elements) into %s",
 		         sl_shapestr(t->ndim, t->shape, a, sizeof a), t->numel,
 		         sl_shapestr(nd, shape, b, sizeof b));
 	}
-	sl_tensor *v = lua_newuserdatauv(L, sizeof(sl_tensor), 1);
-	*v = *t;
-	v->view = 1;
-	v->ndim = nd;
-	memcpy(v->shape, shape, sizeof shape);
-	luaL_setmetatable(L, SL_TENSOR_MT);
-	/* keep the owner of the elements alive, never a chain of views */
-	if (t->view)
-		lua_getiuservalue(L, 1, 1);
-	else
-		lua_pushvalue(L, 1);
-	lua_setiuservalue(L, -2, 1);
+	push_view(L, 1, t, nd, shape, 0, t->numel);
+	return 1;
+}
+
+/* The elements of t between start and start + len - 1 (1-based) along
+ * dimension d as a new tensor: a view for d = 1 (the elements are
+ * contiguous), a copy otherwise (segloss tensors are always contiguous). */
+static void slice(lua_State *L, const char *fn, sl_tensor *t, int d, int64_t start, int64_t len,
+                  int drop)
+{
+	int64_t shape[SL_MAXDIM];
+	size_t outer = 1, inner = 1;
+	for (int i = 0; i < d; i++)
+		outer *= (size_t)t->shape[i];
+	for (int i = d + 1; i < t->ndim; i++)
+		inner *= (size_t)t->shape[i];
+	int nd = 0;
+	for (int i = 0; i < t->ndim; i++)
+		if (!(drop && i == d))
+			shape[nd++] = i == d ? len : t->shape[i];
+	size_t row = (size_t)len * inner, off = (size_t)(start - 1) * inner;
+	if (d == 0) {
+		push_view(L, 1, t, nd, shape, off, row);
+		return;
+	}
+	sl_tensor *r = sl_newtensor(L, fn, nd, shape);
+	size_t stride = (size_t)t->shape[d] * inner;
+	for (size_t o = 0; o < outer; o++)
+		memcpy(r->data + o * row, t->data + o * stride + off, row * sizeof(float));
+}
+
+static int tensor_narrow(lua_State *L)
+{
+	const char *fn = "segloss.Tensor:narrow";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 3, 3);
+	int d = (int)sl_checkint(L, 2, fn, "dimension", 1, t->ndim) - 1;
+	int64_t n = t->shape[d];
+	lua_Integer start = sl_checkint(L, 3, fn, "start", 1, n);
+	lua_Integer len = sl_checkint(L, 4, fn, "length", 1, n - start + 1);
+	slice(L, fn, t, d, start, len, 0);
+	return 1;
+}
+
+static int tensor_select(lua_State *L)
+{
+	const char *fn = "segloss.Tensor:select";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 2, 2);
+	if (t->ndim < 2) {
+		char b[160];
+		sl_error(L, fn, "needs at least 2 dimensions, got shape %s (use get for an element)",
+		         sl_shapestr(t->ndim, t->shape, b, sizeof b));
+	}
+	int d = (int)sl_checkint(L, 2, fn, "dimension", 1, t->ndim) - 1;
+	lua_Integer i = sl_checkint(L, 3, fn, "index", 1, t->shape[d]);
+	slice(L, fn, t, d, i, 1, 1);
+	return 1;
+}
+
+static int tensor_isview(lua_State *L)
+{
+	sl_tensor *t = self(L, "segloss.Tensor:isview");
+	sl_checknargs(L, "segloss.Tensor:isview", 1, 0, 0);
+	lua_pushboolean(L, t->view);
+	return 1;
+}
+
+static int tensor_version(lua_State *L)
+{
+	sl_tensor *t = self(L, "segloss.Tensor:version");
+	sl_checknargs(L, "segloss.Tensor:version", 1, 0, 0);
+	lua_pushinteger(L, (lua_Integer)sl_version(t));
 	return 1;
 }
 
@@ -618,14 +716,14 @@ static int arith(lua_State *L, int op, const char *fn)
 			sl_error(L, fn, "shapes %s and %s differ", sl_shapestr(a->ndim, a->shape, x, sizeof x),
 			         sl_shapestr(b->ndim, b->shape, y, sizeof y));
 		}
-		sl_tensor *r = newlike(L, a);
+		sl_tensor *r = newlike(L, fn, a);
 		sl_op_binary(&e, op, a->numel, a->data, b->data, 0.0f, 0, r->data);
 		return 1;
 	}
 	/* one side is a tensor (Lua called us), the other must be a number */
 	sl_tensor *t = a ? a : b;
-	float v = (float)sl_checknum(L, a ? 2 : 1, fn, "operand", 0);
-	sl_tensor *r = newlike(L, t);
+	float v = sl_checkfloat(L, a ? 2 : 1, fn, "operand");
+	sl_tensor *r = newlike(L, fn, t);
 	sl_op_binary(&e, op, t->numel, t->data, NULL, v, a == NULL, r->data);
 	return 1;
 }
@@ -640,10 +738,8 @@ static int inplace(lua_State *L, int op, const char *fn)
 	int ia = two ? 2 : 1, ib = two ? 3 : 2;
 	sl_tensor *a = sl_totensor(L, ia), *b = sl_totensor(L, ib);
 	const char *wa = two ? "first operand" : "self", *wb = two ? "second operand" : "operand";
-	if (!a)
-		(void)sl_checknum(L, ia, fn, wa, 0);
-	if (!b)
-		(void)sl_checknum(L, ib, fn, wb, 0);
+	float va = a ? 0.0f : sl_checkfloat(L, ia, fn, wa);
+	float vb = b ? 0.0f : sl_checkfloat(L, ib, fn, wb);
 	sl_tensor *chk[2] = {a, b};
 	for (int i = 0; i < 2; i++)
 		if (chk[i] && !same_shape(chk[i], t)) {
@@ -656,12 +752,11 @@ static int inplace(lua_State *L, int op, const char *fn)
 	if (a && b) {
 		sl_op_binary(&e, op, t->numel, a->data, b->data, 0.0f, 0, t->data);
 	} else if (a || b) {
-		float v = (float)lua_tonumber(L, a ? ib : ia);
-		sl_op_binary(&e, op, t->numel, (a ? a : b)->data, NULL, v, a == NULL, t->data);
+		sl_op_binary(&e, op, t->numel, (a ? a : b)->data, NULL, a ? vb : va, a == NULL, t->data);
 	} else {
-		float v = (float)lua_tonumber(L, ia), w = (float)lua_tonumber(L, ib);
-		fill(t, op == '+' ? v + w : op == '-' ? v - w : op == '*' ? v * w : v / w);
+		fill(t, op == '+' ? va + vb : op == '-' ? va - vb : op == '*' ? va * vb : va / vb);
 	}
+	sl_touch(t);
 	lua_settop(L, 1);
 	return 1;
 }
@@ -679,7 +774,7 @@ static int tensor_div(lua_State *L) { return arith(L, '/', "segloss.Tensor:__div
 static int tensor_unm(lua_State *L)
 {
 	sl_tensor *t = self(L, "segloss.Tensor:__unm");
-	sl_tensor *r = newlike(L, t);
+	sl_tensor *r = newlike(L, "segloss.Tensor:__unm", t);
 	for (size_t i = 0; i < t->numel; i++)
 		r->data[i] = -t->data[i];
 	return 1;
@@ -688,10 +783,55 @@ static int tensor_unm(lua_State *L)
 /* ------------------------------------------------------------------ */
 /* reductions */
 
+/* A reduction along dimension d (1-based at idx): outer x n x inner, the
+ * result keeping d with size 1 (Torch7's convention). Returns d (0-based). */
+static int reduce_dim(lua_State *L, const char *fn, const sl_tensor *t, int idx, size_t *outer,
+                      size_t *n, size_t *inner, int64_t *shape)
+{
+	int d = (int)sl_checkint(L, idx, fn, "dimension", 1, t->ndim) - 1;
+	*outer = *inner = 1;
+	for (int i = 0; i < d; i++)
+		*outer *= (size_t)t->shape[i];
+	for (int i = d + 1; i < t->ndim; i++)
+		*inner *= (size_t)t->shape[i];
+	*n = (size_t)t->shape[d];
+	memcpy(shape, t->shape, (size_t)t->ndim * sizeof shape[0]);
+	shape[d] = 1;
+	return d;
+}
+
+/* Σ (or the mean) along a dimension, in double, in index order: the same
+ * bits for any thread count. */
+static int sum_dim(lua_State *L, const char *fn, sl_tensor *t, int mean)
+{
+	size_t outer, n, inner;
+	int64_t shape[SL_MAXDIM];
+	reduce_dim(L, fn, t, 2, &outer, &n, &inner, shape);
+	sl_tensor *r = sl_newtensor(L, fn, t->ndim, shape);
+	double *acc = sl_alloc(L, fn, inner * sizeof(double), 0);
+	const float *x = t->data;
+	for (size_t o = 0; o < outer; o++) {
+		for (size_t k = 0; k < inner; k++)
+			acc[k] = 0.0;
+		for (size_t i = 0; i < n; i++) {
+			const float *row = x + (o * n + i) * inner;
+			for (size_t k = 0; k < inner; k++)
+				acc[k] += (double)row[k];
+		}
+		for (size_t k = 0; k < inner; k++)
+			r->data[o * inner + k] = (float)(mean ? acc[k] / (double)n : acc[k]);
+	}
+	lua_pop(L, 1);
+	return 1;
+}
+
 static int tensor_sum(lua_State *L)
 {
-	sl_tensor *t = self(L, "segloss.Tensor:sum");
-	sl_checknargs(L, "segloss.Tensor:sum", 1, 0, 0);
+	const char *fn = "segloss.Tensor:sum";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 0, 1);
+	if (!lua_isnoneornil(L, 2))
+		return sum_dim(L, fn, t, 0);
 	sl_exec e = sl_getexec(L);
 	lua_pushnumber(L, sl_op_sum(&e, t->numel, t->data));
 	return 1;
@@ -699,8 +839,11 @@ static int tensor_sum(lua_State *L)
 
 static int tensor_mean(lua_State *L)
 {
-	sl_tensor *t = self(L, "segloss.Tensor:mean");
-	sl_checknargs(L, "segloss.Tensor:mean", 1, 0, 0);
+	const char *fn = "segloss.Tensor:mean";
+	sl_tensor *t = self(L, fn);
+	sl_checknargs(L, fn, 1, 0, 1);
+	if (!lua_isnoneornil(L, 2))
+		return sum_dim(L, fn, t, 1);
 	sl_exec e = sl_getexec(L);
 	lua_pushnumber(L, sl_op_sum(&e, t->numel, t->data) / (double)t->numel);
 	return 1;
@@ -723,10 +866,44 @@ static int tensor_dot(lua_State *L)
 	return 1;
 }
 
+/* The extreme along a dimension and its 1-based index: the first one, or
+ * the first NaN if there is one (NaN wins, as in min() and max()). */
+static int minmax_dim(lua_State *L, const char *fn, const sl_tensor *t, int want_max)
+{
+	size_t outer, n, inner;
+	int64_t shape[SL_MAXDIM];
+	int d = reduce_dim(L, fn, t, 2, &outer, &n, &inner, shape);
+	if (n > ((size_t)1 << 24)) {
+		char b[160];
+		sl_error(L, fn, "dimension %d of %s is longer than 2^24: its indices are not exact in float32",
+		         d + 1, sl_shapestr(t->ndim, t->shape, b, sizeof b));
+	}
+	sl_tensor *v = sl_newtensor(L, fn, t->ndim, shape);
+	sl_tensor *ix = sl_newtensor(L, fn, t->ndim, shape);
+	for (size_t o = 0; o < outer; o++)
+		for (size_t k = 0; k < inner; k++) {
+			const float *x = t->data + o * n * inner + k;
+			float best = x[0];
+			size_t bi = 0;
+			for (size_t i = 1; i < n && best == best; i++) {
+				float c = x[i * inner];
+				if (c != c || (want_max ? c > best : c < best)) {
+					best = c;
+					bi = i;
+				}
+			}
+			v->data[o * inner + k] = best;
+			ix->data[o * inner + k] = (float)(bi + 1);
+		}
+	return 2;
+}
+
 static int minmax(lua_State *L, const char *fn, int want_max)
 {
 	sl_tensor *t = self(L, fn);
-	sl_checknargs(L, fn, 1, 0, 0);
+	sl_checknargs(L, fn, 1, 0, 1);
+	if (!lua_isnoneornil(L, 2))
+		return minmax_dim(L, fn, t, want_max);
 	sl_exec e = sl_getexec(L);
 	float lo, hi;
 	sl_op_minmax(&e, t->numel, t->data, &lo, &hi);
@@ -747,7 +924,7 @@ static int map(lua_State *L, const char *fn, size_t member)
 	sl_exec e = sl_getexec(L);
 	sl_unary_fn f;
 	memcpy(&f, (const char *)e.k + member, sizeof f);
-	sl_tensor *r = newlike(L, t);
+	sl_tensor *r = newlike(L, fn, t);
 	sl_op_map(&e, f, t->numel, t->data, r->data);
 	return 1;
 }
@@ -774,7 +951,7 @@ static int tensor_pow(lua_State *L)
 		sl_error(L, fn, "exponent must be in [0, 2^24], got %s", sl_numstr(g, b, sizeof b));
 	}
 	sl_exec e = sl_getexec(L);
-	sl_tensor *r = newlike(L, t);
+	sl_tensor *r = newlike(L, fn, t);
 	sl_op_pow(&e, t->numel, t->data, (float)g, r->data);
 	return 1;
 }
@@ -800,7 +977,7 @@ static int tensor_softmax(lua_State *L)
 	size_t N, C, M;
 	ncm(L, fn, t, &N, &C, &M);
 	sl_exec e = sl_getexec(L);
-	sl_tensor *r = newlike(L, t);
+	sl_tensor *r = newlike(L, fn, t);
 	sl_op_softmax(&e, N, C, M, t->data, r->data);
 	return 1;
 }
@@ -815,7 +992,7 @@ static int tensor_argmax(lua_State *L)
 	int64_t shape[SL_MAXDIM];
 	memcpy(shape, t->shape, sizeof shape);
 	shape[1] = 1;
-	sl_tensor *r = sl_newtensor(L, t->ndim, shape);
+	sl_tensor *r = sl_newtensor(L, fn, t->ndim, shape);
 	for (size_t n = 0; n < N; n++) {
 		const float *x = t->data + n * C * M;
 		float *y = r->data + n * M;
@@ -861,7 +1038,7 @@ static int tensor_onehot(lua_State *L)
 	int64_t shape[SL_MAXDIM];
 	memcpy(shape, t->shape, sizeof shape);
 	shape[1] = C;
-	sl_tensor *r = sl_newtensor(L, t->ndim, shape);
+	sl_tensor *r = sl_newtensor(L, fn, t->ndim, shape); /* checks N*C*M <= 2^40 */
 	memset(r->data, 0, r->numel * sizeof(float));
 	for (size_t n = 0; n < N; n++)
 		for (size_t s = 0; s < M; s++)
@@ -908,7 +1085,8 @@ static const luaL_Reg methods[] = {
 	{"exp", tensor_exp},         {"log", tensor_log},         {"log1p", tensor_log1p},
 	{"sigmoid", tensor_sigmoid}, {"softplus", tensor_softplus}, {"pow", tensor_pow},
 	{"softmax", tensor_softmax}, {"argmax", tensor_argmax},   {"onehot", tensor_onehot},
-	{"save", tensor_save},       {NULL, NULL},
+	{"save", tensor_save},       {"narrow", tensor_narrow},   {"select", tensor_select},
+	{"isview", tensor_isview},   {"version", tensor_version}, {NULL, NULL},
 };
 
 static const luaL_Reg metamethods[] = {

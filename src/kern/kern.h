@@ -51,6 +51,11 @@ typedef struct sl_kern {
 	 * for the spatial positions s in [s0, s1); y may equal x. */
 	void (*softmax)(size_t C, size_t M, size_t s0, size_t s1, const float *x, float *y);
 
+	/* The sigmoid p of x, its complement q = 1 - p, and, when spn is not
+	 * NULL, softplus(-x) = -ln p, as the loss kernels compute them (one
+	 * exponential for all three); for the accuracy checks. */
+	void (*sigpq)(size_t n, const float *x, float *p, float *q, float *spn);
+
 	/* The loss kernels of loss.h: statistics pass and fused pass of one task. */
 	sl_stats_fn loss_stats;
 	sl_fused_fn loss_fused;

@@ -35,16 +35,28 @@ static double softmax_exp(const sl_lossjob *j, size_t n, size_t s, double *e, do
 	return S;
 }
 
-/* dL/dp of the region parts for one element, from its coefficients */
+/* dL/dp of the region parts for one element, from its coefficients (loss.h) */
 static double region_gp(const sl_lossjob *j, const float *k, double p, double t)
 {
-	double g = (double)k[SL_K_1] + (double)k[SL_K_T] * t + (double)k[SL_K_P] * p;
+	double d = p - t;
+	double g = (double)k[SL_K_T0] * (1.0 - t) + (double)k[SL_K_T1] * t + (double)k[SL_K_P] * d;
 	if (j->coef_full) {
-		double d = p - t;
 		g += (double)k[SL_K_SAD] * (d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0);
-		g += 2.0 * d * ((double)k[SL_K_SE0] + (double)k[SL_K_SE1] * t);
+		g += 2.0 * d * ((double)k[SL_K_SE1] * t + (double)k[SL_K_SE0] * (1.0 - t));
 	}
 	return g;
+}
+
+/* Stores v at out[i] unless the job is a trial; records it as bad (and
+ * returns 1) if it is not finite in float32. */
+static int put(const sl_lossjob *j, size_t i, double v, int kind, sl_bad *bad)
+{
+	float f = (float)v;
+	if (!isfinite(f))
+		return sl_record(bad, kind, i, f);
+	if (!j->dry)
+		j->out[i] = f;
+	return 0;
 }
 
 /* q^g and g q^(g-1), the latter 0 where q = 0 (LOSSES.md Conventions) */
@@ -200,14 +212,14 @@ static void fused_elementwise(const sl_lossjob *j, size_t n, size_t s0, size_t s
 				gx += (double)px->scale * w * m * dl;
 				if (j->out_mode == SL_OUT_VALUES) {
 					double wv = px->cwv ? (double)px->cwv[c] : 1.0;
-					if (px->type == SL_PX_CE)
-						j->out[n * M + s] += (float)(wv * m * l);
-					else
-						j->out[i] = (float)(wv * m * l);
+					size_t o = px->type == SL_PX_CE ? n * M + s : i;
+					double prev = px->type == SL_PX_CE ? (double)j->out[o] : 0.0;
+					if (put(j, o, prev + wv * m * l, SL_BAD_VALUE, bad))
+						return;
 				}
 			}
-			if (j->out_mode == SL_OUT_GRAD)
-				j->out[i] = (float)gx;
+			if (j->out_mode == SL_OUT_GRAD && put(j, i, gx, SL_BAD_GRAD, bad))
+				return;
 		}
 	}
 }
@@ -299,11 +311,12 @@ static void fused_softmax(const sl_lossjob *j, size_t n, size_t s0, size_t s1, d
 			for (size_t c = C; c-- > 0;) {
 				double hx = e[c] + suf;
 				suf += h[c];
-				j->out[(n * C + c) * M + s] = (float)(h[c] * q[c] - p[c] * hx);
+				if (put(j, (n * C + c) * M + s, h[c] * q[c] - p[c] * hx, SL_BAD_GRAD, bad))
+					return;
 			}
+		} else if (j->out_mode == SL_OUT_VALUES && put(j, n * M + s, mpix * lsumv[0], SL_BAD_VALUE, bad)) {
+			return;
 		}
-		else if (j->out_mode == SL_OUT_VALUES)
-			j->out[n * M + s] = (float)(mpix * lsumv[0]);
 	}
 }
 

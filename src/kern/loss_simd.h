@@ -25,14 +25,16 @@
 
 /* ---- building blocks ------------------------------------------------ */
 
-/* e^z for z <= 0, where z below ln 2^-126 = -87.34 gives 2^-126 rather than a
- * subnormal (loss terms and gradients do not notice 1e-38). 2^n is made by
- * shifting the integer that a magic bias leaves in the low bits of t; e^r is
- * 1 + r P(r) with P of degree 5 fitted for relative error on |r| <= ln2/2
- * (1.4 ulp in float with FMA), one FMA per coefficient. */
+/* e^z for z <= 0. 2^n is made by shifting the integer that a magic bias
+ * leaves in the low bits of t; e^r is 1 + r P(r) with P of degree 5 fitted
+ * for relative error on |r| <= ln2/2 (1.4 ulp in float with FMA), one FMA
+ * per coefficient. A vector with a lane below ln 2^-126 = -87.34 (a
+ * subnormal or zero result, so a logit beyond ±87) takes v_exp, which
+ * scales into the subnormals and down to 0 correctly. */
 static inline vf v_exp_neg(vf z)
 {
-	z = vf_max(vf_set1(-87.33654f), z);
+	if (vf_movemask(vf_lt(z, vf_set1(-87.33654f))))
+		return v_exp(z);
 	vf t = vf_fma(z, vf_set1(VM_LOG2E), vf_set1(0x1.8p+23f + 127.0f));
 	vf n = vf_sub(t, vf_set1(0x1.8p+23f + 127.0f));
 	vf s = vi_as_vf(vi_sll(vf_as_vi(t), 23));
@@ -82,22 +84,28 @@ static inline vsig v_sig(vf x)
 }
 
 /* The sigmoid of x, its complement and softplus(-x) = -ln p from one
- * exponential and one division: with z = e^-|x|, 1/((1 + z)(2 + z)) gives
- * both r = 1/(1 + z) and s = z/(2 + z), the argument of ln(1 + z) =
- * 2 atanh(s) (v_log1p01). Each is within about 1.5 ulp. */
+ * exponential: with z = e^-|x|, r = 1/(1 + z) and s = z/(2 + z), the
+ * argument of ln(1 + z) = 2 atanh(s) (v_log1p01). Two divisions, each
+ * rounding once: one division of 1/((1 + z)(2 + z)) for both rounds four
+ * times on the way to s and reached 5.1 ulp in softplus(-x). Measured by
+ * spec/04 against double libm over 10^7 points: p, q <= 2.7 ulp,
+ * softplus(-x) <= 3.5 ulp (most of it the 1.4 ulp of z). */
 typedef struct vsigl {
-	vf p, q, spn;
+	vf p, q, spn, spp; /* sigmoid, 1 - sigmoid, softplus(-x), softplus(x) */
 } vsigl;
+
+/* softplus(-x) and softplus(x): -ln p and -ln(1 - p) */
+typedef struct vsp {
+	vf n, p;
+} vsp;
 
 static inline vsigl v_sig_log(vf x)
 {
 	vsigl o;
 	vf one = vf_set1(1.0f);
 	vf z = v_exp_neg(v_negabs(x));
-	vf u1 = vf_add(one, z), u2 = vf_add(vf_set1(2.0f), z);
-	vf inv = vf_div(one, vf_mul(u1, u2));
-	vf r = vf_mul(u2, inv);
-	vf s = vf_mul(vf_mul(z, u1), inv);
+	vf r = vf_div(one, vf_add(one, z));
+	vf s = vf_div(z, vf_add(vf_set1(2.0f), z));
 	vf zr = vf_mul(z, r);
 	vf pos = vf_ge(x, vf_zero());
 	o.p = vf_sel(pos, r, zr);
@@ -108,19 +116,26 @@ static inline vsigl v_sig_log(vf x)
 	P = vf_fma(P, w, vf_set1(0x1.99d208p-3f));
 	P = vf_fma(P, w, vf_set1(0x1.555502p-2f));
 	P = vf_fma(P, w, one);
-	/* softplus(-x) = max(-x, 0) + ln(1 + z) */
-	o.spn = vf_fma(vf_add(s, s), P, vf_max(vf_zero(), vf_sub(vf_zero(), x)));
+	/* softplus(∓x) = max(∓x, 0) + ln(1 + z): both from ln(1 + z), so that
+	 * softplus(x) is not softplus(-x) + x, which cancels for x << 0 */
+	/* ln(1 + z) rounds to z below 2^-24; taking z there also keeps the
+	 * subnormals exact, which s = z/2 would round */
+	vf l1p = vf_sel(vf_lt(z, vf_set1(0x1p-24f)), z, vf_mul(vf_add(s, s), P));
+	o.spn = vf_add(vf_max(vf_zero(), vf_sub(vf_zero(), x)), l1p);
+	o.spp = vf_add(vf_max(vf_zero(), x), l1p);
 	return o;
 }
 
 /* p = sigmoid(x) and *q = 1 - p; with LOG (a compile-time constant) also
- * *spn = softplus(-x) from the same exponential, else *spn is untouched. */
-static inline __attribute__((always_inline)) vf v_sig_pq(vf x, int LOG, vf *q, vf *spn)
+ * softplus(-x) and softplus(x) in *sp from the same exponential, else *sp
+ * is untouched. */
+static inline __attribute__((always_inline)) vf v_sig_pq(vf x, int LOG, vf *q, vsp *sp)
 {
 	if (LOG) {
 		vsigl sg = v_sig_log(x);
 		*q = sg.q;
-		*spn = sg.spn;
+		sp->n = sg.spn;
+		sp->p = sg.spp;
 		return sg.p;
 	}
 	vsig sg = v_sig(x);
@@ -189,6 +204,7 @@ typedef struct rowchk {
 	vf lo, hi;     /* min and max of x ("none") */
 	vf tlo, thi;   /* min and max of a dense t */
 	vf bad;        /* label and mask failures */
+	vf gz;         /* Σ g*0 of the gradient the fused pass computes: NaN if it overflows */
 } rowchk;
 
 static inline void chk_init(rowchk *k)
@@ -196,7 +212,10 @@ static inline void chk_init(rowchk *k)
 	k->xz = vf_zero();
 	k->lo = k->hi = k->tlo = k->thi = vf_zero();
 	k->bad = vf_zero();
+	k->gz = vf_zero();
 }
+
+static inline int grad_failed(const rowchk *k) { return any_lane(vf_neq(k->gz, vf_zero())); }
 
 static inline int chk_failed(const rowchk *k, int act_none, int dense)
 {
@@ -226,8 +245,8 @@ typedef struct dstats {
 
 /* One vector of statistics. HASM: multiply by m (a mask, or the lane mask
  * of a tail); ACCM: add m into M' (with a mask; without one M' is a count).
- * spn = softplus(-x) for the bce sums. */
-static inline __attribute__((always_inline)) void stat_add(vstats *a, vf p, vf t, vf m, vf x, vf spn,
+ * sp: softplus(∓x) for the bce sums. */
+static inline __attribute__((always_inline)) void stat_add(vstats *a, vf p, vf t, vf m, vsp sp,
                                                            int HASM, int ACCM, int FULL)
 {
 	vf mp = HASM ? vf_mul(m, p) : p;
@@ -249,8 +268,8 @@ static inline __attribute__((always_inline)) void stat_add(vstats *a, vf p, vf t
 	}
 	if (FULL & 2) { /* Σ m t softplus(-x), Σ m (1 - t) softplus(x) */
 		vf mnt = HASM ? vf_sub(m, mt) : vf_sub(vf_set1(1.0f), t);
-		a->v[SL_S_BA] = vf_fma(mt, spn, a->v[SL_S_BA]);
-		a->v[SL_S_BB] = vf_fma(mnt, vf_add(spn, x), a->v[SL_S_BB]);
+		a->v[SL_S_BA] = vf_fma(mt, sp.n, a->v[SL_S_BA]);
+		a->v[SL_S_BB] = vf_fma(mnt, sp.p, a->v[SL_S_BB]);
 	}
 }
 
@@ -275,13 +294,13 @@ static inline __attribute__((always_inline)) void stat_zero(vstats *a, dstats *d
 /* p of one vector of x, with the checks of x; stores p for the fused pass;
  * with BCES also softplus(-x) */
 static inline __attribute__((always_inline)) vf stats_p(rowchk *ck, vf x, float *pout, size_t kk,
-                                                        vf *spn, int ACT, int STP, int BCES)
+                                                        vsp *sp, int ACT, int STP, int BCES)
 {
 	if (ACT == SL_ACT_SIGMOID) {
-		vf q, p = v_sig_pq(x, BCES, &q, spn);
+		vf q, p = v_sig_pq(x, BCES, &q, sp);
 		ck->xz = vf_fma(x, vf_zero(), ck->xz);
 		if (STP) /* +p for x < 0, -(1 - p) for x >= 0 */
-			vf_storek(pout, vf_sel(vf_ge(x, vf_zero()), vf_sub(vf_zero(), q), p), kk);
+			vf_storek(pout, vf_sel(vf_ge(x, vf_zero()), vf_xor(q, vf_set1(-0.0f)), p), kk);
 		return p;
 	}
 	ck->lo = vf_min(x, ck->lo);
@@ -328,9 +347,9 @@ stats_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad
 					if (chk_m)
 						ck.bad = vf_or(ck.bad, bad_mask(m));
 				}
-				vf spn = vf_zero();
-				vf p = stats_p(&ck, x, pr ? pr + s : NULL, SL_W, &spn, ACT, STP, FULL & 2);
-				stat_add(&a, p, t, m, x, spn, MSK, MSK, FULL);
+				vsp sp = {vf_zero(), vf_zero()};
+				vf p = stats_p(&ck, x, pr ? pr + s : NULL, SL_W, &sp, ACT, STP, FULL & 2);
+				stat_add(&a, p, t, m, sp, MSK, MSK, FULL);
 			}
 			stat_flush(&a, &d, FULL);
 		}
@@ -352,9 +371,9 @@ stats_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad
 				if (chk_m)
 					ck.bad = vf_or(ck.bad, bad_mask(m));
 			}
-			vf spn = vf_zero();
-			vf p = stats_p(&ck, x, pr ? pr + s : NULL, kk, &spn, ACT, STP, FULL & 2);
-			stat_add(&a, p, t, m, x, spn, 1, MSK, FULL);
+			vsp sp = {vf_zero(), vf_zero()};
+			vf p = stats_p(&ck, x, pr ? pr + s : NULL, kk, &sp, ACT, STP, FULL & 2);
+			stat_add(&a, p, t, m, sp, 1, MSK, FULL);
 			stat_flush(&a, &d, FULL);
 		}
 		FOR_STAT(k, FULL)
@@ -573,8 +592,10 @@ static inline void v_focal_pow(vf q, float g, int gi, vf *qg, vf *dqg)
 	}
 	default: {
 		*qg = v_pow(q, vf_set1(g));
-		/* q > 0 here is at least 2^-126 (sigmoid) or 1 - p: the quotient is finite */
-		*dqg = vf_and(pos, vf_div(vf_mul(vf_set1(g), *qg), vf_sel(pos, q, vf_set1(1.0f))));
+		/* g q^(g-1) as g q^g / q, the divisor kept normal: for a subnormal q
+		 * (a logit beyond ±87) q^(g-1) would overflow for g < 1, while the
+		 * gradient, this times dp/dx ~ q, is tiny either way */
+		*dqg = vf_and(pos, vf_div(vf_mul(vf_set1(g), *qg), vf_max(vf_set1(0x1p-126f), q)));
 		return;
 	}
 	}
@@ -583,8 +604,8 @@ static inline void v_focal_pow(vf q, float g, int gi, vf *qg, vf *dqg)
 /* per-row constants of the pixel parts */
 typedef struct pixrow {
 	vf w, sw;      /* class weight, and scale times it */
-	vf pw, pwm1;   /* bce pos_weight, pos_weight - 1 */
-	vf a0, a1;     /* focal alpha_t = a0 + a1 t */
+	vf pw;         /* bce pos_weight */
+	vf al, al1;    /* focal alpha_t = al t + al1 (1 - t) */
 	float g;
 	int gi, type;
 } pixrow;
@@ -595,9 +616,8 @@ static inline void pixrow_init(pixrow *pr, const sl_pixk *px, size_t c)
 	pr->w = vf_set1(w);
 	pr->sw = vf_set1(px->scale * w);
 	pr->pw = vf_set1(px->pos_weight);
-	pr->pwm1 = vf_set1(px->pos_weight - 1.0f);
-	pr->a0 = vf_set1(px->alpha_on ? 1.0f - px->alpha : 1.0f);
-	pr->a1 = vf_set1(px->alpha_on ? 2.0f * px->alpha - 1.0f : 0.0f);
+	pr->al = vf_set1(px->alpha_on ? px->alpha : 1.0f);
+	pr->al1 = vf_set1(px->alpha_on ? 1.0f - px->alpha : 1.0f);
 	pr->g = px->gamma;
 	float gf = px->gamma;
 	pr->gi = gf <= 4.0f && gf == (float)(int)gf ? (int)gf : -1;
@@ -606,15 +626,27 @@ static inline void pixrow_init(pixrow *pr, const sl_pixk *px, size_t c)
 
 /* The end of a fused task: the pixel parts' sums into vals, unless a check
  * failed or a sum overflowed; then the scalar kernel redoes the task (and
- * names the first bad element, if there is one). */
+ * names the first bad element, if there is one). With p read from out
+ * (FROMP) the task cannot be redone, since out now holds the gradient: the
+ * first gradient that is not finite is the error. */
 static inline void fused_finish(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,
-                                sl_bad *bad, vf *va, dacc *dv, int npix, int failed)
+                                sl_bad *bad, vf *va, dacc *dv, int npix, int failed, int FROMP)
 {
 	double tot[SL_MAXPIX];
 	for (int i = 0; i < npix; i++) {
 		dacc_add(&dv[i], &va[i]);
 		tot[i] = dacc_total(&dv[i]);
 		failed |= !isfinite(tot[i]);
+	}
+	if (failed && FROMP) {
+		for (size_t c = 0; c < j->C; c++)
+			for (size_t s = s0; s < s1; s++) {
+				size_t i = (n * j->C + c) * j->M + s;
+				if (!isfinite(j->out[i])) {
+					sl_record(bad, SL_BAD_GRAD, i, j->out[i]);
+					return;
+				}
+			}
 	}
 	if (failed) {
 		sl_loss_fused__scalar(j, n, s0, s1, vals, bad);
@@ -631,16 +663,19 @@ enum { PXM_NONE, PXM_BCE, PXM_FOCAL2, PXM_GEN };
 
 /* ℓ and dℓ/dx of one pixel part for one vector (sigmoid or "none") */
 static inline __attribute__((always_inline)) void
-pix_term(const pixrow *pr, int type, int gi, vf x, vf t, vf omt, vf p, vf q, vf dpdx, vf spn,
+pix_term(const pixrow *pr, int type, int gi, vf t, vf omt, vf p, vf q, vf dpdx, vsp sp,
          vf lp, vf lq, vf dlp, vf dlq, vf *l, vf *g, int ACT)
 {
+	/* Every mix of a value at t = 1 and one at t = 0 is a t + b (1 - t),
+	 * never b + (a - b) t, which loses a when b >> a (a saturated logit,
+	 * alpha near 0). */
 	vf one = vf_set1(1.0f), zero = vf_zero();
 	if (type == SL_PX_BCE) {
 		if (ACT == SL_ACT_SIGMOID) {
-			/* ℓ = (w t + 1 - t) softplus(-x) + (1 - t) x, g = (w t + 1 - t) p - w t */
-			vf a = vf_fma(t, pr->pwm1, one);
-			*l = vf_fma(a, spn, vf_mul(omt, x));
-			*g = vf_fma(a, p, vf_mul(vf_sub(zero, pr->pw), t));
+			/* ℓ = w t softplus(-x) + (1 - t) softplus(x), g = -w t q + (1 - t) p */
+			vf wt = vf_mul(pr->pw, t);
+			*l = vf_fma(wt, sp.n, vf_mul(omt, sp.p));
+			*g = vf_fma(vf_sub(zero, wt), q, vf_mul(omt, p));
 		} else {
 			vf pt = vf_mul(pr->pw, t);
 			*l = vf_sub(zero, vf_fma(pt, lp, vf_mul(omt, lq)));
@@ -650,17 +685,17 @@ pix_term(const pixrow *pr, int type, int gi, vf x, vf t, vf omt, vf p, vf q, vf 
 		*l = vf_sub(zero, vf_mul(t, lp));
 		*g = vf_sub(zero, vf_mul(t, dlp));
 	} else {
-		/* focal: α_t Q^γ bce_t with Q = 1 - p_t = p + t (q - p) */
-		vf Q = vf_fma(t, vf_sub(q, p), p), Qg, dQg, b, db;
+		/* focal: α_t Q^γ bce_t with Q = 1 - p_t = t q + (1 - t) p */
+		vf Q = vf_fma(t, q, vf_mul(omt, p)), Qg, dQg, b, db;
 		if (ACT == SL_ACT_SIGMOID) {
-			b = vf_fma(omt, x, spn);
-			db = vf_sub(p, t);
+			b = vf_fma(t, sp.n, vf_mul(omt, sp.p));
+			db = vf_fma(vf_sub(zero, t), q, vf_mul(omt, p)); /* p - t */
 		} else {
 			b = vf_sub(zero, vf_fma(t, lp, vf_mul(omt, lq)));
 			db = vf_sub(zero, vf_fma(t, dlp, vf_mul(omt, dlq)));
 		}
 		v_focal_pow(Q, pr->g, gi, &Qg, &dQg);
-		vf at = vf_fma(t, pr->a1, pr->a0);
+		vf at = vf_fma(t, pr->al, vf_mul(omt, pr->al1));
 		vf dQ = vf_mul(vf_mul(dQg, vf_fma(t, vf_set1(-2.0f), one)), dpdx);
 		*l = vf_mul(at, vf_mul(Qg, b));
 		*g = vf_mul(at, vf_fma(dQ, b, vf_mul(Qg, db)));
@@ -675,14 +710,15 @@ fused_ew_vec(const sl_lossjob *j, const pixrow *prs, int npix, int active, const
              int FROMP)
 {
 	vf one = vf_set1(1.0f), zero = vf_zero();
-	vf p, q, dpdx, spn = zero, lp = zero, lq = zero, dlp = zero, dlq = zero;
+	vf p, q, dpdx, lp = zero, lq = zero, dlp = zero, dlq = zero;
+	vsp sp = {zero, zero};
 	if (FROMP) {
 		vf neg = vi_as_vf(vi_sra(vf_as_vi(packed), 31)); /* the sign bit, also of -0 */
 		p = vf_sel(neg, vf_add(one, packed), packed);
 		q = vf_sel(neg, vf_sub(zero, packed), vf_sub(one, packed));
 		dpdx = vf_mul(p, q);
 	} else if (ACT == SL_ACT_SIGMOID) {
-		p = v_sig_pq(x, PXM != PXM_NONE, &q, &spn); /* spn = softplus(-x) = -ln p */
+		p = v_sig_pq(x, PXM != PXM_NONE, &q, &sp); /* sp: -ln p, -ln(1 - p) */
 		dpdx = vf_mul(p, q);
 	} else {
 		p = x;
@@ -699,15 +735,17 @@ fused_ew_vec(const sl_lossjob *j, const pixrow *prs, int npix, int active, const
 			dlq = vf_and(vf_ge(q, eps), vf_div(vf_set1(-1.0f), vf_max(eps, q)));
 		}
 	}
-	vf gx = zero;
+	vf gx = zero, omt = vf_sub(one, t);
 	if (REG) {
-		vf gp = vf_fma(k[SL_K_T], t, k[SL_K_1]);
-		gp = vf_fma(k[SL_K_P], p, gp);
+		/* K_T0 (1 - t) + K_T1 t + K_P (p - t) [+ K_SAD sgn(p - t)
+		 * + 2 (p - t)(K_SE1 t + K_SE0 (1 - t))]: no cancellation (loss.h) */
+		vf d = vf_sub(p, t);
+		vf gp = vf_fma(k[SL_K_T1], t, vf_mul(k[SL_K_T0], omt));
+		gp = vf_fma(k[SL_K_P], d, gp);
 		if (kfull) {
-			vf d = vf_sub(p, t);
 			vf sg = vf_sub(vf_and(vf_gt(d, zero), one), vf_and(vf_lt(d, zero), one));
 			gp = vf_fma(k[SL_K_SAD], sg, gp);
-			gp = vf_fma(vf_add(d, d), vf_fma(k[SL_K_SE1], t, k[SL_K_SE0]), gp);
+			gp = vf_fma(vf_add(d, d), vf_fma(k[SL_K_SE1], t, vf_mul(k[SL_K_SE0], omt)), gp);
 		}
 		gx = vf_mul(gp, dpdx);
 		if (HASM)
@@ -715,18 +753,17 @@ fused_ew_vec(const sl_lossjob *j, const pixrow *prs, int npix, int active, const
 	}
 	if (PXM == PXM_NONE)
 		return gx;
-	vf omt = vf_sub(one, t);
 	for (int i = 0; i < (PXM == PXM_GEN ? npix : 1); i++) {
 		if (PXM == PXM_GEN && !(active & (1 << i)))
 			continue;
 		const pixrow *pr = &prs[i];
 		vf l, g;
 		if (PXM == PXM_BCE)
-			pix_term(pr, SL_PX_BCE, -1, x, t, omt, p, q, dpdx, spn, lp, lq, dlp, dlq, &l, &g, ACT);
+			pix_term(pr, SL_PX_BCE, -1, t, omt, p, q, dpdx, sp, lp, lq, dlp, dlq, &l, &g, ACT);
 		else if (PXM == PXM_FOCAL2)
-			pix_term(pr, SL_PX_FOCAL, 2, x, t, omt, p, q, dpdx, spn, lp, lq, dlp, dlq, &l, &g, ACT);
+			pix_term(pr, SL_PX_FOCAL, 2, t, omt, p, q, dpdx, sp, lp, lq, dlp, dlq, &l, &g, ACT);
 		else
-			pix_term(pr, pr->type, pr->gi, x, t, omt, p, q, dpdx, spn, lp, lq, dlp, dlq, &l, &g,
+			pix_term(pr, pr->type, pr->gi, t, omt, p, q, dpdx, sp, lp, lq, dlp, dlq, &l, &g,
 			         ACT);
 		vf swm = HASM ? vf_mul(pr->sw, m) : pr->sw;
 		if (!FROMP) { /* with p from the statistics pass, bce's value came from there */
@@ -744,7 +781,7 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 {
 	size_t C = j->C, M = j->M;
 	int npix = PXM != PXM_NONE ? j->npix : 0, kfull = j->coef_full;
-	int write = j->out_mode == SL_OUT_GRAD;
+	int grad = j->out_mode == SL_OUT_GRAD, write = grad && !j->dry;
 	int nk = kfull ? SL_NK : SL_NK_BASIC;
 	vf one = vf_set1(1.0f), cmax = vf_set1((float)C - 1.0f);
 	vf va[SL_MAXPIX];
@@ -810,6 +847,8 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 		                              &ck, ACT, HM, REG, PXM, FROMP)                     \
 		               : fused_ew_vec(j, prs, npix, active, k, kfull, x, t, m, packed, va, \
 		                              &ck, ACT, HM, REG, PXM_NONE, FROMP);               \
+		if (grad)                                                                         \
+			ck.gz = vf_fma(g, vf_zero(), ck.gz);                                      \
 		if (write)                                                                        \
 			STORE(orow + s, g);                                                       \
 	} while (0)
@@ -835,10 +874,10 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 #undef LOADK
 #undef FUSED_STEP
 	}
-	int failed = 0;
+	int failed = grad_failed(&ck);
 	if (j->fused_check_x || j->fused_check_t)
-		failed = chk_failed(&ck, ACT == SL_ACT_NONE && j->fused_check_x, !LAB && chk_t);
-	fused_finish(j, n, s0, s1, vals, bad, va, dv, npix, failed);
+		failed |= chk_failed(&ck, ACT == SL_ACT_NONE && j->fused_check_x, !LAB && chk_t);
+	fused_finish(j, n, s0, s1, vals, bad, va, dv, npix, failed, FROMP);
 }
 
 /* One vector of pixels of the softmax fused pass. */
@@ -912,14 +951,14 @@ fused_sm_vec(const sl_lossjob *j, const pixrow *prs, int npix, size_t n, size_t 
 		vf h = zero;
 		if (REG) {
 			const float *kc = j->coef + (n * C + c) * (size_t)nk;
-			vf p = pb[c];
-			vf gp = vf_fma(vf_set1(kc[SL_K_T]), t, vf_set1(kc[SL_K_1]));
-			gp = vf_fma(vf_set1(kc[SL_K_P]), p, gp);
+			vf p = pb[c], d = vf_sub(p, t), omt = vf_sub(one, t);
+			vf gp = vf_fma(vf_set1(kc[SL_K_T1]), t, vf_mul(vf_set1(kc[SL_K_T0]), omt));
+			gp = vf_fma(vf_set1(kc[SL_K_P]), d, gp);
 			if (j->coef_full) {
-				vf d = vf_sub(p, t);
 				vf sg = vf_sub(vf_and(vf_gt(d, zero), one), vf_and(vf_lt(d, zero), one));
 				gp = vf_fma(vf_set1(kc[SL_K_SAD]), sg, gp);
-				gp = vf_fma(vf_add(d, d), vf_fma(vf_set1(kc[SL_K_SE1]), t, vf_set1(kc[SL_K_SE0])), gp);
+				gp = vf_fma(vf_add(d, d),
+				            vf_fma(vf_set1(kc[SL_K_SE1]), t, vf_mul(vf_set1(kc[SL_K_SE0]), omt)), gp);
 			}
 			h = vf_mul(p, gp);
 			if (HASM)
@@ -961,7 +1000,10 @@ fused_sm_vec(const sl_lossjob *j, const pixrow *prs, int npix, size_t n, size_t 
 		for (size_t c = C; c-- > 0;) {
 			vf hx = vf_add(hpre[c], acc);
 			acc = vf_add(acc, hb[c]);
-			vf_storek(ob + c * M, vf_sub(vf_mul(hb[c], pre[c]), vf_mul(pb[c], hx)), kk);
+			vf g = vf_sub(vf_mul(hb[c], pre[c]), vf_mul(pb[c], hx));
+			ck->gz = vf_fma(g, zero, ck->gz);
+			if (!j->dry)
+				vf_storek(ob + c * M, g, kk);
 		}
 	}
 }
@@ -998,7 +1040,7 @@ fused_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 		fused_sm_vec(j, prs, npix, n, s, s1 - s, pb, hb, va, &ck, LAB, MSK, REG, PIX, FROMP, 1,
 		             lanes_below(s1 - s));
 	fused_finish(j, n, s0, s1, vals, bad, va, dv, npix,
-	             j->fused_check_t ? chk_failed(&ck, 0, !LAB) : 0);
+	             grad_failed(&ck) || (j->fused_check_t && chk_failed(&ck, 0, !LAB)), FROMP);
 }
 
 /* the instantiations: (REG, PXM, FROMP) */

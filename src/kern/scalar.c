@@ -52,6 +52,16 @@ static void vsoftplus__scalar(size_t n, const float *x, float *y)
 		y[i] = softplusf(x[i]);
 }
 
+static void sigpq__scalar(size_t n, const float *x, float *p, float *q, float *spn)
+{
+	for (size_t i = 0; i < n; i++) {
+		p[i] = sigmoidf(x[i]);
+		q[i] = sigmoidf(-x[i]);
+		if (spn)
+			spn[i] = softplusf(-x[i]);
+	}
+}
+
 static void vpow__scalar(size_t n, const float *x, float g, float *y)
 {
 	assert(g >= 0.0f);
@@ -139,6 +149,7 @@ const sl_kern sl_kern_scalar = {
 	.binop = binop__scalar,
 	.minmax = minmax__scalar,
 	.softmax = softmax__scalar,
+	.sigpq = sigpq__scalar,
 	.loss_stats = sl_loss_stats__scalar,
 	.loss_fused = sl_loss_fused__scalar,
 	.loss_check = sl_loss_check__scalar,

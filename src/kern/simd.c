@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../loss/validate.h"
 #include "kern.h"
 #include "simd_isa.h"
 #include "vmath.h"
@@ -229,6 +230,24 @@ static void SL_SFX(softmax)(size_t C, size_t M, size_t s0, size_t s1, const floa
 
 #include "loss_simd.h"
 
+static void SL_SFX(sigpq)(size_t n, const float *x, float *p, float *q, float *spn)
+{
+	for (size_t i = 0; i < n; i += SL_W) {
+		size_t k = n - i < SL_W ? n - i : SL_W;
+		vf v = vf_loadk(x + i, k);
+		if (spn) {
+			vsigl o = v_sig_log(v);
+			vf_storek(p + i, o.p, k);
+			vf_storek(q + i, o.q, k);
+			vf_storek(spn + i, o.spn, k);
+		} else {
+			vsig o = v_sig(v);
+			vf_storek(p + i, o.p, k);
+			vf_storek(q + i, o.q, k);
+		}
+	}
+}
+
 const sl_kern SL_SFX(sl_kern) = {
 	.name = SL_ISA_NAME,
 	.exp = SL_SFX(vexp),
@@ -242,6 +261,7 @@ const sl_kern SL_SFX(sl_kern) = {
 	.binop = SL_SFX(binop),
 	.minmax = SL_SFX(minmax),
 	.softmax = SL_SFX(softmax),
+	.sigpq = SL_SFX(sigpq),
 	.loss_stats = SL_SFX(loss_stats),
 	.loss_fused = SL_SFX(loss_fused),
 	.loss_check = SL_SFX(loss_check),

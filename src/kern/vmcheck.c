@@ -9,7 +9,9 @@
 
 #include "vmcheck.h"
 
-const char *const sl_vmcheck_names[] = {"exp", "log", "log1p", "sigmoid", "softplus", "pow", NULL};
+const char *const sl_vmcheck_names[] = {"exp",   "log",   "log1p",     "sigmoid",   "softplus",
+                                        "pow",   "sig_p", "sig_q",     "sig_log_p", "sig_log_q",
+                                        "sig_log_spn", NULL};
 
 typedef double (*ref_fn)(double x, double g);
 
@@ -35,8 +37,16 @@ static double ref_softplus(double x, double g)
 	return log1p(exp(x));
 }
 
+static double ref_sigmoid_neg(double x, double g) { return ref_sigmoid(-x, g); }
+static double ref_softplus_neg(double x, double g) { return ref_softplus(-x, g); }
+
+/* which kernel output a check reads */
+enum { K_EXP, K_LOG, K_LOG1P, K_SIGMOID, K_SOFTPLUS, K_POW, K_SIG_P, K_SIG_Q, K_SIGL_P, K_SIGL_Q,
+       K_SIGL_SPN };
+
 typedef struct fn_info {
 	const char *name;
+	int kernel;
 	ref_fn ref;
 	float lo, hi;   /* bit-uniform range */
 	float clo, chi; /* linear central range */
@@ -44,12 +54,18 @@ typedef struct fn_info {
 } fn_info;
 
 static const fn_info fns[] = {
-	{"exp", ref_exp, -110.0f, 95.0f, -104.0f, 89.0f, 0},
-	{"log", ref_log, 0x1p-149f, FLT_MAX, 0.5f, 2.0f, 0},
-	{"log1p", ref_log1p, -1.0f, FLT_MAX, -0.5f, 1.0f, 0},
-	{"sigmoid", ref_sigmoid, -110.0f, 110.0f, -20.0f, 20.0f, 0},
-	{"softplus", ref_softplus, -110.0f, 110.0f, -20.0f, 20.0f, 0},
-	{"pow", ref_pow, 0.0f, 1.0f, 0.0f, 1.0f, 1},
+	{"exp", K_EXP, ref_exp, -110.0f, 95.0f, -104.0f, 89.0f, 0},
+	{"log", K_LOG, ref_log, 0x1p-149f, FLT_MAX, 0.5f, 2.0f, 0},
+	{"log1p", K_LOG1P, ref_log1p, -1.0f, FLT_MAX, -0.5f, 1.0f, 0},
+	{"sigmoid", K_SIGMOID, ref_sigmoid, -110.0f, 110.0f, -20.0f, 20.0f, 0},
+	{"softplus", K_SOFTPLUS, ref_softplus, -110.0f, 110.0f, -20.0f, 20.0f, 0},
+	{"pow", K_POW, ref_pow, 0.0f, 1.0f, 0.0f, 1.0f, 1},
+	/* the sigmoid as the loss kernels compute it (v_sig, v_sig_log) */
+	{"sig_p", K_SIG_P, ref_sigmoid, -110.0f, 110.0f, -20.0f, 20.0f, 0},
+	{"sig_q", K_SIG_Q, ref_sigmoid_neg, -110.0f, 110.0f, -20.0f, 20.0f, 0},
+	{"sig_log_p", K_SIGL_P, ref_sigmoid, -110.0f, 110.0f, -20.0f, 20.0f, 0},
+	{"sig_log_q", K_SIGL_Q, ref_sigmoid_neg, -110.0f, 110.0f, -20.0f, 20.0f, 0},
+	{"sig_log_spn", K_SIGL_SPN, ref_softplus_neg, -110.0f, 110.0f, -20.0f, 20.0f, 0},
 };
 
 static const float specials[] = {
@@ -151,26 +167,50 @@ static void judge(acc *a, size_t i, float x, float y, double r)
 	}
 }
 
+/* xs and ys hold CHUNK floats, s1 and s2 too (the other outputs of sigpq) */
 static void run_chunk(const sl_kern *k, const fn_info *f, float g, size_t i0, size_t i1,
-                      size_t n, float *xs, float *ys, acc *a)
+                      size_t n, float *xs, float *ys, float *s1, float *s2, acc *a)
 {
 	size_t m = i1 - i0;
 	for (size_t i = 0; i < m; i++) {
 		float x = point(f, i0 + i, n);
 		xs[i] = f->nonneg && x < 0.0f ? -x : x;
 	}
-	if (f->ref == ref_exp)
+	switch (f->kernel) {
+	case K_EXP:
 		k->exp(m, xs, ys);
-	else if (f->ref == ref_log)
+		break;
+	case K_LOG:
 		k->log(m, xs, ys);
-	else if (f->ref == ref_log1p)
+		break;
+	case K_LOG1P:
 		k->log1p(m, xs, ys);
-	else if (f->ref == ref_sigmoid)
+		break;
+	case K_SIGMOID:
 		k->sigmoid(m, xs, ys);
-	else if (f->ref == ref_softplus)
+		break;
+	case K_SOFTPLUS:
 		k->softplus(m, xs, ys);
-	else
+		break;
+	case K_POW:
 		k->pow(m, xs, g, ys);
+		break;
+	case K_SIG_P:
+		k->sigpq(m, xs, ys, s1, NULL);
+		break;
+	case K_SIG_Q:
+		k->sigpq(m, xs, s1, ys, NULL);
+		break;
+	case K_SIGL_P:
+		k->sigpq(m, xs, ys, s1, s2);
+		break;
+	case K_SIGL_Q:
+		k->sigpq(m, xs, s1, ys, s2);
+		break;
+	default:
+		k->sigpq(m, xs, s1, s2, ys);
+		break;
+	}
 	for (size_t i = 0; i < m; i++)
 		judge(a, i0 + i, xs[i], ys[i], f->ref((double)xs[i], (double)g));
 }
@@ -210,7 +250,7 @@ int sl_vmcheck_run(const sl_kern *k, const char *fn, float g, size_t npoints, in
 	int failed = 0;
 #pragma omp parallel num_threads(threads > 0 ? threads : 1)
 	{
-		float *xs = malloc(2 * CHUNK * sizeof(float));
+		float *xs = malloc(4 * CHUNK * sizeof(float));
 		if (!xs) {
 #pragma omp atomic write
 			failed = 1;
@@ -220,7 +260,8 @@ int sl_vmcheck_run(const sl_kern *k, const char *fn, float g, size_t npoints, in
 			if (!xs)
 				continue;
 			size_t i0 = c * CHUNK, i1 = i0 + CHUNK < total ? i0 + CHUNK : total;
-			run_chunk(k, f, g, i0, i1, npoints, xs, xs + CHUNK, &accs[c]);
+			run_chunk(k, f, g, i0, i1, npoints, xs, xs + CHUNK, xs + 2 * CHUNK, xs + 3 * CHUNK,
+			          &accs[c]);
 		}
 		free(xs);
 	}

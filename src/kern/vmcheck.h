@@ -21,7 +21,9 @@ typedef struct sl_vmcheck {
 } sl_vmcheck;
 
 /* The functions vmcheck knows: "exp", "log", "log1p", "sigmoid", "softplus",
- * "pow" (x^g on x in [0, 1]); NULL-terminated. */
+ * "pow" (x^g on x in [0, 1]), and the sigmoid of the loss kernels: "sig_p",
+ * "sig_q" (p and 1 - p of v_sig), "sig_log_p", "sig_log_q", "sig_log_spn"
+ * (p, 1 - p and softplus(-x) of v_sig_log); NULL-terminated. */
 extern const char *const sl_vmcheck_names[];
 
 /* Tests kernel fn of backend k on npoints inputs spread over its domain

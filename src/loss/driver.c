@@ -4,6 +4,7 @@
  * positions) whose partial sums are folded in task order, so the result is
  * the same for any thread count. Lua-free.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,6 +110,7 @@ static int run_pass(const sl_exec *e, const sl_lossjob *j, int pass, int cx, int
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 	for (size_t task = 0; task < tk.n; task++) {
 		size_t n, s0, s1;
+		sl_note_team(e);
 		task_range(&tk, j, task, &n, &s0, &s1);
 		double *pt = part ? part + task * width : NULL;
 		switch (pass) {
@@ -145,6 +147,79 @@ static void fold_stats(const sl_lossjob *j, const double *part, double *st)
 		for (size_t i = 0; i < w; i++)
 			st[n * w + i] += part[task * w + i];
 	}
+}
+
+/* The region coefficients into the job's float array: each one where it can
+ * matter, 0 where it cannot (K_T1 and K_SE1 act where t > 0, so not in an
+ * (n, c) whose valid t are all 0; K_T0 and K_SE0 not where they are all 1;
+ * none where nothing is valid), so that a coefficient that is infinite but
+ * never used (smooth = 0, an empty target, a tiny prediction) leaves no
+ * Inf or NaN behind. A used one that overflows float32 is an error. */
+static int coef_to_float(sl_lossrun *run, int nk)
+{
+	const sl_lossjob *j = &run->job;
+	for (size_t nc = 0; nc < j->N * j->C; nc++) {
+		const double *st = run->stats + nc * SL_NSTAT;
+		const double *d = run->coefd + nc * (size_t)nk;
+		float *f = run->coef + nc * (size_t)nk;
+		double ST = st[SL_S_ST], Mv = st[SL_S_M];
+		for (int i = 0; i < nk; i++) {
+			int used = Mv > 0.0;
+			if (i == SL_K_T1 || i == SL_K_SE1)
+				used &= ST > 0.0;
+			if (i == SL_K_T0 || i == SL_K_SE0)
+				used &= ST < Mv;
+			f[i] = (float)(used ? d[i] : 0.0);
+			if (used && !isfinite(f[i])) {
+				sl_record(&run->bad, SL_BAD_COEF, nc, (float)d[i]);
+				return SL_ERR_INPUT;
+			}
+		}
+	}
+	return SL_OK;
+}
+
+/* An upper bound of |d loss / d x| over every element, from the region
+ * coefficients and the pixel parts' parameters (Inf where none is known),
+ * so that the fused pass runs a trial first when it could overflow in the
+ * caller's out. With z = 1 - p_t and the focal factor z^γ: |d(z^γ)/dx| bce_t
+ * <= 2γ/e < γ for sigmoid, and γ for softmax; see also the clamped logs. */
+static double grad_bound(const sl_lossrun *run)
+{
+	const sl_lossjob *j = &run->job;
+	int smx = j->act == SL_ACT_SOFTMAX, none = j->act == SL_ACT_NONE;
+	double chain = smx ? 2.0 : 1.0, ie = 1.0 / (double)j->eps, b = 0.0;
+	if (run->coef) {
+		int nk = j->coef_full ? SL_NK : SL_NK_BASIC;
+		double mx = 0.0;
+		for (size_t i = 0; i < j->N * j->C; i++) {
+			double r = 0.0;
+			for (int k = 0; k < nk; k++)
+				r += fabs((double)run->coef[i * (size_t)nk + (size_t)k]) *
+				     (k >= SL_K_SE0 ? 2.0 : 1.0);
+			mx = r > mx ? r : mx;
+		}
+		b += chain * mx;
+	}
+	for (int i = 0; i < j->npix; i++) {
+		const sl_pixk *px = &j->pix[i];
+		double w = 1.0, g = (double)px->gamma, f;
+		if (px->cw) {
+			w = 0.0;
+			for (size_t c = 0; c < j->C; c++)
+				w = fabs((double)px->cw[c]) > w ? fabs((double)px->cw[c]) : w;
+		}
+		if (px->type == SL_PX_BCE)
+			f = ((double)px->pos_weight + 1.0) * (none ? ie : 1.0);
+		else if (px->type == SL_PX_CE)
+			f = none ? ie : 1.0;
+		else if (!none)
+			f = 1.0 + g;
+		else /* (1 - p_t)^γ with γ < 1 has no bound near p_t = 1 */
+			f = g < 1.0 ? (double)INFINITY : g * (-log((double)j->eps)) + ie;
+		b += chain * fabs((double)px->scale) * w * f;
+	}
+	return b;
 }
 
 static int region_needs_full(const sl_regpart *rp)
@@ -209,7 +284,12 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 
 	size_t stw = C * SL_NSTAT;
 	double *part = NULL;
-	run->stats = calloc(N * stw, sizeof *run->stats);
+	if (run->stats_mem) {
+		run->stats = run->stats_mem;
+		memset(run->stats, 0, N * stw * sizeof *run->stats);
+	} else {
+		run->stats = calloc(N * stw, sizeof *run->stats);
+	}
 	size_t pw = (size_t)(j->npix > 0 ? j->npix : 1);
 	part = malloc(tk.n * (stw > pw ? stw : pw) * sizeof *part);
 	if (!run->stats || !part) {
@@ -234,19 +314,22 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 		goto done;
 
 	/* region parts: values and gradient coefficients */
+	int nk = full ? SL_NK : SL_NK_BASIC;
 	if (run->nreg > 0) {
-		int nk = full ? SL_NK : SL_NK_BASIC;
 		if (run->want_grad) {
-			run->coef = calloc(N * C * (size_t)nk, sizeof *run->coef);
-			if (!run->coef) {
+			run->coefd = calloc(N * C * (size_t)nk, sizeof *run->coefd);
+			run->coef = malloc(N * C * (size_t)nk * sizeof *run->coef);
+			if (!run->coefd || !run->coef) {
 				rc = SL_ERR_NOMEM;
 				goto done;
 			}
 		}
 		for (int i = 0; i < run->nreg; i++) {
-			sl_region_eval(&run->reg[i], N, C, run->stats, run->coef, nk);
+			sl_region_eval(&run->reg[i], N, C, run->stats, run->coefd, nk);
 			run->total += run->reg[i].weight * run->reg[i].value;
 		}
+		if (run->want_grad && (rc = coef_to_float(run, nk)) != SL_OK)
+			goto done;
 		j->coef = run->coef;
 	}
 
@@ -270,6 +353,11 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 		pm->denom = pm->reduction == SL_RED_MEAN ? msum : 1.0;
 		/* a mean over nothing is 0 with gradient 0 */
 		px->scale = pm->denom > 0.0 ? (float)(pm->weight / pm->denom) : 0.0f;
+		if (!isfinite(px->scale)) {
+			sl_record(&run->bad, SL_BAD_SCALE, (size_t)i, px->scale);
+			rc = SL_ERR_INPUT;
+			goto done;
+		}
 		if (j->bce_stats) {
 			/* Σ w_c (w+ Σ t softplus(-x) + Σ (1 - t) softplus(x)) */
 			double v = 0.0;
@@ -284,6 +372,15 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 		}
 	}
 
+	/* where the gradient could overflow float32 in the caller's out, a trial
+	 * pass checks it first: nothing is written unless the run succeeds */
+	if (fused && run->out_user && j->out_mode == SL_OUT_GRAD && !(grad_bound(run) <= 0x1p+125)) {
+		j->dry = 1;
+		rc = run_pass(e, j, PASS_FUSED, 0, 0, part, pw, &run->bad);
+		j->dry = 0;
+		if (rc != SL_OK)
+			goto done;
+	}
 	if (fused) {
 		rc = run_pass(e, j, PASS_FUSED, 0, 0, part, pw, &run->bad);
 		if (rc != SL_OK)
@@ -299,13 +396,17 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 	}
 done:
 	free(part);
+	free(run->coef);
+	free(run->coefd);
+	run->coef = NULL;
+	run->coefd = NULL;
+	j->coef = NULL;
 	return rc;
 }
 
 void sl_loss_free(sl_lossrun *run)
 {
-	free(run->stats);
-	free(run->coef);
+	if (run->stats != run->stats_mem)
+		free(run->stats);
 	run->stats = NULL;
-	run->coef = NULL;
 }

@@ -9,7 +9,11 @@
  *   generalized_dice) are functions of additive per-(n, c) statistics. One
  *   statistics pass gathers them; region.c turns them into values and into
  *   per-(n, c) gradient coefficients, which add up across parts:
- *     dL/dp = m (k1 + kt t + kp p + ksad sgn(p - t) + 2 (p - t)(kse0 + kse1 t))
+ *     dL/dp = m (K_T0 (1 - t) + K_T1 t + K_P (p - t) + K_SAD sgn(p - t)
+ *                + 2 (p - t)(K_SE1 t + K_SE0 (1 - t)))
+ *   Each coefficient is the gradient's value at a corner (t = 0 or 1, p = t),
+ *   computed in double, so that the kernel interpolates between values
+ *   instead of adding terms that cancel (b + (a - b) t loses a when b >> a).
  *
  *   pixel parts (bce, ce, focal) are sums of elementwise terms; their value
  *   and gradient come out of the one fused pass that also applies the
@@ -45,8 +49,8 @@ enum {
 #define SL_NSTAT_FULL 9   /* ... up to SQN: the region statistics */
 #define SL_NSTAT_PUBLIC 9 /* the columns of crit:stats() */
 
-/* Gradient coefficients of the region parts, per (n, c). */
-enum { SL_K_1, SL_K_T, SL_K_P, SL_K_SAD, SL_K_SE0, SL_K_SE1, SL_NK };
+/* Gradient coefficients of the region parts, per (n, c) (see above). */
+enum { SL_K_T0, SL_K_T1, SL_K_P, SL_K_SAD, SL_K_SE0, SL_K_SE1, SL_NK };
 #define SL_NK_BASIC 3
 
 enum { SL_PX_BCE, SL_PX_CE, SL_PX_FOCAL };
@@ -79,6 +83,10 @@ enum {
 	SL_BAD_LABEL,       /* label not an integer in 0 .. C-1 */
 	SL_BAD_MASK,        /* mask value neither 0 nor 1 */
 	SL_BAD_MASK_CHAN,   /* softmax with a mask that differs across channels */
+	SL_BAD_GRAD,        /* the gradient at index (of x) overflows float32 */
+	SL_BAD_VALUE,       /* a reduction "none" value at index (of the map) overflows */
+	SL_BAD_COEF,        /* a region coefficient of (n, c) = index overflows float32 */
+	SL_BAD_SCALE,       /* the gradient scale of pixel part index overflows float32 */
 };
 
 typedef struct sl_bad {
@@ -111,7 +119,10 @@ typedef struct sl_lossjob {
 	int check_x, check_t; /* the statistics pass validates x, and t with m */
 	int fused_check_x, fused_check_t; /* the fused pass validates them */
 	int out_mode;     /* SL_OUT_*; with no pixel part and SL_OUT_NOTHING no fused pass runs */
-	float *out;       /* gradient (x's shape) or value map */
+	int dry;          /* the fused pass computes and checks the gradient but writes
+	                     nothing (a trial run before writing into the caller's out) */
+	float *out;       /* gradient (x's shape) or value map; the fused pass checks
+	                     that every value it writes is finite */
 	int p_in_out;     /* the stats pass stores p into out, the fused pass reads it
 	                     from there instead of recomputing it from x. For
 	                     sigmoid the smaller of p and 1 - p is stored, the sign
@@ -135,6 +146,7 @@ enum { SL_W_SQUARE, SL_W_SIMPLE, SL_W_UNIFORM };
 typedef struct sl_regpart {
 	int type;
 	double weight;  /* its weight in the sum of parts */
+	double factor;  /* the part of that weight set inside a preset (dice_weight), else 1 */
 	int reduction;  /* SL_RED_* */
 	int batch;      /* statistics summed over the batch: one row */
 	int c0;         /* first included channel */
@@ -158,8 +170,11 @@ size_t sl_region_cols(const sl_regpart *rp, size_t C);
 
 /* Computes the part's L and value from the folded statistics st (N x C x
  * SL_NSTAT) and, if coef is not NULL, adds its gradient coefficients
- * (N x C x nk floats, nk = SL_NK or SL_NK_BASIC) into coef. */
-void sl_region_eval(sl_regpart *rp, size_t N, size_t C, const double *st, float *coef, int nk);
+ * (N x C x nk doubles, nk = SL_NK or SL_NK_BASIC) into coef. Ratios whose
+ * numerator and denominator are both 0 (smooth = 0 with an empty target
+ * and prediction) take their limit for equal smoothing terms going to 0,
+ * with derivative 0. */
+void sl_region_eval(sl_regpart *rp, size_t N, size_t C, const double *st, double *coef, int nk);
 
 /* The sigmoid's p stored by the statistics pass: +p for p <= 1/2 (x < 0),
  * -(1 - p) otherwise; the sign bit tells which (also for -0). */
@@ -187,6 +202,7 @@ typedef void (*sl_fused_fn)(const sl_lossjob *j, size_t n, size_t s0, size_t s1,
 typedef struct sl_pixmeta {
 	int reduction;   /* SL_RED_* */
 	double weight;   /* weight of the part in the sum */
+	double factor;   /* the part of that weight set inside a preset (bce_weight, lambda), else 1 */
 	int pos_auto;    /* bce pos_weight = "auto" */
 	double value;    /* result: the reduced value */
 	double denom;    /* result: Σm of the mean (or 1) */
@@ -203,10 +219,14 @@ typedef struct sl_lossrun {
 	sl_regpart reg[SL_MAXREG];
 	sl_pixmeta pm[SL_MAXPIX];
 	/* results */
+	double *stats_mem; /* N x C x SL_NSTAT doubles from the caller for stats, or
+	                      NULL (then the run allocates them) */
+	/* results */
 	double total;    /* Σ weights * values */
 	sl_bad bad;      /* the first bad input, kind SL_BAD_NONE if none */
-	double *stats;   /* N x C x SL_NSTAT, owned by the run (sl_loss_free) */
-	float *coef;
+	double *stats;   /* N x C x SL_NSTAT: stats_mem, or owned by the run (sl_loss_free) */
+	float *coef;     /* scratch of the run, freed before sl_loss_run returns */
+	double *coefd;
 } sl_lossrun;
 
 /* A zeroed run on x (N, C, M) and t; labels: t is a (N, 1, M) label map. */
@@ -226,8 +246,11 @@ static inline void sl_loss_init(sl_lossrun *run, size_t N, size_t C, size_t M, c
 
 struct sl_exec;
 enum { SL_OK = 0, SL_ERR_INPUT = 1, SL_ERR_NOMEM = 2 };
-/* Runs the passes; returns SL_OK, SL_ERR_INPUT (run->bad says what) or
- * SL_ERR_NOMEM. Call sl_loss_free afterwards in every case. */
+/* Runs the passes; returns SL_OK, SL_ERR_INPUT (run->bad says what: a bad
+ * input element, or a gradient or value that overflows float32) or
+ * SL_ERR_NOMEM. With out_user, nothing is written into out unless the run
+ * succeeds. When the caller gave stats_mem, nothing the run allocated
+ * survives it; else call sl_loss_free afterwards in every case. */
 int sl_loss_run(const struct sl_exec *e, sl_lossrun *run);
 void sl_loss_free(sl_lossrun *run);
 

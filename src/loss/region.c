@@ -4,16 +4,32 @@
  *
  * For each (row, class) the loss L is a function of the statistics; its
  * partial derivatives D[k] = dL/dS_k are chained through the reduction and
- * turned into the coefficients of loss.h:
- *   k1 = D_SP, kt = D_TP, kp = 2 D_SP2, ksad = D_SAD,
- *   kse0 = D_SQN, kse1 = D_SQT - D_SQN
- * since dTP/dp = t, dSP/dp = 1, dSP2/dp = 2p, dSAD/dp = sgn(p - t),
- * dSQT/dp = 2 (p - t) t and dSQN/dp = 2 (p - t)(1 - t).
+ * turned into the coefficients of loss.h. Since dTP/dp = t, dSP/dp = 1,
+ * dSP2/dp = 2p, dSAD/dp = sgn(p - t), dSQT/dp = 2 (p - t) t and dSQN/dp =
+ * 2 (p - t)(1 - t), the gradient D_SP + D_TP t + 2 D_SP2 p + ... is
+ *   K_T0 (1 - t) + K_T1 t + K_P (p - t) + K_SAD sgn(p - t)
+ *     + 2 (p - t)(K_SE1 t + K_SE0 (1 - t))
+ * with K_T0 = D_SP, K_T1 = D_SP + D_TP + 2 D_SP2 (both in double: the sum
+ * cancels there, not in float), K_P = 2 D_SP2, K_SAD = D_SAD, K_SE0 = D_SQN,
+ * K_SE1 = D_SQT.
+ *
+ * Smoothing 0 can make a ratio 0/0 (an empty target and prediction): it
+ * then takes its limit as equal smoothing terms go to 0 (1 for dice, iou
+ * and tversky, 1/2 for each of dice's complement terms, 0 for the error
+ * rates of sensitivity_specificity), with derivative 0.
  */
 #include <math.h>
 #include <string.h>
 
 #include "loss.h"
+
+/* a / b, or lim where b = 0 (then a = 0 too: the bindings refuse smooth_nr
+ * > 0 with smooth_dr = 0); *ok says whether b > 0 */
+static double ratio(double a, double b, double lim, int *ok)
+{
+	*ok = b > 0.0;
+	return *ok ? a / b : lim;
+}
 
 size_t sl_region_rows(const sl_regpart *rp, size_t N) { return rp->batch ? 1 : N; }
 
@@ -58,24 +74,34 @@ static double region_L(const sl_regpart *rp, const double *s, double *D)
 	double TP = true_pos(rp, s), SP = s[SL_S_SP], ST = s[SL_S_ST], Mv = s[SL_S_M];
 	double snr = rp->snr, sdr = rp->sdr, L = 0.0;
 	double dTP = 0.0, dSP = 0.0, dSP2 = 0.0, dSQT = 0.0, dSQN = 0.0;
+	int ok, ok2;
 	switch (rp->type) {
 	case SL_R_DICE:
 		if (rp->complement) {
 			double TN = Mv - SP - ST + TP;
 			double A1 = TP + snr, B1 = SP + ST + 2.0 * sdr;
 			double A2 = TN + snr, B2 = 2.0 * Mv - SP - ST + 2.0 * sdr;
-			L = 1.0 - A1 / B1 - A2 / B2;
-			dTP = -1.0 / B1 - 1.0 / B2;
-			dSP = A1 / (B1 * B1) + (B2 - A2) / (B2 * B2);
+			L = 1.0 - ratio(A1, B1, 0.5, &ok) - ratio(A2, B2, 0.5, &ok2);
+			/* dTN/dTP = 1, dTN/dSP = -1 */
+			if (ok) {
+				dTP -= 1.0 / B1;
+				dSP += A1 / (B1 * B1);
+			}
+			if (ok2) {
+				dTP -= 1.0 / B2;
+				dSP += (B2 - A2) / (B2 * B2);
+			}
 		} else {
 			double A = 2.0 * TP + snr;
 			double B = (rp->squared ? s[SL_S_SP2] + s[SL_S_ST2] : SP + ST) + sdr;
-			L = 1.0 - A / B;
-			dTP = -2.0 / B;
-			if (rp->squared)
-				dSP2 = A / (B * B);
-			else
-				dSP = A / (B * B);
+			L = 1.0 - ratio(A, B, 1.0, &ok);
+			if (ok) {
+				dTP = -2.0 / B;
+				if (rp->squared)
+					dSP2 = A / (B * B);
+				else
+					dSP = A / (B * B);
+			}
 		}
 		break;
 	case SL_R_IOU:
@@ -83,26 +109,34 @@ static double region_L(const sl_regpart *rp, const double *s, double *D)
 			/* scored on 1 - p, 1 - t: TP' = TN, SP' = M' - SP, ST' = M' */
 			double TPc = Mv - SP - ST + TP, SPc = Mv - SP, STc = Mv - ST;
 			double A = TPc + snr, B = SPc + STc - TPc + sdr;
-			L = 1.0 - A / B;
-			double dTPc = -(B + A) / (B * B), dSPc = A / (B * B);
-			/* dTP'/dTP = 1, dTP'/dSP = -1, dSP'/dSP = -1 */
-			dTP = dTPc;
-			dSP = -dTPc - dSPc;
+			L = 1.0 - ratio(A, B, 1.0, &ok);
+			if (ok) {
+				double dTPc = -(B + A) / (B * B), dSPc = A / (B * B);
+				/* dTP'/dTP = 1, dTP'/dSP = -1, dSP'/dSP = -1 */
+				dTP = dTPc;
+				dSP = -dTPc - dSPc;
+			}
 		} else {
 			double A = TP + snr, B = SP + ST - TP + sdr;
-			L = 1.0 - A / B;
-			dTP = -(B + A) / (B * B);
-			dSP = A / (B * B);
+			L = 1.0 - ratio(A, B, 1.0, &ok);
+			if (ok) {
+				dTP = -(B + A) / (B * B);
+				dSP = A / (B * B);
+			}
 		}
 		break;
 	case SL_R_TVERSKY:
 	case SL_R_FTVERSKY: {
-		double a = rp->alpha, b = rp->beta;
+		double a = rp->alpha, b = rp->beta, FP = SP - TP, FN = ST - TP;
 		double A = TP + snr;
-		double B = TP + a * (SP - TP) + b * (ST - TP) + sdr;
-		L = 1.0 - A / B;
-		dTP = -(B - A * (1.0 - a - b)) / (B * B);
-		dSP = A * a / (B * B);
+		double B = TP + a * FP + b * FN + sdr;
+		L = 1.0 - ratio(A, B, 1.0, &ok);
+		if (ok) {
+			/* dB/dTP = 1 - a - b: -(B - A (1 - a - b)) / B², the numerator
+			 * summed from its terms, nonnegative but for s_dr - s_nr */
+			dTP = -(a * FP + b * FN + (a + b) * A + (sdr - snr)) / (B * B);
+			dSP = A * a / (B * B);
+		}
 		if (rp->type == SL_R_FTVERSKY) {
 			/* (max(L, eps))^gamma; the clamp's derivative is 0 below eps */
 			double Lc = L < rp->eps ? rp->eps : L;
@@ -116,9 +150,9 @@ static double region_L(const sl_regpart *rp, const double *s, double *D)
 	case SL_R_SENSSPEC: {
 		double lam = rp->lambda;
 		double d1 = ST + sdr, d0 = Mv - ST + sdr;
-		L = lam * s[SL_S_SQT] / d1 + (1.0 - lam) * s[SL_S_SQN] / d0;
-		dSQT = lam / d1;
-		dSQN = (1.0 - lam) / d0;
+		L = lam * ratio(s[SL_S_SQT], d1, 0.0, &ok) + (1.0 - lam) * ratio(s[SL_S_SQN], d0, 0.0, &ok2);
+		dSQT = ok ? lam / d1 : 0.0;
+		dSQN = ok2 ? (1.0 - lam) / d0 : 0.0;
 		break;
 	}
 	default:
@@ -137,26 +171,26 @@ static double region_L(const sl_regpart *rp, const double *s, double *D)
 }
 
 /* Adds f * D as coefficients to coef[n, c] for every n the row stands for. */
-static void add_coef(float *coef, int nk, size_t N, size_t C, int batch, size_t r, size_t c,
+static void add_coef(double *coef, int nk, size_t N, size_t C, int batch, size_t r, size_t c,
                      double f, const double *D)
 {
 	double k[SL_NK] = {
 		f * D[SL_S_SP],
-		f * D[SL_S_TP],
+		f * (D[SL_S_SP] + D[SL_S_TP] + 2.0 * D[SL_S_SP2]),
 		f * 2.0 * D[SL_S_SP2],
 		f * D[SL_S_SAD],
 		f * D[SL_S_SQN],
-		f * (D[SL_S_SQT] - D[SL_S_SQN]),
+		f * D[SL_S_SQT],
 	};
 	size_t n0 = batch ? 0 : r, n1 = batch ? N : r + 1;
 	for (size_t n = n0; n < n1; n++) {
-		float *q = coef + (n * C + c) * (size_t)nk;
+		double *q = coef + (n * C + c) * (size_t)nk;
 		for (int i = 0; i < nk; i++)
-			q[i] = (float)((double)q[i] + k[i]);
+			q[i] += k[i];
 	}
 }
 
-static void eval_classwise(sl_regpart *rp, size_t N, size_t C, const double *st, float *coef,
+static void eval_classwise(sl_regpart *rp, size_t N, size_t C, const double *st, double *coef,
                            int nk)
 {
 	size_t R = sl_region_rows(rp, N);
@@ -236,10 +270,11 @@ static double gd_row(const sl_regpart *rp, size_t N, size_t C, const double *st,
 		*B += w * (s[SL_S_SP] + s[SL_S_ST]);
 	}
 	*takes = Msum > 0.0;
-	return 1.0 - *A / *B;
+	int ok;
+	return 1.0 - ratio(*A, *B, 1.0, &ok);
 }
 
-static void eval_gdice(sl_regpart *rp, size_t N, size_t C, const double *st, float *coef, int nk)
+static void eval_gdice(sl_regpart *rp, size_t N, size_t C, const double *st, double *coef, int nk)
 {
 	size_t R = sl_region_rows(rp, N), taking = 0;
 	double vsum = 0.0, A, B, wmax, s[SL_NSTAT];
@@ -268,7 +303,7 @@ static void eval_gdice(sl_regpart *rp, size_t N, size_t C, const double *st, flo
 		for (size_t c = (size_t)rp->c0; c < C; c++) {
 			class_stats(rp, st, N, C, r, c, s);
 			double w = gd_weight(rp->w_type, s[SL_S_ST], any, wmax);
-			if (w == 0.0)
+			if (w == 0.0 || !(B > 0.0))
 				continue;
 			double D[SL_NSTAT] = {0};
 			D[SL_S_TP] = -2.0 * w / B;
@@ -279,7 +314,7 @@ static void eval_gdice(sl_regpart *rp, size_t N, size_t C, const double *st, flo
 	}
 }
 
-void sl_region_eval(sl_regpart *rp, size_t N, size_t C, const double *st, float *coef, int nk)
+void sl_region_eval(sl_regpart *rp, size_t N, size_t C, const double *st, double *coef, int nk)
 {
 	if (rp->type == SL_R_GDICE)
 		eval_gdice(rp, N, C, st, coef, nk);

@@ -13,7 +13,35 @@
 
 #include "metrics.h"
 
-/* d[q] = min_p h2 (q - p)² + f[p]; v (n) and z (n + 1) are scratch. */
+int sl_edt_scale(int ndim, const size_t *shape, const double *spacing, double *r, double *scale)
+{
+	/* the largest and smallest spacing along the axes that have neighbours
+	 * (the spacing of an axis of size 1 never enters a distance) */
+	double hmax = 0.0, hmin = INFINITY;
+	for (int a = 0; a < ndim; a++)
+		if (shape[a] > 1) {
+			hmax = spacing[a] > hmax ? spacing[a] : hmax;
+			hmin = spacing[a] < hmin ? spacing[a] : hmin;
+		}
+	if (hmax == 0.0)
+		hmax = hmin = 1.0;
+	/* physical units while their squares are far from the double range's
+	 * ends (the usual case, and SciPy's arithmetic), else units of hmax */
+	*scale = hmin >= 0x1p-200 && hmax <= 0x1p+200 ? 1.0 : hmax;
+	double diag = 0.0;
+	for (int a = 0; a < ndim; a++) {
+		r[a] = shape[a] > 1 ? spacing[a] / *scale : 1.0;
+		if (shape[a] > 1 && !(spacing[a] / hmax >= SL_EDT_MINRATIO))
+			return -1;
+		diag += ((double)shape[a] * r[a]) * ((double)shape[a] * r[a]);
+	}
+	/* every distance, and the diagonal, must be finite in physical units */
+	return isfinite(sqrt(diag) * *scale) ? 0 : -1;
+}
+
+/* d[q] = min_p h2 (q - p)² + f[p] over the finite f[p]; v (n) and z (n + 1)
+ * are scratch. h2 is the squared spacing of the axis (sl_edt_scale), a
+ * normal double in [2^-1000, 2^400]. */
 static void dt1d(const double *f, size_t n, double h2, double *d, size_t *v, double *z)
 {
 	size_t first = 0;
@@ -31,14 +59,22 @@ static void dt1d(const double *f, size_t n, double h2, double *d, size_t *v, dou
 	for (size_t q = first + 1; q < n; q++) {
 		if (isinf(f[q]))
 			continue;
-		/* drop the parabolas the new one hides; z[0] = -Inf stops the loop */
-		double fq = f[q] + h2 * (double)q * (double)q, s;
+		/* where parabola q starts to lie below parabola v[k]:
+		 * s = ((f[q] - f[p]) / h2 / (q - p) + (q + p)) / 2, which may be
+		 * ±Inf (never NaN: f is finite and h2 > 0); drop the parabolas that
+		 * q hides, and if it hides all of them it is the new first one */
+		double s;
 		for (;;) {
 			size_t p = v[k];
-			s = (fq - (f[p] + h2 * (double)p * (double)p)) / (2.0 * h2 * (double)(q - p));
-			if (s > z[k])
+			s = ((f[q] - f[p]) / h2 / (double)(q - p) + (double)(q + p)) * 0.5;
+			if (s > z[k] || k == 0)
 				break;
 			k--;
+		}
+		if (!(s > z[k])) { /* k == 0: q lies below v[0] everywhere */
+			v[0] = q;
+			z[1] = INFINITY;
+			continue;
 		}
 		k++;
 		v[k] = q;
@@ -54,8 +90,8 @@ static void dt1d(const double *f, size_t n, double h2, double *d, size_t *v, dou
 	}
 }
 
-int sl_edt_sq(const uint8_t *src, int ndim, const size_t *shape, const double *spacing,
-              double *out, int threads)
+int sl_edt_sq(const uint8_t *src, int ndim, const size_t *shape, const double *r, double *out,
+              const sl_exec *e)
 {
 	size_t total = 1, maxn = 1;
 	for (int a = 0; a < ndim; a++) {
@@ -64,17 +100,17 @@ int sl_edt_sq(const uint8_t *src, int ndim, const size_t *shape, const double *s
 	}
 	for (size_t i = 0; i < total; i++)
 		out[i] = src[i] ? 0.0 : (double)INFINITY;
-	int failed = 0;
+	int failed = 0, threads = e->threads > 0 ? e->threads : 1;
 	/* the contiguous axis first, then the others; any order gives the same */
 	for (int a = ndim - 1; a >= 0; a--) {
 		size_t n = shape[a], stride = 1;
 		for (int b = a + 1; b < ndim; b++)
 			stride *= shape[b];
 		size_t lines = total / n;
-		double h2 = spacing[a] * spacing[a];
+		double h2 = r[a] * r[a];
 		if (n == 1)
 			continue;
-#pragma omp parallel num_threads(threads > 0 ? threads : 1) if (threads > 1 && lines > 64)
+#pragma omp parallel num_threads(threads) if (threads > 1 && lines > 64)
 		{
 			double *f = malloc((3 * maxn + 1) * sizeof(double));
 			size_t *v = malloc(maxn * sizeof(size_t));
@@ -84,6 +120,7 @@ int sl_edt_sq(const uint8_t *src, int ndim, const size_t *shape, const double *s
 			}
 #pragma omp for schedule(static)
 			for (size_t l = 0; l < lines; l++) {
+				sl_note_team(e);
 				if (!f || !v)
 					continue;
 				/* line l: the other coordinates, outer and inner to axis a */
@@ -157,24 +194,25 @@ static double percentile(double *a, size_t n, double q)
 /* Distances from the edge voxels of `from` to the nearest edge voxel of `to`
  * (both given as edge maps of the box `sub`), appended to dist. */
 static int directed(const uint8_t *from, const uint8_t *to, int ndim, const size_t *sub,
-                    const double *spacing, double *sq, double *dist, size_t *nd, int threads)
+                    const double *r, double scale, double *sq, double *dist, size_t *nd,
+                    const sl_exec *e)
 {
 	size_t total = 1;
 	for (int a = 0; a < ndim; a++)
 		total *= sub[a];
-	if (sl_edt_sq(to, ndim, sub, spacing, sq, threads) != 0)
+	if (sl_edt_sq(to, ndim, sub, r, sq, e) != 0)
 		return -1;
 	size_t k = 0;
 	for (size_t i = 0; i < total; i++)
 		if (from[i])
-			dist[k++] = sqrt(sq[i]);
+			dist[k++] = sqrt(sq[i]) * scale;
 	*nd = k;
 	return 0;
 }
 
 int sl_surface_distances(const uint8_t *pred, const uint8_t *target, int ndim, const size_t *shape,
-                         const double *spacing, double tolerance, double empty_distance,
-                         int threads, sl_surface *out)
+                         const double *r, double scale, double tolerance, double empty_distance,
+                         const sl_exec *e, sl_surface *out)
 {
 	size_t total = 1;
 	for (int a = 0; a < ndim; a++)
@@ -239,8 +277,8 @@ int sl_surface_distances(const uint8_t *pred, const uint8_t *target, int ndim, c
 		subd[a] = sub[3 - ndim + a];
 	size_t n1, n2;
 	double *d2 = d1 + np;
-	if (directed(sp, sg, ndim, subd, spacing, sq, d1, &n1, threads) != 0 ||
-	    directed(sg, sp, ndim, subd, spacing, sq, d2, &n2, threads) != 0)
+	if (directed(sp, sg, ndim, subd, r, scale, sq, d1, &n1, e) != 0 ||
+	    directed(sg, sp, ndim, subd, r, scale, sq, d2, &n2, e) != 0)
 		goto done;
 	double sum = 0.0, mx = 0.0;
 	size_t within = 0;

@@ -8,16 +8,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../ops.h"
+
 #define SL_EDT_MAXDIM 3
+/* The smallest ratio of two axes' spacings the transforms take: its square,
+ * 2^-1000, is still a normal double. */
+#define SL_EDT_MINRATIO 0x1p-500
+
+/* The units distances are computed in: physical units (scale 1) while the
+ * spacings lie in [2^-200, 2^200], else units of the largest spacing (of the
+ * axes with more than one element), so that no spacing over- or underflows
+ * when squared: r[a] = spacing[a] / scale. Returns 0, or -1 if two spacings
+ * differ by more than 2^500 or the image's diagonal, in physical units, is
+ * not a finite double. */
+int sl_edt_scale(int ndim, const size_t *shape, const double *spacing, double *r, double *scale);
 
 /* Squared Euclidean distance transform (Felzenszwalb & Huttenlocher 2012,
  * one lower envelope of parabolas per line and axis): out[i] is the squared
- * distance, in physical units (spacing per axis), from voxel i to the
- * nearest voxel with src != 0; +Inf if there is none. Linear in the number
- * of voxels; lines run on up to `threads` threads (exact, so the result does
- * not depend on their number). Returns 0, or -1 if memory runs out. */
-int sl_edt_sq(const uint8_t *src, int ndim, const size_t *shape, const double *spacing,
-              double *out, int threads);
+ * distance, in units of the scale of sl_edt_scale (relative spacings r per
+ * axis), from voxel i to the nearest voxel with src != 0; +Inf if there is
+ * none. Linear in the number of voxels; lines run on up to e->threads
+ * threads (exact, so the result does not depend on their number). Returns
+ * 0, or -1 if memory runs out. */
+int sl_edt_sq(const uint8_t *src, int ndim, const size_t *shape, const double *r, double *out,
+              const sl_exec *e);
 
 /* The surface of a mask: voxels of the mask with a 4/6-connected neighbour
  * outside it or outside the image (mask XOR its erosion by the cross, border
@@ -34,11 +48,12 @@ typedef struct sl_surface {
  * the other; hd = the larger maximum; hd95 = the larger 95th percentile
  * (linear interpolation, as numpy.percentile); assd = the mean of both
  * directions together; nsd = the share of edge voxels within tolerance of
- * the other surface. Empty masks: both empty give hd = hd95 = assd = 0 and
+ * the other surface. Spacing as relative r and scale (sl_edt_scale);
+ * distances, tolerance and empty_distance in physical units. Empty masks: both empty give hd = hd95 = assd = 0 and
  * nsd = 1; one empty gives empty_distance and nsd = 0. Returns 0, or -1 if
  * memory runs out. */
 int sl_surface_distances(const uint8_t *pred, const uint8_t *target, int ndim, const size_t *shape,
-                         const double *spacing, double tolerance, double empty_distance,
-                         int threads, sl_surface *out);
+                         const double *r, double scale, double tolerance, double empty_distance,
+                         const sl_exec *e, sl_surface *out);
 
 #endif
