@@ -86,11 +86,10 @@ local FAKE_ID = [=[#!/bin/sh
 echo 0
 ]=]
 
-local function write(path, text, mode)
+local function write(path, text)
   local f = assert(io.open(path, "w"))
   f:write(text)
   f:close()
-  if mode then assert(os.execute("chmod " .. mode .. " '" .. path .. "'")) end
 end
 
 local function lines(path)
@@ -122,26 +121,33 @@ end
 describe("tools/deps.sh", function()
   local dir
 
-  before_each(function()
+  lazy_setup(function()
     local p = assert(io.popen("mktemp -d"))
     dir = p:read("l")
     p:close()
     assert.truthy(dir and dir:match("^/"))
-    write(dir .. "/apt-get", FAKE_APT, "755")
-    write(dir .. "/dpkg-query", FAKE_DPKG_QUERY, "755")
-    write(dir .. "/id", FAKE_ID, "755")
+    write(dir .. "/apt-get", FAKE_APT)
+    write(dir .. "/dpkg-query", FAKE_DPKG_QUERY)
+    write(dir .. "/id", FAKE_ID)
+    assert(os.execute(string.format("chmod 755 '%s/apt-get' '%s/dpkg-query' '%s/id'", dir, dir, dir)))
   end)
 
-  after_each(function()
+  lazy_teardown(function()
     if dir then os.execute("rm -rf '" .. dir .. "'") end
-    H.cleanup()
   end)
+
+  -- each case starts with no calls recorded and nothing "updated"
+  before_each(function()
+    for _, f in ipairs { "calls", "n_install", "n_update", "updated" } do os.remove(dir .. "/" .. f) end
+  end)
+
+  after_each(H.cleanup)
 
   -- Runs deps.sh on pkgs with the fakes first on PATH and env set; returns
   -- its status, stderr, the fakes' calls and the wall time in ms.
   local function run(pkgs, env)
     local assign = { "FAKE_DIR='" .. dir .. "'", "PATH='" .. dir .. "':\"$PATH\"",
-      "SEGLOSS_APT_RETRY=0.02", "SEGLOSS_APT_LOCK_WAIT=600" }
+      "SEGLOSS_APT_RETRY=0.01", "SEGLOSS_APT_LOCK_WAIT=600" }
     for k, v in pairs(env or {}) do assign[#assign + 1] = k .. "='" .. v .. "'" end
     local err, res = H.tmpname(".err"), H.tmpname(".res")
     local cmd = string.format("s=$(date +%%s%%N); env %s sh '%s' %s >/dev/null 2>'%s'; rc=$?; " ..
