@@ -41,12 +41,15 @@ emit(string.format("%s, backend %s, %s; value + gradient from logits, median of 
   segloss._VERSION, segloss.backend(), os.date("%Y-%m-%d"), args.runs,
   torch and (", PyTorch " .. torch.torch_version .. " in the same run") or ""))
 
-for _, key in ipairs(split(args.shapes)) do
+local shapes, threads = split(args.shapes), split(args.threads)
+local group, groups = 0, #shapes * #threads
+for _, key in ipairs(shapes) do
   local S = SHAPES[key]
   local shape, act = S.shape, S.act
   local N, C = shape[1], shape[2]
   local n = 1
   for _, v in ipairs(shape) do n = n * v end
+  U.progress("losses, shape %s: making the inputs", key)
   local x = T.randn(shape) * 3
   local tbin, lab
   if act == "sigmoid" then
@@ -63,8 +66,11 @@ for _, key in ipairs(split(args.shapes)) do
   end
   local other = T.rand(shape)
   local out = T.zeros(shape)
-  for _, th in ipairs(split(args.threads)) do
+  for _, th in ipairs(threads) do
     segloss.set_threads(tonumber(th))
+    group = group + 1
+    U.progress("losses, shape %s, %s thread%s (%d/%d): %d rounds ...", key, th, th == "1" and "" or "s",
+      group, groups, args.runs)
     local names, items = { "r2w1", "r2red" }, {}
     items.r2w1 = function() return out:add(x, other) end
     items.r2red = function() return x:dot(other) end

@@ -1,9 +1,26 @@
--- bench/util.lua — what the benchmarks share: arguments, a clock, medians of
--- interleaved rounds, and a table printer that also writes markdown.
+-- bench/util.lua — what the benchmarks share: arguments, a clock, progress
+-- lines, medians of interleaved rounds, and a table printer that also writes
+-- markdown.
 local U = {}
+
+-- the tables line by line, also into a pipe (make bench | tee)
+io.stdout:setvbuf("line")
 
 local ok_sys, system = pcall(require, "system")
 U.clock = ok_sys and system.monotime or os.clock
+
+-- make bench passes its start (seconds since the epoch) in BENCH_T0, so that
+-- every stage counts from there
+local t0_env = tonumber(os.getenv("BENCH_T0") or "")
+local started = U.clock()
+
+--- A progress line on stderr, "bench: <what> [<s> s]" (seconds since make
+-- bench or the script started), so that stdout keeps only the tables.
+function U.progress(fmt, ...)
+  local s = t0_env and os.time() - t0_env or U.clock() - started
+  io.stderr:write(string.format("bench: %s [%.0f s]\n", string.format(fmt, ...), s))
+  io.stderr:flush()
+end
 
 --- --key value pairs into a table of defaults; usage on error.
 function U.args(defaults, usage)
