@@ -33,7 +33,8 @@ local combos = {
 
 emit(string.format("%s, backend %s, %s; criteria (reused gradient buffer), median of %d calls%s",
   segloss._VERSION, segloss.backend(), os.date("%Y-%m-%d"), args.runs,
-  torch and (", PyTorch " .. torch.torch_version .. " composing the parts in the same run") or ""))
+  torch and (", PyTorch " .. torch.torch_version .. " composing the parts in the same run ("
+    .. U.torch_calls(torch) .. ")") or ""))
 
 segloss.seed(7)
 local shapes, threads = split(args.shapes), split(args.threads)

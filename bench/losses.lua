@@ -39,7 +39,7 @@ local emit, split = report.emit, U.split
 segloss.seed(2026)
 emit(string.format("%s, backend %s, %s; value + gradient from logits, median of %d calls%s",
   segloss._VERSION, segloss.backend(), os.date("%Y-%m-%d"), args.runs,
-  torch and (", PyTorch " .. torch.torch_version .. " in the same run") or ""))
+  torch and (", PyTorch " .. torch.torch_version .. " in the same run (" .. U.torch_calls(torch) .. ")") or ""))
 
 local shapes, threads = split(args.shapes), split(args.threads)
 local group, groups = 0, #shapes * #threads

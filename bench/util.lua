@@ -97,4 +97,18 @@ function U.json(path)
   return v
 end
 
+--- "median of N calls" (or "of N-M calls") of the PyTorch JSON file: its
+-- rounds per shape and thread count, when it has them, else its runs.
+function U.torch_calls(torch)
+  local lo, hi = torch.runs, torch.runs
+  if torch.rounds then
+    lo, hi = math.huge, 0
+    for _, per_th in pairs(torch.rounds) do
+      for _, r in pairs(per_th) do lo, hi = math.min(lo, r), math.max(hi, r) end
+    end
+  end
+  if lo == hi then return string.format("median of %d calls", lo) end
+  return string.format("median of %d–%d calls", lo, hi)
+end
+
 return U
