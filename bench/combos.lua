@@ -51,15 +51,16 @@ for _, key in ipairs(shapes) do
   for _, th in ipairs(threads) do
     segloss.set_threads(tonumber(th))
     group = group + 1
-    U.progress("combinations, shape %s, %s thread%s (%d/%d): %d rounds ...", key, th, th == "1" and "" or "s",
-      group, groups, args.runs)
+    local label = string.format("combinations, shape %s, %s thread%s (%d/%d)", key, th,
+      th == "1" and "" or "s", group, groups)
+    U.progress("%s: %d rounds ...", label, args.runs)
     local items = {}
     for name, c in pairs(singles) do items[name] = function() return c(x, t) end end
     for _, cb in ipairs(combos) do items[cb[1]] = function() return cb[2](x, t) end end
     local names = {}
     for name in pairs(items) do names[#names + 1] = name end
     table.sort(names)
-    local ms = U.medians(names, items, args.runs)
+    local ms = U.medians(names, items, args.runs, label)
     emit("")
     emit(string.format("shape %s {%s}, %s thread%s: single parts %s", key, table.concat(shape, ","), th,
       th == "1" and "" or "s",

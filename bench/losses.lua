@@ -69,8 +69,9 @@ for _, key in ipairs(shapes) do
   for _, th in ipairs(threads) do
     segloss.set_threads(tonumber(th))
     group = group + 1
-    U.progress("losses, shape %s, %s thread%s (%d/%d): %d rounds ...", key, th, th == "1" and "" or "s",
-      group, groups, args.runs)
+    local label = string.format("losses, shape %s, %s thread%s (%d/%d)", key, th, th == "1" and "" or "s",
+      group, groups)
+    U.progress("%s: %d rounds ...", label, args.runs)
     local names, items = { "r2w1", "r2red" }, {}
     items.r2w1 = function() return out:add(x, other) end
     items.r2red = function() return x:dot(other) end
@@ -88,7 +89,7 @@ for _, key in ipairs(shapes) do
         items[name .. "/fresh"] = function() return segloss[name](x, t, fresh) end
       end
     end
-    local ms = U.medians(names, items, args.runs)
+    local ms = U.medians(names, items, args.runs, label)
     local r2w1, r2red = ms.r2w1, ms.r2red
     emit("")
     emit(string.format("shape %s {%s} %s, %s thread%s: floors read-2-write-1 %.2f ms, read-2-reduce %.2f ms",

@@ -13,13 +13,20 @@ U.clock = ok_sys and system.monotime or os.clock
 -- every stage counts from there
 local t0_env = tonumber(os.getenv("BENCH_T0") or "")
 local started = U.clock()
+local last = started
 
 --- A progress line on stderr, "bench: <what> [<s> s]" (seconds since make
 -- bench or the script started), so that stdout keeps only the tables.
 function U.progress(fmt, ...)
-  local s = t0_env and os.time() - t0_env or U.clock() - started
+  last = U.clock()
+  local s = t0_env and os.time() - t0_env or last - started
   io.stderr:write(string.format("bench: %s [%.0f s]\n", string.format(fmt, ...), s))
   io.stderr:flush()
+end
+
+--- U.progress, if the last progress line is 10 s old or more.
+function U.tick(fmt, ...)
+  if U.clock() - last >= 10 then U.progress(fmt, ...) end
 end
 
 --- --key value pairs into a table of defaults; usage on error.
@@ -46,8 +53,9 @@ end
 
 --- Medians in ms of `runs` interleaved rounds: each round times every item
 -- once in the given order, so that a machine whose speed drifts affects all
--- items alike. Two warm-up calls each.
-function U.medians(names, items, runs)
+-- items alike. Two warm-up calls each. With `label`, a progress line at
+-- most every 10 s ("<label>: round r/runs").
+function U.medians(names, items, runs, label)
   local ts = {}
   for _, name in ipairs(names) do
     ts[name] = {}
@@ -61,6 +69,7 @@ function U.medians(names, items, runs)
       items[name]()
       ts[name][r] = U.clock() - t0
     end
+    if label then U.tick("%s: round %d/%d", label, r, runs) end
   end
   local out = {}
   for name, v in pairs(ts) do
