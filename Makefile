@@ -5,12 +5,13 @@
 #   make run        install missing packages, build, run the main example
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make lint       luacheck, and the C build with warnings as errors
-#   make bench      the benchmarks, about 5 minutes on 2 cores, progress on stderr:
-#                   vector math against libm and SLEEF; losses and combinations
-#                   against the memory floor and PyTorch; metrics against SciPy
+#   make bench      the benchmarks, 4.5-5 minutes on the 2-core dev VM, progress
+#                   on stderr: vector math against libm and SLEEF; losses and
+#                   combinations against the memory floor and PyTorch; metrics
+#                   against SciPy
 #   make bench-full the same with every PyTorch median of 7 calls (= make bench
-#                   BENCH=full; about twice as long); the quick default gives
-#                   PyTorch's slow configurations (shape C) 3 calls
+#                   BENCH=full; 6.5 minutes there, more when busy); the quick
+#                   default gives PyTorch's slow configurations (B, C) 3 calls
 #   make doc        the criteria's reference in doc/ (LDoc)
 #   make install    install through LuaRocks (offline, rockspec/)
 #
