@@ -5,7 +5,13 @@
 #   make run        install missing packages, build, run the main example
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make lint       luacheck, and the C build with warnings as errors
-#   make bench      vector-math (and later loss) benchmarks
+#   make bench      the benchmarks, 4.5-5 minutes on the 2-core dev VM, progress
+#                   on stderr: vector math against libm and SLEEF; losses and
+#                   combinations against the memory floor and PyTorch; metrics
+#                   against SciPy
+#   make bench-full the same with every PyTorch median of 7 calls (= make bench
+#                   BENCH=full; 6.5 minutes there, more when busy); the quick
+#                   default gives PyTorch's slow configurations (B, C) 3 calls
 #   make doc        the criteria's reference in doc/ (LDoc)
 #   make install    install through LuaRocks (offline, rockspec/)
 #
@@ -53,7 +59,7 @@ PKGS_DOC = lua-ldoc
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
 
-.PHONY: all test run asan lint bench doc install rock-install deps deps-% clean FORCE
+.PHONY: all test run asan lint bench bench-full doc install rock-install deps deps-% clean FORCE
 
 all: $(MODULE)
 
@@ -108,31 +114,55 @@ lint: deps-test deps-lint
 	@$(MAKE) --no-print-directory all BUILD=build-lint EXTRA_CFLAGS=-Werror
 
 # Vector math (C), then the losses against the memory floor and, when
-# python3-torch is installed, against PyTorch in the same run.
+# python3-torch is installed, against PyTorch in the same run; then the
+# metrics against SciPy. Each stage says on stderr what it does and how far it
+# is ("bench: ... [seconds since the start]"); the tables go to stdout and to
+# $(BUILD)/bench_*.md. BENCH=quick (default): PyTorch gets 3-7 interleaved
+# rounds per shape and thread count, as many as fit in 10 s after the first;
+# BENCH=full: 7 rounds everywhere.
 LUA_ENV = LUA_PATH_5_4="lua/?.lua;lua/?/init.lua;;" LUA_CPATH_5_4="$(BUILD)/?.so;;"
+BENCH ?= quick
+ifeq ($(BENCH),full)
+BENCH_TORCH_ARGS = --runs 7
+else ifeq ($(BENCH),quick)
+BENCH_TORCH_ARGS = --runs 7 --budget 10 --min-runs 3
+else
+$(error BENCH=$(BENCH): use BENCH=quick (default) or BENCH=full)
+endif
 bench: deps-test deps-bench
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory $(BUILD)/bench_vmath
-	@$(BUILD)/bench_vmath
-	@echo
-	@if /usr/bin/python3 -c "import torch" 2>/dev/null; then \
-		/usr/bin/python3 tools/bench_torch.py --out $(BUILD)/bench_torch.json 2>/dev/null; \
-		$(LUA_ENV) $(LUA) bench/losses.lua --torch $(BUILD)/bench_torch.json --md $(BUILD)/bench_losses.md; \
-		echo; \
-		$(LUA_ENV) $(LUA) bench/combos.lua --torch $(BUILD)/bench_torch.json --md $(BUILD)/bench_combos.md; \
+	@set -e; BENCH_T0=$$(date +%s); export BENCH_T0; \
+	stage() { echo "bench: ($$1/6) $$2 [$$(( $$(date +%s) - BENCH_T0 )) s]" >&2; }; \
+	stage 1 "vector math against libm and SLEEF, 7 functions x each backend ($(BUILD)/bench_vmath)"; \
+	$(BUILD)/bench_vmath; \
+	echo; \
+	rm -f $(BUILD)/bench_torch.json; torch=; \
+	if /usr/bin/python3 -c "import torch" 2>/dev/null; then \
+		stage 2 "PyTorch losses and combinations, BENCH=$(BENCH) (tools/bench_torch.py)"; \
+		/usr/bin/python3 tools/bench_torch.py --out $(BUILD)/bench_torch.json $(BENCH_TORCH_ARGS); \
+		torch="--torch $(BUILD)/bench_torch.json"; \
 	else \
-		echo "(python3-torch is not installed: no PyTorch column)"; \
-		$(LUA_ENV) $(LUA) bench/losses.lua --md $(BUILD)/bench_losses.md; \
-		echo; \
-		$(LUA_ENV) $(LUA) bench/combos.lua --md $(BUILD)/bench_combos.md; \
-	fi
-	@echo
-	@if /usr/bin/python3 -c "import scipy" 2>/dev/null; then \
-		/usr/bin/python3 tools/bench_scipy_metrics.py --dir $(BUILD) && \
+		stage 2 "(python3-torch is not installed: no PyTorch column)"; \
+	fi; \
+	stage 3 "segloss losses against the memory floor (bench/losses.lua)"; \
+	$(LUA_ENV) $(LUA) bench/losses.lua $$torch --md $(BUILD)/bench_losses.md; \
+	echo; \
+	stage 4 "segloss combinations (bench/combos.lua)"; \
+	$(LUA_ENV) $(LUA) bench/combos.lua $$torch --md $(BUILD)/bench_combos.md; \
+	echo; \
+	if /usr/bin/python3 -c "import scipy" 2>/dev/null; then \
+		stage 5 "SciPy metrics (tools/bench_scipy_metrics.py)"; \
+		/usr/bin/python3 tools/bench_scipy_metrics.py --dir $(BUILD); \
+		stage 6 "segloss metrics (bench/metrics.lua)"; \
 		$(LUA_ENV) $(LUA) bench/metrics.lua --dir $(BUILD) --md $(BUILD)/bench_metrics.md; \
 	else \
 		echo "(python3-scipy is not installed: no metrics benchmark against SciPy)"; \
-	fi
+	fi; \
+	echo "bench: done in $$(( $$(date +%s) - BENCH_T0 )) s (BENCH=$(BENCH))" >&2
+
+bench-full:
+	@$(MAKE) --no-print-directory bench BENCH=full
 
 # bench_vmath links the Lua-free kernels and SLEEF, built per ISA like simd.c
 KERN_OBJS = $(filter-out $(BUILD)/obj/core.o $(BUILD)/obj/bind/%,$(OBJS))

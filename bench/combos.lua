@@ -33,26 +33,34 @@ local combos = {
 
 emit(string.format("%s, backend %s, %s; criteria (reused gradient buffer), median of %d calls%s",
   segloss._VERSION, segloss.backend(), os.date("%Y-%m-%d"), args.runs,
-  torch and (", PyTorch " .. torch.torch_version .. " composing the parts in the same run") or ""))
+  torch and (", PyTorch " .. torch.torch_version .. " composing the parts in the same run ("
+    .. U.torch_calls(torch) .. ")") or ""))
 
 segloss.seed(7)
-for _, key in ipairs(split(args.shapes)) do
+local shapes, threads = split(args.shapes), split(args.threads)
+local group, groups = 0, #shapes * #threads
+for _, key in ipairs(shapes) do
   local shape = SHAPES[key]
   local n = 1
   for _, v in ipairs(shape) do n = n * v end
+  U.progress("combinations, shape %s: making the inputs", key)
   local x = T.randn(shape) * 3
   local t = T.rand(shape)
   local f = t:reshape(n)
   for i = 1, n do f:set(i, f:get(i) < 0.02 and 1 or 0) end
-  for _, th in ipairs(split(args.threads)) do
+  for _, th in ipairs(threads) do
     segloss.set_threads(tonumber(th))
+    group = group + 1
+    local label = string.format("combinations, shape %s, %s thread%s (%d/%d)", key, th,
+      th == "1" and "" or "s", group, groups)
+    U.progress("%s: %d rounds ...", label, args.runs)
     local items = {}
     for name, c in pairs(singles) do items[name] = function() return c(x, t) end end
     for _, cb in ipairs(combos) do items[cb[1]] = function() return cb[2](x, t) end end
     local names = {}
     for name in pairs(items) do names[#names + 1] = name end
     table.sort(names)
-    local ms = U.medians(names, items, args.runs)
+    local ms = U.medians(names, items, args.runs, label)
     emit("")
     emit(string.format("shape %s {%s}, %s thread%s: single parts %s", key, table.concat(shape, ","), th,
       th == "1" and "" or "s",

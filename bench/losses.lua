@@ -39,14 +39,17 @@ local emit, split = report.emit, U.split
 segloss.seed(2026)
 emit(string.format("%s, backend %s, %s; value + gradient from logits, median of %d calls%s",
   segloss._VERSION, segloss.backend(), os.date("%Y-%m-%d"), args.runs,
-  torch and (", PyTorch " .. torch.torch_version .. " in the same run") or ""))
+  torch and (", PyTorch " .. torch.torch_version .. " in the same run (" .. U.torch_calls(torch) .. ")") or ""))
 
-for _, key in ipairs(split(args.shapes)) do
+local shapes, threads = split(args.shapes), split(args.threads)
+local group, groups = 0, #shapes * #threads
+for _, key in ipairs(shapes) do
   local S = SHAPES[key]
   local shape, act = S.shape, S.act
   local N, C = shape[1], shape[2]
   local n = 1
   for _, v in ipairs(shape) do n = n * v end
+  U.progress("losses, shape %s: making the inputs", key)
   local x = T.randn(shape) * 3
   local tbin, lab
   if act == "sigmoid" then
@@ -63,8 +66,12 @@ for _, key in ipairs(split(args.shapes)) do
   end
   local other = T.rand(shape)
   local out = T.zeros(shape)
-  for _, th in ipairs(split(args.threads)) do
+  for _, th in ipairs(threads) do
     segloss.set_threads(tonumber(th))
+    group = group + 1
+    local label = string.format("losses, shape %s, %s thread%s (%d/%d)", key, th, th == "1" and "" or "s",
+      group, groups)
+    U.progress("%s: %d rounds ...", label, args.runs)
     local names, items = { "r2w1", "r2red" }, {}
     items.r2w1 = function() return out:add(x, other) end
     items.r2red = function() return x:dot(other) end
@@ -82,7 +89,7 @@ for _, key in ipairs(split(args.shapes)) do
         items[name .. "/fresh"] = function() return segloss[name](x, t, fresh) end
       end
     end
-    local ms = U.medians(names, items, args.runs)
+    local ms = U.medians(names, items, args.runs, label)
     local r2w1, r2red = ms.r2w1, ms.r2red
     emit("")
     emit(string.format("shape %s {%s} %s, %s thread%s: floors read-2-write-1 %.2f ms, read-2-reduce %.2f ms",

@@ -24,6 +24,7 @@ emit("")
 emit("| threads | segloss ms | SciPy ms (1 thread) | speed-up | hd95 | assd | dice |")
 emit("|---:|---:|---:|---:|---:|---:|---:|")
 for _, th in ipairs { 1, 2 } do
+  U.progress("metrics, %d thread%s (%d/2): %d runs ...", th, th == 1 and "" or "s", th, args.runs)
   segloss.set_threads(th)
   local r
   local ts = {}

@@ -97,6 +97,8 @@ static double rate(const sl_kern *k, const char *fn, float g, const float *x, fl
 int main(int argc, char **argv)
 {
 	size_t points = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000000;
+	/* each row as it is measured, also into a pipe (make bench | tee) */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	const sl_kern *ks[SL_MAX_BACKENDS + 2];
 	int nk = sl_kern_available(ks);
 	/* SLEEF's AVX2 build only where our avx2 runs */

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -48,11 +49,22 @@ def scipy_way(pred, target, spacing):
     return hd95, assd, dice
 
 
+def progress(msg):
+    """A "bench: <what> [<s> s]" line on stderr; seconds since make bench
+    started (BENCH_T0, seconds since the epoch) or else since this script did."""
+    t0 = float(os.environ.get("BENCH_T0") or T0)
+    print("bench: %s [%.0f s]" % (msg, time.time() - t0), file=sys.stderr, flush=True)
+
+
+T0 = time.time()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", default="build")
     ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args()
+    progress("SciPy metrics: making the %s masks" % "x".join(map(str, SHAPE)))
     rng = np.random.default_rng(128)
     target = blobs(rng, SHAPE, 6)
     # the prediction: the target shifted by a voxel, eroded in places, with a
@@ -61,6 +73,7 @@ def main():
     pred = ndimage.binary_erosion(pred, iterations=1) | (blobs(rng, SHAPE, 1) & ~target)
     np.save(os.path.join(a.dir, "metrics_pred.npy"), pred.astype(np.float32)[None, None])
     np.save(os.path.join(a.dir, "metrics_target.npy"), target.astype(np.float32)[None, None])
+    progress("SciPy metrics: %d runs ..." % a.runs)
     ts = []
     for _ in range(a.runs):
         t0 = time.perf_counter()
