@@ -152,6 +152,7 @@ end
 -- voxel, and 0 on zero voxels (SciPy's `distance_transform_edt`); +Inf
 -- everywhere if the mask has no zero voxel. Linear time (Felzenszwalb &
 -- Huttenlocher), threaded over lines.
+-- @function distance_transform
 -- @tparam segloss.Tensor mask
 -- @tparam[opt] {number,...} spacing one per axis (default 1)
 -- @treturn segloss.Tensor
