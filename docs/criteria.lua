@@ -1,10 +1,12 @@
 --- The criteria of segloss: a reference.
 --
 -- Every criterion is built with the options of its functional form
--- (`segloss.<name>(x, t, opts)`, LOSSES.md) and used the same way:
---
---     local crit = segloss.Dice{activation = "sigmoid", smooth = 1}
---     local loss, grad = crit(x, t)          -- or crit:forward / crit:backward
+-- (`segloss.dice(x, t, opts)` for `segloss.Dice`, and so on; see the
+-- `losses` page) and used the same way:
+-- <pre>
+-- local crit = segloss.Dice{activation = "sigmoid", smooth = 1}
+-- local loss, grad = crit(x, t)          -- or crit:forward / crit:backward
+-- </pre>
 --
 -- Notation: `p` the probabilities (the input with `activation = "none"`, its
 -- sigmoid or its softmax over channels), `t` the target (or the one-hot of a
@@ -12,7 +14,10 @@
 -- `TP = Σ p t`, `SP = Σ p`, `ST = Σ t`, `FP = SP - TP`, `FN = ST - TP`. Options
 -- every criterion takes: `activation`, `reduction` ("mean", "sum", "none"),
 -- `mask`, `weight` (per class), `include_background`, `batch`, `smooth`,
--- `smooth_nr`, `smooth_dr`, `eps`.
+-- `smooth_nr`, `smooth_dr`, `eps` (not `out` and `grad`: the criterion
+-- manages its gradient buffer, `crit.gradInput`). The formulas, defaults,
+-- conventions and errors in full:
+-- <a href="../../docs/losses.md">docs/losses.md</a>.
 --
 -- This file documents; the constructors live in `segloss` (lua/segloss/init.lua).
 -- @module criteria
@@ -22,8 +27,9 @@
 --
 -- `ℓ = -[w⁺ t log p + (1 - t) log(1 - p)]`, computed from logits as
 -- softplus terms (no clamping); `pos_weight = "auto"` sets
--- `w⁺ = (#valid - Σt) / max(Σt, 1)` over the batch (weighted cross-entropy,
--- Ronneberger et al. 2015; the seed's WCE).
+-- `w⁺ = (#valid - Σt) / max(Σt, 1)` over the batch (the weighted
+-- cross-entropy of Ronneberger et al. 2015, often written in Keras with
+-- `w = (N - Σt) / Σt`).
 --
 -- Defaults: `pos_weight = 1`, `activation = "none"` (then `p` is clamped to
 -- `[eps, 1]`, `eps = 1e-7`).
@@ -45,9 +51,9 @@
 -- @tparam[opt] table opts options
 -- @usage local crit = segloss.CE{activation = "softmax", weight = {0.1, 1, 1}}
 
---- Focal loss (Lin et al. 2017): down-weights easy pixels.
+--- Focal loss: down-weights the easy pixels so that the rare hard ones count.
 --
--- Sigmoid / probabilities: `ℓ = α_t (1 - p_t)^γ bce_t` with
+-- After Lin et al. 2017. Sigmoid / probabilities: `ℓ = α_t (1 - p_t)^γ bce_t` with
 -- `p_t = p t + (1 - p)(1 - t)`, `α_t = α t + (1 - α)(1 - t)` (torchvision's
 -- `sigmoid_focal_loss`). Softmax: `ℓ = -Σ_c α_c t_c (1 - p_c)^γ log p_c`
 -- (MONAI's `FocalLoss(use_softmax = true)`, its mean divided by C).
@@ -60,9 +66,9 @@
 -- @tparam[opt] table opts options
 -- @usage local crit = segloss.Focal{activation = "sigmoid", gamma = 2, alpha = 0.25}
 
---- Soft Dice loss (Milletari et al. 2016, V-Net).
+--- Soft Dice loss, the overlap measure made differentiable.
 --
--- `L = 1 - (2 TP + s_nr) / (SP + ST + s_dr)`; `squared = true` uses
+-- After Milletari et al. 2016 (V-Net): `L = 1 - (2 TP + s_nr) / (SP + ST + s_dr)`; `squared = true` uses
 -- `Σp² + Σt²` in the denominator; `complement = true` (C = 1) is Sudre et
 -- al. 2017's DL2, which also scores the background; `soft_label = true`
 -- takes `TP = (SP + ST - Σ|p - t|)/2` so that soft targets are minimal at
@@ -77,7 +83,7 @@
 -- @usage local crit = segloss.Dice{activation = "softmax", include_background = false}
 -- local loss, grad = crit(logits, labels)      -- labels: (N, 1, H, W) of 0 .. C-1
 
---- Soft IoU (Jaccard) loss (Rahman & Wang 2016).
+--- Soft IoU (Jaccard) loss, after Rahman and Wang (2016).
 --
 -- `L = 1 - (TP + s_nr) / (SP + ST - TP + s_dr)`; `empty = "complement"`
 -- scores an (n, c) with an empty target on `1 - p`, `1 - t`. Agrees with
@@ -90,10 +96,10 @@
 -- @tparam[opt] table opts options
 -- @usage local crit = segloss.IoU{activation = "sigmoid", empty = "complement"}
 
---- Tversky loss (Salehi et al. 2017): weighs false negatives against false
--- positives, the lever for small targets.
+--- Tversky loss: weighs false negatives against false positives, the lever
+-- for small targets.
 --
--- `L = 1 - (TP + s_nr) / (TP + α FP + β FN + s_dr)`. Agrees with MONAI's
+-- After Salehi et al. 2017: `L = 1 - (TP + s_nr) / (TP + α FP + β FN + s_dr)`. Agrees with MONAI's
 -- `TverskyLoss`.
 --
 -- Defaults: `alpha = 0.3`, `beta = 0.7`, `smooth = 1e-5`.
@@ -103,7 +109,7 @@
 -- @tparam[opt] table opts options
 -- @usage local crit = segloss.Tversky{activation = "sigmoid", alpha = 0.3, beta = 0.7}
 
---- Focal Tversky loss (Abraham & Khan 2019).
+--- Focal Tversky loss, after Abraham and Khan (2019).
 --
 -- `L = max(L_tversky, eps)^γ`; the clamp keeps the gradient finite at a
 -- perfect (or empty-vs-empty) prediction.
@@ -116,9 +122,10 @@
 -- @tparam[opt] table opts options
 -- @usage local crit = segloss.FocalTversky{activation = "sigmoid", gamma = 0.75}
 
---- Sensitivity-specificity loss (Brosch et al. 2015).
+--- Sensitivity-specificity loss: squared errors on the foreground and on the
+-- background, each normalised by its size.
 --
--- `L = λ Σ(t - p)² t / (ST + s) + (1 - λ) Σ(t - p)² (1 - t) / (Σ(1 - t) + s)`
+-- After Brosch et al. 2015: `L = λ Σ(t - p)² t / (ST + s) + (1 - λ) Σ(t - p)² (1 - t) / (Σ(1 - t) + s)`
 -- with `s = s_dr` in both terms.
 --
 -- Defaults: `lambda = 0.05`, `smooth = 1e-5`.
@@ -128,10 +135,10 @@
 -- @tparam[opt] table opts options
 -- @usage local crit = segloss.SensitivitySpecificity{activation = "sigmoid", lambda = 0.05}
 
---- Generalized Dice loss (Sudre et al. 2017): classes weighted by the inverse
--- of their (squared) volume, so that small structures count.
+--- Generalized Dice loss: classes weighted by the inverse of their (squared)
+-- volume, so that small structures count.
 --
--- Per sample over the classes together:
+-- After Sudre et al. 2017. Per sample over the classes together:
 -- `L = 1 - (2 Σ w_c TP_c + s_nr) / (Σ w_c (SP_c + ST_c) + s_dr)` with
 -- `w_c = 1/ST_c²` ("square"), `1/ST_c` ("simple") or 1 ("uniform"), constant
 -- (no gradient); a class with `ST_c = 0` takes the largest finite weight of
@@ -141,14 +148,16 @@
 -- Defaults: `w_type = "square"`, `smooth = 1e-5`.
 --
 -- Invariant: with one class and `w_type = "uniform"`, it is Dice with the
--- same smoothing.
+-- same smoothing on samples whose target is not empty.
 -- @function GeneralizedDice
 -- @tparam[opt] table opts options
 -- @usage local crit = segloss.GeneralizedDice{activation = "softmax"}
 
 --- BCE + Dice: `bce_weight · BCE + dice_weight · Dice`, each part with the
--- shared options (the seed's `1e-3·BCE - dice_coef` is `bce_weight = 1e-3`
--- up to a constant).
+-- shared options.
+--
+-- The common Keras `1e-3*binary_crossentropy - dice_coef` is
+-- `bce_weight = 1e-3` minus the constant 1.
 --
 -- Defaults: `bce_weight = 1`, `dice_weight = 1`.
 --
@@ -161,7 +170,7 @@
 -- sigmoid; AnatomyNet's loss up to its weights).
 --
 -- Defaults: `lambda = 1`, the focal part with `alpha = false`, `gamma = 2`.
--- `lambda` lies in [0, 1] (LOSSES.md); a heavier focal part is written
+-- `lambda` lies in [0, 1]; a heavier focal part is written
 -- `segloss.Dice{...} + 2 * segloss.Focal{alpha = false, ...}`.
 --
 -- Invariant: equals `Dice{...} + lambda * Focal{alpha = false, ...}`.

@@ -4,17 +4,17 @@
 
     python3 tools/gen_golden.py [--out spec/golden]
 
-Every loss of /work/shared/LOSSES.md is written here a second time, independently
-of the C kernels, as plain PyTorch tensor formulas in float64: probabilities from
+Every loss of docs/losses.md is written here a second time, independently of
+the C kernels, as plain PyTorch tensor formulas in float64: probabilities from
 the activation, one-hot targets, masks, per-(n,c) statistics, reductions, and
 loss.backward() for d loss / d x.  One JSON file per loss name is written to the
 output directory (format: tools/README-golden.md).
 
 The script first runs its self-checks (agreement with PyTorch built-ins, the
-invariants of LOSSES.md, gradchecks, hand-derived values at the conventions'
-kinks) and a second, loop-based pure-Python implementation of every loss value
-that must agree with the tensor implementation on every golden case.  Any
-failure aborts with a non-zero exit status before a file is written.
+invariants of docs/losses.md, gradchecks, hand-derived values at the
+conventions' kinks) and a second, loop-based pure-Python implementation of
+every loss value that must agree with the tensor implementation on every golden
+case.  Any failure aborts with a non-zero exit status before a file is written.
 
 Inputs are generated in float32 from fixed seeds (one per case, derived from its
 name), written with shortest round-trip digits of the float64 value of each
@@ -22,77 +22,11 @@ float32 (so they parse back to exactly the same float32), and the references
 are computed in float64 from those exact values.  Outputs use '%.17g'.
 Re-running produces byte-identical files.
 
-------------------------------------------------------------------------------
-READINGS OF LOSSES.md CHOSEN HERE (where the page leaves room; the C code must
-match these for the golden tests to pass)
-------------------------------------------------------------------------------
- R1  reduction "none" with include_background = false (pixel losses, C >= 2):
-     bce / sigmoid focal return x's shape with channel 0 set to 0 (c = 0 takes
-     no part, like a masked element); ce / softmax focal leave c = 0 out of the
-     per-pixel sum.
- R2  "Values are unweighted" for reduction "none" means the class weights w_c
-     are not applied.  Everything that is part of the term l itself stays:
-     bce's pos_weight (also "auto"), focal's alpha (number or list).
- R3  ce and softmax focal with include_background = false: the mean divides by
-     the valid pixel count sum(m) over ALL valid pixels (background-labelled
-     pixels included); c = 0 is only left out of the sum over c.
- R4  smooth and smooth_nr / smooth_dr given together: the specific one wins
-     (smooth = 0.5, smooth_dr = 2 gives s_nr = 0.5, s_dr = 2).
- R5  pos_weight = "auto": w+ = (M'_tot - S_t) / max(S_t, 1) with
-     M'_tot = sum of m and S_t = sum of m*t over the elements the loss sums over
-     (channel 0 excluded when include_background = false and C >= 2); soft
-     targets count fractionally; class weights play no part; a constant.
- R6  Clamped logs: log(max(a, eps)) with derivative 1/a for a >= eps (the
-     boundary a == eps belongs to the unclamped side) and 0 for a < eps; eps is
-     compared in double precision as given in opts.  The golden inputs keep
-     every p and 1-p at least 0.1 % away from eps, so float32 vs double eps
-     cannot matter.
- R7  focal: 1 - p_t is evaluated as t*(1-p) + (1-t)*p (an identity), with
-     1-p = sigma(-x) for sigmoid; softmax focal uses 1 - p_c = sum_{k!=c} p_k.
-     (q^gamma)' is taken as 0 where q == 0 for every gamma (also gamma = 1 and
-     gamma = 0).
- R8  focal (softmax) with weight: w_c multiplies the c-th term beside alpha_c:
-     l = -sum_c w_c alpha_c t_c (1-p_c)^gamma log p_c.  focal (sigmoid/none)
-     with weight: w_c multiplies the whole element term.  alpha as a number is
-     only used with sigmoid/none, as a list only with softmax.
- R9  focal_tversky: max(L, eps) has derivative 1 where L >= eps and 0 where
-     L < eps; an (n,c) that takes no part gives 0 (not eps^gamma) in "none".
-     The golden cases keep every tversky L either exactly 0 or a factor >= 10
-     away from eps.
-R10  generalized_dice: a sample (or the batch, with batch = true) takes part
-     when sum over included c of M'[n,c] > 0.  Class weights are computed from
-     ST over the included classes only; excluded classes get w = 0.  With
-     w_type = "uniform" every included class has w = 1, also when ST_c = 0
-     (1 is finite, so the "largest finite w" rule never applies) -- except
-     that, as the Conventions section says for every w_type, a sample whose
-     included classes are all empty has w = 0 and L = 1 - s_nr/s_dr with
-     gradient 0 (case "uniform-all-empty" pins it).
-R11  sensitivity_specificity: both denominators use s_dr (from smooth_dr, else
-     smooth); smooth_nr is accepted and unused.
-R12  dice complement = true takes M' per (n,c) (per c over the batch with
-     batch = true) and TN = M' - SP - ST + TP.
-R13  Combined losses pass every option to every part; each part ignores what
-     it does not know (e.g. weight is the class weight of dice AND the element
-     weight of bce/focal; eps is only used by the focal/bce part).
-     dice_focal's focal part defaults to alpha = false, gamma = 2; dice_focal
-     with activation "softmax" uses the softmax focal.
-R14  soft_label: TP = (SP + ST - sum m|p-t|)/2; tversky's FP = SP - TP,
-     FN = ST - TP use that TP.  With squared = true this script keeps the
-     literal formula (denominator SP2 + ST2), but NO golden case pins
-     soft_label + squared with soft targets: read literally the loss is then
-     negative and not minimal at p = t (1 - (2 ST + s)/(2 ST2 + s) < 0 there),
-     against the stated purpose of soft_label; MONAI's analogue for squared
-     predictions uses (SP2 + ST2 - sum (p-t)^2)/2 = sum p t (see the report).  d|p-t|/dp = 0 at p == t, so for 0/1 targets the soft_label
-     gradient differs from the plain one exactly where p == t (e.g. p = 0,
-     t = 0 with activation "none"): dTP/dp = 1/2 there instead of t.  The loss
-     value is the same.
-R15  softmax with a full-shape mask: the mask must be identical across
-     channels; pixel losses (ce, softmax focal) use its channel 0.  Golden ce /
-     softmax-focal cases never use a channel-varying mask (also not with "none").
-R16  An (n,c) "takes part" iff c is included and M'[n,c] > 0; "none" gives 0
-     elsewhere.  Mean = sum w_c L / sum w_c over the (n,c) that take part; if
-     that sum of weights is 0 the result is 0 with gradient 0.
-------------------------------------------------------------------------------
+Where the formulas leave room, this script makes the choices listed as the
+readings R1-R16 in docs/losses.md (section "Readings R1-R16: where the formulas
+leave room"); the comments below refer to them by number, and the C code makes
+the same choices for the golden tests to pass.  "LOSSES.md" in the comments
+below means docs/losses.md.
 """
 
 import argparse

@@ -178,7 +178,7 @@ local function run(self, x, t, mask, want_grad, stats)
   return loss, g
 end
 
---- loss, grad = crit(x, t [, mask])
+--- The loss and its gradient: `loss, grad = crit(x, t [, mask])`.
 function Criterion:__call(x, t, mask)
   own(self, "segloss.Criterion")
   return run(self, x, t, mask, true)
@@ -205,14 +205,14 @@ function Criterion:backward(x, t, mask)
   return g
 end
 
---- The loss alone (no gradient pass), e.g. for validation.
+--- The loss alone, without the gradient pass (for validation, say).
 function Criterion:value(x, t, mask)
   own(self, "segloss.Criterion:value")
   return (run(self, x, t, mask, false))
 end
 
 --- The per-class statistics of the batch, summed over its samples: a (C, 9)
--- tensor with columns TP, SP, ST, M', SP2, ST2, SAD, SQT, SQN (LOSSES.md).
+-- tensor with columns TP, SP, ST, M', SP2, ST2, SAD, SQT, SQN (docs/losses.md).
 -- They are additive: summing them over the workers of a data-parallel run
 -- (an all-reduce) gives the statistics of the global batch, which
 -- `crit:from_stats` turns into the loss and gradient of parts with
@@ -224,8 +224,8 @@ function Criterion:stats(x, t, mask)
     true)
 end
 
---- loss, grad using the given (e.g. all-reduced) statistics for the parts
--- with `batch = true`; other parts use the local data.
+--- The loss and gradient from given statistics (all-reduced ones, say) for
+-- the parts with `batch = true`; other parts use the local data.
 function Criterion:from_stats(stats, x, t, mask)
   own(self, "segloss.Criterion:from_stats")
   if not T.istensor(stats) then

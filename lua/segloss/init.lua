@@ -1,6 +1,6 @@
 --- segloss: exact, fast losses for segmenting small targets.
 -- The C core (segloss.core) holds the tensors and kernels; this table is
--- the public API of ../shared/API.md.
+-- the public API, documented in docs/ (docs/README.md).
 -- @module segloss
 
 local core = require "segloss.core"

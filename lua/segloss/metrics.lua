@@ -198,6 +198,7 @@ end
 -- dimension. Spacings must give distances within float32's range (about
 -- 1.2e-38 to 3.4e38) and differ by at most a factor of 2^500. Linear time
 -- (Felzenszwalb & Huttenlocher), threaded over lines.
+-- @function distance_transform
 -- @tparam segloss.Tensor mask
 -- @tparam[opt] {number,...} spacing one per axis (default 1)
 -- @treturn segloss.Tensor

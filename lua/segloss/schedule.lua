@@ -11,6 +11,7 @@
 --     for step = 1, 2000 do ... crit(x, t) ... crit:step() end
 --
 -- @module segloss.schedule
+-- @alias S
 
 local S = {}
 
@@ -77,8 +78,8 @@ function S.cosine(from, to, steps)
 end
 
 --- Piecewise constant: `values[1]` before `milestones[1]`, `values[2]` from
--- there to `milestones[2]`, ... (`#values == #milestones + 1`, milestones
--- increasing).
+-- there to `milestones[2]`, and so on (`#values == #milestones + 1`,
+-- milestones increasing).
 function S.step(values, milestones)
   local f = "segloss.schedule.step"
   if type(values) ~= "table" or type(milestones) ~= "table" or #values ~= #milestones + 1 then

@@ -1,0 +1,226 @@
+--- The functional losses: `segloss.dice(x, t, opts)` and the ten others.
+--
+-- <pre>
+-- local loss, grad = segloss.dice(x, t, {activation = "sigmoid"})
+-- </pre>
+--
+-- Each returns the loss and its gradient d loss / d x:
+-- <ul>
+-- <li>`loss`: a number for `reduction = "mean"` (default) or `"sum"`; a
+-- tensor of the unweighted values for `"none"`;</li>
+-- <li>`grad`: a new tensor of x's shape, or `opts.out` when given; `nil`
+-- with `grad = false` or `reduction = "none"`. It is the gradient for the
+-- input as given: with respect to the probabilities with
+-- `activation = "none"`, to the logits with `"sigmoid"` or `"softmax"`.</li>
+-- </ul>
+--
+-- Inputs: `x` of shape (N, C, S1[, S2[, S3]]); `t` of x's shape with values
+-- in [0, 1] (masks, one-hot, soft labels) or, when C >= 2, a label map
+-- (N, 1, S...) of the classes 0 ... C-1, never expanded in memory.
+--
+-- Options every loss takes: `activation` ("none", "sigmoid", "softmax";
+-- default "none"), `reduction` ("mean", "sum", "none"; default "mean"),
+-- `mask` (0/1, shape (N, 1, S...) or x's), `weight` (one number per class),
+-- `include_background` (true), `batch` (false), `smooth`, `smooth_nr`,
+-- `smooth_dr`, `eps` (1e-7), `grad` (true), `out`. An unknown option is an
+-- error that names it; nothing is written to `out` when a call fails.
+--
+-- Notation below: `p` the probabilities, `t` the target (a label map means
+-- its one-hot), `m` the mask; per (sample, class) over valid elements
+-- `TP = Σ p t`, `SP = Σ p`, `ST = Σ t`, `FP = SP - TP`, `FN = ST - TP`;
+-- `s_nr`, `s_dr` the smoothing terms. The complete reference (formulas,
+-- reductions, conventions, edge cases, the errors) is
+-- <a href="../../docs/losses.md">docs/losses.md</a>; each loss also exists
+-- as a criterion object (see the `criteria` page).
+--
+-- This file documents; the functions are implemented in C (`src/bind/loss.c`).
+-- @module losses
+
+--- Binary cross-entropy, optionally weighted, elementwise over every channel.
+--
+-- `ℓ = -w_c [w⁺ t log p + (1 - t) log(1 - p)]`. With `"sigmoid"` the logs
+-- are computed stably from the logits; with `"none"` they are clamped to
+-- `[eps, 1]`. `pos_weight = "auto"` sets `w⁺ = (Σm - Σmt) / max(Σmt, 1)`
+-- over the whole batch, a constant. Activation "sigmoid" or "none".
+--
+-- Agrees with PyTorch's `binary_cross_entropy_with_logits` (with `pos_weight`).
+--
+-- <a href="../../docs/losses.md#bce">docs/losses.md: bce</a>
+-- @function segloss.bce
+-- @tparam segloss.Tensor x input: logits or probabilities
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options and `pos_weight` (1; a number >= 0 or "auto")
+-- @return the loss (number, or tensor of x's shape with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.bce(logits, mask01, {activation = "sigmoid", pos_weight = "auto"})
+
+--- Cross-entropy over the classes, per pixel.
+--
+-- `ℓ = -Σ_c w_c t_c log p_c`; the mean divides by the number of valid
+-- pixels. Activation "softmax" or "none". With `include_background = false`
+-- class 0 is left out of the sum, not out of the pixel count.
+--
+-- Agrees with PyTorch's `cross_entropy` with probability targets.
+--
+-- <a href="../../docs/losses.md#ce">docs/losses.md: ce</a>
+-- @function segloss.ce
+-- @tparam segloss.Tensor x input (N, C, ...), C >= 2 with softmax
+-- @tparam segloss.Tensor t target of x's shape, or a label map (N, 1, ...)
+-- @tparam[opt] table opts shared options
+-- @return the loss (number, or tensor (N, 1, ...) with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.ce(logits, labels, {activation = "softmax", weight = {0.1, 1, 1}})
+
+--- Focal loss: cross-entropy scaled down where the prediction is already good.
+--
+-- Sigmoid or none, elementwise: `ℓ = w_c α_t (1 - p_t)^γ bce_t` with
+-- `p_t = p t + (1 - p)(1 - t)`, `α_t = α t + (1 - α)(1 - t)`. Softmax, per
+-- pixel: `ℓ = -Σ_c w_c α_c t_c (1 - p_c)^γ log p_c`.
+--
+-- Options: `gamma` (2, >= 0); `alpha`: 0.25 with sigmoid/none (a number in
+-- [0, 1] or false), false with softmax (false or a list of C numbers).
+-- With `gamma = 0, alpha = false` it equals bce (ce with softmax).
+--
+-- Agrees with torchvision's `sigmoid_focal_loss` and MONAI's
+-- `FocalLoss(use_softmax = True)` (whose mean is ours divided by C).
+--
+-- <a href="../../docs/losses.md#focal">docs/losses.md: focal</a>
+-- @function segloss.focal
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options, `alpha`, `gamma`
+-- @return the loss (number, or tensor with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.focal(logits, mask01, {activation = "sigmoid", gamma = 2})
+
+--- Soft Dice loss, per sample and class.
+--
+-- `L = 1 - (2 TP + s_nr) / (SP + ST + s_dr)`, default `smooth = 1`.
+-- `squared = true` uses `Σp² + Σt²` in the denominator (V-Net);
+-- `complement = true` (C = 1) also scores the background, as the binary
+-- DL2 of Sudre and others (2017); `soft_label = true` takes
+-- `TP = (SP + ST - Σ|p - t|)/2`, minimal at `p = t` for soft targets.
+--
+-- Agrees with MONAI's `DiceLoss`.
+--
+-- <a href="../../docs/losses.md#dice">docs/losses.md: dice</a>
+-- @function segloss.dice
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options, `squared`, `complement`, `soft_label`
+-- @return the loss (number, or tensor (N, C) with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.dice(logits, labels, {activation = "softmax", include_background = false})
+
+--- Soft IoU (Jaccard) loss, per sample and class.
+--
+-- `L = 1 - (TP + s_nr) / (SP + ST - TP + s_dr)`, default `smooth = 1e-6`.
+-- `empty = "complement"` scores a (sample, class) whose target is empty on
+-- `1 - p`, `1 - t` instead. Takes `soft_label` as dice does.
+--
+-- Agrees with MONAI's `DiceLoss(jaccard = True)` whose smoothing terms are
+-- twice ours.
+--
+-- <a href="../../docs/losses.md#iou">docs/losses.md: iou</a>
+-- @function segloss.iou
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options, `empty` ("none" or "complement"), `soft_label`
+-- @return the loss (number, or tensor (N, C) with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.iou(logits, mask01, {activation = "sigmoid", empty = "complement"})
+
+--- Tversky loss, which weighs false positives against false negatives.
+--
+-- `L = 1 - (TP + s_nr) / (TP + α FP + β FN + s_dr)`; defaults `alpha = 0.3`
+-- (in [0, 1]), `beta = 0.7` (>= 0), `smooth = 1e-5`. With `alpha = beta = 0.5`
+-- and smoothing s it is dice with smoothing 2s.
+--
+-- Agrees with MONAI's `TverskyLoss`.
+--
+-- <a href="../../docs/losses.md#tversky">docs/losses.md: tversky</a>
+-- @function segloss.tversky
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options, `alpha`, `beta`, `soft_label`
+-- @return the loss (number, or tensor (N, C) with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.tversky(logits, mask01, {activation = "sigmoid", alpha = 0.3, beta = 0.7})
+
+--- Focal Tversky loss: the Tversky loss raised to a power γ.
+--
+-- `L = max(L_tversky, eps)^γ`; defaults as tversky, `gamma = 0.75`,
+-- `eps = 1e-7`. The floor keeps the gradient finite at a perfect (or
+-- empty-vs-empty) prediction.
+--
+-- <a href="../../docs/losses.md#focal_tversky">docs/losses.md: focal_tversky</a>
+-- @function segloss.focal_tversky
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options, `alpha`, `beta`, `gamma`, `soft_label`
+-- @return the loss (number, or tensor (N, C) with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.focal_tversky(logits, mask01, {activation = "sigmoid", gamma = 0.75})
+
+--- Sensitivity-specificity loss: squared errors on foreground and background, each normalised by its size.
+--
+-- `L = λ Σm(t - p)² t / (ST + s) + (1 - λ) Σm(t - p)² (1 - t) / (Σm(1 - t) + s)`
+-- with `s = s_dr`; defaults `lambda = 0.05` (in [0, 1]), `smooth = 1e-5`.
+--
+-- <a href="../../docs/losses.md#sensitivity_specificity">docs/losses.md: sensitivity_specificity</a>
+-- @function segloss.sensitivity_specificity
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options, `lambda`
+-- @return the loss (number, or tensor (N, C) with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.sensitivity_specificity(logits, mask01, {activation = "sigmoid"})
+
+--- Generalized Dice loss: one value per sample over all classes, each weighted by its inverse volume.
+--
+-- `L = 1 - (2 Σ_c w_c TP_c + s_nr) / (Σ_c w_c (SP_c + ST_c) + s_dr)` with
+-- `w_c = 1/ST_c²` (`w_type = "square"`, default), `1/ST_c` ("simple") or 1
+-- ("uniform"), constants; an empty class takes the largest finite weight of
+-- its sample. Default `smooth = 1e-5`. Takes no `weight` option.
+--
+-- Agrees with MONAI's `GeneralizedDiceLoss`.
+--
+-- <a href="../../docs/losses.md#generalized_dice">docs/losses.md: generalized_dice</a>
+-- @function segloss.generalized_dice
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options but `weight`, and `w_type`
+-- @return the loss (number, or tensor (N, 1) with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.generalized_dice(logits, labels, {activation = "softmax"})
+
+--- BCE + Dice: `bce_weight · bce + dice_weight · dice`, in one statistics pass and one fused pass.
+--
+-- Defaults `bce_weight = 1`, `dice_weight = 1`; takes the options of both
+-- parts, which share the common ones. The common Keras
+-- `1e-3*binary_crossentropy - dice_coef` is `bce_weight = 1e-3` minus the
+-- constant 1. Activation "sigmoid" or "none"; no reduction "none".
+--
+-- <a href="../../docs/losses.md#bce_dice">docs/losses.md: bce_dice</a>
+-- @function segloss.bce_dice
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts options of bce and dice, `bce_weight`, `dice_weight`
+-- @treturn number the loss
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.bce_dice(logits, mask01, {activation = "sigmoid", bce_weight = 1e-3})
+
+--- Dice + Focal: `dice + lambda · focal`, in one statistics pass and one fused pass.
+--
+-- Defaults `lambda = 1` (in [0, 1]); the focal part has `alpha = false`,
+-- `gamma = 2` unless given, and is the softmax focal with softmax. Agrees
+-- with MONAI's `DiceFocalLoss` for sigmoid. No reduction "none".
+--
+-- <a href="../../docs/losses.md#dice_focal">docs/losses.md: dice_focal</a>
+-- @function segloss.dice_focal
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts options of dice and focal, `lambda`
+-- @treturn number the loss
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.dice_focal(logits, labels, {activation = "softmax", lambda = 0.5})

@@ -1,0 +1,80 @@
+--- The segloss module: exact, fast segmentation losses for small targets.
+--
+-- <pre>
+-- local segloss = require "segloss"
+-- local T = segloss.tensor
+-- local x = T.randn(2, 1, 64, 64)                 -- logits (N, C, H, W)
+-- local t = T.zeros(2, 1, 64, 64)
+-- t:set(1, 1, 30, 31, 1)
+-- local loss, grad = segloss.dice(x, t, {activation = "sigmoid"})
+-- </pre>
+--
+-- The module holds the settings below, the tensors (`segloss.tensor`), the
+-- functional losses (`segloss.dice(x, t, opts)` and the others, see the
+-- `losses` page), the criterion classes (`segloss.Dice{...}`, see the
+-- `criteria` page), the weight schedules (`segloss.schedule`) and the
+-- metrics (`segloss.metrics`). The formulas, options, defaults and errors of
+-- the losses are in <a href="../../docs/losses.md">docs/losses.md</a>.
+--
+-- Settings belong to the Lua state: two states (two threads of a host
+-- program, say) have their own backend, thread count and random generator.
+-- The environment variables `SEGLOSS_BACKEND` and `SEGLOSS_THREADS` set the
+-- backend and the thread count when the module is loaded; an invalid value
+-- makes `require "segloss"` fail with a message naming the variable.
+--
+-- Every function checks its arguments; a misuse raises an error whose
+-- message starts with the function's name, e.g.
+-- `segloss.set_threads: n must be an integer in 1..1024, got 0`.
+--
+-- This file documents; the functions are implemented in C (`src/core.c`)
+-- and gathered in `lua/segloss/init.lua`.
+-- @module segloss
+
+--- The version string, `"segloss 0.1.0"` (semantic versioning).
+-- @field _VERSION
+
+--- The name of the kernels in use: `"avx2"`, `"sse2"`, `"neon"` or `"scalar"`.
+--
+-- At load, the best backend the CPU can run is chosen by a probe (or the one
+-- `SEGLOSS_BACKEND` names). Every backend computes the same formulas; the
+-- SIMD ones may differ from the scalar reference in the last bits.
+-- @function segloss.backend
+-- @treturn string
+-- @usage print(segloss.backend())   --> avx2
+
+--- Forces a backend, by name.
+--
+-- Raises an error if the name is unknown or if this CPU cannot run it,
+-- listing the choices.
+-- @function segloss.set_backend
+-- @tparam string name `"avx2"`, `"sse2"`, `"neon"` or `"scalar"`
+-- @usage segloss.set_backend("scalar")   -- the double-precision reference kernels
+
+--- The backends this build and this CPU can run, best first.
+-- @function segloss.backends
+-- @treturn {string,...}
+-- @usage print(table.concat(segloss.backends(), ", "))   --> avx2, sse2, scalar
+
+--- Sets the number of threads the kernels use.
+--
+-- Results do not depend on it: every reduction sums fixed blocks in a fixed
+-- order, so 1 and n threads give the same bits. The default is one thread
+-- per online core (or `SEGLOSS_THREADS`).
+-- @function segloss.set_threads
+-- @tparam integer n in 1 .. 1024
+
+--- The number of threads the kernels use.
+-- @function segloss.threads
+-- @treturn integer
+
+--- Seeds the library's random generator, for reproducible runs.
+--
+-- The generator (xoshiro256**, seeded through splitmix64) feeds
+-- `segloss.tensor.rand` and `segloss.tensor.randn`. Every new Lua state
+-- starts from seed 0.
+-- @function segloss.seed
+-- @tparam integer n any integer
+-- @usage segloss.seed(1)
+-- local a = segloss.tensor.randn(3)
+-- segloss.seed(1)
+-- local b = segloss.tensor.randn(3)   -- the same values as a
