@@ -27,7 +27,9 @@ local ld = segloss.dice(x, labels, { activation = "softmax", include_background 
 local lf = segloss.focal(x, labels, { activation = "softmax", gamma = 2 })
 print(string.format("parts:      %.6f + 0.5 * %.6f = %.6f", ld, lf, ld + 0.5 * lf))
 
--- logging from the statistics already gathered
+-- logging from the statistics already gathered: each part's own value,
+-- and that value times its weight (the parts' weighted values add up to
+-- the loss)
 local last = crit:last()
 for _, p in ipairs(last.parts) do
   local pc = p.per_class and (" per class {" .. table.concat((function()
@@ -35,8 +37,9 @@ for _, p in ipairs(last.parts) do
     for c, v in ipairs(p.per_class) do r[c] = string.format("%.3f", v) end
     return r
   end)(), ", ") .. "}") or ""
-  print(string.format("  %-6s weight %.2f value %.6f%s", p.name, p.weight, p.value, pc))
+  print(string.format("  %-6s value %.6f x weight %.2f = %.6f%s", p.name, p.value, p.weight, p.weighted, pc))
 end
+print(string.format("  total  %.6f", last.total))
 
 -- shifting weight from BCE to Dice over training (sigmoid, one-hot targets)
 local onehot = labels:onehot(3)
@@ -52,10 +55,9 @@ end
 
 -- data-parallel batch Dice: statistics are sums, so workers can all-reduce them
 local global = segloss.Dice { activation = "softmax", batch = true }
-local half1 = T.from({ x:totable()[1], x:totable()[2] })
-local half2 = T.from({ x:totable()[3], x:totable()[4] })
-local lab1 = T.from({ labels:totable()[1], labels:totable()[2] })
-local lab2 = T.from({ labels:totable()[3], labels:totable()[4] })
+-- (narrow along the batch dimension: views, no copies)
+local half1, half2 = x:narrow(1, 1, 2), x:narrow(1, 3, 2)
+local lab1, lab2 = labels:narrow(1, 1, 2), labels:narrow(1, 3, 2)
 local stats = global:stats(half1, lab1) + global:stats(half2, lab2) -- the all-reduce
 local l1 = global:from_stats(stats, half1, lab1)
 print(string.format("\nbatch Dice from summed statistics %.6f, on the whole batch %.6f", l1,
