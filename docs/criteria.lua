@@ -15,9 +15,21 @@
 -- every criterion takes: `activation`, `reduction` ("mean", "sum", "none"),
 -- `mask`, `weight` (per class), `include_background`, `batch`, `smooth`,
 -- `smooth_nr`, `smooth_dr`, `eps` (not `out` and `grad`: the criterion
--- manages its gradient buffer, `crit.gradInput`). The formulas, defaults,
--- conventions and errors in full:
--- <a href="../../docs/losses.md">docs/losses.md</a>.
+-- manages its gradient buffers, and `crit.gradInput` is its last gradient).
+-- Options are checked when the criterion is built (what depends on the
+-- data, at the call). The formulas, defaults, conventions and errors in
+-- full: <a href="../../docs/losses.md">docs/losses.md</a>.
+--
+-- Buffers: a criterion owns two gradient buffers and writes each call's
+-- gradient into the one it did not hand out last. A training loop thus
+-- allocates nothing once shapes are stable, and when a call fails (a NaN in
+-- the input, say), the gradient returned by the last successful call is
+-- left intact. `crit:backward(x, t)` returns the last gradient computed
+-- only if x, t and the mask are the same tensors with unchanged
+-- `version()`, the gradient itself was not changed in place, and the
+-- weights did not change (`set_weight`, `step`); otherwise it computes it
+-- anew. The criterion's other state is private: its only fields are
+-- `output` (the last loss) and `gradInput`.
 --
 -- This file documents; the constructors live in `segloss` (lua/segloss/init.lua).
 -- @module criteria
@@ -183,15 +195,20 @@
 -- `a + b`, `k * a` and `a * k` build a combined criterion whose parts keep
 -- their own options; nested sums flatten. `tostring(crit)` shows the
 -- formula (`1*Dice{smooth=1} + 0.5*Focal{gamma=2}`), `crit:parts()` lists
--- the parts, `crit:set_weight(i, w)` changes one (a number or a schedule).
+-- the parts, `crit:set_weight(i, w)` changes one. A weight `k` is a number
+-- within float32's range (|k| <= 3.4028235e38, either sign) or a schedule.
 -- The parts must share the activation, `eps` and mask; they are evaluated
 -- together in one statistics pass and one fused pass.
 --
 -- Schedules (`segloss.schedule.constant / linear / cosine / step`) multiply a
 -- criterion; `crit:step()` advances them. `crit:last()` reports the last
--- evaluation per part (and per class for region parts); `crit:stats(x, t)`
--- and `crit:from_stats(stats, x, t)` expose the additive statistics behind
--- `batch = true` for data-parallel training.
+-- evaluation: `total`, and per part its own `value` (as its functional form
+-- returns it), its `weight`, `weighted` (weight times value; `total` is
+-- their sum) and, for region parts, `per_class`. `crit:stats(x, t)` and
+-- `crit:from_stats(stats, x, t)` expose the additive statistics behind
+-- `batch = true` for data-parallel training; `from_stats` checks that the
+-- statistics it is given are a (C, 9) tensor of finite sums >= 0 with
+-- TP <= SP, TP <= ST, SP <= M' and ST <= M'.
 -- @function combine
 -- @usage local S = segloss.schedule
 -- local crit = S.linear(1, 0, 1000) * segloss.BCE{activation = "sigmoid"}

@@ -25,6 +25,15 @@
 -- `smooth_dr`, `eps` (1e-7), `grad` (true), `out`. An unknown option is an
 -- error that names it; nothing is written to `out` when a call fails.
 --
+-- Limits: the numbers the kernels hold as float32 (`weight` entries,
+-- `pos_weight`, `gamma`, `bce_weight`, `dice_weight`) must lie within its
+-- range (<= 3.4028235e38), and `eps` in (0, 1) must be at least
+-- 1.1754944e-38. A region loss refuses `smooth_dr = 0` with `smooth_nr > 0`
+-- (it divides by 0 on an empty target and prediction); with both 0 such a
+-- ratio 0/0 takes its limit, the value of a perfect prediction, with
+-- gradient 0. A gradient or a `"none"` value that would overflow float32 is
+-- an error, not an Inf.
+--
 -- Notation below: `p` the probabilities, `t` the target (a label map means
 -- its one-hot), `m` the mask; per (sample, class) over valid elements
 -- `TP = Σ p t`, `SP = Σ p`, `ST = Σ t`, `FP = SP - TP`, `FN = ST - TP`;
@@ -49,7 +58,7 @@
 -- @function segloss.bce
 -- @tparam segloss.Tensor x input: logits or probabilities
 -- @tparam segloss.Tensor t target
--- @tparam[opt] table opts shared options and `pos_weight` (1; a number >= 0 or "auto")
+-- @tparam[opt] table opts shared options and `pos_weight` (1; a number >= 0 within float32's range, or "auto")
 -- @return the loss (number, or tensor of x's shape with reduction "none")
 -- @treturn segloss.Tensor|nil the gradient
 -- @usage local loss, grad = segloss.bce(logits, mask01, {activation = "sigmoid", pos_weight = "auto"})
@@ -77,9 +86,10 @@
 -- `p_t = p t + (1 - p)(1 - t)`, `α_t = α t + (1 - α)(1 - t)`. Softmax, per
 -- pixel: `ℓ = -Σ_c w_c α_c t_c (1 - p_c)^γ log p_c`.
 --
--- Options: `gamma` (2, >= 0); `alpha`: 0.25 with sigmoid/none (a number in
--- [0, 1] or false), false with softmax (false or a list of C numbers).
--- With `gamma = 0, alpha = false` it equals bce (ce with softmax).
+-- Options: `gamma` (2; >= 0, within float32's range); `alpha`: 0.25 with
+-- sigmoid/none (a number in [0, 1] or false), false with softmax (false or
+-- a list of C numbers). With `gamma = 0, alpha = false` it equals bce (ce
+-- with softmax).
 --
 -- Agrees with torchvision's `sigmoid_focal_loss` and MONAI's
 -- `FocalLoss(use_softmax = True)` (whose mean is ours divided by C).

@@ -23,8 +23,9 @@
 -- makes `require "segloss"` fail with a message naming the variable.
 --
 -- Every function checks its arguments; a misuse raises an error whose
--- message starts with the function's name, e.g.
--- `segloss.set_threads: n must be an integer in 1..1024, got 0`.
+-- message starts with the function's name:
+-- `segloss.set_threads: n must be an integer in 1..1024, got 0`. A string
+-- argument with an embedded NUL byte is an error, never cut short at it.
 --
 -- This file documents; the functions are implemented in C (`src/core.c`)
 -- and gathered in `lua/segloss/init.lua`.
@@ -59,7 +60,10 @@
 --
 -- Results do not depend on it: every reduction sums fixed blocks in a fixed
 -- order, so 1 and n threads give the same bits. The default is one thread
--- per online core (or `SEGLOSS_THREADS`).
+-- per online core (or `SEGLOSS_THREADS`). Small jobs run on one thread, and
+-- OpenMP may grant fewer threads than asked (`OMP_THREAD_LIMIT`);
+-- `segloss.core.threads_used()`, meant for tests and benchmarks, returns the
+-- largest team of threads that ran together in the last call that did work.
 -- @function segloss.set_threads
 -- @tparam integer n in 1 .. 1024
 

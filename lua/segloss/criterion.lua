@@ -7,9 +7,13 @@
 -- two buffers the criterion owns and reuses, so that a training loop
 -- allocates nothing once shapes are stable: each call writes into the
 -- buffer it did not hand out last, so the gradient returned by the last
--- successful call stays intact when a call fails (e.g. on a NaN input).
+-- successful call stays intact when a call fails (on a NaN input, say).
+-- A criterion's fields are `output` (the last loss) and `gradInput` (the
+-- last gradient; reassigning it changes nothing inside); the rest of its
+-- state is private.
 --
--- Criteria add and scale: `segloss.Dice() + 0.5 * segloss.Focal{gamma = 2}`.
+-- Criteria add and scale: `segloss.Dice() + 0.5 * segloss.Focal{gamma = 2}`,
+-- with weights that are numbers within float32's range or schedules.
 -- A combination of any number of parts is evaluated in one statistics pass
 -- (shared by all region parts) plus one fused pass that sums every part's
 -- value and gradient, the activation computed once per pass.
@@ -192,8 +196,8 @@ end
 
 --- d loss / d x: the gradient of the last forward when it was computed on
 -- the same x, t and mask, none of them changed since (every in-place change
--- of a tensor bumps its `version()`), and the weights are the same; else
--- computed now.
+-- of a tensor bumps its `version()`), the gradient itself was not changed
+-- in place, and the weights are the same; else computed now.
 function Criterion:backward(x, t, mask)
   local c = own(self, "segloss.Criterion:backward").cache
   if c.valid and rawequal(c.x, x) and rawequal(c.t, t) and rawequal(c.m, mask)
@@ -238,9 +242,11 @@ end
 -- gathered: `{total = , parts = { {name = , weight = , value = , weighted = ,
 -- per_class = {...}}, ...}}`. `value` is the part's own loss (as its
 -- functional form returns it), `weighted` is `weight * value`, and `total`
--- the sum of the weighted values; `per_class` (region parts) holds the
--- part's own loss per class, averaged over the samples where the class
--- takes part.
+-- the sum of the weighted values. `per_class`, for the parts with a region
+-- loss other than generalized_dice, holds that region loss per class
+-- (index c + 1 for class c; of a preset, its region component alone),
+-- averaged over the samples where the class takes part, 0 where it takes
+-- part nowhere. Nil before the first evaluation.
 function Criterion:last()
   local L = own(self, "segloss.Criterion:last").last
   if type(L) ~= "table" or L.total == nil then return nil end
@@ -265,7 +271,8 @@ function Criterion:parts()
   return r
 end
 
---- Sets the weight of part i: a number, or a schedule.
+--- Sets the weight of part i: a number within float32's range
+-- (|w| <= 3.4028235e38), or a schedule. Returns the criterion.
 function Criterion:set_weight(i, w)
   own(self, "segloss.Criterion:set_weight")
   local p = state[self].parts[i]

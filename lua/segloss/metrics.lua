@@ -126,11 +126,22 @@ end
 -- `logits:argmax()`). `target`: 0/1 of the prediction's shape, or a label
 -- map (N, 1, spatial...) of classes 0 … C-1.
 -- Options: `activation` ("none"), `threshold` (0.5), `classes` (the number
--- of classes of a label-map prediction), `spacing` (1 per spatial axis, in
+-- of classes of a label-map prediction, which takes activation "none"; with
+-- a prediction of C channels it must be C), `spacing` (1 per spatial axis, in
 -- the order of the axes), `tolerance` (1, in physical units, for nsd),
 -- `empty_distance` (the image diagonal), `include_background` (true; false
 -- leaves class 0 out when there are 2 classes or more), `distances` (true;
--- false skips hd, hd95, assd and nsd).
+-- false skips hd, hd95, assd and nsd). An unknown option is an error that
+-- suggests the option meant (`unknown option "spacng" (did you mean
+-- "spacing"?)`).
+--
+-- Spacings may be any finite numbers > 0 that differ by a factor of at most
+-- 2^500 and give a finite image diagonal; distances are computed in
+-- physical units, or in units of the largest spacing when a spacing lies
+-- outside [2^-200, 2^200], and reported in physical units. Else:
+-- `spacing {1, 1e-200} is out of range: two axes' spacings may differ by a
+-- factor of at most 2^500 (about 3e150), and the image's diagonal must be a
+-- finite number`.
 --
 -- Returns a table with the means over every evaluated (sample, class) pair
 -- (`dice`, `iou`, `precision`, `sensitivity`, `specificity`, `hd`, `hd95`,

@@ -10,6 +10,13 @@
 --                + S.linear(0, 1, 1000) * segloss.Dice{activation = "sigmoid"}
 --     for step = 1, 2000 do ... crit(x, t) ... crit:step() end
 --
+-- Values (`from`, `to`, `v`, `values[i]`) are numbers within float32's range
+-- (|v| <= 3.4028235e38), as every weight of a criterion; step counts
+-- (`steps`, `milestones[i]`) are integers >= 1, up to 2^63 - 1. Anything
+-- else is an error that describes the value briefly (a tensor as
+-- `a segloss.Tensor`): `segloss.schedule.linear: steps must be an integer
+-- >= 1 (at most 2^63 - 1), got 0`.
+--
 -- @module segloss.schedule
 -- @alias S
 
