@@ -113,8 +113,10 @@
 --
 -- Reads float32, float64, int8 to int64, uint8 to uint64 and bool arrays of
 -- 1 to 5 dimensions in C order, little-endian (or single-byte), converting
--- the values to float32 (rounded to nearest; a float64 value beyond
--- float32's range becomes Inf or -Inf). Fortran-order, big-endian,
+-- the values to float32 (rounded to nearest; a finite float64 value beyond
+-- float32's range is an error naming its element, as everywhere a number
+-- becomes a float32: `segloss.tensor.load: 'a.npy': value 1e+300 at {1} is
+-- beyond the float32 range (|v| <= 3.4028235e+38)`). Fortran-order, big-endian,
 -- structured, 0-dimensional and zero-size arrays are errors that say so.
 --
 -- The size the header announces is checked against the file's size before

@@ -28,7 +28,10 @@ describe("npy", function()
   describe("reads what NumPy writes", function()
     local expected = H.json(DIR .. "expected.json")
     local names = {}
-    for name in pairs(expected) do names[#names + 1] = name end
+    -- f8_big.npy holds float64 values beyond float32's range: refused below
+    for name in pairs(expected) do
+      if name ~= "f8_big.npy" then names[#names + 1] = name end
+    end
     table.sort(names)
     for _, name in ipairs(names) do
       it(name, function()
@@ -75,6 +78,7 @@ describe("npy", function()
   describe("refuses malformed and unsupported files", function()
     local cases = {
       { "bad_magic.npy", "not a .npy file" },
+      { "f8_big.npy", "value 1e+300 at {1} is beyond the float32 range" },
       { "empty.npy", "not a .npy file" },
       { "truncated_header.npy", "truncated .npy header" },
       { "truncated_data.npy", "truncated data: the header's shape needs 96 bytes, the file holds 91" },

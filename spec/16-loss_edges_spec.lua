@@ -207,7 +207,7 @@ describe("float32 overflow", function()
       crit.from_stats, crit, with(4, math.huge), xs, ts)
     H.errors("segloss.Dice: ", { "statistics[1][3] (ST) must be a finite number >= 0, got -1" },
       crit.from_stats, crit, with(3, -1), xs, ts)
-    H.errors("segloss.Dice: ", { "statistics of class 0 are not sums over one set of elements" },
+    H.errors("segloss.Dice: ", { "statistics[1] (class 0) are not sums over one set of elements" },
       crit.from_stats, crit, with(1, 1e6), xs, ts)
     H.errors("segloss.Dice: ", { "statistics must have shape {1,9}, got {9}" },
       crit.from_stats, crit, good:reshape(9), xs, ts)

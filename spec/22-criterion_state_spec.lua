@@ -142,6 +142,26 @@ describe("criterion state", function()
     H.errors("segloss.schedule.linear: ", { "from must be a number", "got a segloss.Tensor" }, segloss.schedule.linear, big, 1, 2)
   end)
 
+  it("the step counter stops at 2^63 - 1 instead of wrapping", function()
+    local crit = segloss.schedule.linear(0, 1, 10) * segloss.BCE()
+    crit:step(math.maxinteger)
+    H.errors("segloss.Criterion:step: ", { "the step counter (9223372036854775807) would pass 2^63 - 1" },
+      crit.step, crit, 1)
+    assert.equal(math.maxinteger, crit:steps())
+    assert.equal(1, crit:parts()[1].weight)
+  end)
+
+  it("values in messages: NUL bytes escaped, tables named by their type", function()
+    H.errors("segloss.Tensor:save: ", { 'path must not contain a NUL byte, got string "a\\0b.npy"' },
+      function() T.zeros(2):save("a\0b.npy") end)
+    H.errors("segloss.dice: ", { 'option reduction must be one of "mean", "sum", "none", got string "mean\\0x"' },
+      segloss.dice, T.rand(1, 1, 2), T.zeros(1, 1, 2), { reduction = "mean\0x" })
+    H.errors("segloss.dice: ", { 'unknown option "smooth\\0" (did you mean "smooth"?)' }, segloss.dice,
+      T.rand(1, 1, 2), T.zeros(1, 1, 2), { ["smooth\0"] = 1 })
+    H.errors("segloss.Tensor:__mul: ", { "operand must be a number", "got a segloss.Criterion" },
+      function() return T.zeros(2) * segloss.Dice() end)
+  end)
+
   it("schedules take step counts that are integers, also huge ones", function()
     local S = segloss.schedule
     H.errors("segloss.schedule.linear: ", { "steps must be an integer >= 1", "got 1e+300" }, S.linear, 0, 1, 1e300)

@@ -141,14 +141,14 @@ describe("metrics", function()
   it("refuses bad arguments with messages naming the function", function()
     local m = T.zeros(1, 1, 4, 4)
     local E = "segloss.metrics.evaluate: "
-    H.errors(E, { "prediction must be a segloss.Tensor, got table" }, metrics.evaluate, {}, m)
+    H.errors(E, { "prediction must be a segloss.Tensor, got a table" }, metrics.evaluate, {}, m)
     H.errors(E, { 'unknown option "tresh"' }, metrics.evaluate, m, m, { tresh = 0.5 })
     H.errors(E, { "option threshold must be a number in (0, 1), got 1" }, metrics.evaluate, m, m, { threshold = 1 })
-    H.errors(E, { "option spacing must be a table, got number" }, metrics.evaluate, m, m, { spacing = 1 })
+    H.errors(E, { "option spacing must be a table, got 1" }, metrics.evaluate, m, m, { spacing = 1 })
     H.errors(E, { "spacing must have one number per spatial axis: 3 given, 2 needed" }, metrics.evaluate, m, m,
       { spacing = { 1, 1, 1 } })
     H.errors(E, { "spacing[2] must be a finite number > 0, got -1" }, metrics.evaluate, m, m, { spacing = { 1, -1 } })
-    H.errors(E, { 'option activation must be one of "none", "sigmoid", "softmax", got "relu"' },
+    H.errors(E, { 'option activation must be one of "none", "sigmoid", "softmax", got string "relu"' },
       metrics.evaluate, m, m, { activation = "relu" })
     H.errors(E, { "target shape {1,1,4,5} does not match prediction {1,1,4,4}" },
       metrics.evaluate, m, T.zeros(1, 1, 4, 5))

@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
+#include <math.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -249,8 +250,9 @@ done:
 	return rc;
 }
 
-/* converts m elements of kind/size at src to float */
-static void convert(const sl_npy *h, const unsigned char *src, size_t m, float *dst)
+/* converts m elements of kind/size at src to float; returns the index of
+ * the first finite float64 that overflows float32, or m if there is none */
+static size_t convert(const sl_npy *h, const unsigned char *src, size_t m, float *dst)
 {
 #define CONV(T)                                            \
 	for (size_t i = 0; i < m; i++) {                   \
@@ -263,7 +265,13 @@ static void convert(const sl_npy *h, const unsigned char *src, size_t m, float *
 		if (h->size == 4) {
 			memcpy(dst, src, m * sizeof(float));
 		} else {
-			CONV(double)
+			for (size_t i = 0; i < m; i++) {
+				double v;
+				memcpy(&v, src + i * sizeof v, sizeof v);
+				dst[i] = (float)v;
+				if (isinf(dst[i]) && isfinite(v))
+					return i;
+			}
 		}
 		break;
 	case 'i':
@@ -294,6 +302,22 @@ static void convert(const sl_npy *h, const unsigned char *src, size_t m, float *
 		break;
 	}
 #undef CONV
+	return m;
+}
+
+/* "{i1,...,ik}": the 1-based coordinates of flat offset off */
+static void coords(const sl_npy *h, size_t off, char *buf, size_t len)
+{
+	size_t c[SL_MAXDIM], n = 0;
+	for (int i = h->ndim - 1; i >= 0; i--) {
+		c[i] = off % (size_t)h->shape[i] + 1;
+		off /= (size_t)h->shape[i];
+	}
+	n += (size_t)snprintf(buf, len, "{");
+	for (int i = 0; i < h->ndim && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%zu", i ? "," : "", c[i]);
+	if (n < len)
+		snprintf(buf + n, len - n, "}");
 }
 
 int sl_npy_check_size(FILE *f, const sl_npy *h, char *err, size_t errlen)
@@ -331,7 +355,15 @@ int sl_npy_read_data(FILE *f, const sl_npy *h, float *dst, char *err, size_t err
 			if (got != m)
 				return fail(err, errlen, "truncated data: expected %zu bytes, found %zu", want,
 				            (i + got) * (size_t)h->size);
-			convert(h, buf, m, dst + i);
+			size_t bad = convert(h, buf, m, dst + i);
+			if (bad < m) {
+				char at[128];
+				double v;
+				memcpy(&v, buf + bad * sizeof v, sizeof v);
+				coords(h, i + bad, at, sizeof at);
+				return fail(err, errlen, "value %g at %s is beyond the float32 range (|v| <= 3.4028235e+38)",
+				            v, at);
+			}
 		}
 	}
 	if (ferror(f))

@@ -101,18 +101,7 @@ function M.constructor(class)
   end
 end
 
---- A short description of a value for error messages: never the whole
--- of a tensor or a long string.
-local function describe(v)
-  if T.istensor(v) then return "a segloss.Tensor {" .. table.concat(v:shape(), ",") .. "}" end
-  if type(v) == "string" then
-    return string.format("string %q", #v > 40 and v:sub(1, 40) .. "..." or v)
-  end
-  if v ~= v then return "nan" end
-  if type(v) == "number" or type(v) == "boolean" or v == nil then return tostring(v) end
-  if getmetatable(v) == Criterion then return "a criterion" end
-  return "a " .. type(v)
-end
+local describe = require("segloss.util").describe
 M.describe = describe
 
 -- the state of self, or an error when self is not a criterion
@@ -233,7 +222,7 @@ end
 function Criterion:from_stats(stats, x, t, mask)
   own(self, "segloss.Criterion:from_stats")
   if not T.istensor(stats) then
-    error("segloss.Criterion:from_stats: statistics must be a segloss.Tensor, got " .. type(stats), 0)
+    error("segloss.Criterion:from_stats: statistics must be a segloss.Tensor, got " .. describe(stats), 0)
   end
   return run(self, x, t, mask, true, stats)
 end
@@ -299,8 +288,11 @@ function Criterion:step(n)
   if not k or k < 0 then
     error("segloss.Criterion:step: n must be an integer >= 0, got " .. describe(n), 0)
   end
-  n = k
-  state[self].steps = state[self].steps + n
+  local st = state[self]
+  if k > math.maxinteger - st.steps then
+    error(string.format("segloss.Criterion:step: the step counter (%d) would pass 2^63 - 1", st.steps), 0)
+  end
+  st.steps = st.steps + k
   refresh(self)
   return self
 end

@@ -29,6 +29,7 @@
 -- @module segloss.metrics
 
 local core = require "segloss.core"
+local describe = require("segloss.util").describe
 
 local M = {}
 
@@ -71,7 +72,7 @@ end
 
 local function check_opts(opts)
   if opts == nil then return {} end
-  if type(opts) ~= "table" then fail("opts must be a table, got " .. type(opts)) end
+  if type(opts) ~= "table" then fail("opts must be a table, got " .. describe(opts)) end
   for k, v in pairs(opts) do
     local want = OPTS[k]
     if not want then
@@ -79,7 +80,7 @@ local function check_opts(opts)
       fail(string.format("unknown option %q%s", tostring(k), s and string.format(' (did you mean "%s"?)', s) or ""))
     end
     if type(v) ~= want then
-      fail(string.format("option %s must be a %s, got %s", k, want, type(v)))
+      fail(string.format("option %s must be a %s, got %s", k, want, describe(v)))
     end
   end
   local c = opts.classes
@@ -88,7 +89,7 @@ local function check_opts(opts)
   end
   local a = opts.activation
   if a ~= nil and a ~= "none" and a ~= "sigmoid" and a ~= "softmax" then
-    fail(string.format('option activation must be one of "none", "sigmoid", "softmax", got %q', a))
+    fail('option activation must be one of "none", "sigmoid", "softmax", got ' .. describe(a))
   end
   local th = opts.threshold
   if th ~= nil and not (th > 0 and th < 1) then
@@ -162,8 +163,8 @@ end
 function M.evaluate(pred, target, opts, ...)
   if select("#", ...) > 0 then fail("expected at most 3 arguments") end
   local T = core.tensor
-  if not T.istensor(pred) then fail("prediction must be a segloss.Tensor, got " .. type(pred)) end
-  if not T.istensor(target) then fail("target must be a segloss.Tensor, got " .. type(target)) end
+  if not T.istensor(pred) then fail("prediction must be a segloss.Tensor, got " .. describe(pred)) end
+  if not T.istensor(target) then fail("target must be a segloss.Tensor, got " .. describe(target)) end
   opts = check_opts(opts)
   local dist = opts.distances ~= false
   local res = core.metrics(pred, target, opts.activation, opts.threshold, opts.spacing, opts.tolerance,

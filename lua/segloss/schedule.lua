@@ -20,6 +20,8 @@
 -- @module segloss.schedule
 -- @alias S
 
+local describe = require("segloss.util").describe
+
 local S = {}
 
 local Schedule = {}
@@ -35,15 +37,6 @@ local FLT_MAX = 3.4028234663852886e38
 --- Is v a weight a criterion can take: a number within the float32 range?
 function S.is_weight(v)
   return math.type(v) ~= nil and v == v and v >= -FLT_MAX and v <= FLT_MAX
-end
-
--- a value in a message: never a whole tensor or a long string
-local function describe(v)
-  if v ~= v then return "nan" end
-  if type(v) == "number" or type(v) == "boolean" or v == nil then return tostring(v) end
-  if type(v) == "string" then return string.format("string %q", #v > 40 and v:sub(1, 40) .. "..." or v) end
-  local mt = getmetatable(v)
-  return "a " .. (type(mt) == "table" and type(mt.__name) == "string" and mt.__name or type(v))
 end
 
 local function num(fname, what, v)

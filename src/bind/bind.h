@@ -45,6 +45,9 @@ _Noreturn void sl_error(lua_State *L, const char *fname, const char *fmt, ...)
 /* A short description of the value at idx for messages: `number 2.5`,
  * `string "abc"`, `nil`, `a table`, `a segloss.Tensor {2,3}`. */
 const char *sl_describe(lua_State *L, int idx, char *buf, size_t len);
+/* The string at idx quoted for messages: `"abc"`, at most 40 bytes, NUL and
+ * control bytes escaped (`"a\0b"`). */
+const char *sl_quote(lua_State *L, int idx, char *buf, size_t len);
 /* `{2,1,64,64}` */
 const char *sl_shapestr(int ndim, const int64_t *shape, char *buf, size_t len);
 /* `{n,1,i,j}`: the 1-based coordinates of flat offset off in a shape */

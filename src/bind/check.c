@@ -53,6 +53,27 @@ const char *sl_coordstr(int ndim, const int64_t *shape, size_t off, char *buf, s
 	return sl_shapestr(ndim, c, buf, len);
 }
 
+const char *sl_quote(lua_State *L, int idx, char *buf, size_t len)
+{
+	/* at most 40 bytes, NUL and other control bytes escaped */
+	size_t sl, n = 0;
+	const char *s = lua_tolstring(L, idx, &sl);
+	char q[4 * 40 + 1];
+	q[0] = '\0';
+	for (size_t i = 0; i < sl && i < 40; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\0')
+			n += (size_t)snprintf(q + n, sizeof q - n, "\\0");
+		else if (c < 32 || c == 127 || c == '"' || c == '\\')
+			n += (size_t)snprintf(q + n, sizeof q - n, "\\%03o", c);
+		else
+			q[n++] = (char)c;
+		q[n] = '\0';
+	}
+	snprintf(buf, len, "\"%s\"%s", q, sl > 40 ? "..." : "");
+	return buf;
+}
+
 const char *sl_describe(lua_State *L, int idx, char *buf, size_t len)
 {
 	char tmp[64];
@@ -73,9 +94,8 @@ const char *sl_describe(lua_State *L, int idx, char *buf, size_t len)
 			snprintf(buf, len, "%s", sl_numstr(lua_tonumber(L, idx), tmp, sizeof tmp));
 		break;
 	case LUA_TSTRING: {
-		size_t sl;
-		const char *s = lua_tolstring(L, idx, &sl);
-		snprintf(buf, len, "string \"%.40s\"%s", s, sl > 40 ? "..." : "");
+		char q[4 * 40 + 8];
+		snprintf(buf, len, "string %s", sl_quote(L, idx, q, sizeof q));
 		break;
 	}
 	case LUA_TUSERDATA: {
@@ -87,7 +107,14 @@ const char *sl_describe(lua_State *L, int idx, char *buf, size_t len)
 	}
 		/* fall through */
 	default:
-		snprintf(buf, len, "a %s", luaL_typename(L, idx));
+		/* a value whose metatable names its type (a segloss.Criterion...) */
+		int mt = luaL_getmetafield(L, idx, "__name"); /* pushes nothing if nil */
+		if (mt == LUA_TSTRING)
+			snprintf(buf, len, "a %.60s", lua_tostring(L, -1));
+		else
+			snprintf(buf, len, "a %s", luaL_typename(L, idx));
+		if (mt != LUA_TNIL)
+			lua_pop(L, 1);
 		break;
 	}
 	return buf;

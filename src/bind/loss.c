@@ -213,10 +213,12 @@ static void parse_opts(lua_State *L, const lossdef *d, int oi, lopts *o)
 			if (is_string(L, -2, optnames[i]))
 				o_id = i;
 		if (o_id < 0 || !(d->opts & B(o_id))) {
+			char q[4 * 40 + 8];
 			const char *s = suggest(key, d->opts);
+			sl_quote(L, -2, q, sizeof q);
 			if (s)
-				sl_error(L, fn, "unknown option \"%.40s\" (did you mean \"%s\"?)", key, s);
-			sl_error(L, fn, "unknown option \"%.40s\"", key);
+				sl_error(L, fn, "unknown option %s (did you mean \"%s\"?)", q, s);
+			sl_error(L, fn, "unknown option %s", q);
 		}
 		o->has[o_id] = 1;
 		switch (o_id) {
@@ -766,9 +768,9 @@ static double *ext_stats(lua_State *L, const char *fn, const sl_tensor *st, size
 		}
 		if (!(r[SL_S_TP] <= r[SL_S_SP] && r[SL_S_TP] <= r[SL_S_ST] && r[SL_S_SP] <= r[SL_S_M] &&
 		      r[SL_S_ST] <= r[SL_S_M]))
-			sl_error(L, fn, "statistics of class %zu are not sums over one set of elements "
+			sl_error(L, fn, "statistics[%zu] (class %zu) are not sums over one set of elements "
 			         "(TP <= SP, TP <= ST, SP <= M' and ST <= M' must hold; got TP %g, SP %g, "
-			         "ST %g, M' %g)", c, (double)r[SL_S_TP], (double)r[SL_S_SP],
+			         "ST %g, M' %g)", c + 1, c, (double)r[SL_S_TP], (double)r[SL_S_SP],
 			         (double)r[SL_S_ST], (double)r[SL_S_M]);
 	}
 	return ext;
