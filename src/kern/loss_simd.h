@@ -31,9 +31,9 @@
  * per coefficient. A vector with a lane below ln 2^-126 = -87.34 (a
  * subnormal or zero result, so a logit beyond ±87) takes v_exp, which
  * scales into the subnormals and down to 0 correctly. */
-static inline vf v_exp_neg(vf z)
+static inline vf v_exp_neg_s(vf z, int *slow)
 {
-	if (vf_movemask(vf_lt(z, vf_set1(-87.33654f))))
+	if ((*slow = vf_movemask(vf_lt(z, vf_set1(-87.33654f))) != 0))
 		return v_exp(z);
 	vf t = vf_fma(z, vf_set1(VM_LOG2E), vf_set1(0x1.8p+23f + 127.0f));
 	vf n = vf_sub(t, vf_set1(0x1.8p+23f + 127.0f));
@@ -47,6 +47,12 @@ static inline vf v_exp_neg(vf z)
 	p = vf_fma(p, r, vf_set1(0x1.fffffcp-2f));
 	p = vf_fma(p, r, vf_set1(1.0f));
 	return vf_mul(vf_fma(p, r, vf_set1(1.0f)), s);
+}
+
+static inline vf v_exp_neg(vf z)
+{
+	int slow;
+	return v_exp_neg_s(z, &slow);
 }
 
 /* ln(1 + z) for z in [0, 1], as 2 atanh(s) with s = z/(2 + z) in [0, 1/3]:
@@ -103,7 +109,8 @@ static inline vsigl v_sig_log(vf x)
 {
 	vsigl o;
 	vf one = vf_set1(1.0f);
-	vf z = v_exp_neg(v_negabs(x));
+	int slow;
+	vf z = v_exp_neg_s(v_negabs(x), &slow);
 	vf r = vf_div(one, vf_add(one, z));
 	vf s = vf_div(z, vf_add(vf_set1(2.0f), z));
 	vf zr = vf_mul(z, r);
@@ -118,9 +125,11 @@ static inline vsigl v_sig_log(vf x)
 	P = vf_fma(P, w, one);
 	/* softplus(∓x) = max(∓x, 0) + ln(1 + z): both from ln(1 + z), so that
 	 * softplus(x) is not softplus(-x) + x, which cancels for x << 0 */
-	/* ln(1 + z) rounds to z below 2^-24; taking z there also keeps the
-	 * subnormals exact, which s = z/2 would round */
-	vf l1p = vf_sel(vf_lt(z, vf_set1(0x1p-24f)), z, vf_mul(vf_add(s, s), P));
+	/* a subnormal z (|x| > 87.3, the slow path of the exponential): ln(1 +
+	 * z) = z exactly, which s = z/2 would round */
+	vf l1p = vf_mul(vf_add(s, s), P);
+	if (slow)
+		l1p = vf_sel(vf_lt(z, vf_set1(0x1p-24f)), z, l1p);
 	o.spn = vf_add(vf_max(vf_zero(), vf_sub(vf_zero(), x)), l1p);
 	o.spp = vf_add(vf_max(vf_zero(), x), l1p);
 	return o;
@@ -740,12 +749,12 @@ fused_ew_vec(const sl_lossjob *j, const pixrow *prs, int npix, int active, const
 		/* K_T0 (1 - t) + K_T1 t + K_P (p - t) [+ K_SAD sgn(p - t)
 		 * + 2 (p - t)(K_SE1 t + K_SE0 (1 - t))]: no cancellation (loss.h) */
 		vf d = vf_sub(p, t);
-		vf gp = vf_fma(k[SL_K_T1], t, vf_mul(k[SL_K_T0], omt));
+		vf gp = vf_fma(k[SL_K_T1], t, vf_fnma(t, k[SL_K_T0], k[SL_K_T0])); /* K_T0 (1 - t) */
 		gp = vf_fma(k[SL_K_P], d, gp);
 		if (kfull) {
 			vf sg = vf_sub(vf_and(vf_gt(d, zero), one), vf_and(vf_lt(d, zero), one));
 			gp = vf_fma(k[SL_K_SAD], sg, gp);
-			gp = vf_fma(vf_add(d, d), vf_fma(k[SL_K_SE1], t, vf_mul(k[SL_K_SE0], omt)), gp);
+			gp = vf_fma(vf_add(d, d), vf_fma(k[SL_K_SE1], t, vf_fnma(t, k[SL_K_SE0], k[SL_K_SE0])), gp);
 		}
 		gx = vf_mul(gp, dpdx);
 		if (HASM)
@@ -951,14 +960,13 @@ fused_sm_vec(const sl_lossjob *j, const pixrow *prs, int npix, size_t n, size_t 
 		vf h = zero;
 		if (REG) {
 			const float *kc = j->coef + (n * C + c) * (size_t)nk;
-			vf p = pb[c], d = vf_sub(p, t), omt = vf_sub(one, t);
-			vf gp = vf_fma(vf_set1(kc[SL_K_T1]), t, vf_mul(vf_set1(kc[SL_K_T0]), omt));
+			vf p = pb[c], d = vf_sub(p, t), k0 = vf_set1(kc[SL_K_T0]), ks0 = vf_set1(kc[SL_K_SE0]);
+			vf gp = vf_fma(vf_set1(kc[SL_K_T1]), t, vf_fnma(t, k0, k0)); /* K_T0 (1 - t) */
 			gp = vf_fma(vf_set1(kc[SL_K_P]), d, gp);
 			if (j->coef_full) {
 				vf sg = vf_sub(vf_and(vf_gt(d, zero), one), vf_and(vf_lt(d, zero), one));
 				gp = vf_fma(vf_set1(kc[SL_K_SAD]), sg, gp);
-				gp = vf_fma(vf_add(d, d),
-				            vf_fma(vf_set1(kc[SL_K_SE1]), t, vf_mul(vf_set1(kc[SL_K_SE0]), omt)), gp);
+				gp = vf_fma(vf_add(d, d), vf_fma(vf_set1(kc[SL_K_SE1]), t, vf_fnma(t, ks0, ks0)), gp);
 			}
 			h = vf_mul(p, gp);
 			if (HASM)

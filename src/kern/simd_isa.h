@@ -10,8 +10,9 @@
  * Semantics that kernels rely on:
  *   vf_max(a, b) / vf_min(a, b): x86 semantics, if either is NaN the result
  *     is b — so vf_max(const, x) propagates a NaN in x.
- *   vf_fma(a, b, c) = a*b + c: one rounding with AVX2+FMA, two roundings on
- *     the 128-bit path (the backends then differ in the last bits).
+ *   vf_fma(a, b, c) = a*b + c, vf_fnma(a, b, c) = c - a*b: one rounding with
+ *     AVX2+FMA, two roundings on the 128-bit path (the backends then differ
+ *     in the last bits).
  *   vf_sel(m, a, b) = m ? a : b lane-wise, m an all-ones/all-zeros mask.
  */
 #ifndef SL_SIMD_ISA_H
@@ -46,6 +47,7 @@ typedef simde__m256d vd;
 #define vf_xor(a, b) simde_mm256_xor_ps((a), (b))
 #define vf_andnot(a, b) simde_mm256_andnot_ps((a), (b)) /* ~a & b */
 #define vf_fma(a, b, c) simde_mm256_fmadd_ps((a), (b), (c))
+#define vf_fnma(a, b, c) simde_mm256_fnmadd_ps((a), (b), (c)) /* c - a*b */
 #define vf_sel(m, a, b) simde_mm256_blendv_ps((b), (a), (m))
 #define vf_eq(a, b) simde_mm256_cmp_ps((a), (b), SIMDE_CMP_EQ_OQ)
 #define vf_neq(a, b) simde_mm256_cmp_ps((a), (b), SIMDE_CMP_NEQ_UQ)
@@ -114,6 +116,7 @@ typedef simde__m128d vd;
 #define vf_xor(a, b) simde_mm_xor_ps((a), (b))
 #define vf_andnot(a, b) simde_mm_andnot_ps((a), (b))
 #define vf_fma(a, b, c) simde_mm_add_ps(simde_mm_mul_ps((a), (b)), (c))
+#define vf_fnma(a, b, c) simde_mm_sub_ps((c), simde_mm_mul_ps((a), (b)))
 #define vf_sel(m, a, b) simde_mm_or_ps(simde_mm_and_ps((m), (a)), simde_mm_andnot_ps((m), (b)))
 #define vf_eq(a, b) simde_mm_cmpeq_ps((a), (b))
 #define vf_neq(a, b) simde_mm_cmpneq_ps((a), (b))
