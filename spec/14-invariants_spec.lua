@@ -1,4 +1,4 @@
--- Identities between losses, compared directly (LOSSES.md; smp tests some).
+-- Identities between losses, compared directly (docs/losses.md; smp tests some).
 local segloss = require "segloss"
 local H = require "helpers"
 local T = segloss.tensor

@@ -1,4 +1,4 @@
--- Every error of LOSSES.md's list: a message that names the function and
+-- Every error of docs/losses.md's list: a message that names the function and
 -- the argument (and the offending value or index), and nothing written to out.
 local segloss = require "segloss"
 local H = require "helpers"

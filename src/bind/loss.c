@@ -5,7 +5,7 @@
  *
  *   local loss, grad = segloss.dice(x, t, opts)
  *
- * The binding parses and checks every argument and option (LOSSES.md's list
+ * The binding parses and checks every argument and option (docs/losses.md's list
  * of errors), builds an sl_lossrun and hands it to the driver. Nothing is
  * written to opts.out unless every check, including the data checks of the
  * driver, has passed.
@@ -303,7 +303,7 @@ static void parse_opts(lua_State *L, const lossdef *d, int oi, lopts *o)
 			o->empty_complement = opt_enum(L, fn, key, vi, empties);
 			break;
 		case O_LAMBDA:
-			/* LOSSES.md: lambda in [0, 1] for every loss that takes it
+			/* docs/losses.md: lambda in [0, 1] for every loss that takes it
 			 * (for dice_focal a larger focal weight is written as
 			 * Dice{} + k*Focal{alpha = false}) */
 			o->lambda = opt_num(L, fn, key, vi, 0.0, 1.0);

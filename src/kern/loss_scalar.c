@@ -59,7 +59,7 @@ static int put(const sl_lossjob *j, size_t i, double v, int kind, sl_bad *bad)
 	return 0;
 }
 
-/* q^g and g q^(g-1), the latter 0 where q = 0 (LOSSES.md Conventions) */
+/* q^g and g q^(g-1), the latter 0 where q = 0 (docs/losses.md, Conventions) */
 static void focal_pow(double q, double g, double *qg, double *dqg)
 {
 	if (q <= 0.0) {

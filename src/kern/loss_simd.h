@@ -570,7 +570,7 @@ static void SL_SFX(loss_stats)(const sl_lossjob *j, size_t n, size_t s0, size_t 
 /* ---- fused value and gradient pass --------------------------------------- */
 
 /* q^g and g q^(g-1) for the focal factor; the derivative is 0 where q = 0
- * (LOSSES.md Conventions). gi: g as an integer 0..4, or -1. */
+ * (docs/losses.md, Conventions). gi: g as an integer 0..4, or -1. */
 static inline void v_focal_pow(vf q, float g, int gi, vf *qg, vf *dqg)
 {
 	vf pos = vf_gt(q, vf_zero());

@@ -3,7 +3,7 @@
  * input. Lua-free: the bindings fill an sl_lossjob, sl_loss_run does the
  * passes.
  *
- * Every loss of LOSSES.md is a sum of parts of two kinds:
+ * Every loss of docs/losses.md is a sum of parts of two kinds:
  *
  *   region parts (dice, iou, tversky, focal_tversky, sensitivity_specificity,
  *   generalized_dice) are functions of additive per-(n, c) statistics. One
@@ -218,7 +218,6 @@ typedef struct sl_lossrun {
 	int nreg;
 	sl_regpart reg[SL_MAXREG];
 	sl_pixmeta pm[SL_MAXPIX];
-	/* results */
 	double *stats_mem; /* N x C x SL_NSTAT doubles from the caller for stats, or
 	                      NULL (then the run allocates them) */
 	/* results */

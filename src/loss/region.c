@@ -233,7 +233,7 @@ static void eval_classwise(sl_regpart *rp, size_t N, size_t C, const double *st,
 
 /* generalized_dice's constant weight of a class with target sum ST, in a row
  * where `any` class has ST > 0 and wmax is the largest finite weight: a class
- * with ST = 0 gets wmax; with every class empty, w = 0 (LOSSES.md). */
+ * with ST = 0 gets wmax; with every class empty, w = 0 (docs/losses.md). */
 static double gd_weight(int w_type, double ST, int any, double wmax)
 {
 	if (!any)
