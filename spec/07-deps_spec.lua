@@ -150,7 +150,10 @@ describe("tools/deps.sh", function()
       "SEGLOSS_APT_RETRY=0.01", "SEGLOSS_APT_LOCK_WAIT=600" }
     for k, v in pairs(env or {}) do assign[#assign + 1] = k .. "='" .. v .. "'" end
     local err, res = H.tmpname(".err"), H.tmpname(".res")
-    local cmd = string.format("s=$(date +%%s%%N); env %s sh '%s' %s >/dev/null 2>'%s'; rc=$?; " ..
+    -- (without the sanitizer runtime `make asan` preloads: the shell tools
+    -- that deps.sh runs are not ours, and LeakSanitizer would stop them)
+    local cmd = string.format("unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS; " ..
+      "s=$(date +%%s%%N); env %s sh '%s' %s >/dev/null 2>'%s'; rc=$?; " ..
       "echo $rc $((($(date +%%s%%N) - s) / 1000000)) >'%s'",
       table.concat(assign, " "), SCRIPT, table.concat(pkgs, " "), err, res)
     assert(os.execute(cmd))

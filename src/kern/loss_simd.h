@@ -960,10 +960,11 @@ fused_sm_vec(const sl_lossjob *j, const pixrow *prs, int npix, size_t n, size_t 
 		vf h = zero;
 		if (REG) {
 			const float *kc = j->coef + (n * C + c) * (size_t)nk;
-			vf p = pb[c], d = vf_sub(p, t), k0 = vf_set1(kc[SL_K_T0]), ks0 = vf_set1(kc[SL_K_SE0]);
+			vf p = pb[c], d = vf_sub(p, t), k0 = vf_set1(kc[SL_K_T0]);
 			vf gp = vf_fma(vf_set1(kc[SL_K_T1]), t, vf_fnma(t, k0, k0)); /* K_T0 (1 - t) */
 			gp = vf_fma(vf_set1(kc[SL_K_P]), d, gp);
-			if (j->coef_full) {
+			if (j->coef_full) { /* nk = SL_NK: the other three exist */
+				vf ks0 = vf_set1(kc[SL_K_SE0]);
 				vf sg = vf_sub(vf_and(vf_gt(d, zero), one), vf_and(vf_lt(d, zero), one));
 				gp = vf_fma(vf_set1(kc[SL_K_SAD]), sg, gp);
 				gp = vf_fma(vf_add(d, d), vf_fma(vf_set1(kc[SL_K_SE1]), t, vf_fnma(t, ks0, ks0)), gp);
