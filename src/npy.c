@@ -305,21 +305,6 @@ static size_t convert(const sl_npy *h, const unsigned char *src, size_t m, float
 	return m;
 }
 
-/* "{i1,...,ik}": the 1-based coordinates of flat offset off */
-static void coords(const sl_npy *h, size_t off, char *buf, size_t len)
-{
-	size_t c[SL_MAXDIM], n = 0;
-	for (int i = h->ndim - 1; i >= 0; i--) {
-		c[i] = off % (size_t)h->shape[i] + 1;
-		off /= (size_t)h->shape[i];
-	}
-	n += (size_t)snprintf(buf, len, "{");
-	for (int i = 0; i < h->ndim && n < len; i++)
-		n += (size_t)snprintf(buf + n, len - n, "%s%zu", i ? "," : "", c[i]);
-	if (n < len)
-		snprintf(buf + n, len - n, "}");
-}
-
 int sl_npy_check_size(FILE *f, const sl_npy *h, char *err, size_t errlen)
 {
 	long here = ftell(f);
@@ -360,7 +345,7 @@ int sl_npy_read_data(FILE *f, const sl_npy *h, float *dst, char *err, size_t err
 				char at[128];
 				double v;
 				memcpy(&v, buf + bad * sizeof v, sizeof v);
-				coords(h, i + bad, at, sizeof at);
+				sl_coordstr(h->ndim, h->shape, i + bad, at, sizeof at);
 				return fail(err, errlen, "value %g at %s is beyond the float32 range (|v| <= 3.4028235e+38)",
 				            v, at);
 			}

@@ -31,6 +31,11 @@ typedef struct sl_tensor {
 	uint64_t version;
 } sl_tensor;
 
+/* shape.c: `{2,1,64,64}` */
+const char *sl_shapestr(int ndim, const int64_t *shape, char *buf, size_t len);
+/* shape.c: `{n,1,i,j}`, the 1-based coordinates of flat offset off in a shape */
+const char *sl_coordstr(int ndim, const int64_t *shape, size_t off, char *buf, size_t len);
+
 /* Marks t's elements (and those of every view sharing them) as changed. */
 static inline void sl_touch(sl_tensor *t) { t->owner->version++; }
 static inline uint64_t sl_version(const sl_tensor *t) { return t->owner->version; }

@@ -48,10 +48,6 @@ const char *sl_describe(lua_State *L, int idx, char *buf, size_t len);
 /* The string at idx quoted for messages: `"abc"`, at most 40 bytes, NUL and
  * control bytes escaped (`"a\0b"`). */
 const char *sl_quote(lua_State *L, int idx, char *buf, size_t len);
-/* `{2,1,64,64}` */
-const char *sl_shapestr(int ndim, const int64_t *shape, char *buf, size_t len);
-/* `{n,1,i,j}`: the 1-based coordinates of flat offset off in a shape */
-const char *sl_coordstr(int ndim, const int64_t *shape, size_t off, char *buf, size_t len);
 /* A number as Lua would print it, in buf. */
 const char *sl_numstr(double v, char *buf, size_t len);
 
@@ -80,6 +76,20 @@ void *sl_alloc(lua_State *L, const char *fname, size_t bytes, int nuv);
 int sl_checkshape(lua_State *L, int idx, const char *fname, int64_t *shape);
 /* Checks a parsed shape (dimensions >= 1, no overflow); returns numel. */
 size_t sl_checksize(lua_State *L, const char *fname, int ndim, const int64_t *shape);
+
+/* check.c — options. `opt` names the option in messages: "option <opt>
+ * must be <expected>, got <value>". */
+_Noreturn void sl_opterror(lua_State *L, const char *fname, const char *opt, int idx,
+                           const char *expected);
+/* Is the value at idx the string s (a NUL byte in it never matches)? */
+int sl_isstring(lua_State *L, int idx, const char *s);
+/* The index of the value at idx in the NULL-terminated choices, else an error. */
+int sl_optenum(lua_State *L, const char *fname, const char *opt, int idx, const char *const *choices);
+int sl_optbool(lua_State *L, const char *fname, const char *opt, int idx);
+/* A finite number between lo and hi, each end open or closed; hi = INFINITY
+ * means no upper end, hi = FLT_MAX the float32 range. */
+double sl_optnum(lua_State *L, const char *fname, const char *opt, int idx, double lo, int lo_open,
+                 double hi, int hi_open);
 
 /* tensor.c */
 /* A new tensor (uninitialised elements) on the top of the stack; checks the

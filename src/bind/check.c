@@ -33,26 +33,6 @@ const char *sl_numstr(double v, char *buf, size_t len)
 	return buf;
 }
 
-const char *sl_shapestr(int ndim, const int64_t *shape, char *buf, size_t len)
-{
-	size_t n = (size_t)snprintf(buf, len, "{");
-	for (int i = 0; i < ndim && n < len; i++)
-		n += (size_t)snprintf(buf + n, len - n, "%s%lld", i ? "," : "", (long long)shape[i]);
-	if (n < len)
-		snprintf(buf + n, len - n, "}");
-	return buf;
-}
-
-const char *sl_coordstr(int ndim, const int64_t *shape, size_t off, char *buf, size_t len)
-{
-	int64_t c[SL_MAXDIM];
-	for (int i = ndim - 1; i >= 0; i--) {
-		c[i] = (int64_t)(off % (size_t)shape[i]) + 1;
-		off /= (size_t)shape[i];
-	}
-	return sl_shapestr(ndim, c, buf, len);
-}
-
 const char *sl_quote(lua_State *L, int idx, char *buf, size_t len)
 {
 	/* at most 40 bytes, NUL and other control bytes escaped */
@@ -298,4 +278,59 @@ int sl_checkshape(lua_State *L, int idx, const char *fname, int64_t *shape)
 	}
 	sl_checksize(L, fname, ndim, shape);
 	return ndim;
+}
+
+/* ---- options (opts tables) ----------------------------------------- */
+
+_Noreturn void sl_opterror(lua_State *L, const char *fname, const char *opt, int idx,
+                           const char *expected)
+{
+	char d[96];
+	sl_error(L, fname, "option %s must be %s, got %s", opt, expected, sl_describe(L, idx, d, sizeof d));
+}
+
+int sl_isstring(lua_State *L, int idx, const char *s)
+{
+	size_t len;
+	const char *v = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
+	return v && len == strlen(s) && memcmp(v, s, len) == 0;
+}
+
+int sl_optenum(lua_State *L, const char *fname, const char *opt, int idx, const char *const *choices)
+{
+	for (int i = 0; choices[i]; i++)
+		if (sl_isstring(L, idx, choices[i]))
+			return i;
+	char exp[128];
+	size_t n = (size_t)snprintf(exp, sizeof exp, "one of");
+	for (int i = 0; choices[i] && n < sizeof exp; i++)
+		n += (size_t)snprintf(exp + n, sizeof exp - n, "%s \"%s\"", i ? "," : "", choices[i]);
+	sl_opterror(L, fname, opt, idx, exp);
+}
+
+int sl_optbool(lua_State *L, const char *fname, const char *opt, int idx)
+{
+	if (lua_type(L, idx) != LUA_TBOOLEAN)
+		sl_opterror(L, fname, opt, idx, "a boolean");
+	return lua_toboolean(L, idx);
+}
+
+double sl_optnum(lua_State *L, const char *fname, const char *opt, int idx, double lo, int lo_open,
+                 double hi, int hi_open)
+{
+	double v = lua_type(L, idx) == LUA_TNUMBER ? lua_tonumber(L, idx) : (double)NAN;
+	int ok = isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+	if (!ok) {
+		char exp[96];
+		if (isinf(hi))
+			snprintf(exp, sizeof exp, "a finite number %s %g", lo_open ? ">" : ">=", lo);
+		else if (hi == (double)FLT_MAX)
+			snprintf(exp, sizeof exp, "a number >= %g within the float32 range (<= %.8g)", lo,
+			         (double)FLT_MAX);
+		else
+			snprintf(exp, sizeof exp, "a number in %c%g, %g%c", lo_open ? '(' : '[', lo, hi,
+			         hi_open ? ')' : ']');
+		sl_opterror(L, fname, opt, idx, exp);
+	}
+	return v;
 }

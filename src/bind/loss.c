@@ -88,67 +88,14 @@ static const char *const reductions[] = {"mean", "sum", "none", NULL};
 static const char *const wtypes[] = {"square", "simple", "uniform", NULL};
 static const char *const empties[] = {"none", "complement", NULL};
 
-static _Noreturn void opt_error(lua_State *L, const char *fn, const char *opt, int idx,
-                                const char *expected)
-{
-	char d[96];
-	sl_error(L, fn, "option %s must be %s, got %s", opt, expected, sl_describe(L, idx, d, sizeof d));
-}
-
-/* is the value at idx the string s (no NUL tricks: "mean\0x" is not "mean")? */
-static int is_string(lua_State *L, int idx, const char *s)
-{
-	size_t len;
-	const char *v = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
-	return v && len == strlen(s) && memcmp(v, s, len) == 0;
-}
-
-static int opt_enum(lua_State *L, const char *fn, const char *opt, int idx,
-                    const char *const *choices)
-{
-	for (int i = 0; choices[i]; i++)
-		if (is_string(L, idx, choices[i]))
-			return i;
-	char exp[128];
-	size_t n = (size_t)snprintf(exp, sizeof exp, "one of");
-	for (int i = 0; choices[i] && n < sizeof exp; i++)
-		n += (size_t)snprintf(exp + n, sizeof exp - n, "%s \"%s\"", i ? "," : "", choices[i]);
-	opt_error(L, fn, opt, idx, exp);
-}
-
-static int opt_bool(lua_State *L, const char *fn, const char *opt, int idx)
-{
-	if (lua_type(L, idx) != LUA_TBOOLEAN)
-		opt_error(L, fn, opt, idx, "a boolean");
-	return lua_toboolean(L, idx);
-}
-
 /* The largest value of a number that the kernels hold as a float32. */
 #define FMAX ((double)FLT_MAX)
-
-/* a finite number in [lo, hi] (hi = INFINITY: >= lo; hi = FMAX: >= lo and
- * within the float32 range, for what the kernels hold as a float) */
-static double opt_num(lua_State *L, const char *fn, const char *opt, int idx, double lo, double hi)
-{
-	double v = lua_type(L, idx) == LUA_TNUMBER ? lua_tonumber(L, idx) : (double)NAN;
-	if (!(isfinite(v) && v >= lo && v <= hi)) {
-		char exp[96];
-		if (isinf(hi))
-			snprintf(exp, sizeof exp, "a finite number >= %g", lo);
-		else if (hi == FMAX)
-			snprintf(exp, sizeof exp, "a number >= %g within the float32 range (<= %.8g)", lo, FMAX);
-		else
-			snprintf(exp, sizeof exp, "a number in [%g, %g]", lo, hi);
-		opt_error(L, fn, opt, idx, exp);
-	}
-	return v;
-}
 
 static sl_tensor *opt_tensor(lua_State *L, const char *fn, const char *opt, int idx)
 {
 	sl_tensor *t = sl_totensor(L, idx);
 	if (!t)
-		opt_error(L, fn, opt, idx, "a segloss.Tensor");
+		sl_opterror(L, fn, opt, idx, "a segloss.Tensor");
 	return t;
 }
 
@@ -210,7 +157,7 @@ static void parse_opts(lua_State *L, const lossdef *d, int oi, lopts *o)
 		const char *key = lua_tostring(L, -2);
 		int o_id = -1;
 		for (int i = 0; i < O_COUNT; i++)
-			if (is_string(L, -2, optnames[i]))
+			if (sl_isstring(L, -2, optnames[i]))
 				o_id = i;
 		if (o_id < 0 || !(d->opts & B(o_id))) {
 			char q[4 * 40 + 8];
@@ -223,33 +170,33 @@ static void parse_opts(lua_State *L, const lossdef *d, int oi, lopts *o)
 		o->has[o_id] = 1;
 		switch (o_id) {
 		case O_ACTIVATION:
-			o->act = opt_enum(L, fn, key, vi, activations);
+			o->act = sl_optenum(L, fn, key, vi, activations);
 			break;
 		case O_REDUCTION:
-			o->red = opt_enum(L, fn, key, vi, reductions);
+			o->red = sl_optenum(L, fn, key, vi, reductions);
 			break;
 		case O_MASK:
 			o->mask = opt_tensor(L, fn, key, vi);
 			break;
 		case O_WEIGHT:
 			if (lua_type(L, vi) != LUA_TTABLE && !sl_totensor(L, vi))
-				opt_error(L, fn, key, vi, "a list of one number >= 0 per channel");
+				sl_opterror(L, fn, key, vi, "a list of one number >= 0 per channel");
 			o->weight_idx = 1; /* pushed below, once the table walk is over */
 			break;
 		case O_INCLUDE_BACKGROUND:
-			o->incl_bg = opt_bool(L, fn, key, vi);
+			o->incl_bg = sl_optbool(L, fn, key, vi);
 			break;
 		case O_BATCH:
-			o->batch = opt_bool(L, fn, key, vi);
+			o->batch = sl_optbool(L, fn, key, vi);
 			break;
 		case O_SMOOTH:
-			o->smooth = opt_num(L, fn, key, vi, 0.0, INFINITY);
+			o->smooth = sl_optnum(L, fn, key, vi, 0.0, 0, INFINITY, 0);
 			break;
 		case O_SMOOTH_NR:
-			o->snr = opt_num(L, fn, key, vi, 0.0, INFINITY);
+			o->snr = sl_optnum(L, fn, key, vi, 0.0, 0, INFINITY, 0);
 			break;
 		case O_SMOOTH_DR:
-			o->sdr = opt_num(L, fn, key, vi, 0.0, INFINITY);
+			o->sdr = sl_optnum(L, fn, key, vi, 0.0, 0, INFINITY, 0);
 			break;
 		case O_EPS:
 			/* in (0, 1) and a normal float32: the kernels clamp logs at
@@ -259,22 +206,22 @@ static void parse_opts(lua_State *L, const lossdef *d, int oi, lopts *o)
 				char exp[96];
 				snprintf(exp, sizeof exp, "a number in (0, 1) no smaller than %.8g (float32)",
 				         (double)FLT_MIN);
-				opt_error(L, fn, key, vi, exp);
+				sl_opterror(L, fn, key, vi, exp);
 			}
 			break;
 		case O_GRAD:
-			o->grad = opt_bool(L, fn, key, vi);
+			o->grad = sl_optbool(L, fn, key, vi);
 			break;
 		case O_OUT:
 			o->out = opt_tensor(L, fn, key, vi);
 			break;
 		case O_POS_WEIGHT:
-			if (is_string(L, vi, "auto"))
+			if (sl_isstring(L, vi, "auto"))
 				o->pos_auto = 1;
 			else if (lua_type(L, vi) == LUA_TNUMBER)
-				o->pos_weight = opt_num(L, fn, key, vi, 0.0, FMAX);
+				o->pos_weight = sl_optnum(L, fn, key, vi, 0.0, 0, FMAX, 0);
 			else
-				opt_error(L, fn, key, vi, "a number >= 0 or \"auto\"");
+				sl_opterror(L, fn, key, vi, "a number >= 0 or \"auto\"");
 			break;
 		case O_ALPHA:
 			if (lua_type(L, vi) == LUA_TBOOLEAN && !lua_toboolean(L, vi))
@@ -282,40 +229,40 @@ static void parse_opts(lua_State *L, const lossdef *d, int oi, lopts *o)
 			else if (lua_type(L, vi) == LUA_TTABLE)
 				o->alpha_idx = 1; /* a list: checked against C later */
 			else
-				o->alpha = opt_num(L, fn, key, vi, 0.0, 1.0);
+				o->alpha = sl_optnum(L, fn, key, vi, 0.0, 0, 1.0, 0);
 			break;
 		case O_BETA:
-			o->beta = opt_num(L, fn, key, vi, 0.0, INFINITY);
+			o->beta = sl_optnum(L, fn, key, vi, 0.0, 0, INFINITY, 0);
 			break;
 		case O_GAMMA:
-			o->gamma = opt_num(L, fn, key, vi, 0.0, FMAX);
+			o->gamma = sl_optnum(L, fn, key, vi, 0.0, 0, FMAX, 0);
 			break;
 		case O_SQUARED:
-			o->squared = opt_bool(L, fn, key, vi);
+			o->squared = sl_optbool(L, fn, key, vi);
 			break;
 		case O_COMPLEMENT:
-			o->complement = opt_bool(L, fn, key, vi);
+			o->complement = sl_optbool(L, fn, key, vi);
 			break;
 		case O_SOFT_LABEL:
-			o->soft = opt_bool(L, fn, key, vi);
+			o->soft = sl_optbool(L, fn, key, vi);
 			break;
 		case O_EMPTY:
-			o->empty_complement = opt_enum(L, fn, key, vi, empties);
+			o->empty_complement = sl_optenum(L, fn, key, vi, empties);
 			break;
 		case O_LAMBDA:
 			/* docs/losses.md: lambda in [0, 1] for every loss that takes it
 			 * (for dice_focal a larger focal weight is written as
 			 * Dice{} + k*Focal{alpha = false}) */
-			o->lambda = opt_num(L, fn, key, vi, 0.0, 1.0);
+			o->lambda = sl_optnum(L, fn, key, vi, 0.0, 0, 1.0, 0);
 			break;
 		case O_W_TYPE:
-			o->w_type = opt_enum(L, fn, key, vi, wtypes);
+			o->w_type = sl_optenum(L, fn, key, vi, wtypes);
 			break;
 		case O_BCE_WEIGHT:
-			o->bce_weight = opt_num(L, fn, key, vi, 0.0, FMAX);
+			o->bce_weight = sl_optnum(L, fn, key, vi, 0.0, 0, FMAX, 0);
 			break;
 		case O_DICE_WEIGHT:
-			o->dice_weight = opt_num(L, fn, key, vi, 0.0, FMAX);
+			o->dice_weight = sl_optnum(L, fn, key, vi, 0.0, 0, FMAX, 0);
 			break;
 		default:
 			break;
@@ -1014,7 +961,7 @@ static int loss_call(lua_State *L)
 static int find_loss(lua_State *L, int idx)
 {
 	for (int i = 0; i < L_COUNT; i++)
-		if (is_string(L, idx, defs[i].name))
+		if (sl_isstring(L, idx, defs[i].name))
 			return i;
 	return -1;
 }

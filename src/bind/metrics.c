@@ -119,32 +119,6 @@ static void setf(lua_State *L, int t, const char *k, double v)
 	lua_setfield(L, t, k);
 }
 
-/* the option at idx: nil gives dflt; else a number in [lo, hi] (open below
- * if lo_open, open above if hi_open) */
-static double num_opt(lua_State *L, const char *fn, const char *name, int idx, double dflt, double lo,
-                      int lo_open, double hi, int hi_open, const char *expected)
-{
-	if (lua_isnil(L, idx))
-		return dflt;
-	double v = lua_type(L, idx) == LUA_TNUMBER ? lua_tonumber(L, idx) : (double)NAN;
-	if (!(isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi))) {
-		char d[96];
-		sl_error(L, fn, "option %s must be %s, got %s", name, expected, sl_describe(L, idx, d, sizeof d));
-	}
-	return v;
-}
-
-static int bool_opt(lua_State *L, const char *fn, const char *name, int idx, int dflt)
-{
-	if (lua_isnil(L, idx))
-		return dflt;
-	if (lua_type(L, idx) != LUA_TBOOLEAN) {
-		char d[96];
-		sl_error(L, fn, "option %s must be a boolean, got %s", name, sl_describe(L, idx, d, sizeof d));
-	}
-	return lua_toboolean(L, idx);
-}
-
 /* segloss.core.metrics(pred, target, activation, threshold, spacing,
  * tolerance, empty_distance, include_background, distances, classes) ->
  * { N, C, c0, empty_distance, rows = { {sample, class, dice, iou, ...,
@@ -157,23 +131,13 @@ static int core_metrics(lua_State *L)
 	lua_settop(L, 10);
 	sl_tensor *x = sl_checktensor(L, 1, fn, "prediction");
 	sl_tensor *t = sl_checktensor(L, 2, fn, "target");
-	int act = SL_ACT_NONE;
-	if (!lua_isnil(L, 3)) {
-		const char *a = lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : NULL;
-		for (act = 0; a && acts[act] && strcmp(a, acts[act]) != 0; act++)
-			;
-		if (!a || !acts[act] || strlen(a) != lua_rawlen(L, 3)) {
-			char d[96];
-			sl_error(L, fn, "option activation must be one of \"none\", \"sigmoid\", \"softmax\", got %s",
-			         sl_describe(L, 3, d, sizeof d));
-		}
-	}
-	double thr = num_opt(L, fn, "threshold", 4, 0.5, 0.0, 1, 1.0, 1, "a number in (0, 1)");
-	double tol = num_opt(L, fn, "tolerance", 6, 1.0, 0.0, 0, INFINITY, 1, "a finite number >= 0");
-	double empty_given = num_opt(L, fn, "empty_distance", 7, -1.0, 0.0, 0, INFINITY, 1,
-	                             "a finite number >= 0");
-	int incl_bg = bool_opt(L, fn, "include_background", 8, 1);
-	int want_dist = bool_opt(L, fn, "distances", 9, 1);
+	/* nil: the default */
+	int act = lua_isnil(L, 3) ? SL_ACT_NONE : sl_optenum(L, fn, "activation", 3, acts);
+	double thr = lua_isnil(L, 4) ? 0.5 : sl_optnum(L, fn, "threshold", 4, 0.0, 1, 1.0, 1);
+	double tol = lua_isnil(L, 6) ? 1.0 : sl_optnum(L, fn, "tolerance", 6, 0.0, 0, INFINITY, 1);
+	double empty_given = lua_isnil(L, 7) ? -1.0 : sl_optnum(L, fn, "empty_distance", 7, 0.0, 0, INFINITY, 1);
+	int incl_bg = lua_isnil(L, 8) ? 1 : sl_optbool(L, fn, "include_background", 8);
+	int want_dist = lua_isnil(L, 9) ? 1 : sl_optbool(L, fn, "distances", 9);
 	lua_Integer classes = lua_isnil(L, 10) ? 0 : sl_checkint(L, 10, fn, "option classes", 2, 1 << 24);
 	char a[160], b[160];
 	if (x->ndim < 3 || x->ndim > 2 + SL_EDT_MAXDIM)
