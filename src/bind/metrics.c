@@ -40,12 +40,13 @@ static void get_spacing(lua_State *L, const char *fn, int idx, int nd, double *h
 	}
 }
 
-/* The spacings relative to the largest (sl_edt_scale), or an error. */
+/* The spacings relative to the largest (sl_edt_scale) and the image's
+ * diagonal, or an error. */
 static double rel_spacing(lua_State *L, const char *fn, int nd, const size_t *shape, const double *h,
-                          double *r)
+                          double *r, double *diag)
 {
 	double scale;
-	if (sl_edt_scale(nd, shape, h, r, &scale) != 0) {
+	if (sl_edt_scale(nd, shape, h, r, &scale, diag) != 0) {
 		char b[160], v[64];
 		size_t n = (size_t)snprintf(b, sizeof b, "{");
 		for (int a = 0; a < nd && n < sizeof b; a++)
@@ -76,16 +77,13 @@ static int metrics_edt(lua_State *L)
 	size_t shape[SL_EDT_MAXDIM];
 	for (int a = 0; a < m->ndim; a++)
 		shape[a] = (size_t)m->shape[a];
-	double scale = rel_spacing(L, fn, m->ndim, shape, h, r);
+	double diag, scale = rel_spacing(L, fn, m->ndim, shape, h, r, &diag);
 	/* the result is float32: its smallest nonzero distance (one step along
 	 * the finest axis) and its largest (the diagonal) must both fit */
-	double hmin = INFINITY, diag = 0.0;
-	for (int a = 0; a < m->ndim; a++) {
+	double hmin = INFINITY;
+	for (int a = 0; a < m->ndim; a++)
 		if (shape[a] > 1 && h[a] < hmin)
 			hmin = h[a];
-		diag += ((double)shape[a] * r[a]) * ((double)shape[a] * r[a]);
-	}
-	diag = sqrt(diag) * scale;
 	if (hmin < (double)FLT_MIN || diag > (double)FLT_MAX) {
 		char a[64], b[64];
 		sl_error(L, fn, "spacing gives distances from %s to %s, outside the float32 range of the "
@@ -171,13 +169,10 @@ static int core_metrics(lua_State *L)
 	double h[SL_EDT_MAXDIM], r[SL_EDT_MAXDIM];
 	get_spacing(L, fn, 5, nd, h);
 	size_t shape[SL_EDT_MAXDIM];
-	double diag = 0.0;
 	for (int i = 0; i < nd; i++)
 		shape[i] = (size_t)x->shape[i + 2];
-	double scale = rel_spacing(L, fn, nd, shape, h, r);
-	for (int i = 0; i < nd; i++)
-		diag += ((double)shape[i] * r[i]) * ((double)shape[i] * r[i]);
-	double empty_d = empty_given >= 0.0 ? empty_given : sqrt(diag) * scale;
+	double diag, scale = rel_spacing(L, fn, nd, shape, h, r, &diag);
+	double empty_d = empty_given >= 0.0 ? empty_given : diag;
 
 	/* the binary prediction: one-hot of a label map, argmax (softmax),
 	 * sigmoid >= thr, or x >= thr */

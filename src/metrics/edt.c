@@ -13,7 +13,8 @@
 
 #include "metrics.h"
 
-int sl_edt_scale(int ndim, const size_t *shape, const double *spacing, double *r, double *scale)
+int sl_edt_scale(int ndim, const size_t *shape, const double *spacing, double *r, double *scale,
+                 double *diagonal)
 {
 	/* the largest and smallest spacing along the axes that have neighbours
 	 * (the spacing of an axis of size 1 never enters a distance) */
@@ -36,7 +37,8 @@ int sl_edt_scale(int ndim, const size_t *shape, const double *spacing, double *r
 		diag += ((double)shape[a] * r[a]) * ((double)shape[a] * r[a]);
 	}
 	/* every distance, and the diagonal, must be finite in physical units */
-	return isfinite(sqrt(diag) * *scale) ? 0 : -1;
+	*diagonal = sqrt(diag) * *scale;
+	return isfinite(*diagonal) ? 0 : -1;
 }
 
 /* d[q] = min_p h2 (q - p)² + f[p] over the finite f[p]; v (n) and z (n + 1)

@@ -19,9 +19,10 @@
  * spacings lie in [2^-200, 2^200], else units of the largest spacing (of the
  * axes with more than one element), so that no spacing over- or underflows
  * when squared: r[a] = spacing[a] / scale. Returns 0, or -1 if two spacings
- * differ by more than 2^500 or the image's diagonal, in physical units, is
- * not a finite double. */
-int sl_edt_scale(int ndim, const size_t *shape, const double *spacing, double *r, double *scale);
+ * differ by more than 2^500 or the image's diagonal (*diagonal, in physical
+ * units: √Σ(shape[a] spacing[a])²) is not a finite double. */
+int sl_edt_scale(int ndim, const size_t *shape, const double *spacing, double *r, double *scale,
+                 double *diagonal);
 
 /* Squared Euclidean distance transform (Felzenszwalb & Huttenlocher 2012,
  * one lower envelope of parabolas per line and axis): out[i] is the squared
