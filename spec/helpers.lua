@@ -111,6 +111,15 @@ function H.labels(shape)
   return l
 end
 
+--- Do tensors a and b have the same shape?
+function H.same_shape(a, b)
+  if a:dim() ~= b:dim() then return false end
+  for i = 1, a:dim() do
+    if a:size(i) ~= b:size(i) then return false end
+  end
+  return true
+end
+
 --- Reads a whole file (binary).
 function H.readfile(path)
   local f = assert(io.open(path, "rb"))

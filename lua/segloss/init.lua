@@ -23,6 +23,8 @@ local segloss = {
 local criterion = require "segloss.criterion"
 segloss.metrics = require "segloss.metrics"
 segloss.schedule = require "segloss.schedule"
+segloss.nn = require "segloss.nn"
+segloss.optim = require "segloss.optim"
 segloss.Criterion = criterion.Criterion
 
 -- Criterion objects: segloss.Dice{smooth = 1} + 0.5 * segloss.Focal{gamma = 2}

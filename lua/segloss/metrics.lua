@@ -29,7 +29,8 @@
 -- @module segloss.metrics
 
 local core = require "segloss.core"
-local describe = require("segloss.util").describe
+local util = require "segloss.util"
+local describe = util.describe
 
 local M = {}
 
@@ -44,31 +45,7 @@ local OPTS = {
 
 local function fail(msg) error("segloss.metrics.evaluate: " .. msg, 0) end
 
--- Levenshtein distance of two short strings
-local function distance(a, b)
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      local sub = prev[j - 1] + (a:byte(i) == b:byte(j) and 0 or 1)
-      cur[j] = math.min(sub, prev[j] + 1, cur[j - 1] + 1)
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
-
--- the option name closest to k, if it is at most 2 edits away
-local function suggest(k)
-  if type(k) ~= "string" or #k > 40 then return nil end
-  local best, bd = nil, 3
-  for name in pairs(OPTS) do
-    local d = distance(k, name)
-    if d < bd or (d == bd and best and name < best) then best, bd = name, d end
-  end
-  return best
-end
+local function suggest(k) return util.suggest(k, OPTS) end
 
 local function check_opts(opts)
   if opts == nil then return {} end

@@ -1,0 +1,175 @@
+--- Checkpoints: one uncompressed .npz file (a zip of .npy files, which
+-- numpy.load opens) holding
+--
+--   segloss_meta              JSON as uint8 bytes: the format, the module's
+--                             architecture, the names below, the optimiser's
+--                             settings and step
+--   param.<name>              every parameter (float32, PyTorch layout)
+--   buffer.<name>             running statistics (BatchNorm)
+--   optim.<i>.<slot>          the optimiser's per-parameter state, when saved
+--
+-- In Python: `z = numpy.load("unet.npz"); z["param.enc0.unit1.conv.weight"]`,
+-- `json.loads(bytes(z["segloss_meta"]))`.
+-- @module segloss.nn.checkpoint
+
+local core = require "segloss.core"
+local U = require "segloss.util"
+local cjson = require "cjson"
+
+local C = {}
+
+local FORMAT, VERSION = "segloss.checkpoint", 1
+
+-- The architecture of m as a plain table that rebuilds it.
+local function config_of(m)
+  if m._class == "Sequential" then
+    local ch = {}
+    for i, sub in ipairs(m.modules) do ch[i] = config_of(sub) end
+    return { class = "Sequential", children = ch }
+  end
+  return { class = m._class, args = m._config.args, opts = m._config.opts }
+end
+
+local function build(nn, cfg, path)
+  local function bad(what)
+    error(string.format("segloss.nn.load: %s: the architecture in the file is not valid (%s)", path, what), 0)
+  end
+  if type(cfg) ~= "table" or type(cfg.class) ~= "string" then bad("no class") end
+  if cfg.class == "Sequential" then
+    if type(cfg.children) ~= "table" then bad("a Sequential without children") end
+    local list = {}
+    for i, c in ipairs(cfg.children) do list[i] = build(nn, c, path) end
+    return nn.Sequential(list)
+  end
+  local cls = nn[cfg.class]
+  if cls == nil or cfg.class == "Module" or type(cls) ~= "table" then bad("unknown class " .. U.describe(cfg.class)) end
+  local args = type(cfg.args) == "table" and cfg.args or {}
+  local n = #args
+  local a = table.move(args, 1, n, 1, {})
+  local opts = type(cfg.opts) == "table" and cfg.opts or {}
+  -- JSON keeps no difference between {} and []: drop empty/JSON-null options
+  local o = {}
+  for k, v in pairs(opts) do if v ~= cjson.null then o[k] = v end end
+  a[n + 1] = o
+  local ok, m = pcall(cls, table.unpack(a, 1, n + 1))
+  if not ok then bad(tostring(m)) end
+  return m
+end
+
+--- Saves module m to path; opts.optim: an optimiser whose state is saved too.
+function C.save(m, path, opts)
+  local fname = "segloss.nn.Module:save"
+  opts = U.options(fname, opts, { optim = function(v)
+    if type(v) ~= "table" or type(v.state) ~= "function" then return "a segloss.optim optimiser" end
+  end })
+  if type(path) ~= "string" then
+    error(string.format("%s: path must be a string, got %s", fname, U.describe(path)), 0)
+  end
+  local ps, _, names = m:parameters()
+  local bufs = m:buffers()
+  local meta = { format = FORMAT, version = VERSION, segloss = require("segloss")._VERSION,
+                 model = config_of(m), params = names, buffers = {} }
+  local entries = { { "segloss_meta", "" } }
+  for i, p in ipairs(ps) do entries[#entries + 1] = { "param." .. names[i], p } end
+  for i, b in ipairs(bufs) do
+    meta.buffers[i] = b.name
+    entries[#entries + 1] = { "buffer." .. b.name, b.value }
+  end
+  if opts.optim then
+    local st = opts.optim:state()
+    local tensors = st.tensors
+    st.tensors = nil
+    meta.optim = st
+    meta.optim.slots = {}
+    for i, e in ipairs(tensors) do
+      meta.optim.slots[i] = e.name
+      entries[#entries + 1] = { "optim." .. e.name, e.tensor }
+    end
+    st.tensors = tensors
+  end
+  entries[1][2] = cjson.encode(meta)
+  core.npz_save(path, entries)
+  return m
+end
+
+-- The entries of a checkpoint by name, and its metadata.
+local function read(fname, path)
+  if type(path) ~= "string" then
+    error(string.format("%s: path must be a string, got %s", fname, U.describe(path)), 0)
+  end
+  local list = core.npz_load(path)
+  local by = {}
+  for _, e in ipairs(list) do by[e.name] = e end
+  local m = by.segloss_meta
+  local ok, meta = pcall(cjson.decode, m and m.bytes or "")
+  if not m or not m.bytes or not ok or type(meta) ~= "table" or meta.format ~= FORMAT then
+    error(string.format("%s: %s is a .npz file but not a segloss checkpoint (no valid segloss_meta entry)",
+      fname, path), 0)
+  end
+  if meta.version ~= VERSION then
+    error(string.format("%s: %s has checkpoint version %s; this segloss reads version %d", fname, path,
+      U.describe(meta.version), VERSION), 0)
+  end
+  return by, meta
+end
+
+-- Copies the file's tensors into m's parameters and buffers, after checking
+-- every name and shape (nothing is changed if one does not match).
+local function fill(fname, path, m, by)
+  local ps, _, names = m:parameters()
+  local bufs = m:buffers()
+  local todo, used = {}, { segloss_meta = true }
+  local function want(kind, name, t)
+    local key = kind .. "." .. name
+    local e = by[key]
+    if not e then
+      error(string.format("%s: %s has no %s %s", fname, path, kind == "param" and "parameter" or "buffer", name), 0)
+    end
+    if not require("segloss.nn.Module").same_shape(e.tensor, t:shape()) then
+      error(string.format("%s: %s %s has the shape %s in the module but %s in %s", fname,
+        kind == "param" and "parameter" or "buffer", name, U.shapestr(t), U.shapestr(e.tensor), path), 0)
+    end
+    used[key] = true
+    todo[#todo + 1] = { t, e.tensor }
+  end
+  for i, p in ipairs(ps) do want("param", names[i], p) end
+  for _, b in ipairs(bufs) do want("buffer", b.name, b.value) end
+  for key in pairs(by) do
+    if not used[key] and not key:find("^optim%.") then
+      error(string.format("%s: %s holds %s, which the module does not have", fname, path, key), 0)
+    end
+  end
+  for _, pair in ipairs(todo) do pair[1]:copy(pair[2]) end
+end
+
+local function optim_state(meta, by, path)
+  local st = meta.optim
+  if type(st) ~= "table" then return nil end
+  local tensors = {}
+  for i, name in ipairs(type(st.slots) == "table" and st.slots or {}) do
+    local e = by["optim." .. tostring(name)]
+    if not e then
+      error(string.format("segloss.nn.load: %s lists the optimiser state optim.%s but does not hold it",
+        path, tostring(name)), 0)
+    end
+    tensors[i] = { name = name, tensor = e.tensor }
+  end
+  st.slots = nil
+  st.tensors = tensors
+  return st
+end
+
+function C.load(nn, path)
+  local by, meta = read("segloss.nn.load", path)
+  local m = build(nn, meta.model, path)
+  fill("segloss.nn.load", path, m, by)
+  return m, { optim = optim_state(meta, by, path), meta = meta }
+end
+
+function C.load_into(m, path)
+  local by, meta = read("segloss.nn.Module:load", path)
+  fill("segloss.nn.Module:load", path, m, by)
+  return m, { optim = optim_state(meta, by, path), meta = meta }
+end
+
+return C
