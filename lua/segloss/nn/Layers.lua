@@ -146,23 +146,19 @@ local function make_norm(name, batch)
   function cls:_forward(x)
     self:_check_input(x, { 4, 5 }, self.c, x and T.istensor(x) and layout_c(x:dim(), self.c) or layout_c(4, self.c))
     local y = self:_buf("output", x:shape())
-    if batch and not self.training then
-      self._mode = "batch_eval"
-      core.nn_norm(x, y, "batch_eval", self.eps, self.weight, self.bias, nil, nil,
-        self.running_mean, self.running_var, self.momentum)
-      return y
-    end
+    local eval = batch and not self.training
     local ns = batch and self.c or x:size(1) * self.c
+    -- the mean and 1/sqrt(var + eps) used (of the batch, the sample or, in
+    -- evaluation, the running statistics): what backward needs
     local sm = self:_buf("save_mean", { ns })
     local si = self:_buf("save_invstd", { ns })
-    if batch then
-      local m = 1
-      for a = 1, x:dim() do if a ~= 2 then m = m * x:size(a) end end
-      if m < 2 then
-        self:_fail("training needs more than one value per channel, got input %s", U.shapestr(x))
-      end
+    local m = 1
+    for a = 1, x:dim() do if a ~= 2 and (batch or a > 2) then m = m * x:size(a) end end
+    if not eval and m < 2 then
+      self:_fail("training needs more than one value per %s, got input %s",
+        batch and "channel" or "sample and channel", U.shapestr(x))
     end
-    self._mode = batch and "batch" or "instance"
+    self._mode = eval and "batch_eval" or batch and "batch" or "instance"
     core.nn_norm(x, y, self._mode, self.eps, self.weight, self.bias, sm, si,
       batch and self.running_mean or nil, batch and self.running_var or nil, self.momentum)
     return y
@@ -170,13 +166,8 @@ local function make_norm(name, batch)
 
   function cls:_backward(x, gy)
     local gx = self:_buf("gradInput", x:shape())
-    if self._mode == "batch_eval" then
-      core.nn_norm_backward(x, gy, gx, "batch_eval", self.weight, self.running_mean, self.running_var,
-        self.gradWeight, self.gradBias, self.eps)
-    else
-      core.nn_norm_backward(x, gy, gx, self._mode, self.weight, self.save_mean, self.save_invstd,
-        self.gradWeight, self.gradBias)
-    end
+    core.nn_norm_backward(x, gy, gx, self._mode, self.weight, self.save_mean, self.save_invstd,
+      self.gradWeight, self.gradBias)
     return gx
   end
 end
