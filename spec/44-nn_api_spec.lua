@@ -192,7 +192,7 @@ describe("segloss.nn errors name the layer and the shapes", function()
     H.errors('segloss.nn.UNet: option norm must be one of "batch", "instance", "none", got string "group"', {},
       nn.UNet, { norm = "group" })
     H.errors('segloss.nn.UNet: option up = "bilinear" needs dims = 2', {}, nn.UNet, { dims = 3, up = "bilinear" })
-    H.errors("segloss.nn.Sequential: element 2 must be a one-input segloss.nn module, got number 3", {},
+    H.errors("segloss.nn.Sequential: element 2 must be a one-input segloss.nn module, got 3", {},
       nn.Sequential, { nn.ReLU(), 3 })
     H.errors("segloss.nn.LeakyReLU: negative_slope must be a finite number >= 0, got nan", {}, nn.LeakyReLU, 0 / 0)
     H.errors("segloss.nn.Upsample: option mode must be one of", { "cubic" }, nn.Upsample, { mode = "cubic" })
@@ -298,7 +298,7 @@ describe("segloss.optim", function()
     H.errors("segloss.optim.Adam: option betas must be a list of two numbers in [0, 1)", {}, optim.Adam, net,
       { betas = { 0.9, 1 } })
     H.errors("segloss.optim.SGD: nesterov needs momentum > 0 and dampening = 0", {}, optim.SGD, net, { nesterov = true })
-    H.errors("segloss.optim.SGD: expects a segloss.nn module or two lists (params, grads), got number 3", {},
+    H.errors("segloss.optim.SGD: expects a segloss.nn module or two lists (params, grads), got 3", {},
       optim.SGD, 3)
     H.errors("segloss.optim.SGD: params[1] has the shape {2} but grads[1] {3}", {}, optim.SGD, { T.zeros(2) },
       { T.zeros(3) })

@@ -100,7 +100,7 @@ function Optimizer:step()
     error(string.format("segloss.optim.%s:step: the schedule gave lr = %s", self.kind, tostring(lr)), 0)
   end
   if self.kind == "SGD" then
-    local first = self.nstep == 1 or self._fresh
+    local first = self.nstep == 1 or self._fresh == true
     for i, p in ipairs(self.params) do
       core.optim_sgd(p, self.grads[i], o.momentum ~= 0 and self.buf.momentum[i] or nil, lr, o.momentum,
         o.dampening, o.nesterov, o.weight_decay, first)

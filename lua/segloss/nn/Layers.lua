@@ -179,17 +179,18 @@ make_norm("InstanceNorm", false)
 local function make_act(name, default_slope)
   local cls = base.class(name)
   local fname = cls.__name
-  ctor(cls, function(a, b, ...)
+  ctor(cls, function(...)
+    local n, a, b = select("#", ...), ...
     local slope, opts = default_slope, nil
     if name == "LeakyReLU" then
-      nargs_max(fname, select("#", ...) + 2, 2)
+      nargs_max(fname, n, 2)
       if type(a) == "table" then opts = a else slope, opts = a == nil and slope or a, b end
       if not (math.type(slope) and slope == slope and slope >= 0 and slope < math.huge) then
         error(string.format("%s: negative_slope must be a finite number >= 0, got %s", fname,
           U.describe(slope)), 0)
       end
     else
-      nargs_max(fname, select("#", ...) + 2, 1)
+      nargs_max(fname, n, 1)
       opts = a
     end
     opts = U.options(fname, opts, { inplace = U.is.bool })
