@@ -1,6 +1,7 @@
 -- Central finite differences for every layer and for whole small U-Nets
 -- (2-D and 3-D): the gradients of L = Σ y·r (r random, summed in double)
--- that backward returns against (L(θ + h) − L(θ − h)) / 2h.
+-- that backward returns against (L(θ + h) − L(θ − h)) / 2h, coordinate by
+-- coordinate (a sample of the input's and of every parameter's).
 local segloss = require "segloss"
 local T, nn = segloss.tensor, segloss.nn
 
@@ -135,50 +136,28 @@ describe("segloss.nn finite differences", function()
     assert.are.same(r:narrow(2, 4, 2):totable(), gb:totable())
   end)
 
-  -- the whole network: a directional derivative along a random direction of
-  -- the input and every parameter at once, and a few single coordinates
-  local function fd_net(net, x, h, tol)
-    local r = T.randn(net:forward(x):shape())
-    net:zero_grad()
-    net:forward(x)
-    local gx = net:backward(x, r):clone()
-    local ps, gs = net:parameters()
-    local vs, dir = {}, 0
-    local vx = T.randn(x:shape())
-    dir = dir + gx:dot(vx)
-    for i, p in ipairs(ps) do
-      vs[i] = T.randn(p:shape())
-      dir = dir + gs[i]:dot(vs[i])
-    end
-    local function shift(s)
-      x:add(vx * s)
-      for i, p in ipairs(ps) do p:add(vs[i] * s) end
-    end
-    shift(h)
-    local lp = loss(net, x, r)
-    shift(-2 * h)
-    local lm = loss(net, x, r)
-    shift(h)
-    local fdv = (lp - lm) / (2 * h)
-    assert(math.abs(fdv - dir) <= tol * math.abs(dir), string.format(
-      "directional derivative: finite difference %.7g, backward %.7g", fdv, dir))
+  -- the whole network: a few coordinates of the input and of every
+  -- parameter tensor, one at a time (moving all at once along a random
+  -- direction crosses many ReLU kinks at float32's usable steps)
+  local function fd_net(net, x)
+    fd(net, x, { h = 1e-2, tol = 5e-3, count = 4 })
   end
 
   it("a 2-D U-Net (batch norm, ReLU, max-pool, bilinear up)", function()
     local net = nn.UNet { input = 2, output = 2, base = 4, depth = 2, dims = 2, norm = "batch", act = "relu",
                           down = "maxpool", up = "bilinear" }
-    fd_net(net, T.randn(2, 2, 8, 8), 1e-3, 2e-3)
+    fd_net(net, T.randn(2, 2, 8, 8))
   end)
 
   it("a 2-D U-Net (no norm, leaky ReLU, strided down, transposed up)", function()
     local net = nn.UNet { input = 1, output = 1, base = 4, depth = 2, dims = 2, norm = "none", act = "leaky_relu",
                           down = "stride", up = "transpose" }
-    fd_net(net, T.randn(2, 1, 8, 8), 1e-3, 2e-3)
+    fd_net(net, T.randn(2, 1, 8, 8))
   end)
 
   it("a 3-D U-Net of the nnU-Net kind (instance norm, leaky ReLU, strided, transposed)", function()
     local net = nn.UNet { input = 1, output = 2, base = 2, depth = 2, dims = 3, norm = "instance",
                           act = "leaky_relu", down = "stride", up = "transpose" }
-    fd_net(net, T.randn(1, 1, 8, 8, 8), 1e-3, 2e-3)
+    fd_net(net, T.randn(1, 1, 8, 8, 8))
   end)
 end)

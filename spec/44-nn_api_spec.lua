@@ -146,8 +146,8 @@ describe("segloss.nn errors name the layer and the shapes", function()
     H.errors("segloss.nn.Conv2d(3, 8, 3): input must have the shape", { "{2,3,8}" }, c.forward, c, T.zeros(2, 3, 8))
     H.errors("segloss.nn.Conv2d(3, 8, 3): input must be a segloss.Tensor", { "string" }, c.forward, c, "x")
     local net = small_unet()
-    H.errors("segloss.nn.UNet: input {1,1,12,16}: every spatial size must be a multiple of 2^depth = 4",
-      { "dimension 3 is 12" }, net.forward, net, T.zeros(1, 1, 12, 16))
+    H.errors("segloss.nn.UNet: input {1,1,10,16}: every spatial size must be a multiple of 2^depth = 4",
+      { "dimension 3 is 10" }, net.forward, net, T.zeros(1, 1, 10, 16))
     H.errors("segloss.nn.UNet: input must have the shape (N, 1, H, W)", { "{1,2,16,16}" },
       net.forward, net, T.zeros(1, 2, 16, 16))
     H.errors("segloss.nn.UNet: input must have the shape", { "{1,1,16,16,16}" }, net.forward, net,

@@ -75,7 +75,8 @@ local function new(kind, slots, spec, defaults, fname, a, b, c)
   return self
 end
 
---- The learning rate of the next step (a schedule is read at the step count).
+--- The learning rate of the next step: a schedule is read at the number of
+-- steps taken so far (0 for the first step), as criteria read theirs.
 function Optimizer:lr()
   local lr = self._lr
   if schedule.is(lr) then return lr:value(self.nstep) end
@@ -94,8 +95,8 @@ end
 
 --- Updates every parameter in place from its gradient.
 function Optimizer:step()
-  self.nstep = self.nstep + 1
   local o, lr = self.opts, self:lr()
+  self.nstep = self.nstep + 1
   if not (lr >= 0 and lr < math.huge) then
     error(string.format("segloss.optim.%s:step: the schedule gave lr = %s", self.kind, tostring(lr)), 0)
   end

@@ -77,15 +77,11 @@ function C.save(m, path, opts)
   end
   if opts.optim then
     local st = opts.optim:state()
-    local tensors = st.tensors
-    st.tensors = nil
-    meta.optim = st
-    meta.optim.slots = {}
-    for i, e in ipairs(tensors) do
+    meta.optim = { kind = st.kind, step = st.step, lr = st.lr, opts = st.opts, slots = {} }
+    for i, e in ipairs(st.tensors) do
       meta.optim.slots[i] = e.name
       entries[#entries + 1] = { "optim." .. e.name, e.tensor }
     end
-    st.tensors = tensors
   end
   entries[1][2] = cjson.encode(meta)
   core.npz_save(path, entries)
@@ -98,7 +94,7 @@ local function read(fname, path)
     error(string.format("%s: path must be a string, got %s", fname, U.describe(path)), 0)
   end
   local list = core.npz_load(path)
-  local by = {}
+  local by = { [0] = list }
   for _, e in ipairs(list) do by[e.name] = e end
   local m = by.segloss_meta
   local ok, meta = pcall(cjson.decode, m and m.bytes or "")
@@ -134,7 +130,8 @@ local function fill(fname, path, m, by)
   end
   for i, p in ipairs(ps) do want("param", names[i], p) end
   for _, b in ipairs(bufs) do want("buffer", b.name, b.value) end
-  for key in pairs(by) do
+  for _, e in ipairs(by[0]) do
+    local key = e.name
     if not used[key] and not key:find("^optim%.") then
       error(string.format("%s: %s holds %s, which the module does not have", fname, path, key), 0)
     end
