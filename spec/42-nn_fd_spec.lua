@@ -140,7 +140,7 @@ describe("segloss.nn finite differences", function()
   -- parameter tensor, one at a time (moving all at once along a random
   -- direction crosses many ReLU kinks at float32's usable steps)
   local function fd_net(net, x)
-    fd(net, x, { h = 1e-2, tol = 5e-3, count = 4 })
+    fd(net, x, { h = 1e-3, tol = 5e-3, count = 4 })
   end
 
   it("a 2-D U-Net (batch norm, ReLU, max-pool, bilinear up)", function()
