@@ -23,13 +23,19 @@ local function check_coords(what, m, x, r, t, g, h, tol, count, skip)
     local i = (k * 7919 + 13) % n + 1
     if not (skip and skip(i)) then
       local v = tf:get(i)
-      tf:set(i, v + h)
-      local lp = loss(m, x, r)
-      tf:set(i, v - h)
-      local lm = loss(m, x, r)
-      tf:set(i, v)
-      local fd = (lp - lm) / (2 * h)
       local an = gf:get(i)
+      local fd
+      -- h may be a list of steps: a ReLU network is piecewise linear, and a
+      -- step may straddle a kink; the gradient must match at one of them
+      for _, hh in ipairs(type(h) == "table" and h or { h }) do
+        tf:set(i, v + hh)
+        local lp = loss(m, x, r)
+        tf:set(i, v - hh)
+        local lm = loss(m, x, r)
+        tf:set(i, v)
+        local d = (lp - lm) / (2 * hh)
+        if not fd or math.abs(d - an) < math.abs(fd - an) then fd = d end
+      end
       assert(math.abs(fd - an) <= tol * gmax, string.format(
         "%s[%d]: finite difference %.7g, backward %.7g (largest |gradient| %.4g, tolerance %g)",
         what, i, fd, an, gmax, tol))
@@ -140,7 +146,7 @@ describe("segloss.nn finite differences", function()
   -- parameter tensor, one at a time (moving all at once along a random
   -- direction crosses many ReLU kinks at float32's usable steps)
   local function fd_net(net, x)
-    fd(net, x, { h = 1e-3, tol = 5e-3, count = 4 })
+    fd(net, x, { h = { 1e-3, 3e-4, 3e-3 }, tol = 2e-3, count = 4 })
   end
 
   it("a 2-D U-Net (batch norm, ReLU, max-pool, bilinear up)", function()
