@@ -24,7 +24,7 @@ local function sample(u)
   local noise = T.randn(S, S)
   for y = 1, S do
     for x = 1, S do
-      im:set(y, x, 0.3 * (gx * x + gy * y) / S + 0.25 * noise:get(y, x))
+      im:set(y, x, 0.6 * (gx * x + gy * y) / S + 0.35 * noise:get(y, x))
     end
   end
   local function disc(cx, cy, r, v, target)
@@ -37,8 +37,8 @@ local function sample(u)
       end
     end
   end
-  for _ = 1, 3 do disc(4 + u() * (S - 8), 4 + u() * (S - 8), 3 + 3 * u(), 0.5, false) end -- distractors
-  for _ = 1, 1 + math.floor(u() * 3) do disc(4 + u() * (S - 8), 4 + u() * (S - 8), 1.5 + 2 * u(), 1.2, true) end
+  for _ = 1, 4 do disc(4 + u() * (S - 8), 4 + u() * (S - 8), 3 + 4 * u(), 0.6, false) end -- distractors
+  for _ = 1, 1 + math.floor(u() * 3) do disc(4 + u() * (S - 8), 4 + u() * (S - 8), 1.5 + 1.5 * u(), 0.9, true) end
   return img, mask
 end
 
@@ -82,7 +82,7 @@ local function validate()
 end
 
 print(string.format("epoch   0  loss      -  val dice %.3f", validate()))
-local epoch, first, last = 0, nil, nil
+local epoch, first, last, shown = 0, nil, nil, -math.huge
 while clock() - t0 < budget do
   epoch = epoch + 1
   local sum, nb = 0, 0
@@ -98,6 +98,10 @@ while clock() - t0 < budget do
   local d = validate()
   first = first or d
   last = d
-  print(string.format("epoch %3d  loss %.4f  val dice %.3f  [%.0f s]", epoch, sum / nb, d, clock() - t0))
+  -- about 20 lines whatever the speed
+  if clock() - shown >= budget / 20 or clock() - t0 >= budget then
+    shown = clock()
+    print(string.format("epoch %3d  loss %.4f  val dice %.3f  [%.0f s]", epoch, sum / nb, d, clock() - t0))
+  end
 end
 print(string.format("validation Dice went from %.3f after epoch 1 to %.3f after epoch %d", first, last, epoch))
