@@ -64,7 +64,7 @@ print(string.format("data: %d training and %d validation images of %dx%d, target
 
 local net = nn.UNet { input = 1, output = 1, base = 8, depth = 2, dims = 2, norm = "batch", act = "relu",
                       down = "maxpool", up = "transpose" }
-print(tostring(net):match("^[^\n]*"))
+print((tostring(net):match("^[^\n]*"):gsub(" {$", "")))
 local opt = segloss.optim.Adam(net, { lr = 3e-3 })
 local crit = segloss.BCEDice { activation = "sigmoid" }
 
