@@ -504,7 +504,8 @@ local ULPS = {
   upsample_backward = 0, concat = 0, optim = 0,
   -- the statistics' double sums run in another order (lanes): the float mean
   -- and invstd may differ in their last bit, which a few ulps of y follow
-  norm = 8, norm_backward = 64,
+  -- (measured: 0 ulps on all these shapes and at 8x16x64x64)
+  norm = 2, norm_backward = 4,
 }
 
 -- runs fn under the scalar backend and under the current one
@@ -542,11 +543,11 @@ local function all_kernels(sh, x, gy, w, b)
     act = function() local y = T.zeros(sh); core.nn_act(x, y, 0.01); return y end,
     act_backward = function() local g = T.zeros(sh); core.nn_act_backward(x, gy, g, 0.01); return g end,
     maxpool = function()
-      local y, y3 = T.zeros(ys), nil
+      local y = T.zeros(ys)
       core.nn_maxpool(x, y, 2)
       local s3 = copy(sh)
       for d = 3, #sh do s3[d] = sh[d] // 3 end
-      y3 = T.zeros(s3)
+      local y3 = T.zeros(s3)
       core.nn_maxpool(x, y3, 3)
       return y, y3
     end,
@@ -853,11 +854,14 @@ describe("nn kernels: errors", function()
     local p, g, b = T.zeros(5), T.zeros(5), T.zeros(5)
     E("optim_sgd", { "expected 9 arguments, got 2" }, p, g)
     E("optim_sgd", { "g shape {4} does not match p {5}" }, p, T.zeros(4), b, 0.1, 0.9, 0, false, 0, true)
-    E("optim_sgd", { "lr must be a finite number >= 0 (within float32), got -0.1" }, p, g, b, -0.1, 0.9, 0, false, 0, true)
-    E("optim_sgd", { "momentum must be a finite number >= 0 (within float32), got nan" }, p, g, b, 0.1, 0 / 0, 0, false, 0, true)
+    E("optim_sgd", { "lr must be a finite number >= 0 (within float32), got -0.1" }, p, g, b, -0.1, 0.9, 0,
+      false, 0, true)
+    E("optim_sgd", { "momentum must be a finite number >= 0 (within float32), got nan" }, p, g, b, 0.1, 0 / 0,
+      0, false, 0, true)
     E("optim_sgd", { "nesterov must be a boolean, got 1" }, p, g, b, 0.1, 0.9, 0, 1, 0, true)
     E("optim_sgd", { "nesterov needs momentum > 0 and dampening 0" }, p, g, b, 0.1, 0.9, 0.1, true, 0, true)
-    E("optim_sgd", { "weight_decay must be a finite number >= 0 (within float32), got -1" }, p, g, b, 0.1, 0.9, 0, false, -1, true)
+    E("optim_sgd", { "weight_decay must be a finite number >= 0 (within float32), got -1" }, p, g, b, 0.1,
+      0.9, 0, false, -1, true)
     E("optim_sgd", { "momentum 0.9 needs a buffer: buf must be a tensor, got nil" }, p, g, nil, 0.1, 0.9, 0,
       false, 0, true)
     E("optim_sgd", { "first must be a boolean, got nil" }, p, g, b, 0.1, 0.9, 0, false, 0, nil)
@@ -868,8 +872,8 @@ describe("nn kernels: errors", function()
     E("optim_adam", { "beta1 must be a number in [0, 1), got 1" }, p, g, m, v, 1, 1e-3, 1, 0.999, 1e-8, 0, false)
     E("optim_adam", { "beta2 must be a number in [0, 1), got -0.5" }, p, g, m, v, 1, 1e-3, 0.9, -0.5, 1e-8, 0,
       false)
-    E("optim_adam", { "eps must be a finite number >= 0 (within float32), got inf" }, p, g, m, v, 1, 1e-3, 0.9, 0.999, 1 / 0, 0,
-      false)
+    E("optim_adam", { "eps must be a finite number >= 0 (within float32), got inf" }, p, g, m, v, 1, 1e-3,
+      0.9, 0.999, 1 / 0, 0, false)
     E("optim_adam", { "decoupled must be a boolean, got string \"yes\"" }, p, g, m, v, 1, 1e-3, 0.9, 0.999, 1e-8,
       0, "yes")
     E("optim_adam", { "v shape {4} does not match p {5}" }, p, g, m, T.zeros(4), 1, 1e-3, 0.9, 0.999, 1e-8, 0,
