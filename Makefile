@@ -44,8 +44,8 @@ SIMD_OBJS = $(BUILD)/obj/simd_neon.o
 endif
 
 SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/shape.c src/bind/check.c src/bind/tensor.c \
-       src/bind/loss.c src/bind/metrics.c src/loss/driver.c src/loss/region.c src/metrics/edt.c \
-       src/kern/scalar.c src/kern/loss_scalar.c src/kern/dispatch.c src/kern/vmcheck.c
+       src/bind/loss.c src/bind/metrics.c src/bind/nn.c src/nn/layers.c src/nn/norm.c src/loss/driver.c src/loss/region.c src/metrics/edt.c \
+       src/kern/scalar.c src/kern/nn_scalar.c src/kern/loss_scalar.c src/kern/dispatch.c src/kern/vmcheck.c
 OBJS = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(SIMD_OBJS)
 HDRS = $(wildcard src/*.h src/*/*.h)
 MODULE = $(BUILD)/segloss/core.so

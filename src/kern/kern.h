@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "../loss/loss.h"
+#include "nnkern.h"
 
 /* Elements per block of every deterministic reduction (64 KiB of floats). */
 #define SL_BLOCK 16384
@@ -64,6 +65,9 @@ typedef struct sl_kern {
 	 * Returns 1 if a check failed (the driver then finds the element). */
 	int (*loss_check)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, int cx, int ct,
 	                  double *st);
+
+	/* The network's elementwise, pooling, normalisation and optimiser kernels (nnkern.h). */
+	const sl_nnkern *nn;
 } sl_kern;
 
 extern const sl_kern sl_kern_scalar;

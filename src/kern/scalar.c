@@ -153,4 +153,5 @@ const sl_kern sl_kern_scalar = {
 	.loss_stats = sl_loss_stats__scalar,
 	.loss_fused = sl_loss_fused__scalar,
 	.loss_check = sl_loss_check__scalar,
+	.nn = &sl_nnkern_scalar,
 };

@@ -229,6 +229,7 @@ static void SL_SFX(softmax)(size_t C, size_t M, size_t s0, size_t s1, const floa
 }
 
 #include "loss_simd.h"
+#include "nn_simd.h"
 
 static void SL_SFX(sigpq)(size_t n, const float *x, float *p, float *q, float *spn)
 {
@@ -265,4 +266,5 @@ const sl_kern SL_SFX(sl_kern) = {
 	.loss_stats = SL_SFX(loss_stats),
 	.loss_fused = SL_SFX(loss_fused),
 	.loss_check = SL_SFX(loss_check),
+	.nn = &SL_SFX(sl_nnkern),
 };

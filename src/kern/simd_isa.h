@@ -82,6 +82,33 @@ static inline void vd_acc(vd *lo, vd *hi, vf x)
 	*lo = simde_mm256_add_pd(*lo, simde_mm256_cvtps_pd(simde_mm256_castps256_ps128(x)));
 	*hi = simde_mm256_add_pd(*hi, simde_mm256_cvtps_pd(simde_mm256_extractf128_ps(x, 1)));
 }
+#define vd_set1(v) simde_mm256_set1_pd(v)
+#define vd_sub(a, b) simde_mm256_sub_pd((a), (b))
+#define vd_mul(a, b) simde_mm256_mul_pd((a), (b))
+/* lanes 0..3 and 4..7 of x as doubles */
+#define vd_cvtlo(x) simde_mm256_cvtps_pd(simde_mm256_castps256_ps128(x))
+#define vd_cvthi(x) simde_mm256_cvtps_pd(simde_mm256_extractf128_ps((x), 1))
+
+/* Even and odd elements of the 2 SL_W floats a:b (in order). */
+static inline void vf_deint(vf a, vf b, vf *ev, vf *od)
+{
+	/* within 128-bit lanes: a0 a2 b0 b2 | a4 a6 b4 b6; then the 64-bit
+	 * pieces reordered 0 2 1 3 */
+	vf e = simde_mm256_shuffle_ps(a, b, SIMDE_MM_SHUFFLE(2, 0, 2, 0));
+	vf o = simde_mm256_shuffle_ps(a, b, SIMDE_MM_SHUFFLE(3, 1, 3, 1));
+	*ev = simde_mm256_castpd_ps(
+		simde_mm256_permute4x64_pd(simde_mm256_castps_pd(e), SIMDE_MM_SHUFFLE(3, 1, 2, 0)));
+	*od = simde_mm256_castpd_ps(
+		simde_mm256_permute4x64_pd(simde_mm256_castps_pd(o), SIMDE_MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* The inverse: a:b = e0 o0 e1 o1 ... */
+static inline void vf_inter(vf ev, vf od, vf *a, vf *b)
+{
+	vf lo = simde_mm256_unpacklo_ps(ev, od), hi = simde_mm256_unpackhi_ps(ev, od);
+	*a = simde_mm256_permute2f128_ps(lo, hi, 0x20);
+	*b = simde_mm256_permute2f128_ps(lo, hi, 0x31);
+}
 
 #elif defined(SL_ISA_SSE2)
 
@@ -148,6 +175,25 @@ static inline void vd_acc(vd *lo, vd *hi, vf x)
 {
 	*lo = simde_mm_add_pd(*lo, simde_mm_cvtps_pd(x));
 	*hi = simde_mm_add_pd(*hi, simde_mm_cvtps_pd(simde_mm_movehl_ps(x, x)));
+}
+#define vd_set1(v) simde_mm_set1_pd(v)
+#define vd_sub(a, b) simde_mm_sub_pd((a), (b))
+#define vd_mul(a, b) simde_mm_mul_pd((a), (b))
+#define vd_cvtlo(x) simde_mm_cvtps_pd(x)
+#define vd_cvthi(x) simde_mm_cvtps_pd(simde_mm_movehl_ps((x), (x)))
+
+/* Even and odd elements of the 2 SL_W floats a:b (in order). */
+static inline void vf_deint(vf a, vf b, vf *ev, vf *od)
+{
+	*ev = simde_mm_shuffle_ps(a, b, SIMDE_MM_SHUFFLE(2, 0, 2, 0));
+	*od = simde_mm_shuffle_ps(a, b, SIMDE_MM_SHUFFLE(3, 1, 3, 1));
+}
+
+/* The inverse: a:b = e0 o0 e1 o1 ... */
+static inline void vf_inter(vf ev, vf od, vf *a, vf *b)
+{
+	*a = simde_mm_unpacklo_ps(ev, od);
+	*b = simde_mm_unpackhi_ps(ev, od);
 }
 
 #else
