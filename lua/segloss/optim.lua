@@ -231,7 +231,7 @@ function optim.clip_grad_norm(target, max_norm)
     error(fname .. ": max_norm must be a finite number > 0, got " .. U.describe(max_norm), 0)
   end
   local ss = 0
-  for _, g in ipairs(gs) do ss = ss + core.nn_sumsq(g) end
+  for _, g in ipairs(gs) do ss = ss + g:dot(g) end
   local norm = math.sqrt(ss)
   if norm ~= norm or norm == math.huge then
     error(fname .. ": the gradients' norm is " .. tostring(norm) .. " (a gradient holds NaN or Inf)", 0)
