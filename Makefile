@@ -43,7 +43,7 @@ else
 SIMD_OBJS = $(BUILD)/obj/simd_neon.o
 endif
 
-SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/shape.c src/bind/check.c src/bind/tensor.c \
+SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/outfile.c src/shape.c src/bind/check.c src/bind/tensor.c \
        src/bind/loss.c src/bind/metrics.c src/loss/driver.c src/loss/region.c src/metrics/edt.c \
        src/kern/scalar.c src/kern/loss_scalar.c src/kern/dispatch.c src/kern/vmcheck.c
 OBJS = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(SIMD_OBJS)
