@@ -307,13 +307,13 @@ static size_t convert(const sl_npy *h, const unsigned char *src, size_t m, float
 	return m;
 }
 
-int sl_npy_check_length(const sl_npy *h, uint64_t have, char *err, size_t errlen)
+int sl_npy_check_length(const sl_npy *h, uint64_t have, const char *what, char *err, size_t errlen)
 {
 	/* numel <= 2^40 and size <= 8: the product fits */
 	uint64_t want = (uint64_t)h->numel * (uint64_t)h->size;
 	if (have < want)
-		return fail(err, errlen, "truncated data: the header's shape needs %llu bytes, the file holds %llu",
-		            (unsigned long long)want, (unsigned long long)have);
+		return fail(err, errlen, "truncated data: the header's shape needs %llu bytes, the %s holds %llu",
+		            (unsigned long long)want, what, (unsigned long long)have);
 	if (have > want)
 		return fail(err, errlen, "unexpected bytes after the %zu elements of data", h->numel);
 	return 0;
@@ -391,7 +391,7 @@ int sl_npy_check_size(FILE *f, const sl_npy *h, char *err, size_t errlen)
 	long end = ftell(f);
 	if (end < 0 || fseek(f, here, SEEK_SET) != 0)
 		return fail(err, errlen, "cannot seek: %s", strerror(errno));
-	return sl_npy_check_length(h, (uint64_t)(end - here), err, errlen);
+	return sl_npy_check_length(h, (uint64_t)(end - here), "file", err, errlen);
 }
 
 size_t sl_npy_format_header(unsigned char buf[SL_NPY_MAXHDR], const char *descr, int ndim,

@@ -42,8 +42,9 @@ int sl_npy_read_header_from(sl_npy_read_fn rd, void *ctx, sl_npy *h, char *err, 
 int sl_npy_read_data_from(sl_npy_read_fn rd, void *ctx, const sl_npy *h, float *dst, char *err,
                           size_t errlen);
 /* Checks that `have` bytes of data (after the header) are exactly what the
- * header announces. Returns 0, or -1 with a message in err. */
-int sl_npy_check_length(const sl_npy *h, uint64_t have, char *err, size_t errlen);
+ * header announces; `what` holds them ("file", "entry") in messages.
+ * Returns 0, or -1 with a message in err. */
+int sl_npy_check_length(const sl_npy *h, uint64_t have, const char *what, char *err, size_t errlen);
 
 /* The same on a FILE*. */
 int sl_npy_read_header(FILE *f, sl_npy *h, char *err, size_t errlen);

@@ -444,6 +444,8 @@ static int open_source(zip_source_t *src, uint64_t archive_len, const unsigned c
 		else if (code == ZIP_ER_NOZIP)
 			fail(err, errlen, "'%s': not a zip archive (.npz files are zip archives of .npy files)",
 			     label);
+		else if (code == ZIP_ER_EXISTS)
+			fail(err, errlen, "'%s': damaged zip archive: two entries have the same name", label);
 		else if (code == ZIP_ER_INCONS)
 			fail(err, errlen, "'%s': damaged or truncated zip archive (%s)", label, zerr_text(&ze));
 		else
@@ -569,7 +571,7 @@ int sl_npz_begin(sl_npz *z, size_t i, sl_npy *h, char *err, size_t errlen)
 	if (rc == 0 && h->header_bytes > z->sizes[i])
 		rc = fail(inner, sizeof inner, "truncated .npy header");
 	if (rc == 0)
-		rc = sl_npy_check_length(h, z->sizes[i] - h->header_bytes, inner, sizeof inner);
+		rc = sl_npy_check_length(h, z->sizes[i] - h->header_bytes, "entry", inner, sizeof inner);
 	if (rc != 0) {
 		zip_fclose(z->cur);
 		z->cur = NULL;
