@@ -41,7 +41,8 @@ end
 local function rmdir(d) os.execute("rm -rf " .. d) end
 
 local function has_numpy()
-  return os.execute("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == true
+  return os.execute("unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS; " ..
+    "/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == true
 end
 
 -- runs a Python snippet (argv[1..]) without the sanitizer runtime; its stdout
