@@ -161,7 +161,7 @@ static zip_int64_t wsrc_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
 }
 
 /* sorts item indices by name, for the check of duplicates */
-static const sl_npz_item *sort_items;
+static _Thread_local const sl_npz_item *sort_items; /* qsort has no context argument */
 static int by_name(const void *a, const void *b)
 {
 	const sl_npz_item *x = &sort_items[*(const size_t *)a], *y = &sort_items[*(const size_t *)b];
@@ -204,7 +204,7 @@ static int check_items(const sl_npz_item *items, size_t n, char *err, size_t err
 		return fail(err, errlen, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		ix[i] = i;
-	sort_items = items; /* qsort has no context argument in C11 */
+	sort_items = items;
 	qsort(ix, n, sizeof *ix, by_name);
 	int rc = 0;
 	for (size_t k = 1; k < n && rc == 0; k++) {
@@ -341,7 +341,7 @@ const char *sl_npz_name(const sl_npz *z, size_t i, size_t *len)
 	return s ? s : "";
 }
 
-static const char *const *sort_names;
+static _Thread_local const char *const *sort_names;
 static int by_entry_name(const void *a, const void *b)
 {
 	return strcmp(sort_names[*(const size_t *)a], sort_names[*(const size_t *)b]);
