@@ -217,5 +217,6 @@ int luaopen_segloss_core(lua_State *L)
 	sl_loss_open(L, ctx);
 	sl_metrics_open(L, ctx);
 	sl_nn_open(L, ctx);
+	sl_npz_open(L, ctx);
 	return 1;
 }

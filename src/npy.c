@@ -7,20 +7,16 @@
  * and 'shape', padded with spaces to a multiple of 64 bytes and ended by a
  * newline, then the raw elements.
  */
-#define _DEFAULT_SOURCE /* realpath, fchown */
-#define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
 #include <math.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "npy.h"
+#include "outfile.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "npy.c reads and writes little-endian data in place: port it first"
@@ -149,19 +145,23 @@ static int parse_descr(sl_npy *h, char *err, size_t errlen)
 	return 0;
 }
 
-int sl_npy_read_header(FILE *f, sl_npy *h, char *err, size_t errlen)
+int sl_npy_read_header_from(sl_npy_read_fn rd, void *ctx, sl_npy *h, char *err, size_t errlen)
 {
 	unsigned char pre[12];
-	size_t got = fread(pre, 1, 10, f);
+	int64_t got = rd(ctx, pre, 10, err, errlen), more = 0;
+	if (got < 0)
+		return -1;
 	if (got < 8 || memcmp(pre, "\x93NUMPY", 6) != 0)
 		return fail(err, errlen, "not a .npy file (no \\x93NUMPY magic)");
 	int major = pre[6], minor = pre[7];
 	size_t hlen;
 	if (major == 1 && got == 10) {
 		hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
-	} else if ((major == 2 || major == 3) && got == 10 && fread(pre + 10, 1, 2, f) == 2) {
+	} else if ((major == 2 || major == 3) && got == 10 && (more = rd(ctx, pre + 10, 2, err, errlen)) == 2) {
 		hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 |
 		       (size_t)pre[11] << 24;
+	} else if (more < 0) {
+		return -1;
 	} else if (major < 1 || major > 3) {
 		return fail(err, errlen, "unsupported .npy format version %d.%d", major, minor);
 	} else {
@@ -169,12 +169,14 @@ int sl_npy_read_header(FILE *f, sl_npy *h, char *err, size_t errlen)
 	}
 	if (hlen > MAX_HEADER)
 		return fail(err, errlen, "header of %zu bytes is larger than %d", hlen, MAX_HEADER);
+	h->header_bytes = (major == 1 ? 10 : 12) + hlen;
 	char *buf = malloc(hlen + 1);
 	if (!buf)
 		return fail(err, errlen, "out of memory reading the header");
-	if (fread(buf, 1, hlen, f) != hlen) {
+	int64_t hgot = rd(ctx, buf, hlen, err, errlen);
+	if (hgot < 0 || (size_t)hgot != hlen) {
 		free(buf);
-		return fail(err, errlen, "truncated .npy header");
+		return hgot < 0 ? -1 : fail(err, errlen, "truncated .npy header");
 	}
 	scan s = {buf, buf + hlen};
 	int have_descr = 0, have_order = 0, have_shape = 0, fortran = 0, rc = 0;
@@ -305,41 +307,40 @@ static size_t convert(const sl_npy *h, const unsigned char *src, size_t m, float
 	return m;
 }
 
-int sl_npy_check_size(FILE *f, const sl_npy *h, char *err, size_t errlen)
+int sl_npy_check_length(const sl_npy *h, uint64_t have, const char *what, char *err, size_t errlen)
 {
-	long here = ftell(f);
-	if (here < 0 || fseek(f, 0, SEEK_END) != 0)
-		return 0; /* not seekable (a pipe): the read will tell */
-	long end = ftell(f);
-	if (end < 0 || fseek(f, here, SEEK_SET) != 0)
-		return fail(err, errlen, "cannot seek: %s", strerror(errno));
 	/* numel <= 2^40 and size <= 8: the product fits */
-	size_t want = h->numel * (size_t)h->size, have = (size_t)(end - here);
+	uint64_t want = (uint64_t)h->numel * (uint64_t)h->size;
 	if (have < want)
-		return fail(err, errlen, "truncated data: the header's shape needs %zu bytes, the file holds %zu",
-		            want, have);
+		return fail(err, errlen, "truncated data: the header's shape needs %llu bytes, the %s holds %llu",
+		            (unsigned long long)want, what, (unsigned long long)have);
 	if (have > want)
 		return fail(err, errlen, "unexpected bytes after the %zu elements of data", h->numel);
 	return 0;
 }
 
-int sl_npy_read_data(FILE *f, const sl_npy *h, float *dst, char *err, size_t errlen)
+int sl_npy_read_data_from(sl_npy_read_fn rd, void *ctx, const sl_npy *h, float *dst, char *err,
+                          size_t errlen)
 {
 	size_t want = h->numel * (size_t)h->size;
 	if (h->kind == 'f' && h->size == 4) {
-		size_t got = fread(dst, 1, want, f);
-		if (got != want)
-			return fail(err, errlen, "truncated data: expected %zu bytes, found %zu", want, got);
+		int64_t got = rd(ctx, dst, want, err, errlen);
+		if (got < 0)
+			return -1;
+		if ((size_t)got != want)
+			return fail(err, errlen, "truncated data: expected %zu bytes, found %zu", want, (size_t)got);
 	} else {
 		enum { CH = 8192 };
 		unsigned char buf[CH * 8];
 		size_t per = sizeof buf / (size_t)h->size;
 		for (size_t i = 0; i < h->numel; i += per) {
 			size_t m = h->numel - i < per ? h->numel - i : per;
-			size_t got = fread(buf, (size_t)h->size, m, f);
-			if (got != m)
+			int64_t got = rd(ctx, buf, m * (size_t)h->size, err, errlen);
+			if (got < 0)
+				return -1;
+			if ((size_t)got != m * (size_t)h->size)
 				return fail(err, errlen, "truncated data: expected %zu bytes, found %zu", want,
-				            (i + got) * (size_t)h->size);
+				            i * (size_t)h->size + (size_t)got);
 			size_t bad = convert(h, buf, m, dst + i);
 			if (bad < m) {
 				char at[128];
@@ -351,154 +352,91 @@ int sl_npy_read_data(FILE *f, const sl_npy *h, float *dst, char *err, size_t err
 			}
 		}
 	}
-	if (ferror(f))
-		return fail(err, errlen, "read error: %s", strerror(errno));
-	if (fgetc(f) != EOF)
+	/* the end of the stream must follow (for a zip entry, reading to its
+	 * end also checks its CRC) */
+	unsigned char extra;
+	int64_t got = rd(ctx, &extra, 1, err, errlen);
+	if (got < 0)
+		return -1;
+	if (got != 0)
 		return fail(err, errlen, "unexpected bytes after the %zu elements of data", h->numel);
 	return 0;
 }
 
-/* What a path names, for messages. */
-static const char *kind_of(mode_t m)
+/* A FILE* as a read function. */
+static int64_t file_read(void *ctx, void *buf, size_t n, char *err, size_t errlen)
 {
-	return S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
-	       : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+	FILE *f = ctx;
+	size_t got = fread(buf, 1, n, f);
+	if (got < n && ferror(f))
+		return fail(err, errlen, "read error: %s", strerror(errno));
+	return (int64_t)got;
 }
 
-int sl_npy_write(const char *path, int ndim, const int64_t *shape, const float *data,
-                 char *err, size_t errlen)
+int sl_npy_read_header(FILE *f, sl_npy *h, char *err, size_t errlen)
 {
-	char hdr[256];
-	int n = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+	return sl_npy_read_header_from(file_read, f, h, err, errlen);
+}
+
+int sl_npy_read_data(FILE *f, const sl_npy *h, float *dst, char *err, size_t errlen)
+{
+	return sl_npy_read_data_from(file_read, f, h, dst, err, errlen);
+}
+
+int sl_npy_check_size(FILE *f, const sl_npy *h, char *err, size_t errlen)
+{
+	long here = ftell(f);
+	if (here < 0 || fseek(f, 0, SEEK_END) != 0)
+		return 0; /* not seekable (a pipe): the read will tell */
+	long end = ftell(f);
+	if (end < 0 || fseek(f, here, SEEK_SET) != 0)
+		return fail(err, errlen, "cannot seek: %s", strerror(errno));
+	return sl_npy_check_length(h, (uint64_t)(end - here), "file", err, errlen);
+}
+
+size_t sl_npy_format_header(unsigned char buf[SL_NPY_MAXHDR], const char *descr, int ndim,
+                            const int64_t *shape)
+{
+	char *hdr = (char *)buf + 10;
+	size_t room = SL_NPY_MAXHDR - 10;
+	/* at most 5 dimensions of at most 13 digits: the dict takes < 140 bytes */
+	int n = snprintf(hdr, room, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
 	for (int i = 0; i < ndim; i++)
-		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "%lld,%s", (long long)shape[i],
+		n += snprintf(hdr + n, room - (size_t)n, "%lld,%s", (long long)shape[i],
 		              i + 1 < ndim ? " " : "");
 	if (ndim > 1)
 		n--; /* numpy writes (2, 3) but (5,) */
-	n += snprintf(hdr + n, sizeof hdr - (size_t)n, "), }");
+	n += snprintf(hdr + n, room - (size_t)n, "), }");
 	/* pad so that magic (6) + version (2) + length (2) + header is a multiple
 	 * of 64, the header ending in '\n' */
 	size_t total = 10 + (size_t)n + 1;
 	size_t pad = (64 - total % 64) % 64;
 	size_t hlen = (size_t)n + pad + 1;
-	unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff),
-	                         (unsigned char)(hlen >> 8)};
+	memcpy(buf, "\x93NUMPY\x01\x00", 8);
+	buf[8] = (unsigned char)(hlen & 0xff);
+	buf[9] = (unsigned char)(hlen >> 8);
 	memset(hdr + n, ' ', pad);
 	hdr[(size_t)n + pad] = '\n';
+	return 10 + hlen;
+}
 
-	/* The file to replace: path itself, or the file a symbolic link points
-	 * to (the link is kept). Only regular files are replaced; a directory,
-	 * device, FIFO or socket is refused, since replacing it by a regular
-	 * file would destroy it and writing into it is not a save. */
-	struct stat st;
-	int exists = 0, rc = -1, fd = -1, dfd = -1;
-	char *target = NULL, *tmp = NULL;
-	if (lstat(path, &st) == 0) {
-		exists = 1;
-		if (S_ISLNK(st.st_mode)) {
-			target = realpath(path, NULL);
-			if (!target || stat(target, &st) != 0) {
-				int e = errno;
-				free(target);
-				return fail(err, errlen, "cannot write '%s': it is a symbolic link to %s (%s)", path,
-				            e == ENOENT ? "a file that does not exist" : "a file that cannot be reached",
-				            strerror(e));
-			}
-		}
-		if (!S_ISREG(st.st_mode)) {
-			free(target);
-			return fail(err, errlen, "cannot write '%s': it is %s, not a regular file", path,
-			            kind_of(st.st_mode));
-		}
-	} else if (errno != ENOENT) {
-		return fail(err, errlen, "cannot write '%s': %s", path, strerror(errno));
-	}
-	if (!target && !(target = strdup(path)))
-		return fail(err, errlen, "cannot write '%s': out of memory", path);
-
-	/* the directory of the target, and its last component */
-	char *slash = strrchr(target, '/');
-	const char *base = slash ? slash + 1 : target;
-	if (*base == '\0') {
-		rc = fail(err, errlen, "cannot write '%s': the path names a directory", path);
-		goto done;
-	}
-	if (slash == target)
-		dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	else if (slash) {
-		*slash = '\0';
-		dfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		*slash = '/';
-	} else
-		dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		rc = fail(err, errlen, "cannot write '%s': %s", path, strerror(errno));
-		goto done;
-	}
-
-	/* a short temporary name beside the target (any name length fits),
-	 * renamed over it once every byte is written: a failed save leaves the
-	 * old file as it was */
-	enum { TMPLEN = 64 };
-	if (!(tmp = malloc(TMPLEN))) {
-		rc = fail(err, errlen, "cannot write '%s': out of memory", path);
-		goto done;
-	}
-	for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-		snprintf(tmp, TMPLEN, ".segloss-%ld-%d.tmp", (long)getpid(), attempt);
-		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, exists ? 0600 : 0666);
-		if (fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (fd < 0) {
-		rc = fail(err, errlen, "cannot write '%s': %s", path, strerror(errno));
-		goto done;
-	}
-	/* an existing file keeps its permissions (and, where we may, its owner) */
-	if (exists) {
-		if (fchown(fd, st.st_uid, st.st_gid) != 0) {
-			/* only root may give a file away: the new file stays ours */
-		}
-		if (fchmod(fd, st.st_mode & 07777) != 0) {
-			int e = errno;
-			close(fd);
-			unlinkat(dfd, tmp, 0);
-			rc = fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
-			goto done;
-		}
-	}
-	FILE *f = fdopen(fd, "wb");
-	if (!f) {
-		int e = errno;
-		close(fd);
-		unlinkat(dfd, tmp, 0);
-		rc = fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
-		goto done;
-	}
+int sl_npy_write(const char *path, int ndim, const int64_t *shape, const float *data,
+                 char *err, size_t errlen)
+{
+	unsigned char hdr[SL_NPY_MAXHDR];
+	size_t hlen = sl_npy_format_header(hdr, "<f4", ndim, shape);
 	size_t count = 1;
 	for (int i = 0; i < ndim; i++)
 		count *= (size_t)shape[i];
-	int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, hlen, f) == hlen &&
-	         fwrite(data, sizeof(float), count, f) == count;
-	int e = errno;
-	if (fclose(f) != 0 && ok) {
-		ok = 0;
-		e = errno;
+	sl_outfile o;
+	if (sl_outfile_begin(&o, path, err, errlen) != 0)
+		return -1;
+	int e = sl_outfile_write(&o, hdr, hlen);
+	if (!e)
+		e = sl_outfile_write(&o, data, count * sizeof(float));
+	if (e) {
+		sl_outfile_abort(&o);
+		return fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
 	}
-	if (ok && renameat(dfd, tmp, dfd, base) != 0) {
-		ok = 0;
-		e = errno;
-	}
-	if (!ok) {
-		unlinkat(dfd, tmp, 0);
-		rc = fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
-		goto done;
-	}
-	rc = 0;
-done:
-	if (dfd >= 0)
-		close(dfd);
-	free(tmp);
-	free(target);
-	return rc;
+	return sl_outfile_commit(&o, 0, path, err, errlen);
 }

@@ -110,5 +110,7 @@ void sl_metrics_open(lua_State *L, int ctx);
 /* nn.c: the network's kernels and optimiser steps (nn_*, optim_*) into the
  * table on the top */
 void sl_nn_open(lua_State *L, int ctx);
+/* npz.c: npz_save, npz_load and npz_load_string into the table on the top */
+void sl_npz_open(lua_State *L, int ctx);
 
 #endif
