@@ -93,7 +93,7 @@ local function make(dims, transposed)
   end
 
   function cls:_backward(x, gy)
-    local gx = self:_buf("gradInput", x:shape())
+    local gx = self:_gbuf(x:shape())
     core.conv_backward_data(self.plan, gy, self.weight, gx)
     core.conv_backward_weights(self.plan, x, gy, self.gradWeight, self.gradBias)
     return gx

@@ -63,7 +63,7 @@ local function make_pool(dims)
   end
 
   function cls:_backward(x, gy)
-    local gx = self:_buf("gradInput", x:shape())
+    local gx = self:_gbuf(x:shape())
     core.nn_maxpool_backward(x, gy, gx, self.k)
     return gx
   end
@@ -105,7 +105,7 @@ function Upsample:_forward(x)
 end
 
 function Upsample:_backward(x, gy)
-  local gx = self:_buf("gradInput", x:shape())
+  local gx = self:_gbuf(x:shape())
   core.nn_upsample_backward(gy, gx, up_mode(self.mode), self.scale)
   return gx
 end
@@ -165,7 +165,7 @@ local function make_norm(name, batch)
   end
 
   function cls:_backward(x, gy)
-    local gx = self:_buf("gradInput", x:shape())
+    local gx = self:_gbuf(x:shape())
     core.nn_norm_backward(x, gy, gx, self._mode, self.weight, self.save_mean, self.save_invstd,
       self.gradWeight, self.gradBias)
     return gx
@@ -206,9 +206,11 @@ local function make_act(name, default_slope)
     return y
   end
 
-  -- the output's sign is the input's (slope >= 0): backward works in place too
-  function cls:_backward(x, gy)
-    local gx = self:_buf("gradInput", x:shape())
+  -- the output's sign is the input's (slope >= 0): backward works in place
+  -- too, and inside a network an in-place activation writes its gradient
+  -- over the one it was handed
+  function cls:_backward(x, gy, owned)
+    local gx = (self.inplace and owned) and gy or self:_gbuf(x:shape())
     core.nn_act_backward(self.inplace and self.output or x, gy, gx, self.slope)
     return gx
   end
@@ -253,8 +255,8 @@ function Concat:backward(a, b, gy)
   if b ~= self._b or b:version() ~= self._bv then
     self:_fail("backward(a, b, gy) needs the inputs of the last forward")
   end
-  local ga = self:_buf("gradA", a:shape())
-  local gb = self:_buf("gradB", b:shape())
+  local ga = self:_gbuf(a:shape(), "gradA")
+  local gb = self:_gbuf(b:shape(), "gradB")
   core.nn_split(gy, ga, gb)
   return ga, gb
 end

@@ -98,6 +98,55 @@ function Module:_check_input(x, nd, c, layout)
   end
 end
 
+-- A pool of gradient buffers shared by the modules of a network: a module's
+-- backward takes its gradInput from it, and whoever consumes a gradient
+-- gives it back, so a backward pass needs a few gradient-sized buffers at a
+-- time instead of one per module (as PyTorch frees gradients as it goes).
+-- The same sequence of get/put every step: no new tensors once shapes are
+-- stable.
+local Pool = {}
+Pool.__index = Pool
+
+function M.pool() return setmetatable({ free = {}, key = setmetatable({}, { __mode = "k" }), out = {} }, Pool) end
+
+function Pool:get(shape)
+  local key = table.concat(shape, ",")
+  local list = self.free[key]
+  local t = list and list[#list]
+  if t then
+    list[#list] = nil
+  else
+    t = T.zeros(shape)
+    self.key[t] = key
+  end
+  self.out[t] = true
+  return t
+end
+
+-- gives t back (a tensor this pool did not hand out is ignored)
+function Pool:put(t)
+  if t and self.out[t] then
+    self.out[t] = nil
+    local key = self.key[t]
+    local list = self.free[key] or {}
+    self.free[key] = list
+    list[#list + 1] = t
+  end
+end
+
+-- Sets the pool of m and of every module below it.
+function M.share_pool(m, pool)
+  m._pool = pool
+  for _, c in ipairs(m._children) do M.share_pool(c.module, pool) end
+  for _, sub in ipairs(m.modules or {}) do M.share_pool(sub, pool) end
+end
+
+-- The buffer for d loss / d input: from the network's pool, or this module's own.
+function Module:_gbuf(shape, field)
+  if self._pool then return self._pool:get(shape) end
+  return self:_buf(field or "gradInput", shape)
+end
+
 --- Computes the output for input x; returns it (a buffer of this module).
 function Module:forward(x)
   local y = self:_forward(x)
@@ -126,9 +175,12 @@ end
 
 --- Back-propagates gy (d loss / d output) through the module: accumulates
 -- the parameters' gradients and returns d loss / d x (a buffer).
-function Module:backward(x, gy)
+-- (Inside a network, `owned` hands gy over: the module may overwrite it and
+-- gives it back to the pool when done.)
+function Module:backward(x, gy, owned)
   self:_check_backward(x, gy)
-  local gx = self:_backward(x, gy)
+  local gx = self:_backward(x, gy, owned == true and self._pool ~= nil)
+  if owned == true and self._pool and gx ~= gy then self._pool:put(gy) end
   self.gradInput = gx
   return gx
 end

@@ -58,11 +58,14 @@ function Sequential:_forward(x)
   return h
 end
 
-function Sequential:_backward(x, gy)
-  local g = gy
+-- owned: gy was handed over (see Module:backward); every later gradient is
+-- a child's, handed on to the next child
+function Sequential:_backward(x, gy, owned)
+  local g, own = gy, owned == true
   for i = #self.modules, 1, -1 do
     local input = i > 1 and self.modules[i - 1].output or x
-    g = self.modules[i]:backward(input, g)
+    g = self.modules[i]:backward(input, g, own)
+    own = self._pool ~= nil
   end
   return g
 end
@@ -75,13 +78,13 @@ function Sequential:forward(x)
   return y
 end
 
-function Sequential:backward(x, gy)
+function Sequential:backward(x, gy, owned)
   if self._x == nil then self:_fail("backward called before forward") end
   if x ~= self._x then
     self:_fail("backward(x, gy) needs the input of the last forward, got %s", U.describe(x))
   end
   if #self.modules == 0 then return gy end
-  local gx = self:_backward(x, gy)
+  local gx = self:_backward(x, gy, owned)
   self.gradInput = gx
   return gx
 end

@@ -113,6 +113,16 @@ getmetatable(UNet).__call = function(_, opts, ...)
   local out = Conv["Conv" .. dd](c(0), o.output, 1)
   out:reset(0)
   self.out = self:_child("out", out)
+  -- one pool of gradient buffers for the whole network (this module's own
+  -- backward hands its result to the caller, so it keeps out of it)
+  self._gpool = base.pool()
+  for k = 0, o.depth do base.share_pool(self.enc[k], self._gpool) end
+  for k = 0, o.depth - 1 do
+    base.share_pool(self.dec[k], self._gpool)
+    base.share_pool(self.dec[k].upper, self._gpool)
+    base.share_pool(self.dec[k].units, self._gpool)
+  end
+  base.share_pool(self.out, self._gpool)
   return self
 end
 
@@ -154,21 +164,30 @@ function UNet:_forward(x)
   return self.out:forward(h)
 end
 
+-- Every gradient below comes from the pool and is handed on (owned = true)
+-- to the module that consumes it; the skip connections' gradients wait in
+-- the pool's buffers until the encoder reaches their level.
 function UNet:_backward(x, gy)
-  local depth, skips = self.opts.depth, self._skips
+  local pool, depth, skips = self._gpool, self.opts.depth, self._skips
+  pool:put(self._gx) -- the result of the previous backward
   local g = self.out:backward(self.out._x, gy)
   local gskip = {}
   for k = 0, depth - 1 do
     local d = self.dec[k]
-    local gc = d.units:backward(d.cat.output, g)
+    local gc = d.units:backward(d.cat.output, g, true)
     local gu
     gskip[k], gu = d.cat:backward(skips[k], d.upper.output, gc)
-    g = d.upper:backward(d.upper._x, gu)
+    pool:put(gc)
+    g = d.upper:backward(d.upper._x, gu, true)
   end
   for k = depth, 0, -1 do
-    if k < depth then g:add(gskip[k]) end
-    g = self.enc[k]:backward(k > 0 and skips[k - 1] or x, g)
+    if k < depth then
+      g:add(gskip[k])
+      pool:put(gskip[k])
+    end
+    g = self.enc[k]:backward(k > 0 and skips[k - 1] or x, g, true)
   end
+  self._gx = g
   return g
 end
 
