@@ -216,5 +216,6 @@ int luaopen_segloss_core(lua_State *L)
 	lua_setfield(L, -2, "tensor");
 	sl_loss_open(L, ctx);
 	sl_metrics_open(L, ctx);
+	sl_conv_open(L, ctx);
 	return 1;
 }

@@ -107,5 +107,7 @@ _Noreturn void sl_loss_raise(lua_State *L, const char *fn, struct sl_lossrun *ru
 void sl_loss_open(lua_State *L, int ctx);
 /* metrics.c: distance_transform and metrics into the table on the top */
 void sl_metrics_open(lua_State *L, int ctx);
+/* conv.c: conv_plan, conv_forward, ... into the table on the top */
+void sl_conv_open(lua_State *L, int ctx);
 
 #endif
