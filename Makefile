@@ -12,6 +12,7 @@
 #   make bench-full the same with every PyTorch median of 7 calls (= make bench
 #                   BENCH=full; 6.5 minutes there, more when busy); the quick
 #                   default gives PyTorch's slow configurations (B, C) 3 calls
+#   make bench-conv the convolutions layer by layer against PyTorch
 #   make doc        the criteria's reference in doc/ (LDoc)
 #   make install    install through LuaRocks (offline, rockspec/)
 #
@@ -59,7 +60,7 @@ PKGS_DOC = lua-ldoc
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
 
-.PHONY: all test run asan lint bench bench-full doc install rock-install deps deps-% clean FORCE
+.PHONY: all test run asan lint bench bench-full bench-conv doc install rock-install deps deps-% clean FORCE
 
 all: $(MODULE)
 
@@ -174,6 +175,14 @@ $(BUILD)/bench/sleef_sse2.o: bench/vmath_sleef.c $(HDRS)
 	$(CC) $(ALL_CFLAGS) -Isrc -DSL_ISA_SSE2 -c $< -o $@
 $(BUILD)/bench_vmath: bench/vmath.c $(KERN_OBJS) $(BUILD)/bench/sleef_avx2.o $(BUILD)/bench/sleef_sse2.o
 	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $^ -lsleef $(LDLIBS)
+
+# Convolutions layer by layer against PyTorch (tools/bench_torch_conv.py runs
+# $(BUILD)/bench_conv and PyTorch in interleaved rounds, best against best).
+$(BUILD)/bench_conv: bench/conv.c $(BUILD)/obj/nn/conv.o $(BUILD)/obj/ops.o
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $^ $(LDLIBS)
+bench-conv: deps-test
+	@$(MAKE) --no-print-directory $(BUILD)/bench_conv
+	@/usr/bin/python3 tools/bench_torch_conv.py --conv $(BUILD)/bench_conv $(BENCH_CONV_ARGS)
 
 # The reference of the criteria (LDoc, config.ld) in doc/index.html.
 doc: deps-doc

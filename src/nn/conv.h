@@ -60,8 +60,8 @@ const sl_conv_cfg *sl_conv_config(const sl_conv *p);
 const char *sl_conv_error(const sl_conv *p);
 
 /* For benchmarks: 1 lets oneDNN choose blocked layouts (reorders around each
- * sample), 0 (default) makes it use the plain layouts. Call before the first
- * run of the plan. */
+ * sample), 0 makes it use the plain layouts, -1 (default) chooses per
+ * direction what measured fastest. Call before the first run of the plan. */
 void sl_conv_set_blocked(sl_conv *p, int blocked);
 /* The name of oneDNN's implementation used last in direction d
  * (0 forward, 1 backward data, 2 backward weights), or "". */
