@@ -102,11 +102,14 @@ run: deps-test
 	@$(LUA_ENV) $(LUA) examples/quickstart.lua
 
 # The suite under ASan + UBSan, built apart in build-asan/.
+# intercept_tls_get_addr=0: LeakSanitizer (gcc 12) crashes at exit reading the
+# dynamic TLS of libdnnl in OpenMP worker threads (a garbage DTLS range); this
+# leaves dynamic TLS out of the leak scan, nothing else.
 ASAN_LIBS = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
 asan: deps-test
 	@$(MAKE) --no-print-directory all BUILD=build-asan CFLAGS="-O1 -g" \
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-	@LD_PRELOAD="$(ASAN_LIBS)" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 \
+	@LD_PRELOAD="$(ASAN_LIBS)" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1:intercept_tls_get_addr=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(BUSTED) --run=asan
 
