@@ -4,6 +4,7 @@
 The layer shapes are those of the benchmark networks:
   unet2d   2-D U-Net base 16, depth 2, bilinear up (1x1 convs), batch 8, 64x64 and 128x128
   unet3d   3-D U-Net base 16, depth 3, strided down, transposed up, batch 2, 32x64x64
+  unet3d_n1  the same at batch 1 (inference; not in the default sets)
 For R interleaved rounds it runs build/bench_conv (segloss: plain, blocked and
 auto layouts) and then PyTorch (torch.nn.functional conv + aten's
 convolution_backward for the data and weight gradients apart), at 1 and 2
@@ -66,7 +67,13 @@ def unet3d():
     return L
 
 
-SETS = {"unet2d64": lambda: unet2d(64), "unet2d128": lambda: unet2d(128), "unet3d": unet3d}
+def batch1(layers):
+    # inference on one volume: forward cuts it into slabs of rows
+    return [(L[0], L[1], 1) + L[3:] for L in layers]
+
+
+SETS = {"unet2d64": lambda: unet2d(64), "unet2d128": lambda: unet2d(128), "unet3d": unet3d,
+        "unet3d_n1": lambda: batch1(unet3d())}
 
 
 def key(setname, layer):

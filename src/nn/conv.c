@@ -76,6 +76,10 @@ struct sl_conv {
 	int64_t in[3]; /* the input shape the directions were built for */
 	int nt;
 	dir d[ND];
+	/* forward in slabs: the first, middle and last slab's primitives (or the
+	 * whole sample's in fv[0]); nslab slabs of q output rows per sample */
+	dir fv[3];
+	int64_t nslab, q;
 	char err[200];
 };
 
@@ -142,7 +146,7 @@ sl_conv *sl_conv_new(const sl_conv_cfg *cfg)
 const sl_conv_cfg *sl_conv_config(const sl_conv *p) { return &p->c; }
 const char *sl_conv_error(const sl_conv *p) { return p->err; }
 void sl_conv_set_blocked(sl_conv *p, int blocked) { p->blocked = blocked; }
-const char *sl_conv_impl(const sl_conv *p, int d) { return d >= 0 && d < ND ? p->d[d].impl : ""; }
+const char *sl_conv_impl(const sl_conv *p, int d) { return d == 0 ? p->fv[0].impl : d > 0 && d < ND ? p->d[d].impl : ""; }
 
 static void free_dir(dir *d)
 {
@@ -191,6 +195,8 @@ void sl_conv_free(sl_conv *p)
 		return;
 	for (int d = 0; d < ND; d++)
 		free_dir(&p->d[d]);
+	for (int v = 0; v < 3; v++)
+		free_dir(&p->fv[v]);
 	dnnl_engine_destroy(p->eng);
 	free(p);
 }
@@ -216,7 +222,44 @@ static void *alloc64(size_t bytes)
 {
 	if (bytes == 0)
 		bytes = 64;
+	if (bytes > SIZE_MAX - 64)
+		return NULL;
 	return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
+/* The part of a sample one primitive works on: spatial sizes of its input
+ * and output, paddings, and the full sample's spatial sizes (the strides of
+ * the user's tensors). Forward may cut a sample into slabs of output rows
+ * along the first spatial axis; otherwise the part is the whole sample. */
+typedef struct geom {
+	int64_t in[3], out[3], pl[3], pr[3];
+	int64_t fin[3], fout[3];
+} geom;
+
+static void whole(const sl_conv *p, geom *g)
+{
+	const sl_conv_cfg *c = &p->c;
+	sl_conv_out_spatial(c, p->in, g->out);
+	for (int a = 0; a < c->dims; a++) {
+		g->in[a] = g->fin[a] = p->in[a];
+		g->fout[a] = g->out[a];
+		g->pl[a] = g->pr[a] = (c->k - 1) / 2;
+	}
+}
+
+/* The plain descriptor of part dims (1, ch, sp...) of a tensor whose
+ * samples have spatial sizes full. */
+static dnnl_status_t plain_md(dnnl_memory_desc_t *md, int dims, int64_t ch, const int64_t *sp,
+                              const int64_t *full)
+{
+	dnnl_dims_t d = {1, ch}, st;
+	st[dims + 1] = 1;
+	for (int a = dims - 1; a >= 0; a--)
+		st[a + 1] = st[a + 2] * full[a];
+	st[0] = st[1] * ch;
+	for (int a = 0; a < dims; a++)
+		d[2 + a] = sp[a];
+	return dnnl_memory_desc_init_by_strides(md, dims + 2, d, dnnl_f32, st);
 }
 
 /* The user's (plain) descriptors of x, y and w, and the primitive's request
@@ -248,23 +291,20 @@ static int use_blocked(const sl_conv *p, int dn)
 	return 1;
 }
 
-static int make_mds(sl_conv *p, int dn, mds *m)
+static int make_mds(sl_conv *p, int dn, const geom *g, mds *m)
 {
 	const sl_conv_cfg *c = &p->c;
 	int nd = c->dims + 2, rc = SL_CONV_OK;
 	dnnl_dims_t xd = {1, c->cin}, yd = {1, c->cout}, wd = {c->cout, c->cin}, bd = {c->cout};
-	int64_t out[3];
-	sl_conv_out_spatial(c, p->in, out);
 	for (int a = 0; a < c->dims; a++) {
-		xd[2 + a] = p->in[a];
-		yd[2 + a] = out[a];
+		xd[2 + a] = g->in[a];
+		yd[2 + a] = g->out[a];
 		wd[2 + a] = c->k;
 	}
-	dnnl_format_tag_t act = c->dims == 2 ? dnnl_nchw : dnnl_ncdhw;
 	dnnl_format_tag_t wt = c->transposed ? (c->dims == 2 ? dnnl_iohw : dnnl_iodhw)
 	                                     : (c->dims == 2 ? dnnl_oihw : dnnl_oidhw);
-	TRY("memory_desc_init", dnnl_memory_desc_init_by_tag(&m->x, nd, xd, dnnl_f32, act));
-	TRY("memory_desc_init", dnnl_memory_desc_init_by_tag(&m->y, nd, yd, dnnl_f32, act));
+	TRY("memory_desc_init", plain_md(&m->x, c->dims, c->cin, g->in, g->fin));
+	TRY("memory_desc_init", plain_md(&m->y, c->dims, c->cout, g->out, g->fout));
 	TRY("memory_desc_init", dnnl_memory_desc_init_by_tag(&m->w, nd, wd, dnnl_f32, wt));
 	TRY("memory_desc_init", dnnl_memory_desc_init_by_tag(&m->b, 1, bd, dnnl_f32, dnnl_a));
 	if (use_blocked(p, dn)) {
@@ -281,27 +321,29 @@ out:
 }
 
 /* The forward primitive descriptor (also the hint of the backward ones). */
-static int fwd_pd(sl_conv *p, const mds *m, dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd)
+static int fwd_pd(sl_conv *p, const geom *g, const mds *m, dnnl_primitive_attr_t attr,
+                  dnnl_primitive_desc_t *pd)
 {
 	const sl_conv_cfg *c = &p->c;
 	int rc = SL_CONV_OK;
-	dnnl_dims_t s, pad;
+	dnnl_dims_t s, pad, padr;
 	for (int a = 0; a < c->dims; a++) {
 		s[a] = c->stride;
-		pad[a] = (c->k - 1) / 2;
+		pad[a] = g->pl[a];
+		padr[a] = g->pr[a];
 	}
 	if (c->transposed) {
 		dnnl_deconvolution_desc_t dd;
 		TRY("deconvolution_forward_desc_init",
 		    dnnl_deconvolution_forward_desc_init(&dd, dnnl_forward_training, dnnl_deconvolution_direct,
-		                                         &m->ax, &m->aw, &m->b, &m->ay, s, pad, pad));
+		                                         &m->ax, &m->aw, &m->b, &m->ay, s, pad, padr));
 		TRY("primitive_desc_create (deconvolution forward)",
 		    dnnl_primitive_desc_create(pd, &dd, attr, p->eng, NULL));
 	} else {
 		dnnl_convolution_desc_t cd;
 		TRY("convolution_forward_desc_init",
 		    dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct,
-		                                       &m->ax, &m->aw, &m->b, &m->ay, s, pad, pad));
+		                                       &m->ax, &m->aw, &m->b, &m->ay, s, pad, padr));
 		TRY("primitive_desc_create (convolution forward)",
 		    dnnl_primitive_desc_create(pd, &cd, attr, p->eng, NULL));
 	}
@@ -379,20 +421,19 @@ out:
 	return rc;
 }
 
-static int build_dir(sl_conv *p, int dn, int nt)
+static int build_dir(sl_conv *p, dir *d, int dn, const geom *g, int nt)
 {
-	dir *d = &p->d[dn];
 	const sl_conv_cfg *c = &p->c;
 	int rc;
 	mds m;
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_primitive_desc_t fpd = NULL, pd = NULL;
 	free_dir(d);
-	if ((rc = make_mds(p, dn, &m)) != SL_CONV_OK)
+	if ((rc = make_mds(p, dn, g, &m)) != SL_CONV_OK)
 		return rc;
 	TRY("primitive_attr_create", dnnl_primitive_attr_create(&attr));
 	TRY("primitive_attr_set_scratchpad_mode", dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
-	if ((rc = fwd_pd(p, &m, attr, &fpd)) != SL_CONV_OK)
+	if ((rc = fwd_pd(p, g, &m, attr, &fpd)) != SL_CONV_OK)
 		goto out;
 	if (dn == D_FWD) {
 		pd = fpd;
@@ -496,7 +537,8 @@ out:
 }
 
 /* Makes direction dn ready for input shape in and nt threads. */
-static int prepare(sl_conv *p, int dn, const int64_t *in, int nt)
+/* Drops every primitive when the input shape or the thread count changed. */
+static void key(sl_conv *p, const int64_t *in, int nt)
 {
 	int same = p->nt == nt;
 	for (int a = 0; a < p->c.dims; a++)
@@ -504,12 +546,75 @@ static int prepare(sl_conv *p, int dn, const int64_t *in, int nt)
 	if (!same) {
 		for (int d = 0; d < ND; d++)
 			free_dir(&p->d[d]);
+		for (int v = 0; v < 3; v++)
+			free_dir(&p->fv[v]);
+		p->nslab = 0;
 		for (int a = 0; a < p->c.dims; a++)
 			p->in[a] = in[a];
 		p->nt = nt;
 	}
 	p->err[0] = '\0';
-	return p->d[dn].ready ? SL_CONV_OK : build_dir(p, dn, nt);
+}
+
+/* Makes backward direction dn ready for input shape in and nt threads. */
+static int prepare(sl_conv *p, int dn, const int64_t *in, int nt)
+{
+	key(p, in, nt);
+	if (p->d[dn].ready)
+		return SL_CONV_OK;
+	geom g;
+	whole(p, &g);
+	return build_dir(p, &p->d[dn], dn, &g, nt);
+}
+
+/* Forward cuts each sample into slabs of output rows (first spatial axis)
+ * when the batch is small, so that a few samples still feed every thread.
+ * The cut depends on N and the shape only, never on the thread count: the
+ * same slabs are computed by the same primitives on any number of threads. */
+#define FWD_UNITS 4     /* slabs in all when N < FWD_UNITS */
+#define MIN_SLAB_ROWS 4 /* output rows of a slab at least */
+
+static int64_t fwd_slabs(const sl_conv *p, int64_t N, int64_t rows, int64_t *q)
+{
+	/* not the transposed convolution: oneDNN 2.6's plain-layout deconvolution
+	 * (gemm) ignores the strides of a slab and writes out of it */
+	int64_t ns = N >= FWD_UNITS || p->c.transposed ? 1 : (FWD_UNITS + N - 1) / N;
+	if (ns > rows / MIN_SLAB_ROWS)
+		ns = rows / MIN_SLAB_ROWS;
+	if (ns < 1)
+		ns = 1;
+	int64_t qq = (rows + ns - 1) / ns;
+	if (p->c.transposed && qq % 2) /* whole input rows: even output rows */
+		qq++;
+	*q = qq;
+	return (rows + qq - 1) / qq;
+}
+
+static int variant(int64_t j, int64_t ns) { return j == 0 ? 0 : j == ns - 1 ? 2 : 1; }
+
+/* The geometry of slab j of ns (q output rows each), and the first input and
+ * output rows it covers. */
+static void slab(const sl_conv *p, int64_t j, int64_t ns, int64_t q, geom *g, int64_t *i0, int64_t *o0)
+{
+	const sl_conv_cfg *c = &p->c;
+	whole(p, g);
+	*i0 = *o0 = 0;
+	if (ns == 1)
+		return;
+	int64_t R = g->fout[0], a0 = j * q, a1 = a0 + q < R ? a0 + q : R;
+	g->out[0] = a1 - a0;
+	*o0 = a0;
+	if (c->transposed) {
+		*i0 = a0 / 2;
+		g->in[0] = (a1 - a0) / 2;
+		return;
+	}
+	int64_t pad = (c->k - 1) / 2, lo = a0 * c->stride - pad, hi = (a1 - 1) * c->stride - pad + c->k;
+	int64_t b0 = lo > 0 ? lo : 0, b1 = hi < g->fin[0] ? hi : g->fin[0];
+	g->pl[0] = b0 - lo;
+	g->pr[0] = hi - b1;
+	g->in[0] = b1 - b0;
+	*i0 = b0;
 }
 
 /* ---- running ---- */
@@ -649,22 +754,67 @@ int sl_conv_forward(sl_conv *p, const sl_exec *e, int64_t N, const int64_t *in, 
 	const sl_conv_cfg *c = &p->c;
 	int64_t out[3];
 	sl_conv_out_spatial(c, in, out);
-	icv s = icv_enter();
-	int rc = prepare(p, D_FWD, in, e->threads);
-	if (rc == SL_CONV_OK) {
-		dir *d = &p->d[D_FWD];
-		dnnl_memory_t wmem;
-		rc = load_weights(p, d, w, &wmem);
-		dnnl_status_t st;
-		if (rc == SL_CONV_OK &&
-		    (st = dnnl_memory_set_data_handle_v2(d->bias, (void *)(uintptr_t)(b ? b : d->zeros),
-		                                         d->slots[0].st)) != dnnl_success)
-			rc = fail(p, "memory_set_data_handle", st);
-		if (rc == SL_CONV_OK)
-			rc = run_all(p, e, D_FWD, N, x, (size_t)c->cin * prod(c->dims, in), y,
-			             (size_t)c->cout * prod(c->dims, out), wmem, d->bias);
+	icv ic = icv_enter();
+	int rc = SL_CONV_OK;
+	key(p, in, e->threads);
+	int64_t q, ns = fwd_slabs(p, N, out[0], &q);
+	if (ns != p->nslab || q != p->q) {
+		for (int v = 0; v < 3; v++)
+			free_dir(&p->fv[v]);
+		p->nslab = ns;
+		p->q = q;
 	}
-	icv_leave(s);
+	dnnl_memory_t wmem[3] = {NULL, NULL, NULL};
+	for (int64_t j = 0; j < ns && rc == SL_CONV_OK; j++) {
+		int v = variant(j, ns);
+		dir *d = &p->fv[v];
+		if (wmem[v])
+			continue;
+		if (!d->ready) {
+			geom g;
+			int64_t i0, o0;
+			slab(p, j, ns, q, &g, &i0, &o0);
+			if ((rc = build_dir(p, d, D_FWD, &g, e->threads)) != SL_CONV_OK)
+				break;
+		}
+		if ((rc = load_weights(p, d, w, &wmem[v])) != SL_CONV_OK)
+			break;
+		dnnl_status_t st = dnnl_memory_set_data_handle_v2(d->bias, (void *)(uintptr_t)(b ? b : d->zeros),
+		                                                  d->slots[0].st);
+		if (st != dnnl_success)
+			rc = fail(p, "memory_set_data_handle", st);
+	}
+	if (rc != SL_CONV_OK)
+		goto done;
+	size_t xs = (size_t)c->cin * prod(c->dims, in), ys = (size_t)c->cout * prod(c->dims, out);
+	size_t xrow = prod(c->dims - 1, in + 1), yrow = prod(c->dims - 1, out + 1);
+	int64_t units = N * ns;
+	int nt = e->threads < units ? e->threads : (int)units;
+	for (int v = 0; v < 3; v++)
+		for (int t = 0; t < p->fv[v].nslots; t++)
+			p->fv[v].slots[t].status = dnnl_success;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+	for (int64_t u = 0; u < units; u++) {
+		int64_t n = u / ns, j = u % ns, i0, o0;
+		dir *d = &p->fv[variant(j, ns)];
+		slot *s = &d->slots[thread_num()];
+		sl_note_team(e);
+		if (s->status != dnnl_success)
+			continue;
+		geom g;
+		slab(p, j, ns, q, &g, &i0, &o0);
+		s->status = (int)run_sample(d, s, x + (size_t)n * xs + (size_t)i0 * xrow,
+		                            y + (size_t)n * ys + (size_t)o0 * yrow, wmem[variant(j, ns)], d->bias,
+		                            NULL, NULL);
+	}
+	for (int v = 0; v < 3; v++)
+		for (int t = 0; t < p->fv[v].nslots; t++)
+			if (p->fv[v].slots[t].status != dnnl_success) {
+				rc = fail(p, "primitive_execute", (dnnl_status_t)p->fv[v].slots[t].status);
+				goto done;
+			}
+done:
+	icv_leave(ic);
 	return rc;
 }
 
@@ -704,7 +854,12 @@ int sl_conv_backward_weights(sl_conv *p, const sl_exec *e, int64_t N, const int6
 	port *pw = &d->p[P_W];
 	size_t wn = pw->pbytes / sizeof(float), cout = (size_t)c->cout;
 	if ((size_t)N > d->npart) {
-		float *np = alloc64((size_t)N * pw->pbytes), *nb = alloc64((size_t)N * cout * sizeof(float));
+		size_t bytes;
+		float *np = NULL, *nb = NULL;
+		if (!__builtin_mul_overflow((size_t)N, pw->pbytes, &bytes)) {
+			np = alloc64(bytes);
+			nb = alloc64((size_t)N * cout * sizeof(float));
+		}
 		if (!np || !nb) {
 			free(np);
 			free(nb);

@@ -9,7 +9,9 @@
  * nothing.
  *
  * Threads and determinism: every oneDNN primitive is created for ONE thread
- * and works on ONE sample; our own OpenMP loop hands samples to threads.
+ * and works on ONE sample (forward, for batches below 4: on one slab of a
+ * sample's output rows, a cut that depends on N and the shape only); our own
+ * OpenMP loop hands samples (slabs) to threads.
  * oneDNN's OpenMP runtime runs serially inside a parallel region and with a
  * one-thread ICV, so a sample's result is computed by the same code whatever
  * the thread count. The weight gradient is one partial per sample, summed in
