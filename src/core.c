@@ -218,5 +218,6 @@ int luaopen_segloss_core(lua_State *L)
 	sl_metrics_open(L, ctx);
 	sl_nn_open(L, ctx);
 	sl_npz_open(L, ctx);
+	sl_conv_open(L, ctx);
 	return 1;
 }

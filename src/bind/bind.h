@@ -112,5 +112,7 @@ void sl_metrics_open(lua_State *L, int ctx);
 void sl_nn_open(lua_State *L, int ctx);
 /* npz.c: npz_save, npz_load and npz_load_string into the table on the top */
 void sl_npz_open(lua_State *L, int ctx);
+/* conv.c: conv_plan, conv_forward, ... into the table on the top */
+void sl_conv_open(lua_State *L, int ctx);
 
 #endif

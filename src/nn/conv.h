@@ -1,0 +1,82 @@
+/*
+ * conv.h — Conv2d/Conv3d (kernel 1 or 3, stride 1 or 2, padding (k-1)/2) and
+ * ConvTranspose2d/3d (kernel 2, stride 2, padding 0), float32, NCHW/NCDHW,
+ * PyTorch weight layouts: conv (cout, cin, k, k[, k]), transposed
+ * (cin, cout, 2, 2[, 2]); bias (cout). Lua-free.
+ *
+ * A plan caches oneDNN primitives for one spatial input shape and thread
+ * count, and the buffers they need; a call with the same shape allocates
+ * nothing.
+ *
+ * Threads and determinism: every oneDNN primitive is created for ONE thread
+ * and works on ONE sample (forward, for batches below 4: on one slab of a
+ * sample's output rows, a cut that depends on N and the shape only); our own
+ * OpenMP loop hands samples (slabs) to threads.
+ * oneDNN's OpenMP runtime runs serially inside a parallel region and with a
+ * one-thread ICV, so a sample's result is computed by the same code whatever
+ * the thread count. The weight gradient is one partial per sample, summed in
+ * double in sample order. So every result is bit-identical for any number of
+ * threads.
+ */
+#ifndef SL_NN_CONV_H
+#define SL_NN_CONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../ops.h"
+#include "../tensor.h"
+
+typedef struct sl_conv_cfg {
+	int dims;       /* 2 or 3 spatial dimensions */
+	int cin, cout;  /* >= 1 */
+	int k;          /* 1 or 3; 2 if transposed */
+	int stride;     /* 1 or 2; 2 if transposed */
+	int transposed; /* ConvTranspose (kernel 2, stride 2) */
+} sl_conv_cfg;
+
+typedef struct sl_conv sl_conv;
+
+enum {
+	SL_CONV_OK = 0,
+	SL_CONV_ENOMEM = 1, /* out of memory */
+	SL_CONV_EDNNL = 2,  /* oneDNN refused or failed: sl_conv_error says what */
+};
+
+/* Why a configuration is invalid (a static string), or NULL if it is valid. */
+const char *sl_conv_cfg_check(const sl_conv_cfg *c);
+
+/* Output spatial size for input spatial sizes in[dims]: conv
+ * floor((S + 2p - k)/s) + 1, transposed 2S. Returns 0, or -1 if an output
+ * size would be < 1 or overflow. */
+int sl_conv_out_spatial(const sl_conv_cfg *c, const int64_t *in, int64_t *out);
+
+/* The number of weight elements: cout*cin*k^dims. */
+size_t sl_conv_wnumel(const sl_conv_cfg *c);
+
+/* A new plan (NULL if out of memory); cfg must pass sl_conv_cfg_check. */
+sl_conv *sl_conv_new(const sl_conv_cfg *cfg);
+void sl_conv_free(sl_conv *p);
+const sl_conv_cfg *sl_conv_config(const sl_conv *p);
+/* The message of the last SL_CONV_EDNNL of this plan. */
+const char *sl_conv_error(const sl_conv *p);
+
+/* For benchmarks: 1 lets oneDNN choose blocked layouts (reorders around each
+ * sample), 0 makes it use the plain layouts, -1 (default) chooses per
+ * direction what measured fastest. Call before the first run of the plan. */
+void sl_conv_set_blocked(sl_conv *p, int blocked);
+/* The name of oneDNN's implementation used last in direction d
+ * (0 forward, 1 backward data, 2 backward weights), or "". */
+const char *sl_conv_impl(const sl_conv *p, int d);
+
+/* x: (N, cin, in...), y: (N, cout, out...); b may be NULL. y = conv(x, w) + b. */
+int sl_conv_forward(sl_conv *p, const sl_exec *e, int64_t N, const int64_t *in, const float *x,
+                    const float *w, const float *b, float *y);
+/* gx = dL/dx from gy = dL/dy (gx overwritten). */
+int sl_conv_backward_data(sl_conv *p, const sl_exec *e, int64_t N, const int64_t *in,
+                          const float *gy, const float *w, float *gx);
+/* gw += dL/dw, gb += dL/db (gb may be NULL). */
+int sl_conv_backward_weights(sl_conv *p, const sl_exec *e, int64_t N, const int64_t *in,
+                             const float *x, const float *gy, float *gw, float *gb);
+
+#endif
