@@ -85,7 +85,7 @@ def shape_lines(sets):
     for s in sets:
         for L in SETS[s]():
             name, dims, N, cin, cout, k, st, tr, sp = L[:9]
-            out.append("%s %d %d %d %d %d %d %d %s" % (key(s, L).replace(" ", "_"), dims, N, cin, cout, k,
+            out.append("%s %d %d %d %d %d %d %d %s" % (key(s, L).replace(" ", "~"), dims, N, cin, cout, k,
                                                         st, tr, " ".join(map(str, sp))))
     return "\n".join(out) + "\n"
 
@@ -158,7 +158,7 @@ def main():
                            input=shape_lines(sets), capture_output=True, text=True, check=True)
         for line in p.stdout.splitlines():
             j = json.loads(line)
-            k_ = (j["name"].replace("_", " "), j["mode"], j["threads"])
+            k_ = (j["name"].replace("~", " "), j["mode"], j["threads"])
             old = best.get(k_, [1e30] * 3)
             best[k_] = [min(old[0], j["fwd"]), min(old[1], j["bwd_data"]), min(old[2], j["bwd_weights"])]
             impl[k_] = j["impl"]

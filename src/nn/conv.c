@@ -576,9 +576,12 @@ static int prepare(sl_conv *p, int dn, const int64_t *in, int nt)
 
 static int64_t fwd_slabs(const sl_conv *p, int64_t N, int64_t rows, int64_t *q)
 {
-	/* not the transposed convolution: oneDNN 2.6's plain-layout deconvolution
-	 * (gemm) ignores the strides of a slab and writes out of it */
-	int64_t ns = N >= FWD_UNITS || p->c.transposed ? 1 : (FWD_UNITS + N - 1) / N;
+	/* only when forward runs on blocked layouts (our reorders take the slab's
+	 * strides, the kernel sees a dense block): oneDNN 2.6's plain-layout
+	 * convolution falls back to its slow reference kernel on strided slabs
+	 * (200x for 1x1), and its plain deconvolution (gemm) ignores the strides
+	 * and writes out of the slab */
+	int64_t ns = N >= FWD_UNITS || p->c.transposed || !use_blocked(p, D_FWD) ? 1 : (FWD_UNITS + N - 1) / N;
 	if (ns > rows / MIN_SLAB_ROWS)
 		ns = rows / MIN_SLAB_ROWS;
 	if (ns < 1)
