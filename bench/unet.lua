@@ -165,7 +165,8 @@ local function driver(a)
   rep.emit(string.format("### U-Net step: segloss vs PyTorch %s (best of %d rounds, ms per step; peak RSS MB)",
     have_torch and "1.13 CPU" or "(not installed)", rounds))
   rep.emit("")
-  rep.emit("| config | threads | step | segloss ms | PyTorch ms | ratio | segloss peak / growth MB | PyTorch peak / growth MB |")
+  rep.emit("| config | threads | step | segloss ms | PyTorch ms | ratio | segloss peak / growth MB "
+    .. "| PyTorch peak / growth MB |")
   rep.emit("|---|---|---|---|---|---|---|---|")
   for _, cell in ipairs(cells) do
     local k = table.concat(cell, "/")

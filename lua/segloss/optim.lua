@@ -55,7 +55,9 @@ end
 
 local function lr_check(v)
   if schedule.is(v) then return end
-  if math.type(v) == nil or v ~= v or v < 0 or v == math.huge then return "a finite number >= 0 or a segloss.schedule" end
+  if math.type(v) == nil or v ~= v or v < 0 or v == math.huge then
+    return "a finite number >= 0 or a segloss.schedule"
+  end
 end
 
 local function new(kind, slots, spec, defaults, fname, a, b, c)
@@ -161,7 +163,9 @@ end
 function Optimizer:__tostring()
   local o = {}
   for k, v in pairs(self.opts) do
-    if k ~= "lr" then o[#o + 1] = k .. " = " .. (type(v) == "table" and "{" .. table.concat(v, ", ") .. "}" or tostring(v)) end
+    if k ~= "lr" then
+      o[#o + 1] = k .. " = " .. (type(v) == "table" and "{" .. table.concat(v, ", ") .. "}" or tostring(v))
+    end
   end
   table.sort(o)
   return string.format("segloss.optim.%s(lr = %s, %s; %d parameters, step %d)", self.kind, tostring(self._lr),
@@ -227,7 +231,7 @@ function optim.clip_grad_norm(target, max_norm)
   else
     error(fname .. ": expects a segloss.nn module or a list of gradient tensors, got " .. U.describe(target), 0)
   end
-  if math.type(max_norm) == nil or not (max_norm > 0) or max_norm == math.huge then
+  if math.type(max_norm) == nil or max_norm ~= max_norm or max_norm <= 0 or max_norm == math.huge then
     error(fname .. ": max_norm must be a finite number > 0, got " .. U.describe(max_norm), 0)
   end
   local ss = 0

@@ -181,7 +181,7 @@ local function make_act(name, default_slope)
   local fname = cls.__name
   ctor(cls, function(...)
     local n, a, b = select("#", ...), ...
-    local slope, opts = default_slope, nil
+    local slope, opts = default_slope
     if name == "LeakyReLU" then
       nargs_max(fname, n, 2)
       if type(a) == "table" then opts = a else slope, opts = a == nil and slope or a, b end
@@ -216,7 +216,9 @@ local function make_act(name, default_slope)
   end
 
   if name == "LeakyReLU" then
-    function cls:_describe() return string.format("LeakyReLU(%g%s)", self.slope, self.inplace and ", in place" or "") end
+    function cls:_describe()
+      return string.format("LeakyReLU(%g%s)", self.slope, self.inplace and ", in place" or "")
+    end
   else
     function cls:_describe() return "ReLU" .. (self.inplace and "(in place)" or "") end
   end

@@ -50,7 +50,7 @@ getmetatable(Sequential).__call = function(_, list, ...)
   return Sequential.chain(entries)
 end
 
-function Sequential:_name() return "segloss.nn.Sequential" end
+function Sequential._name() return "segloss.nn.Sequential" end
 
 function Sequential:_forward(x)
   local h = x

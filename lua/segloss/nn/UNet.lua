@@ -21,7 +21,6 @@
 -- for the activation's slope, from the library PRNG (segloss.seed).
 -- @classmod segloss.nn.UNet
 
-local T = require("segloss.core").tensor
 local U = require "segloss.util"
 local base = require "segloss.nn.Module"
 local Conv = require "segloss.nn.Conv"
@@ -126,7 +125,7 @@ getmetatable(UNet).__call = function(_, opts, ...)
   return self
 end
 
-function UNet:_name() return FNAME end
+function UNet._name() return FNAME end
 
 function UNet:_describe()
   local o = self.opts
