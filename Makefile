@@ -8,11 +8,12 @@
 #   make bench      the benchmarks, 4.5-5 minutes on the 2-core dev VM, progress
 #                   on stderr: vector math against libm and SLEEF; losses and
 #                   combinations against the memory floor and PyTorch; metrics
-#                   against SciPy
+#                   against SciPy; a U-Net training step against PyTorch
 #   make bench-full the same with every PyTorch median of 7 calls (= make bench
 #                   BENCH=full; 6.5 minutes there, more when busy); the quick
 #                   default gives PyTorch's slow configurations (B, C) 3 calls
-#   make bench-conv the convolutions layer by layer against PyTorch
+#   make bench-unet the U-Net step alone (bench/unet.lua)
+#   make bench-conv the convolutions layer by layer against PyTorch (6 minutes)
 #   make doc        the criteria's reference in doc/ (LDoc)
 #   make install    install through LuaRocks (offline, rockspec/)
 #
@@ -62,7 +63,7 @@ PKGS_DOC = lua-ldoc
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
 
-.PHONY: all test run asan lint bench bench-full bench-conv doc install rock-install deps deps-% clean FORCE
+.PHONY: all test run asan lint bench bench-full bench-unet bench-conv doc install rock-install deps deps-% clean FORCE
 
 all: $(MODULE)
 
@@ -121,7 +122,8 @@ lint: deps-test deps-lint
 
 # Vector math (C), then the losses against the memory floor and, when
 # python3-torch is installed, against PyTorch in the same run; then the
-# metrics against SciPy. Each stage says on stderr what it does and how far it
+# metrics against SciPy; then a U-Net training step and inference against
+# PyTorch (bench/unet.lua, also alone as make bench-unet). Each stage says on stderr what it does and how far it
 # is ("bench: ... [seconds since the start]"); the tables go to stdout and to
 # $(BUILD)/bench_*.md. BENCH=quick (default): PyTorch gets 3-7 interleaved
 # rounds per shape and thread count, as many as fit in 10 s after the first;
@@ -130,8 +132,10 @@ LUA_ENV = LUA_PATH_5_4="lua/?.lua;lua/?/init.lua;;" LUA_CPATH_5_4="$(BUILD)/?.so
 BENCH ?= quick
 ifeq ($(BENCH),full)
 BENCH_TORCH_ARGS = --runs 7
+BENCH_UNET_ROUNDS = 3
 else ifeq ($(BENCH),quick)
 BENCH_TORCH_ARGS = --runs 7 --budget 10 --min-runs 3
+BENCH_UNET_ROUNDS = 2
 else
 $(error BENCH=$(BENCH): use BENCH=quick (default) or BENCH=full)
 endif
@@ -139,7 +143,7 @@ bench: deps-test deps-bench
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory $(BUILD)/bench_vmath
 	@set -e; BENCH_T0=$$(date +%s); export BENCH_T0; \
-	stage() { echo "bench: ($$1/6) $$2 [$$(( $$(date +%s) - BENCH_T0 )) s]" >&2; }; \
+	stage() { echo "bench: ($$1/7) $$2 [$$(( $$(date +%s) - BENCH_T0 )) s]" >&2; }; \
 	stage 1 "vector math against libm and SLEEF, 7 functions x each backend ($(BUILD)/bench_vmath)"; \
 	$(BUILD)/bench_vmath; \
 	echo; \
@@ -165,10 +169,17 @@ bench: deps-test deps-bench
 	else \
 		echo "(python3-scipy is not installed: no metrics benchmark against SciPy)"; \
 	fi; \
+	echo; \
+	stage 7 "U-Net training step and inference against PyTorch, $(BENCH_UNET_ROUNDS) rounds (bench/unet.lua)"; \
+	$(LUA_ENV) $(LUA) bench/unet.lua --rounds $(BENCH_UNET_ROUNDS) --md $(BUILD)/bench_unet.md; \
 	echo "bench: done in $$(( $$(date +%s) - BENCH_T0 )) s (BENCH=$(BENCH))" >&2
 
 bench-full:
 	@$(MAKE) --no-print-directory bench BENCH=full
+
+bench-unet: deps-test deps-bench
+	@$(MAKE) --no-print-directory all
+	@$(LUA_ENV) $(LUA) bench/unet.lua --rounds $(BENCH_UNET_ROUNDS) --md $(BUILD)/bench_unet.md
 
 # bench_vmath links the Lua-free kernels and SLEEF, built per ISA like simd.c
 KERN_OBJS = $(filter-out $(BUILD)/obj/core.o $(BUILD)/obj/bind/%,$(OBJS))

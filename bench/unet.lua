@@ -19,10 +19,10 @@
 --                transposed up} on (2,1,32,64,64) — nnU-Net's kind
 
 local CONFIGS = {
-  ["2d64"] = { shape = { 8, 1, 64, 64 }, warmup = 2, steps = 6,
+  ["2d64"] = { shape = { 8, 1, 64, 64 }, warmup = 1, steps = 4,
                net = { input = 1, output = 1, base = 16, depth = 2, dims = 2, norm = "none", act = "relu",
                        down = "maxpool", up = "bilinear" } },
-  ["2d128"] = { shape = { 8, 1, 128, 128 }, warmup = 1, steps = 3,
+  ["2d128"] = { shape = { 8, 1, 128, 128 }, warmup = 1, steps = 2,
                 net = { input = 1, output = 1, base = 16, depth = 2, dims = 2, norm = "none", act = "relu",
                         down = "maxpool", up = "bilinear" } },
   ["3d"] = { shape = { 2, 1, 32, 64, 64 }, warmup = 1, steps = 2,
