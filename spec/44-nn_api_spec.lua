@@ -239,6 +239,28 @@ describe("checkpoints", function()
       {}, fewer.load, fewer, path)
   end)
 
+  it("numpy.load opens a checkpoint: parameters and the JSON metadata", function()
+    if not os.execute("/usr/bin/python3 -c 'import numpy' 2>/dev/null") then
+      pending("python3-numpy is not installed")
+      return
+    end
+    segloss.seed(4)
+    local net = small_unet()
+    local path = H.tmpname(".npz")
+    net:save(path)
+    local py = "import numpy, json, sys; z = numpy.load(sys.argv[1]); m = json.loads(bytes(z['segloss_meta']));"
+      .. " w = z['param.enc0.unit1.conv.weight']; print(m['model']['class'], w.dtype, w.shape, repr(float(w[3,0,1,2])),"
+      .. " len([k for k in z.files if k.startswith('param.')]))"
+    local p = assert(io.popen(string.format("/usr/bin/python3 -c %q %s", py, path)))
+    local out = p:read("a")
+    p:close()
+    local w = net:parameters()[1]
+    local _, _, names = net:parameters()
+    local cls, dtype, shape, v, n = out:match("^(%S+) (%S+) (%b()) (%S+) (%d+)\n$")
+    assert.are.same({ "UNet", "float32", "(4, 1, 3, 3)", #names }, { cls, dtype, shape, tonumber(n) })
+    assert.are.equal(w:get(4, 1, 2, 3), tonumber(v))
+  end)
+
   it("a truncated or foreign file is an error, never a crash", function()
     local path = H.tmpname(".npz")
     small_unet():save(path)
