@@ -152,6 +152,14 @@ describe("segloss.nn errors name the layer and the shapes", function()
       net.forward, net, T.zeros(1, 2, 16, 16))
     H.errors("segloss.nn.UNet: input must have the shape", { "{1,1,16,16,16}" }, net.forward, net,
       T.zeros(1, 1, 16, 16, 16))
+    local deep = nn.UNet { input = 1, output = 1, base = 2, depth = 3, norm = "instance" }
+    H.errors("segloss.nn.UNet: input {2,1,8,8} is too small for depth 3 with instance norm: the deepest level would "
+      .. "hold 1 value per sample and channel", {}, deep.forward, deep, T.zeros(2, 1, 8, 8))
+    local bdeep = nn.UNet { input = 1, output = 1, base = 2, depth = 3, norm = "batch" }
+    H.errors("segloss.nn.UNet: input {1,1,8,8} is too small for depth 3 with batch norm in training", {},
+      bdeep.forward, bdeep, T.zeros(1, 1, 8, 8))
+    bdeep:evaluate()
+    assert.are.same({ 1, 1, 8, 8 }, bdeep:forward(T.zeros(1, 1, 8, 8)):shape())
     local p = nn.MaxPool2d(2)
     H.errors("segloss.nn.MaxPool2d(2): input {1,1,1,4} is smaller than the window 2", {}, p.forward, p, T.zeros(1, 1, 1, 4))
     local up = nn.Upsample { mode = "bilinear" }

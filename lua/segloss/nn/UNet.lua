@@ -138,11 +138,21 @@ function UNet:_check(x)
   local layout = o.dims == 2 and "(N, %d, H, W)" or "(N, %d, D, H, W)"
   self:_check_input(x, o.dims + 2, o.input, string.format(layout, o.input))
   local m = 2 ^ o.depth // 1
+  local bottom = 1
   for a = 3, o.dims + 2 do
     if x:size(a) % m ~= 0 then
       self:_fail("input %s: every spatial size must be a multiple of 2^depth = %d (depth %d), " ..
         "dimension %d is %d", U.shapestr(x), m, o.depth, a, x:size(a))
     end
+    bottom = bottom * (x:size(a) // m)
+  end
+  -- the deepest level's normalisation needs two values per statistic
+  local per = o.norm == "instance" and bottom or (o.norm == "batch" and self.training) and bottom * x:size(1)
+  if per and per < 2 then
+    self:_fail("input %s is too small for depth %d with %s norm%s: the deepest level would hold %d value%s "
+      .. "per %s, and the statistics need at least 2", U.shapestr(x), o.depth, o.norm,
+      o.norm == "batch" and " in training" or "", per, per == 1 and "" or "s",
+      o.norm == "instance" and "sample and channel" or "channel")
   end
 end
 
