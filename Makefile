@@ -14,6 +14,7 @@
 #                   default gives PyTorch's slow configurations (B, C) 3 calls
 #   make bench-unet the U-Net step alone (bench/unet.lua)
 #   make bench-conv the convolutions layer by layer against PyTorch (6 minutes)
+#   make bench-conv-choice  oneDNN against im2col + OpenBLAS (the choice)
 #   make doc        the criteria's reference in doc/ (LDoc)
 #   make install    install through LuaRocks (offline, rockspec/)
 #
@@ -63,7 +64,7 @@ PKGS_DOC = lua-ldoc
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
 
-.PHONY: all test run asan lint bench bench-full bench-unet bench-conv doc install rock-install deps deps-% clean FORCE
+.PHONY: all test run asan lint bench bench-full bench-unet bench-conv bench-conv-choice doc install rock-install deps deps-% clean FORCE
 
 all: $(MODULE)
 
@@ -199,6 +200,16 @@ $(BUILD)/bench_conv: bench/conv.c $(BUILD)/obj/nn/conv.o $(BUILD)/obj/ops.o
 bench-conv: deps-test
 	@$(MAKE) --no-print-directory $(BUILD)/bench_conv
 	@/usr/bin/python3 tools/bench_torch_conv.py --conv $(BUILD)/bench_conv $(BENCH_CONV_ARGS)
+
+# Why oneDNN: its convolution forward against im2col + OpenBLAS SGEMM, one
+# thread, the 2-D benchmark U-Net's 3x3 layers (README, Networks).
+$(BUILD)/bench_conv_openblas: bench/conv_openblas.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -std=c11 -Wall -o $@ $< -lopenblas
+bench-conv-choice: deps-test deps-bench
+	@sh tools/deps.sh libopenblas-dev
+	@$(MAKE) --no-print-directory all $(BUILD)/bench_conv_openblas
+	@$(LUA_ENV) $(LUA) bench/conv_choice.lua $(BUILD)/bench_conv_openblas 3
 
 # The reference of the criteria (LDoc, config.ld) in doc/index.html.
 doc: deps-doc
