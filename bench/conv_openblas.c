@@ -9,6 +9,7 @@
  *   cc -O2 bench/conv_openblas.c -o build/bench_conv_openblas -lopenblas
  *   build/bench_conv_openblas N CIN COUT H W RUNS
  */
+#define _POSIX_C_SOURCE 199309L
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
