@@ -37,6 +37,29 @@ static inline void sl_lin_at(size_t o, size_t n, size_t s, size_t *i0, size_t *i
 	*l0 = 1.0f - w1;
 }
 
+/* sl_lin_at for s = 2 without the float arithmetic: the same values (the
+ * weights are exact), cheaper per row and per edge column. */
+static inline void sl_lin2_at(size_t o, size_t n, size_t *i0, size_t *i1, float *l0, float *l1)
+{
+	size_t k = o / 2;
+	if (o == 0) {
+		*i0 = 0;
+		*i1 = n > 1 ? 1 : 0;
+		*l0 = 1.0f;
+		*l1 = 0.0f;
+	} else if (o % 2 == 0) {
+		*i0 = k - 1;
+		*i1 = k;
+		*l0 = 0.25f;
+		*l1 = 0.75f;
+	} else {
+		*i0 = k;
+		*i1 = k + 1 < n ? k + 1 : k;
+		*l0 = 0.75f;
+		*l1 = 0.25f;
+	}
+}
+
 /* The adjoint's pairs of input i: the outputs o that read i, in increasing
  * o, each with the weight it reads i with (l0 + l1 where i0 = i1 = i).
  * Writes at most 2 s + 2 pairs; returns their count. */
@@ -45,11 +68,16 @@ static inline size_t sl_lin_adj(size_t i, size_t n, size_t s, size_t *o, float *
 	/* the outputs reading i have i0 in {i - 1, i}: o in about
 	 * [(i - 1) s, (i + 2) s); one s of margin on either side */
 	size_t no = n * s, lo = i >= 2 ? (i - 2) * s : 0, hi = (i + 3) * s < no ? (i + 3) * s : no;
+	if (s == 2) /* o in [2i - 2, 2i + 2] */
+		lo = i >= 1 ? 2 * i - 2 : 0, hi = 2 * i + 3 < no ? 2 * i + 3 : no;
 	size_t k = 0;
 	for (size_t q = lo; q < hi; q++) {
 		size_t a, b;
 		float l0, l1;
-		sl_lin_at(q, n, s, &a, &b, &l0, &l1);
+		if (s == 2)
+			sl_lin2_at(q, n, &a, &b, &l0, &l1);
+		else
+			sl_lin_at(q, n, s, &a, &b, &l0, &l1);
 		if (a == i && b == i) {
 			o[k] = q;
 			w[k++] = l0 + l1;
@@ -74,7 +102,7 @@ static inline float sl_up2_at(size_t w, size_t nr, const float *const *rows, con
 {
 	size_t i0, i1;
 	float l0, l1, h[4];
-	sl_lin_at(o, w, 2, &i0, &i1, &l0, &l1);
+	sl_lin2_at(o, w, &i0, &i1, &l0, &l1);
 	for (size_t r = 0; r < nr; r++)
 		h[r] = rows[r][i0] * l0 + rows[r][i1] * l1;
 	float v = h[0] * wt[0] + h[1] * wt[1];

@@ -216,9 +216,15 @@ static void up_row(const sl_exec *e, const sl_geom *g, size_t s, const float *xp
 	size_t nd3 = g->nd == 3, Wo = g->w * s;
 	size_t zs[2] = {0, 0}, ys[2];
 	float wt[4] = {0.0f, 0.0f, 1.0f, 0.0f}; /* wy0, wy1, wz0, wz1 */
-	sl_lin_at(oy, g->h, s, &ys[0], &ys[1], &wt[0], &wt[1]);
-	if (nd3)
-		sl_lin_at(oz, g->d, s, &zs[0], &zs[1], &wt[2], &wt[3]);
+	if (s == 2) {
+		sl_lin2_at(oy, g->h, &ys[0], &ys[1], &wt[0], &wt[1]);
+		if (nd3)
+			sl_lin2_at(oz, g->d, &zs[0], &zs[1], &wt[2], &wt[3]);
+	} else {
+		sl_lin_at(oy, g->h, s, &ys[0], &ys[1], &wt[0], &wt[1]);
+		if (nd3)
+			sl_lin_at(oz, g->d, s, &zs[0], &zs[1], &wt[2], &wt[3]);
+	}
 	const float *rows[4];
 	for (size_t dz = 0; dz <= nd3; dz++)
 		for (size_t dy = 0; dy < 2; dy++)
