@@ -101,7 +101,7 @@ static inline float sl_up2_at(size_t w, size_t nr, const float *const *rows, con
                               size_t o)
 {
 	size_t i0, i1;
-	float l0, l1, h[4];
+	float l0, l1, h[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 	sl_lin2_at(o, w, &i0, &i1, &l0, &l1);
 	for (size_t r = 0; r < nr; r++)
 		h[r] = rows[r][i0] * l0 + rows[r][i1] * l1;
