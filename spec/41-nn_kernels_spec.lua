@@ -233,6 +233,101 @@ local function ref_norm_bwd(x, gy, mode, w, means, invs)
   return gx, gw, gb
 end
 
+-- Upsampling with the kernels' float32 arithmetic emulated exactly: the
+-- generic path's expressions (PyTorch's order), which the scale-2 fast
+-- path must reproduce bit for bit. Weights as interp.h computes them.
+local function lin_at(o, n, s)
+  local src, a
+  if s == 1 then
+    src, a = o, o
+  else
+    src = f32(f32(f32(1 / s) * f32(o + 0.5)) - 0.5)
+    if src < 0 then src = 0 end
+    a = math.floor(src)
+  end
+  local w1 = f32(src - a)
+  w1 = w1 < 0 and 0 or w1 > 1 and 1 or w1
+  return a, (a + 1 < n) and a + 1 or a, f32(1 - w1), w1
+end
+-- the adjoint pairs of input i: {o, weight} in increasing o
+local adj_memo = {}
+local function lin_adj(i, n, s)
+  local key = i .. ":" .. n .. ":" .. s
+  if adj_memo[key] then return adj_memo[key] end
+  local pairs_ = {}
+  adj_memo[key] = pairs_
+  for o = 0, n * s - 1 do
+    local a, b, l0, l1 = lin_at(o, n, s)
+    if a == i and b == i then pairs_[#pairs_ + 1] = { o, f32(l0 + l1) }
+    elseif a == i then pairs_[#pairs_ + 1] = { o, l0 }
+    elseif b == i then pairs_[#pairs_ + 1] = { o, l1 } end
+  end
+  return pairs_
+end
+local function up_f32(x, mode, s)
+  local sh = x:shape()
+  local N, C, D, Hh, W = dims(sh)
+  local nd3 = #sh == 5
+  local sd = nd3 and s or 1
+  local Do, Ho, Wo = D * sd, Hh * s, W * s
+  local xv, y = vals(x), {}
+  for n = 0, N - 1 do for c = 0, C - 1 do for oz = 0, Do - 1 do for oy = 0, Ho - 1 do for ox = 0, Wo - 1 do
+    local v
+    if mode == "nearest" then
+      v = xv[at(D, Hh, W, C, n, c, oz // sd, oy // s, ox // s)]
+    else
+      local x0, x1, l0, l1 = lin_at(ox, W, s)
+      local y0, y1, m0, m1 = lin_at(oy, Hh, s)
+      local function h(z, yy)
+        return f32(f32(xv[at(D, Hh, W, C, n, c, z, yy, x0)] * l0) + f32(xv[at(D, Hh, W, C, n, c, z, yy, x1)] * l1))
+      end
+      local function vert(z) return f32(f32(h(z, y0) * m0) + f32(h(z, y1) * m1)) end
+      if nd3 then
+        local z0, z1, k0, k1 = lin_at(oz, D, s)
+        v = f32(f32(vert(z0) * k0) + f32(vert(z1) * k1))
+      else
+        v = vert(0)
+      end
+    end
+    y[at(Do, Ho, Wo, C, n, c, oz, oy, ox)] = v
+  end end end end end
+  local ys = copy(sh)
+  for d = 3, #sh do ys[d] = sh[d] * ((d == 3 and nd3) and sd or s) end
+  return y, ys
+end
+local function up_bwd_f32(gy, xshape, mode, s)
+  local N, C, D, Hh, W = dims(xshape)
+  local nd3 = #xshape == 5
+  local sd = nd3 and s or 1
+  local Do, Ho, Wo = D * sd, Hh * s, W * s
+  local gv, gx = vals(gy), {}
+  local function g(n, c, z, yy, xx) return gv[at(Do, Ho, Wo, C, n, c, z, yy, xx)] end
+  for n = 0, N - 1 do for c = 0, C - 1 do for iz = 0, D - 1 do for iy = 0, Hh - 1 do for ix = 0, W - 1 do
+    local acc = 0
+    if mode == "nearest" then
+      for dz = 0, sd - 1 do for dy = 0, s - 1 do
+        local t = g(n, c, iz * sd + dz, iy * s + dy, ix * s)
+        for j = 1, s - 1 do t = f32(t + g(n, c, iz * sd + dz, iy * s + dy, ix * s + j)) end
+        acc = f32(acc + t)
+      end end
+    else
+      local px, py = lin_adj(ix, W, s), lin_adj(iy, Hh, s)
+      local pz = nd3 and lin_adj(iz, D, s) or { { 0, 1 } }
+      for _, zp in ipairs(pz) do
+        local ty = 0
+        for _, yp in ipairs(py) do
+          local t = 0
+          for _, xp in ipairs(px) do t = f32(t + f32(xp[2] * g(n, c, zp[1], yp[1], xp[1]))) end
+          ty = f32(ty + f32(yp[2] * t))
+        end
+        acc = nd3 and f32(acc + f32(zp[2] * ty)) or ty
+      end
+    end
+    gx[at(D, Hh, W, C, n, c, iz, iy, ix)] = acc
+  end end end end end
+  return gx
+end
+
 ---------------------------------------------------------------------------
 
 describe("nn kernels against Lua references", function()
@@ -295,6 +390,62 @@ describe("nn kernels against Lua references", function()
           assert(e < 1e-5, mode .. " scale " .. s .. " backward: error " .. e)
         end
       end
+    end
+  end)
+
+  -- widths 1, 2, 3, 4 (the fast path's edge columns only), widths that are
+  -- not whole vectors (8k + 1, 8k - 1, 4k + 3), 1x1 and 1x1x1 inputs;
+  -- signed zeros, infinities and NaNs, whose propagation must match too
+  H.backend_it(it, pending, "nn_upsample(_backward) scale 2 fast path = the generic float32 expressions", function()
+    local edge = { { 1, 1, 1, 1 }, { 1, 2, 1, 2 }, { 2, 1, 3, 1 }, { 1, 1, 2, 3 }, { 1, 2, 4, 4 }, { 1, 1, 3, 9 },
+      { 1, 1, 2, 15 }, { 2, 1, 5, 23 }, { 1, 1, 1, 1, 1 }, { 1, 1, 2, 1, 3 }, { 1, 2, 3, 4, 5 }, { 1, 1, 2, 5, 17 },
+      { 1, 1, 4, 3, 10 } }
+    for _, sh in ipairs(edge) do
+      for _, s in ipairs { 2, 1, 3 } do
+        for _, mode in ipairs { "linear", "nearest" } do
+          for _, special in ipairs { false, true, "zeros" } do
+            local x = randn(sh)
+            local us = copy(sh)
+            for d = 3, #sh do us[d] = sh[d] * s end
+            local gy = randn(us)
+            if special == "zeros" then
+              -- every sum of -0 starts from +0: the result is +0, not -0
+              x, gy = T.full(sh, -0.0), T.full(us, -0.0)
+            elseif special then
+              local f, gf = x:reshape(x:numel()), gy:reshape(gy:numel())
+              f:set(1, -0.0)
+              if f:numel() >= 3 then f:set(3, 1 / 0) end
+              if f:numel() >= 6 then f:set(f:numel() - 1, 0 / 0) end
+              gf:set(1, -0.0)
+              gf:set(gf:numel(), 1 / 0)
+              if gf:numel() >= 8 then gf:set(4, 0 / 0) end
+            end
+            local what = string.format("%s x%d {%s}%s", mode, s, table.concat(sh, ","),
+              special and " " .. tostring(special) or "")
+            local ref, ys = up_f32(x, mode, s)
+            local y = T.full(ys, 9)
+            core.nn_upsample(x, y, mode, s)
+            assert_bits(y, from(ref, ys), what)
+            local gx = T.full(sh, 9)
+            core.nn_upsample_backward(gy, gx, mode, s)
+            assert_bits(gx, from(up_bwd_f32(gy, sh, mode, s), sh), what .. " backward")
+          end
+        end
+      end
+    end
+  end)
+
+  H.backend_it(it, pending, "nn_upsample scale 2 on the U-Net's shapes: the float32 expressions", function()
+    for _, sh in ipairs { { 1, 2, 16, 16 }, { 1, 1, 4, 8, 8 } } do
+      local x = randn(sh)
+      local ref, ys = up_f32(x, "linear", 2)
+      local y = T.zeros(ys)
+      core.nn_upsample(x, y, "linear", 2)
+      assert_bits(y, from(ref, ys), "linear")
+      local gy = randn(ys)
+      local gx = T.zeros(sh)
+      core.nn_upsample_backward(gy, gx, "linear", 2)
+      assert_bits(gx, from(up_bwd_f32(gy, sh, "linear", 2), sh), "linear backward")
     end
   end)
 

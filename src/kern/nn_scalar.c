@@ -118,6 +118,75 @@ static void axpy__scalar(size_t n, float w, const float *x, float *y)
 		y[i] = y[i] + w * x[i];
 }
 
+/* the vertical blend of the horizontal values h of nr rows (interp.h) */
+static inline float up2_blend(size_t nr, const float *h, const float *wt)
+{
+	float v = h[0] * wt[0] + h[1] * wt[1];
+	if (nr == 4)
+		v = v * wt[2] + (h[2] * wt[0] + h[3] * wt[1]) * wt[3];
+	return v;
+}
+
+static void up2__scalar(size_t w, size_t nr, const float *const *rows, const float *wt, float *y)
+{
+	assert(nr == 2 || nr == 4);
+	/* inside, output 2k - 1 reads r[k-1] 0.75 + r[k] 0.25 and output 2k
+	 * reads r[k-1] 0.25 + r[k] 0.75 (1 <= k < w); the first and the last
+	 * output clamp */
+	y[0] = sl_up2_at(w, nr, rows, wt, 0);
+	for (size_t k = 1; k < w; k++) {
+		float ho[4], he[4];
+		for (size_t r = 0; r < nr; r++) {
+			ho[r] = rows[r][k - 1] * 0.75f + rows[r][k] * 0.25f;
+			he[r] = rows[r][k - 1] * 0.25f + rows[r][k] * 0.75f;
+		}
+		y[2 * k - 1] = up2_blend(nr, ho, wt);
+		y[2 * k] = up2_blend(nr, he, wt);
+	}
+	y[2 * w - 1] = sl_up2_at(w, nr, rows, wt, 2 * w - 1);
+}
+
+static void up2_adj__scalar(size_t w, size_t nz, const float *wz, size_t ny, const float *wy,
+                            const float *const *rows, float *gx)
+{
+	/* inside (2 <= i <= w - 2) input i is read by outputs 2i - 1 .. 2i + 2
+	 * with weights 0.25 0.75 0.75 0.25; the columns 0, 1 and w - 1 by the
+	 * edge rules */
+	for (size_t i = 0; i < w; i++) {
+		if (i < 2 || i + 1 >= w) {
+			gx[i] = sl_up2_adj_at(w, nz, wz, ny, wy, rows, i);
+			continue;
+		}
+		float acc = 0.0f;
+		for (size_t z = 0; z < (nz ? nz : 1); z++) {
+			float ty = 0.0f;
+			for (size_t yy = 0; yy < ny; yy++) {
+				const float *g = rows[z * ny + yy] + 2 * i;
+				float t = 0.0f;
+				t = t + 0.25f * g[-1];
+				t = t + 0.75f * g[0];
+				t = t + 0.75f * g[1];
+				t = t + 0.25f * g[2];
+				ty = ty + wy[yy] * t;
+			}
+			acc = nz ? acc + wz[z] * ty : ty;
+		}
+		gx[i] = acc;
+	}
+}
+
+static void near2__scalar(size_t w, const float *x, float *y)
+{
+	for (size_t i = 0; i < w; i++)
+		y[2 * i] = y[2 * i + 1] = x[i];
+}
+
+static void near2_adj__scalar(size_t w, const float *g, float *acc)
+{
+	for (size_t i = 0; i < w; i++)
+		acc[i] = acc[i] + (g[2 * i] + g[2 * i + 1]);
+}
+
 static void sgd__scalar(size_t n, float *p, const float *g, float *buf, const sl_sgd_par *o)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -162,6 +231,10 @@ const sl_nnkern sl_nnkern_scalar = {
 	.norm_bwd = norm_bwd__scalar,
 	.lerp = lerp__scalar,
 	.axpy = axpy__scalar,
+	.up2 = up2__scalar,
+	.up2_adj = up2_adj__scalar,
+	.near2 = near2__scalar,
+	.near2_adj = near2_adj__scalar,
 	.sgd = sgd__scalar,
 	.adam = adam__scalar,
 };

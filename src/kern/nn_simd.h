@@ -186,6 +186,130 @@ static void SL_SFX(axpy)(size_t n, float w, const float *x, float *y)
 	NN_EACH(n, { vf_storek(y + i, vf_add(vf_loadk(y + i, k), vf_mul(vw, vf_loadk(x + i, k))), k); })
 }
 
+/* the vertical blend of the horizontal values h of nr rows (interp.h) */
+static inline vf up2_blend(size_t nr, const vf *h, vf wy0, vf wy1, vf wz0, vf wz1)
+{
+	vf v = vf_add(vf_mul(h[0], wy0), vf_mul(h[1], wy1));
+	if (nr == 4)
+		v = vf_add(vf_mul(v, wz0), vf_mul(vf_add(vf_mul(h[2], wy0), vf_mul(h[3], wy1)), wz1));
+	return v;
+}
+
+/* stores 2k <= 2 SL_W floats a:b at p */
+static inline void store2k(float *p, vf a, vf b, size_t k)
+{
+	size_t m = 2 * k;
+	vf_storek(p, a, m < SL_W ? m : SL_W);
+	if (m > SL_W)
+		vf_storek(p + SL_W, b, m - SL_W);
+}
+
+/* outputs 2k - 1 (r[k-1] 0.75 + r[k] 0.25) and 2k (r[k-1] 0.25 + r[k] 0.75)
+ * for k = j .. j + n - 1; inlined with constant nr and (main loop) n */
+static inline __attribute__((always_inline)) void
+up2_step(size_t nr, const float *const *rows, size_t j, size_t n, const vf *c, float *y)
+{
+	vf ho[4], he[4];
+	for (size_t r = 0; r < nr; r++) {
+		vf a = vf_loadk(rows[r] + j - 1, n), b = vf_loadk(rows[r] + j, n);
+		ho[r] = vf_add(vf_mul(a, c[1]), vf_mul(b, c[0]));
+		he[r] = vf_add(vf_mul(a, c[0]), vf_mul(b, c[1]));
+	}
+	vf lo, hi;
+	vf_inter(up2_blend(nr, ho, c[2], c[3], c[4], c[5]), up2_blend(nr, he, c[2], c[3], c[4], c[5]),
+	         &lo, &hi);
+	store2k(y + 2 * j - 1, lo, hi, n);
+}
+
+static void SL_SFX(up2)(size_t w, size_t nr, const float *const *rows, const float *wt, float *y)
+{
+	assert(nr == 2 || nr == 4);
+	/* 0.25, 0.75, wy0, wy1, wz0, wz1 */
+	vf c[6] = {vf_set1(0.25f), vf_set1(0.75f), vf_set1(wt[0]),
+	           vf_set1(wt[1]), vf_set1(wt[2]),  vf_set1(wt[3])};
+	y[0] = sl_up2_at(w, nr, rows, wt, 0);
+	size_t j = 1;
+	if (nr == 2)
+		for (; j + SL_W <= w; j += SL_W)
+			up2_step(2, rows, j, SL_W, c, y);
+	else
+		for (; j + SL_W <= w; j += SL_W)
+			up2_step(4, rows, j, SL_W, c, y);
+	/* the tail: the last whole vector again (it overlaps outputs already
+	 * written, with the same values) when there is one, else partial */
+	if (j < w && w - 1 >= SL_W)
+		up2_step(nr, rows, w - SL_W, SL_W, c, y);
+	else if (j < w)
+		up2_step(nr, rows, j, w - j, c, y);
+	y[2 * w - 1] = sl_up2_at(w, nr, rows, wt, 2 * w - 1);
+}
+
+/* gx[i] for i = j .. j + n - 1, 2 <= i <= w - 2 (up2_adj) */
+static inline __attribute__((always_inline)) void
+up2_adj_step(size_t nz, const float *wz, size_t ny, const float *wy, const float *const *rows,
+             size_t j, size_t n, float *gx)
+{
+	vf q1 = vf_set1(0.25f), q3 = vf_set1(0.75f);
+	vf acc = vf_zero();
+	for (size_t z = 0; z < (nz ? nz : 1); z++) {
+		vf ty = vf_zero();
+		for (size_t yy = 0; yy < ny; yy++) {
+			const float *g = rows[z * ny + yy] + 2 * j;
+			vf gm1, g0, g1, g2; /* g[2i-1], g[2i], g[2i+1], g[2i+2] */
+			pool_load(g - 1, n, &gm1, &g0);
+			pool_load(g + 1, n, &g1, &g2);
+			vf t = vf_add(vf_zero(), vf_mul(q1, gm1));
+			t = vf_add(t, vf_mul(q3, g0));
+			t = vf_add(t, vf_mul(q3, g1));
+			t = vf_add(t, vf_mul(q1, g2));
+			ty = vf_add(ty, vf_mul(vf_set1(wy[yy]), t));
+		}
+		acc = nz ? vf_add(acc, vf_mul(vf_set1(wz[z]), ty)) : ty;
+	}
+	vf_storek(gx + j, acc, n);
+}
+
+static void SL_SFX(up2_adj)(size_t w, size_t nz, const float *wz, size_t ny, const float *wy,
+                            const float *const *rows, float *gx)
+{
+	/* columns 0, 1 and w - 1 by the edge rules; inside (2 <= i <= w - 2)
+	 * input i gets g[2i-1] 0.25, g[2i] 0.75, g[2i+1] 0.75, g[2i+2] 0.25 */
+	for (size_t i = 0; i < w && i < 2; i++)
+		gx[i] = sl_up2_adj_at(w, nz, wz, ny, wy, rows, i);
+	if (w > 2)
+		gx[w - 1] = sl_up2_adj_at(w, nz, wz, ny, wy, rows, w - 1);
+	if (w < 4)
+		return;
+	size_t j = 2, end = w - 1;
+	for (; j + SL_W <= end; j += SL_W)
+		up2_adj_step(nz, wz, ny, wy, rows, j, SL_W, gx);
+	/* the tail: the last whole vector again (same values) or partial */
+	if (j < end && end - 2 >= SL_W)
+		up2_adj_step(nz, wz, ny, wy, rows, end - SL_W, SL_W, gx);
+	else if (j < end)
+		up2_adj_step(nz, wz, ny, wy, rows, j, end - j, gx);
+}
+
+static void SL_SFX(near2)(size_t w, const float *x, float *y)
+{
+	for (size_t j = 0; j < w; j += SL_W) {
+		size_t n = w - j < SL_W ? w - j : SL_W;
+		vf v = vf_loadk(x + j, n), lo, hi;
+		vf_inter(v, v, &lo, &hi);
+		store2k(y + 2 * j, lo, hi, n);
+	}
+}
+
+static void SL_SFX(near2_adj)(size_t w, const float *g, float *acc)
+{
+	for (size_t j = 0; j < w; j += SL_W) {
+		size_t n = w - j < SL_W ? w - j : SL_W;
+		vf e, o;
+		pool_load(g + 2 * j, n, &e, &o);
+		vf_storek(acc + j, vf_add(vf_loadk(acc + j, n), vf_add(e, o)), n);
+	}
+}
+
 static void SL_SFX(sgd)(size_t n, float *p, const float *g, float *buf, const sl_sgd_par *o)
 {
 	vf lr = vf_set1(o->neg_lr), wd = vf_set1(o->wd), mom = vf_set1(o->momentum);
@@ -239,6 +363,10 @@ static const sl_nnkern SL_SFX(sl_nnkern) = {
 	.norm_bwd = SL_SFX(norm_bwd),
 	.lerp = SL_SFX(lerp),
 	.axpy = SL_SFX(axpy),
+	.up2 = SL_SFX(up2),
+	.up2_adj = SL_SFX(up2_adj),
+	.near2 = SL_SFX(near2),
+	.near2_adj = SL_SFX(near2_adj),
 	.sgd = SL_SFX(sgd),
 	.adam = SL_SFX(adam),
 };

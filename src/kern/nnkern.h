@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include "interp.h"
+
 /* One step of torch.optim.SGD, as float constants (see nn/layers.h). */
 typedef struct sl_sgd_par {
 	float neg_lr;       /* -lr */
@@ -67,6 +69,21 @@ typedef struct sl_nnkern {
 	void (*lerp)(size_t n, const float *a, float wa, const float *b, float wb, float *y);
 	/* y = y + w x */
 	void (*axpy)(size_t n, float w, const float *x, float *y);
+
+	/* Linear upsampling by 2 (align_corners=False), one output row of 2 w
+	 * from nr = 2 input rows of width w (2-D) or 4 (3-D), with the vertical
+	 * weights wt = {wy0, wy1, wz0, wz1}: interp.h's sl_up2_at at every
+	 * column (the same floats, in the same order). */
+	void (*up2)(size_t w, size_t nr, const float *const *rows, const float *wt, float *y);
+	/* Its adjoint: one gradient row gx of width w from the gradient rows
+	 * (of width 2 w) rows[z ny + y] with weights wy[y] (and wz[z] in 3-D;
+	 * nz = 0 in 2-D): sl_up2_adj_at at every column. */
+	void (*up2_adj)(size_t w, size_t nz, const float *wz, size_t ny, const float *wy,
+	                const float *const *rows, float *gx);
+	/* Nearest upsampling by 2 along a row: y[2 i] = y[2 i + 1] = x[i]. */
+	void (*near2)(size_t w, const float *x, float *y);
+	/* Its adjoint, accumulated: acc[i] = acc[i] + (g[2 i] + g[2 i + 1]). */
+	void (*near2_adj)(size_t w, const float *g, float *acc);
 
 	/* One optimiser step on n elements of a parameter p with gradient g. */
 	void (*sgd)(size_t n, float *p, const float *g, float *buf, const sl_sgd_par *o);

@@ -6,9 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "layers.h"
 
@@ -18,15 +15,6 @@ static inline size_t blocklen(size_t n, size_t b)
 {
 	size_t i = b * SL_BLOCK;
 	return n - i < SL_BLOCK ? n - i : SL_BLOCK;
-}
-
-static inline int thread_id(void)
-{
-#ifdef _OPENMP
-	return omp_get_thread_num();
-#else
-	return 0;
-#endif
 }
 
 /* ---- activation ------------------------------------------------------ */
@@ -160,122 +148,142 @@ void sl_nn_maxpool_bwd(const sl_exec *e, const sl_geom *g, size_t k, const float
 
 /* ---- upsampling ------------------------------------------------------ */
 
-/* One axis of linear interpolation, n inputs to n s outputs: output o reads
- * i0[o] and i1[o] with weights l0[o], l1[o]; the adjoint lists, for input
- * i, the pairs (ao[a], aw[a]) for a in [astart[i], astart[i + 1]). */
-typedef struct axis {
-	size_t n, no;
-	size_t *i0, *i1, *astart, *ao;
-	float *l0, *l1, *aw;
-} axis;
+/* The weights of every axis come from interp.h, per index and on the fly:
+ * the drivers keep no tables and allocate nothing. Scale 2, PyTorch's
+ * U-Net scale, runs through the backends' up2 / near2 kernels; other scales
+ * through the generic rows below, in chunks of UP_CHUNK columns on the
+ * stack. Both compute each element with the same floats in the same order. */
+#define UP_CHUNK 256
 
-/* PyTorch's weights (UpSample.h, area_pixel_compute_source_index and
- * compute_source_index_and_lambda), computed as it does, in float. */
-static void axis_weights(axis *a, size_t s)
+/* out[o - o0] = r[i0] l0 + r[i1] l1 along the last axis, o0 <= o < o1 */
+static void hlerp(size_t n, size_t s, size_t o0, size_t o1, const float *r, float *out)
 {
-	float scale = (float)(1.0 / (double)s);
-	for (size_t o = 0; o < a->no; o++) {
-		float src;
-		size_t i0;
-		if (s == 1) {
-			src = (float)o;
-			i0 = o;
-		} else {
-			src = scale * ((float)o + 0.5f) - 0.5f;
-			if (src < 0.0f)
-				src = 0.0f;
-			i0 = (size_t)src;
-		}
-		float l1 = src - (float)i0;
-		l1 = l1 < 0.0f ? 0.0f : l1 > 1.0f ? 1.0f : l1;
-		a->i0[o] = i0;
-		a->i1[o] = i0 + (i0 + 1 < a->n ? 1 : 0);
-		a->l1[o] = l1;
-		a->l0[o] = 1.0f - l1;
-	}
-	/* the adjoint, in increasing o; i0 = i1 (the edges) merge into one pair */
-	for (size_t i = 0; i <= a->n; i++)
-		a->astart[i] = 0;
-	for (size_t o = 0; o < a->no; o++) {
-		a->astart[a->i0[o] + 1]++;
-		if (a->i1[o] != a->i0[o])
-			a->astart[a->i1[o] + 1]++;
-	}
-	for (size_t i = 0; i < a->n; i++)
-		a->astart[i + 1] += a->astart[i];
-	size_t *fill = a->i0 + a->no; /* scratch of n entries after i0 (see axis_alloc) */
-	for (size_t i = 0; i < a->n; i++)
-		fill[i] = a->astart[i];
-	for (size_t o = 0; o < a->no; o++) {
-		size_t i = a->i0[o];
-		if (a->i1[o] == i) {
-			a->ao[fill[i]] = o;
-			a->aw[fill[i]++] = a->l0[o] + a->l1[o];
-			continue;
-		}
-		a->ao[fill[i]] = o;
-		a->aw[fill[i]++] = a->l0[o];
-		i = a->i1[o];
-		a->ao[fill[i]] = o;
-		a->aw[fill[i]++] = a->l1[o];
+	for (size_t o = o0; o < o1; o++) {
+		size_t i0, i1;
+		float l0, l1;
+		sl_lin_at(o, n, s, &i0, &i1, &l0, &l1);
+		out[o - o0] = r[i0] * l0 + r[i1] * l1;
 	}
 }
 
-/* one allocation for an axis of n inputs; NULL if out of memory */
-static void *axis_alloc(axis *a, size_t n, size_t s)
+/* the adjoint along the last axis: out[i - i0] = Σ aw g[ao] over the pairs
+ * of input i, from 0, i0 <= i < i1 */
+static void hlerp_adj(size_t n, size_t s, size_t i0, size_t i1, const float *g, float *out)
 {
-	size_t no = n * s, na = 2 * no;
-	size_t bytes = (no + n + no + (n + 1) + na) * sizeof(size_t) + (2 * no + na) * sizeof(float);
-	char *m = malloc(bytes);
-	if (!m)
-		return NULL;
-	a->n = n;
-	a->no = no;
-	a->i0 = (size_t *)m;          /* no, then n of scratch */
-	a->i1 = a->i0 + no + n;       /* no */
-	a->astart = a->i1 + no;       /* n + 1 */
-	a->ao = a->astart + n + 1;    /* up to 2 no */
-	a->l0 = (float *)(a->ao + na);
-	a->l1 = a->l0 + no;
-	a->aw = a->l1 + no;
-	axis_weights(a, s);
-	return m;
-}
-
-/* out[o] = r[i0] l0 + r[i1] l1 along the last axis */
-static void hlerp(const axis *a, const float *r, float *out)
-{
-	for (size_t o = 0; o < a->no; o++)
-		out[o] = r[a->i0[o]] * a->l0[o] + r[a->i1[o]] * a->l1[o];
-}
-
-/* the adjoint along the last axis: out[i] = Σ aw g[ao] */
-static void hlerp_adj(const axis *a, const float *g, float *out)
-{
-	for (size_t i = 0; i < a->n; i++) {
+	size_t ao[2 * 64 + 2];
+	float aw[2 * 64 + 2];
+	assert(s <= 64);
+	for (size_t i = i0; i < i1; i++) {
+		size_t na = sl_lin_adj(i, n, s, ao, aw);
 		float acc = 0.0f;
-		for (size_t j = a->astart[i]; j < a->astart[i + 1]; j++)
-			acc = acc + a->aw[j] * g[a->ao[j]];
-		out[i] = acc;
+		for (size_t j = 0; j < na; j++)
+			acc = acc + aw[j] * g[ao[j]];
+		out[i - i0] = acc;
 	}
 }
 
 /* nearest, one output row from one input row */
-static void nearest_row(size_t w, size_t s, const float *r, float *out)
+static void nearest_row(const sl_exec *e, size_t w, size_t s, const float *r, float *out)
 {
+	if (s == 2) {
+		e->k->nn->near2(w, r, out);
+		return;
+	}
 	for (size_t i = 0; i < w; i++)
 		for (size_t j = 0; j < s; j++)
 			out[i * s + j] = r[i];
 }
 
 /* nearest adjoint: acc[i] += Σ_j g[i s + j], j in order */
-static void nearest_row_adj(size_t w, size_t s, const float *g, float *acc)
+static void nearest_row_adj(const sl_exec *e, size_t w, size_t s, const float *g, float *acc)
 {
+	if (s == 2) {
+		e->k->nn->near2_adj(w, g, acc);
+		return;
+	}
 	for (size_t i = 0; i < w; i++) {
 		float t = g[i * s];
 		for (size_t j = 1; j < s; j++)
 			t = t + g[i * s + j];
 		acc[i] = acc[i] + t;
+	}
+}
+
+/* linear, output row (p, oz, oy) of any scale */
+static void up_row(const sl_exec *e, const sl_geom *g, size_t s, const float *xp, size_t oz,
+                   size_t oy, float *y)
+{
+	size_t nd3 = g->nd == 3, Wo = g->w * s;
+	size_t zs[2] = {0, 0}, ys[2];
+	float wt[4] = {0.0f, 0.0f, 1.0f, 0.0f}; /* wy0, wy1, wz0, wz1 */
+	if (s == 2) {
+		sl_lin2_at(oy, g->h, &ys[0], &ys[1], &wt[0], &wt[1]);
+		if (nd3)
+			sl_lin2_at(oz, g->d, &zs[0], &zs[1], &wt[2], &wt[3]);
+	} else {
+		sl_lin_at(oy, g->h, s, &ys[0], &ys[1], &wt[0], &wt[1]);
+		if (nd3)
+			sl_lin_at(oz, g->d, s, &zs[0], &zs[1], &wt[2], &wt[3]);
+	}
+	const float *rows[4];
+	for (size_t dz = 0; dz <= nd3; dz++)
+		for (size_t dy = 0; dy < 2; dy++)
+			rows[2 * dz + dy] = xp + (zs[dz] * g->h + ys[dy]) * g->w;
+	if (s == 2) {
+		e->k->nn->up2(g->w, 2 + 2 * nd3, rows, wt, y);
+		return;
+	}
+	/* 4 rows along x and 2 planes, chunk by chunk */
+	float h[6][UP_CHUNK];
+	for (size_t o0 = 0; o0 < Wo; o0 += UP_CHUNK) {
+		size_t n = Wo - o0 < UP_CHUNK ? Wo - o0 : UP_CHUNK;
+		for (size_t dz = 0; dz <= nd3; dz++) {
+			hlerp(g->w, s, o0, o0 + n, rows[2 * dz], h[2 * dz]);
+			hlerp(g->w, s, o0, o0 + n, rows[2 * dz + 1], h[2 * dz + 1]);
+			e->k->nn->lerp(n, h[2 * dz], wt[0], h[2 * dz + 1], wt[1], nd3 ? h[4 + dz] : y + o0);
+		}
+		if (nd3)
+			e->k->nn->lerp(n, h[4], wt[2], h[5], wt[3], y + o0);
+	}
+}
+
+/* linear adjoint, input row (p, iz, iy) of any scale; gp: plane p of gy */
+static void up_row_adj(const sl_exec *e, const sl_geom *g, size_t s, const float *gp, size_t iz,
+                       size_t iy, float *acc)
+{
+	size_t nd3 = g->nd == 3, Ho = g->h * s, Wo = g->w * s, W = g->w;
+	/* the pairs of iy along y and of iz along z, 2 s + 2 at most each */
+	size_t oy[2 * 64 + 2], oz[2 * 64 + 2];
+	float wy[2 * 64 + 2], wz[2 * 64 + 2];
+	assert(s <= 64);
+	size_t ny = sl_lin_adj(iy, g->h, s, oy, wy);
+	size_t nz = nd3 ? sl_lin_adj(iz, g->d, s, oz, wz) : 0;
+	if (s == 2) {
+		const float *rows[5 * 5];
+		assert(ny <= 5 && nz <= 5);
+		for (size_t z = 0; z < (nd3 ? nz : 1); z++)
+			for (size_t y = 0; y < ny; y++)
+				rows[z * ny + y] = gp + ((nd3 ? oz[z] : 0) * Ho + oy[y]) * Wo;
+		e->k->nn->up2_adj(W, nz, wz, ny, wy, rows, acc);
+		return;
+	}
+	/* 2-D: acc = Σ_y wy A_x^T gy[y]; 3-D: acc = Σ_z wz Σ_y wy A_x^T gy[z][y],
+	 * each sum from 0, chunk by chunk */
+	float t[UP_CHUNK], ty[UP_CHUNK];
+	for (size_t i0 = 0; i0 < W; i0 += UP_CHUNK) {
+		size_t n = W - i0 < UP_CHUNK ? W - i0 : UP_CHUNK;
+		float *a = acc + i0, *yacc = nd3 ? ty : a;
+		memset(a, 0, n * sizeof(float));
+		for (size_t z = 0; z < (nd3 ? nz : 1); z++) {
+			if (nd3)
+				memset(ty, 0, n * sizeof(float));
+			for (size_t y = 0; y < ny; y++) {
+				hlerp_adj(W, s, i0, i0 + n, gp + ((nd3 ? oz[z] : 0) * Ho + oy[y]) * Wo, t);
+				e->k->nn->axpy(n, wy[y], t, yacc);
+			}
+			if (nd3)
+				e->k->nn->axpy(n, wz[z], ty, a);
+		}
 	}
 }
 
@@ -286,46 +294,17 @@ int sl_nn_upsample(const sl_exec *e, const sl_geom *g, int mode, size_t s, const
 	size_t Do = g->d * sd, Ho = g->h * s, Wo = g->w * s;
 	size_t nrows = g->planes * Do * Ho, in_plane = g->d * g->h * g->w;
 	int nt = sl_exec_threads(e, nrows * Wo);
-	if (mode == SL_UP_NEAREST) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-		for (size_t r = 0; r < nrows; r++) {
-			sl_note_team(e);
-			size_t oy = r % Ho, oz = r / Ho % Do, p = r / (Ho * Do);
-			nearest_row(g->w, s, x + p * in_plane + (oz / sd * g->h + oy / s) * g->w, y + r * Wo);
-		}
-		return 0;
-	}
-	axis ax, ay, az;
-	void *mx = axis_alloc(&ax, g->w, s), *my = axis_alloc(&ay, g->h, s);
-	void *mz = axis_alloc(&az, g->d, sd);
-	float *ws = malloc((size_t)nt * 6 * Wo * sizeof(float));
-	int rc = -1;
-	if (!mx || !my || !mz || !ws)
-		goto done;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 	for (size_t r = 0; r < nrows; r++) {
 		sl_note_team(e);
 		size_t oy = r % Ho, oz = r / Ho % Do, p = r / (Ho * Do);
-		float *h = ws + (size_t)thread_id() * 6 * Wo; /* 4 rows along x, 2 planes */
-		const float *xp = x + p * in_plane;
-		size_t zs[2] = {az.i0[oz], az.i1[oz]}, ys[2] = {ay.i0[oy], ay.i1[oy]};
-		for (int dz = 0; dz < (g->nd == 3 ? 2 : 1); dz++) {
-			for (int dy = 0; dy < 2; dy++)
-				hlerp(&ax, xp + (zs[dz] * g->h + ys[dy]) * g->w, h + (size_t)(2 * dz + dy) * Wo);
-			float *dst = g->nd == 3 ? h + (size_t)(4 + dz) * Wo : y + r * Wo;
-			e->k->nn->lerp(Wo, h + (size_t)(2 * dz) * Wo, ay.l0[oy], h + (size_t)(2 * dz + 1) * Wo,
-			               ay.l1[oy], dst);
-		}
-		if (g->nd == 3)
-			e->k->nn->lerp(Wo, h + 4 * Wo, az.l0[oz], h + 5 * Wo, az.l1[oz], y + r * Wo);
+		if (mode == SL_UP_NEAREST)
+			nearest_row(e, g->w, s, x + p * in_plane + (oz / sd * g->h + oy / s) * g->w,
+			            y + r * Wo);
+		else
+			up_row(e, g, s, x + p * in_plane, oz, oy, y + r * Wo);
 	}
-	rc = 0;
-done:
-	free(mx);
-	free(my);
-	free(mz);
-	free(ws);
-	return rc;
+	return 0;
 }
 
 int sl_nn_upsample_bwd(const sl_exec *e, const sl_geom *g, int mode, size_t s, const float *gy,
@@ -335,55 +314,22 @@ int sl_nn_upsample_bwd(const sl_exec *e, const sl_geom *g, int mode, size_t s, c
 	size_t Do = g->d * sd, Ho = g->h * s, Wo = g->w * s, W = g->w;
 	size_t nrows = g->planes * g->d * g->h, out_plane = Do * Ho * Wo;
 	int nt = sl_exec_threads(e, nrows * W * s * s * sd);
-	if (mode == SL_UP_NEAREST) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-		for (size_t r = 0; r < nrows; r++) {
-			sl_note_team(e);
-			size_t iy = r % g->h, iz = r / g->h % g->d, p = r / (g->h * g->d);
-			float *acc = gx + r * W;
-			memset(acc, 0, W * sizeof(float));
-			for (size_t dz = 0; dz < sd; dz++)
-				for (size_t dy = 0; dy < s; dy++)
-					nearest_row_adj(W, s, gy + p * out_plane + ((iz * sd + dz) * Ho + iy * s + dy) * Wo,
-					                acc);
-		}
-		return 0;
-	}
-	axis ax, ay, az;
-	void *mx = axis_alloc(&ax, g->w, s), *my = axis_alloc(&ay, g->h, s);
-	void *mz = axis_alloc(&az, g->d, sd);
-	float *ws = malloc((size_t)nt * 2 * W * sizeof(float));
-	int rc = -1;
-	if (!mx || !my || !mz || !ws)
-		goto done;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 	for (size_t r = 0; r < nrows; r++) {
 		sl_note_team(e);
 		size_t iy = r % g->h, iz = r / g->h % g->d, p = r / (g->h * g->d);
-		float *t = ws + (size_t)thread_id() * 2 * W, *ty = t + W, *acc = gx + r * W;
 		const float *gp = gy + p * out_plane;
-		/* 2-D: acc = Σ_y wy A_x^T gy[y]; 3-D: acc = Σ_z wz Σ_y wy A_x^T gy[z][y] */
-		float *yacc = g->nd == 3 ? ty : acc;
-		memset(acc, 0, W * sizeof(float));
-		for (size_t jz = az.astart[iz]; jz < az.astart[iz + 1]; jz++) {
-			size_t oz = az.ao[jz];
-			if (g->nd == 3)
-				memset(ty, 0, W * sizeof(float));
-			for (size_t jy = ay.astart[iy]; jy < ay.astart[iy + 1]; jy++) {
-				hlerp_adj(&ax, gp + (oz * Ho + ay.ao[jy]) * Wo, t);
-				e->k->nn->axpy(W, ay.aw[jy], t, yacc);
-			}
-			if (g->nd == 3)
-				e->k->nn->axpy(W, az.aw[jz], ty, acc);
+		if (mode == SL_UP_NEAREST) {
+			float *acc = gx + r * W;
+			memset(acc, 0, W * sizeof(float));
+			for (size_t dz = 0; dz < sd; dz++)
+				for (size_t dy = 0; dy < s; dy++)
+					nearest_row_adj(e, W, s, gp + ((iz * sd + dz) * Ho + iy * s + dy) * Wo, acc);
+		} else {
+			up_row_adj(e, g, s, gp, iz, iy, gx + r * W);
 		}
 	}
-	rc = 0;
-done:
-	free(mx);
-	free(my);
-	free(mz);
-	free(ws);
-	return rc;
+	return 0;
 }
 
 /* ---- concatenation --------------------------------------------------- */

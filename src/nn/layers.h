@@ -7,8 +7,10 @@
  * Every driver cuts its work into fixed tasks (blocks of SL_BLOCK elements,
  * or rows) whatever the thread count, and reductions fold per-task partials
  * in task order: the results are bit-identical for any number of threads.
- * Drivers that need scratch memory return -1 when malloc fails (nothing has
- * been written then), else 0.
+ * None allocates: scratch (partials, rows of interpolation) lives on the
+ * stack in fixed-size windows, and indices and weights are computed on the
+ * fly, so a call with stable shapes (or any shapes) costs no malloc. The
+ * int-returning drivers return 0 (kept for callers that check).
  */
 #ifndef SL_NN_LAYERS_H
 #define SL_NN_LAYERS_H
