@@ -78,6 +78,8 @@ int main(int argc, char **argv)
 	long long s[3];
 	unsigned seed = 12345;
 	char line[256];
+	sl_conv_ws ws; /* shared by every plan, as in a Lua state */
+	sl_conv_ws_init(&ws);
 	while (fgets(line, sizeof line, stdin)) {
 		s[2] = 0;
 		int got = sscanf(line, "%63s %d %d %d %d %d %d %d %lld %lld %lld", name, &dims, &N, &cin, &cout, &k,
@@ -109,11 +111,11 @@ int main(int argc, char **argv)
 				double best[3] = {1e30, 1e30, 1e30};
 				for (int r = 0; r <= reps; r++) {
 					double t0 = now();
-					check(sl_conv_forward(p, &e, N, in, x, w, b, y), p);
+					check(sl_conv_forward(p, &ws, &e, N, in, x, w, b, y), p);
 					double t1 = now();
-					check(sl_conv_backward_data(p, &e, N, in, y, w, gx), p);
+					check(sl_conv_backward_data(p, &ws, &e, N, in, y, w, gx), p);
 					double t2 = now();
-					check(sl_conv_backward_weights(p, &e, N, in, x, y, gw, gb), p);
+					check(sl_conv_backward_weights(p, &ws, &e, N, in, x, y, gw, gb), p);
 					double t3 = now();
 					if (r == 0)
 						continue; /* warm-up: builds the primitives */
@@ -137,5 +139,6 @@ int main(int argc, char **argv)
 		free(gw);
 		free(gb);
 	}
+	sl_conv_ws_free(&ws);
 	return 0;
 }
