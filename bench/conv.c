@@ -10,7 +10,10 @@
  *   {"name":..,"mode":"plain","threads":1,"fwd":ms,"bwd_data":ms,"bwd_weights":ms,"impl":..}
  * with the best of --reps timed calls after one warm-up call.
  *
- *   bench_conv [--reps R] [--threads 1,2] [--modes auto,plain,blocked]
+ *   bench_conv [--reps R] [--threads 1,2] [--modes auto,plain,blocked] [--min-flops F]
+ *
+ * --min-flops sets the work threshold below which a call stays on fewer
+ * threads (default SL_CONV_MIN_FLOPS; 0 always uses every thread asked for).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -52,6 +55,8 @@ static void check(int rc, sl_conv *p)
 int main(int argc, char **argv)
 {
 	int reps = 3, threads[8] = {1, 2}, nthr = 2, modes[3] = {-1, 0, 1}, nmodes = 3;
+	sl_conv_ws ws; /* shared by every plan, as in a Lua state */
+	sl_conv_ws_init(&ws);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--reps") && i + 1 < argc)
 			reps = atoi(argv[++i]);
@@ -59,6 +64,8 @@ int main(int argc, char **argv)
 			nthr = 0;
 			for (char *t = strtok(argv[++i], ","); t && nthr < 8; t = strtok(NULL, ","))
 				threads[nthr++] = atoi(t);
+		} else if (!strcmp(argv[i], "--min-flops") && i + 1 < argc) {
+			ws.min_flops = atof(argv[++i]);
 		} else if (!strcmp(argv[i], "--modes") && i + 1 < argc) {
 			const char *m = argv[++i];
 			nmodes = 0;
@@ -69,7 +76,7 @@ int main(int argc, char **argv)
 			if (strstr(m, "blocked"))
 				modes[nmodes++] = 1;
 		} else {
-			fprintf(stderr, "usage: bench_conv [--reps R] [--threads 1,2] [--modes auto,plain,blocked] < shapes\n");
+			fprintf(stderr, "usage: bench_conv [--reps R] [--threads 1,2] [--modes auto,plain,blocked] [--min-flops F] < shapes\n");
 			return 2;
 		}
 	}
@@ -78,8 +85,6 @@ int main(int argc, char **argv)
 	long long s[3];
 	unsigned seed = 12345;
 	char line[256];
-	sl_conv_ws ws; /* shared by every plan, as in a Lua state */
-	sl_conv_ws_init(&ws);
 	while (fgets(line, sizeof line, stdin)) {
 		s[2] = 0;
 		int got = sscanf(line, "%63s %d %d %d %d %d %d %d %lld %lld %lld", name, &dims, &N, &cin, &cout, &k,

@@ -14,6 +14,18 @@
  * The weight gradient: each sample writes its own partial (in the
  * primitive's layout); after the loop the partials are summed in double in
  * sample order, element by element, and added to the caller's gradient.
+ *
+ * Memory: a plan keeps its primitives, descriptors, streams and memory
+ * objects. Everything large and transient (the slots' reorder buffers and
+ * scratchpads, reordered weights, the partials) is carved from the caller's
+ * workspace at the start of each call (see "the workspace" below), so a
+ * network holds one layer's worth of it, not the sum over its layers. Weights
+ * are reordered at every call anyway (they change at every optimiser step),
+ * so nothing of them needs to outlive a call.
+ *
+ * Small calls (SL_CONV_MIN_FLOPS) run on fewer threads; since the units of
+ * work (samples, slabs) do not depend on the thread count, neither do the
+ * bits.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -41,9 +41,14 @@ typedef struct sl_conv_cfg {
 
 typedef struct sl_conv sl_conv;
 
-/* Below this many floating-point operations per thread (2 per multiply-add)
- * a call does not start more threads: measured with bench/conv_small.c, see
- * sl_conv_ws. */
+/* A call gets one thread per this many floating-point operations (2 per
+ * multiply-add), at most the threads asked for: small work stays on one
+ * thread. Measured (tools/conv_threshold.py: 3x3 C->C convolutions,
+ * forward + both gradients, 1 against 2 threads, 2-core VM): 2 threads break
+ * even near 2.4-4.7 Mflop, gain 30-40 % from 9 Mflop on; below 1 Mflop they
+ * lose 1.1-1.5x with the other core busy and up to 15 ms per call (800x)
+ * when it sleeps. 4 Mflop per thread (2 threads from 8 Mflop) takes no
+ * risk where the gain is marginal. */
 #define SL_CONV_MIN_FLOPS 4e6
 
 /* The workspace of the plans of one owner (one Lua state); plans using one
