@@ -10,7 +10,10 @@
  *   {"name":..,"mode":"plain","threads":1,"fwd":ms,"bwd_data":ms,"bwd_weights":ms,"impl":..}
  * with the best of --reps timed calls after one warm-up call.
  *
- *   bench_conv [--reps R] [--threads 1,2] [--modes auto,plain,blocked]
+ *   bench_conv [--reps R] [--threads 1,2] [--modes auto,plain,blocked] [--min-flops F]
+ *
+ * --min-flops sets the work threshold below which a call stays on fewer
+ * threads (default SL_CONV_MIN_FLOPS; 0 always uses every thread asked for).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -52,6 +55,8 @@ static void check(int rc, sl_conv *p)
 int main(int argc, char **argv)
 {
 	int reps = 3, threads[8] = {1, 2}, nthr = 2, modes[3] = {-1, 0, 1}, nmodes = 3;
+	sl_conv_ws ws; /* shared by every plan, as in a Lua state */
+	sl_conv_ws_init(&ws);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--reps") && i + 1 < argc)
 			reps = atoi(argv[++i]);
@@ -59,6 +64,8 @@ int main(int argc, char **argv)
 			nthr = 0;
 			for (char *t = strtok(argv[++i], ","); t && nthr < 8; t = strtok(NULL, ","))
 				threads[nthr++] = atoi(t);
+		} else if (!strcmp(argv[i], "--min-flops") && i + 1 < argc) {
+			ws.min_flops = atof(argv[++i]);
 		} else if (!strcmp(argv[i], "--modes") && i + 1 < argc) {
 			const char *m = argv[++i];
 			nmodes = 0;
@@ -69,7 +76,7 @@ int main(int argc, char **argv)
 			if (strstr(m, "blocked"))
 				modes[nmodes++] = 1;
 		} else {
-			fprintf(stderr, "usage: bench_conv [--reps R] [--threads 1,2] [--modes auto,plain,blocked] < shapes\n");
+			fprintf(stderr, "usage: bench_conv [--reps R] [--threads 1,2] [--modes auto,plain,blocked] [--min-flops F] < shapes\n");
 			return 2;
 		}
 	}
@@ -109,11 +116,11 @@ int main(int argc, char **argv)
 				double best[3] = {1e30, 1e30, 1e30};
 				for (int r = 0; r <= reps; r++) {
 					double t0 = now();
-					check(sl_conv_forward(p, &e, N, in, x, w, b, y), p);
+					check(sl_conv_forward(p, &ws, &e, N, in, x, w, b, y), p);
 					double t1 = now();
-					check(sl_conv_backward_data(p, &e, N, in, y, w, gx), p);
+					check(sl_conv_backward_data(p, &ws, &e, N, in, y, w, gx), p);
 					double t2 = now();
-					check(sl_conv_backward_weights(p, &e, N, in, x, y, gw, gb), p);
+					check(sl_conv_backward_weights(p, &ws, &e, N, in, x, y, gw, gb), p);
 					double t3 = now();
 					if (r == 0)
 						continue; /* warm-up: builds the primitives */
@@ -137,5 +144,6 @@ int main(int argc, char **argv)
 		free(gw);
 		free(gb);
 	}
+	sl_conv_ws_free(&ws);
 	return 0;
 }

@@ -309,6 +309,9 @@ describe("conv", function()
           return { flat(y), flat(gx), flat(gw), flat(gb) }, used
         end)
       end
+      -- these shapes are below the work threshold: lift it to test the teams
+      local prev = core.conv_min_flops(0)
+      local ok, err = pcall(function()
       local r1, u1 = go(1)
       assert.same({ 1, 1, 1 }, u1)
       for _, n in ipairs { 2, 3 } do
@@ -321,7 +324,89 @@ describe("conv", function()
         local nb = math.min(n, c.N)
         assert.same({ n, nb, nb }, un, what .. ": threads_used")
       end
+      end)
+      core.conv_min_flops(prev)
+      if not ok then error(err, 0) end
     end
+  end)
+
+  it("runs small work on one thread with the same bits, large work on the team", function()
+    local function case(cfg, N, sp)
+      local plan = core.conv_plan(cfg)
+      local x, w = T.randn(xshape(cfg, N, sp)), T.randn(wshape(cfg))
+      local gy = T.randn(core.conv_out_shape(plan, x))
+      return function()
+        local y, gx, gw = T.zeros(core.conv_out_shape(plan, x)), T.zeros(x:shape()), T.zeros(w:shape())
+        core.conv_forward(plan, x, w, nil, y)
+        local used = { core.threads_used() }
+        core.conv_backward_data(plan, gy, w, gx)
+        used[2] = core.threads_used()
+        core.conv_backward_weights(plan, x, gy, gw, nil)
+        used[3] = core.threads_used()
+        return { flat(y), flat(gx), flat(gw) }, used
+      end
+    end
+    -- (2,4,8,8), 4 -> 4: 2 * 2*4*4*9*64 = 74 kflop, far below the threshold
+    local small = case({ dims = 2, cin = 4, cout = 4, k = 3, stride = 1 }, 2, { 8, 8 })
+    local r1 = H.with_threads(1, small)
+    local r2, u2 = H.with_threads(2, small)
+    assert.same({ 1, 1, 1 }, u2)
+    assert.same(r1, r2)
+    -- (4,32,32,32), 32 -> 32: 2 * 4*32*32*9*1024 = 75 Mflop, above it
+    local big = case({ dims = 2, cin = 32, cout = 32, k = 3, stride = 1 }, 4, { 32, 32 })
+    local _, ub = H.with_threads(2, big)
+    assert.same({ 2, 2, 2 }, ub)
+  end)
+
+  it("shares one workspace between plans: the largest need, and the same bits interleaved", function()
+    local cases = {
+      { cfg = { dims = 2, cin = 5, cout = 16, k = 3, stride = 1 }, N = 2, sp = { 24, 20 } },
+      { cfg = { dims = 3, cin = 16, cout = 8, k = 3, stride = 2 }, N = 3, sp = { 6, 8, 7 } },
+      { cfg = { dims = 3, cin = 8, cout = 4, transposed = true }, N = 2, sp = { 3, 4, 5 } },
+    }
+    H.with_threads(2, function()
+      local prev = core.conv_min_flops(0)
+      local ok, err = pcall(function()
+        local data = {}
+        for i, c in ipairs(cases) do
+          c.plan = core.conv_plan(c.cfg)
+          local x = T.randn(xshape(c.cfg, c.N, c.sp))
+          data[i] = { x = x, w = T.randn(wshape(c.cfg)), b = T.randn { c.cfg.cout },
+                      gy = T.randn(core.conv_out_shape(c.plan, x)) }
+        end
+        local function pass(i)
+          local c, d = cases[i], data[i]
+          local y, gx = T.zeros(core.conv_out_shape(c.plan, d.x)), T.zeros(d.x:shape())
+          local gw, gb = T.zeros(d.w:shape()), T.zeros { c.cfg.cout }
+          core.conv_forward(c.plan, d.x, d.w, d.b, y)
+          core.conv_backward_data(c.plan, d.gy, d.w, gx)
+          core.conv_backward_weights(c.plan, d.x, d.gy, gw, gb)
+          return { flat(y), flat(gx), flat(gw), flat(gb) }
+        end
+        -- alone, each from an empty workspace: its need
+        local alone, need, most = {}, {}, 0
+        for i = 1, #cases do
+          core.conv_workspace(true)
+          alone[i] = pass(i)
+          need[i] = core.conv_workspace()
+          assert.is_true(need[i] > 0)
+          most = math.max(most, need[i])
+        end
+        -- interleaved, in another order, twice: the same bits, and the
+        -- workspace is the largest need, not the sum
+        core.conv_workspace(true)
+        for _ = 1, 2 do
+          for _, i in ipairs { 3, 1, 2 } do
+            assert.same(alone[i], pass(i), "case " .. i)
+          end
+        end
+        assert.equal(most, core.conv_workspace())
+        -- stable shapes: the workspace does not move
+        assert.equal(most, core.conv_workspace())
+      end)
+      core.conv_min_flops(prev)
+      if not ok then error(err, 0) end
+    end)
   end)
 
   it("a set_threads change between calls of one plan keeps the bits", function()

@@ -194,6 +194,16 @@ static void read_env(lua_State *L, sl_ctx *c)
 	}
 }
 
+/* The context's buffers go with the Lua state (or the module's last
+ * function). Running out of memory in sl_conv_ws_init is impossible: it
+ * allocates nothing. */
+static int ctx_gc(lua_State *L)
+{
+	sl_ctx *c = lua_touserdata(L, 1);
+	sl_conv_ws_free(&c->conv);
+	return 0;
+}
+
 /* The only exported symbol (the build hides the rest). */
 __attribute__((visibility("default"))) int luaopen_segloss_core(lua_State *L);
 
@@ -201,6 +211,14 @@ int luaopen_segloss_core(lua_State *L)
 {
 	sl_ctx *c = lua_newuserdatauv(L, sizeof *c, 0);
 	int ctx = lua_gettop(L);
+	sl_conv_ws_init(&c->conv);
+	if (luaL_newmetatable(L, "segloss.Context")) {
+		lua_pushcfunction(L, ctx_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_pushliteral(L, "locked");
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_setmetatable(L, ctx);
 	const sl_kern *ks[SL_MAX_BACKENDS];
 	sl_kern_available(ks);
 	c->kern = ks[0];

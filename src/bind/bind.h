@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "../nn/conv.h"
 #include "../ops.h"
 #include "../rng.h"
 #include "../tensor.h"
@@ -24,6 +25,9 @@ typedef struct sl_ctx {
 	int threads;
 	int team; /* the largest team of threads of the last call that ran work */
 	sl_rng rng;
+	/* the transient buffers of every convolution plan of the state (they
+	 * run one at a time); freed by the context's __gc */
+	sl_conv_ws conv;
 } sl_ctx;
 
 static inline sl_ctx *sl_getctx(lua_State *L)

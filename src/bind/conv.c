@@ -229,7 +229,7 @@ static int conv_forward(lua_State *L)
 	check_apart(L, fn, y, "output", b, "bias");
 	int64_t N = check_act(L, fn, c, x, "input", 1, in);
 	sl_exec e = sl_getexec(L);
-	int rc = sl_conv_forward(p, &e, N, in, x->data, w->data, b ? b->data : NULL, y->data);
+	int rc = sl_conv_forward(p, &sl_getctx(L)->conv, &e, N, in, x->data, w->data, b ? b->data : NULL, y->data);
 	sl_touch(y);
 	if (rc != SL_CONV_OK)
 		raise_core(L, fn, p, rc);
@@ -254,7 +254,7 @@ static int conv_backward_data(lua_State *L)
 	check_apart(L, fn, gx, "input gradient", gy, "output gradient");
 	check_apart(L, fn, gx, "input gradient", w, "weight");
 	sl_exec e = sl_getexec(L);
-	int rc = sl_conv_backward_data(p, &e, gx->shape[0], in, gy->data, w->data, gx->data);
+	int rc = sl_conv_backward_data(p, &sl_getctx(L)->conv, &e, gx->shape[0], in, gy->data, w->data, gx->data);
 	sl_touch(gx);
 	if (rc != SL_CONV_OK)
 		raise_core(L, fn, p, rc);
@@ -289,7 +289,7 @@ static int conv_backward_weights(lua_State *L)
 		check_apart(L, fn, gw, "weight gradient", gb, "bias gradient");
 	int64_t N = check_act(L, fn, c, x, "input", 1, in);
 	sl_exec e = sl_getexec(L);
-	int rc = sl_conv_backward_weights(p, &e, N, in, x->data, gy->data, gw->data, gb ? gb->data : NULL);
+	int rc = sl_conv_backward_weights(p, &sl_getctx(L)->conv, &e, N, in, x->data, gy->data, gw->data, gb ? gb->data : NULL);
 	if (rc != SL_CONV_OK)
 		raise_core(L, fn, p, rc); /* gw and gb are written only at the end */
 	sl_touch(gw);
@@ -316,7 +316,45 @@ static int conv_out_shape(lua_State *L)
 	return 1;
 }
 
+/* conv_min_flops([n]) -> the previous value: below n floating-point
+ * operations per thread a convolution call runs on fewer threads (0: always
+ * the whole team; specs use it to reach the threaded path on small shapes) */
+static int conv_min_flops(lua_State *L)
+{
+	const char *fn = "segloss.core.conv_min_flops";
+	sl_checknargs(L, fn, 0, 0, 1);
+	sl_conv_ws *ws = &sl_getctx(L)->conv;
+	lua_pushnumber(L, ws->min_flops);
+	if (!lua_isnoneornil(L, 1)) {
+		double v = sl_checknum(L, 1, fn, "n", 1);
+		if (v < 0)
+			sl_error(L, fn, "n must be >= 0, got %g", v);
+		ws->min_flops = v;
+	}
+	return 1;
+}
+
+/* conv_workspace([free]) -> bytes of the state's convolution workspace
+ * (before freeing it, if free is true; the next call grows it again) */
+static int conv_workspace(lua_State *L)
+{
+	const char *fn = "segloss.core.conv_workspace";
+	sl_checknargs(L, fn, 0, 0, 1);
+	if (!lua_isnoneornil(L, 1) && lua_type(L, 1) != LUA_TBOOLEAN) {
+		char d[96];
+		sl_error(L, fn, "free must be a boolean, got %s", sl_describe(L, 1, d, sizeof d));
+	}
+	int release = lua_toboolean(L, 1);
+	sl_conv_ws *ws = &sl_getctx(L)->conv;
+	lua_pushinteger(L, (lua_Integer)ws->bytes);
+	if (release)
+		sl_conv_ws_free(ws);
+	return 1;
+}
+
 static const luaL_Reg funcs[] = {
+	{"conv_min_flops", conv_min_flops},
+	{"conv_workspace", conv_workspace},
 	{"conv_plan", conv_plan},
 	{"conv_forward", conv_forward},
 	{"conv_backward_data", conv_backward_data},

@@ -14,6 +14,18 @@
  * The weight gradient: each sample writes its own partial (in the
  * primitive's layout); after the loop the partials are summed in double in
  * sample order, element by element, and added to the caller's gradient.
+ *
+ * Memory: a plan keeps its primitives, descriptors, streams and memory
+ * objects. Everything large and transient (the slots' reorder buffers and
+ * scratchpads, reordered weights, the partials) is carved from the caller's
+ * workspace at the start of each call (see "the workspace" below), so a
+ * network holds one layer's worth of it, not the sum over its layers. Weights
+ * are reordered at every call anyway (they change at every optimiser step),
+ * so nothing of them needs to outlive a call.
+ *
+ * Small calls (SL_CONV_MIN_FLOPS) run on fewer threads; since the units of
+ * work (samples, slabs) do not depend on the thread count, neither do the
+ * bits.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,11 +54,11 @@ typedef struct port {
 	size_t pbytes;
 } port;
 
+/* A thread's stream and memory objects; the buffers behind pm[] and scratch
+ * are the thread's part of the workspace, set at the start of every call. */
 typedef struct slot {
 	dnnl_stream_t st;
 	dnnl_memory_t um[NP], pm[NP], bias, scratch;
-	void *buf[NP]; /* this thread's sample in the primitive's layout */
-	void *sbuf;
 	int status;
 } slot;
 
@@ -58,14 +70,15 @@ typedef struct dir {
 	size_t sbytes;
 	slot *slots;
 	int nslots;
-	/* forward, backward data: the weights (and bias) shared by all threads */
+	/* forward, backward data: the weights (and bias) shared by all threads;
+	 * backward weights: the sum in the primitive's (wp) and user's (wu)
+	 * layouts. wp and wu's buffers are in the workspace. */
 	dnnl_memory_t wu, wp, bias;
-	void *wbuf;   /* weights in the primitive's layout; backward weights: the sum */
 	float *zeros; /* bias when none is given */
-	/* backward weights */
-	float *wtmp; /* the sum in the user's layout */
+	/* during one call: the workspace's parts (not owned) */
+	void *wbuf;  /* weights in the primitive's layout; backward weights: the sum */
+	float *wtmp; /* backward weights: the sum in the user's layout */
 	float *part, *partb;
-	size_t npart; /* samples the partials have room for */
 	char impl[64];
 } dir;
 
@@ -158,13 +171,11 @@ static void free_dir(dir *d)
 					dnnl_memory_destroy(s->um[i]);
 				if (s->pm[i])
 					dnnl_memory_destroy(s->pm[i]);
-				free(s->buf[i]);
 			}
 			if (s->bias)
 				dnnl_memory_destroy(s->bias);
 			if (s->scratch)
 				dnnl_memory_destroy(s->scratch);
-			free(s->sbuf);
 			if (s->st)
 				dnnl_stream_destroy(s->st);
 		}
@@ -181,11 +192,7 @@ static void free_dir(dir *d)
 		dnnl_memory_destroy(d->wp);
 	if (d->bias)
 		dnnl_memory_destroy(d->bias);
-	free(d->wbuf);
 	free(d->zeros);
-	free(d->wtmp);
-	free(d->part);
-	free(d->partb);
 	memset(d, 0, sizeof *d);
 }
 
@@ -465,27 +472,18 @@ static int build_dir(sl_conv *p, dir *d, int dn, const geom *g, int nt)
 	TRY("primitive_create", dnnl_primitive_create(&d->prim, pd));
 	dnnl_memory_desc_init_by_tag(&d->smd, 1, (dnnl_dims_t){(dnnl_dim_t)d->sbytes}, dnnl_u8, dnnl_a);
 
-	/* shared weights and bias (forward, backward data); the sum (backward weights) */
+	/* shared weights and bias (forward, backward data); the sum (backward
+	 * weights); buffers in the workspace are set by each call */
 	port *pw = &d->p[P_W];
 	rc = SL_CONV_ENOMEM;
-	if (!pw->same && !(d->wbuf = alloc64(pw->pbytes)))
-		goto out;
-	if (dn != D_BWD_W) {
+	if (dn != D_BWD_W || !pw->same)
 		TRY("memory_create", dnnl_memory_create(&d->wu, &pw->umd, p->eng, DNNL_MEMORY_NONE));
-		if (!pw->same)
-			TRY("memory_create", dnnl_memory_create(&d->wp, &pw->pmd, p->eng, d->wbuf));
-		if (dn == D_FWD) {
-			if (!(d->zeros = calloc((size_t)c->cout, sizeof(float))))
-				goto out;
-			TRY("memory_create", dnnl_memory_create(&d->bias, &m.b, p->eng, DNNL_MEMORY_NONE));
-		}
-	} else {
-		if (!pw->same) {
-			if (!(d->wtmp = alloc64(sl_conv_wnumel(c) * sizeof(float))))
-				goto out;
-			TRY("memory_create", dnnl_memory_create(&d->wu, &pw->umd, p->eng, d->wtmp));
-			TRY("memory_create", dnnl_memory_create(&d->wp, &pw->pmd, p->eng, d->wbuf));
-		}
+	if (!pw->same)
+		TRY("memory_create", dnnl_memory_create(&d->wp, &pw->pmd, p->eng, DNNL_MEMORY_NONE));
+	if (dn == D_FWD) {
+		if (!(d->zeros = calloc((size_t)c->cout, sizeof(float))))
+			goto out;
+		TRY("memory_create", dnnl_memory_create(&d->bias, &m.b, p->eng, DNNL_MEMORY_NONE));
 	}
 
 	/* one slot per thread */
@@ -503,21 +501,13 @@ static int build_dir(sl_conv *p, dir *d, int dn, const geom *g, int nt)
 				continue;
 			}
 			TRY("memory_create", dnnl_memory_create(&s->um[i], &pt->umd, p->eng, DNNL_MEMORY_NONE));
-			if (!pt->same) {
-				rc = SL_CONV_ENOMEM;
-				if (!(s->buf[i] = alloc64(pt->pbytes)))
-					goto out;
-				TRY("memory_create", dnnl_memory_create(&s->pm[i], &pt->pmd, p->eng, s->buf[i]));
-			}
+			if (!pt->same)
+				TRY("memory_create", dnnl_memory_create(&s->pm[i], &pt->pmd, p->eng, DNNL_MEMORY_NONE));
 		}
 		if (dn == D_BWD_W)
 			TRY("memory_create", dnnl_memory_create(&s->bias, &m.b, p->eng, DNNL_MEMORY_NONE));
-		if (d->sbytes) {
-			rc = SL_CONV_ENOMEM;
-			if (!(s->sbuf = alloc64(d->sbytes)))
-				goto out;
-			TRY("memory_create", dnnl_memory_create(&s->scratch, &d->smd, p->eng, s->sbuf));
-		}
+		if (d->sbytes)
+			TRY("memory_create", dnnl_memory_create(&s->scratch, &d->smd, p->eng, DNNL_MEMORY_NONE));
 	}
 	d->ready = 1;
 	rc = SL_CONV_OK;
@@ -663,6 +653,118 @@ static dnnl_status_t reorder(dir *d, slot *s, dnnl_primitive_t r, dnnl_memory_t 
 	return dnnl_primitive_execute(r, s->st, d->sbytes ? 3 : 2, a);
 }
 
+static size_t prod(int n, const int64_t *v)
+{
+	size_t r = 1;
+	for (int a = 0; a < n; a++)
+		r *= (size_t)v[a];
+	return r;
+}
+
+/* ---- the workspace ----
+ *
+ * One call needs, per thread of its team, the sample (slab) in the
+ * primitive's layout for each reordered port and the primitive's scratchpad
+ * ("slot bytes"), and, shared by the team, the weights in the primitive's
+ * layout (backward weights: the sum in both layouts and the per-sample
+ * partials). All of it lives only during the call, so every plan of a Lua
+ * state draws it from one workspace, grown to the largest call and reused:
+ * the peak is one layer's need, not the sum over the network's layers. */
+
+#define WS_ALIGN 64
+
+static size_t al(size_t b) { return (b + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN; }
+
+void sl_conv_ws_init(sl_conv_ws *ws)
+{
+	ws->base = NULL;
+	ws->bytes = 0;
+	ws->min_flops = SL_CONV_MIN_FLOPS;
+}
+
+void sl_conv_ws_free(sl_conv_ws *ws)
+{
+	free(ws->base);
+	ws->base = NULL;
+	ws->bytes = 0;
+}
+
+/* Makes the workspace hold at least bytes (its contents are not kept).
+ * Built with -DSL_CONV_POISON it fills the workspace with NaN bytes before
+ * every call: the specs then prove no call depends on what another left. */
+static int ws_reserve(sl_conv *p, sl_conv_ws *ws, size_t bytes)
+{
+	if (bytes <= ws->bytes) {
+#ifdef SL_CONV_POISON
+		memset(ws->base, 0xff, ws->bytes);
+#endif
+		return SL_CONV_OK;
+	}
+	sl_conv_ws_free(ws); /* first, so that the old and new never add up */
+	if (!(ws->base = alloc64(bytes))) {
+		snprintf(p->err, sizeof p->err, "out of memory");
+		return SL_CONV_ENOMEM;
+	}
+	ws->bytes = bytes;
+#ifdef SL_CONV_POISON
+	memset(ws->base, 0xff, ws->bytes);
+#endif
+	return SL_CONV_OK;
+}
+
+/* The bytes one thread needs in direction d. */
+static size_t slot_bytes(const dir *d)
+{
+	size_t b = d->sbytes ? al(d->sbytes) : 0;
+	for (int i = 0; i < 2; i++)
+		if (!d->p[i].same)
+			b += al(d->p[i].pbytes);
+	return b;
+}
+
+/* Points the slots 0..nt-1 of d at their parts of the workspace: thread t's
+ * part starts at base + t * stride. Setting the handle zero-fills the
+ * padding of blocked layouts, which another plan may have overwritten. */
+static int bind_slots(sl_conv *p, dir *d, int nt, char *base, size_t stride)
+{
+	for (int t = 0; t < nt; t++) {
+		slot *s = &d->slots[t];
+		char *q = base + (size_t)t * stride;
+		dnnl_status_t st = dnnl_success;
+		for (int i = 0; i < 2 && st == dnnl_success; i++)
+			if (!d->p[i].same) {
+				st = dnnl_memory_set_data_handle_v2(s->pm[i], q, s->st);
+				q += al(d->p[i].pbytes);
+			}
+		if (st == dnnl_success && d->sbytes)
+			st = dnnl_memory_set_data_handle_v2(s->scratch, q, s->st);
+		if (st != dnnl_success)
+			return fail(p, "memory_set_data_handle", st);
+	}
+	return SL_CONV_OK;
+}
+
+/* Threads for a call of units independent units (samples or slabs): small
+ * work stays on one thread, as a team's start and barriers cost more than
+ * they save (and far more when another process holds a core). The units do
+ * not depend on the thread count, so neither do the bits. */
+static int call_threads(const sl_conv *p, const sl_conv_ws *ws, const sl_exec *e, int64_t N,
+                        const int64_t *in, int64_t units)
+{
+	const sl_conv_cfg *c = &p->c;
+	int64_t out[3];
+	sl_conv_out_spatial(c, in, out);
+	/* 2 flops per multiply-add; a transposed convolution (kernel = stride)
+	 * touches each output once per input channel */
+	double f = 2.0 * (double)N * c->cin * c->cout * (double)prod(c->dims, out);
+	if (!c->transposed)
+		for (int a = 0; a < c->dims; a++)
+			f *= c->k;
+	double t = ws->min_flops > 0 ? f / ws->min_flops : (double)e->threads;
+	int nt = t < 1 ? 1 : t < e->threads ? (int)t : e->threads;
+	return nt < units ? nt : (int)units;
+}
+
 /* One sample through direction d on slot s: ua, ub are the user's sample
  * pointers for ports A and B; wmem the weights' memory (forward, backward
  * data) or NULL (backward weights: pw, pb are the sample's partials). */
@@ -702,20 +804,11 @@ static dnnl_status_t run_sample(dir *d, slot *s, const float *ua, float *ub, dnn
 	return st;
 }
 
-static size_t prod(int n, const int64_t *v)
-{
-	size_t r = 1;
-	for (int a = 0; a < n; a++)
-		r *= (size_t)v[a];
-	return r;
-}
-
-/* Runs samples 0..N-1 of direction dn on min(threads, N) threads. */
-static int run_all(sl_conv *p, const sl_exec *e, int dn, int64_t N, const float *a, size_t astride,
+/* Runs samples 0..N-1 of direction dn on nt threads. */
+static int run_all(sl_conv *p, const sl_exec *e, int dn, int nt, int64_t N, const float *a, size_t astride,
                    float *b, size_t bstride, dnnl_memory_t wmem, dnnl_memory_t bmem)
 {
 	dir *d = &p->d[dn];
-	int nt = e->threads < N ? e->threads : (int)N;
 	size_t wstride = d->p[P_W].pbytes / sizeof(float), cout = (size_t)p->c.cout;
 	for (int t = 0; t < d->nslots; t++)
 		d->slots[t].status = dnnl_success;
@@ -736,7 +829,8 @@ static int run_all(sl_conv *p, const sl_exec *e, int dn, int64_t N, const float 
 	return SL_CONV_OK;
 }
 
-/* The shared weights of forward / backward data: the user's, or reordered. */
+/* The shared weights of forward / backward data: the user's, or reordered
+ * into d->wbuf (a part of the workspace). */
 static int load_weights(sl_conv *p, dir *d, const float *w, dnnl_memory_t *wmem)
 {
 	dnnl_status_t st = dnnl_memory_set_data_handle_v2(d->wu, (void *)(uintptr_t)w, d->slots[0].st);
@@ -744,6 +838,8 @@ static int load_weights(sl_conv *p, dir *d, const float *w, dnnl_memory_t *wmem)
 		return fail(p, "memory_set_data_handle", st);
 	*wmem = d->wu;
 	if (!d->p[P_W].same) {
+		if ((st = dnnl_memory_set_data_handle_v2(d->wp, d->wbuf, d->slots[0].st)) != dnnl_success)
+			return fail(p, "memory_set_data_handle", st);
 		if ((st = reorder(d, &d->slots[0], d->p[P_W].reo, d->wu, d->wp)) != dnnl_success)
 			return fail(p, "reorder (weights)", st);
 		*wmem = d->wp;
@@ -751,8 +847,8 @@ static int load_weights(sl_conv *p, dir *d, const float *w, dnnl_memory_t *wmem)
 	return SL_CONV_OK;
 }
 
-int sl_conv_forward(sl_conv *p, const sl_exec *e, int64_t N, const int64_t *in, const float *x,
-                    const float *w, const float *b, float *y)
+int sl_conv_forward(sl_conv *p, sl_conv_ws *ws, const sl_exec *e, int64_t N, const int64_t *in,
+                    const float *x, const float *w, const float *b, float *y)
 {
 	const sl_conv_cfg *c = &p->c;
 	int64_t out[3];
@@ -767,32 +863,52 @@ int sl_conv_forward(sl_conv *p, const sl_exec *e, int64_t N, const int64_t *in, 
 		p->nslab = ns;
 		p->q = q;
 	}
-	dnnl_memory_t wmem[3] = {NULL, NULL, NULL};
-	for (int64_t j = 0; j < ns && rc == SL_CONV_OK; j++) {
-		int v = variant(j, ns);
-		dir *d = &p->fv[v];
-		if (wmem[v])
-			continue;
+	/* the variants this call uses: first, last, middle slabs. Each has its
+	 * own part of a thread's workspace (a slab is a fraction of a sample, so
+	 * this costs about one sample): a variant's blocked buffer then keeps the
+	 * zero padding its handle got, whatever another variant wrote. */
+	int nv = ns >= 3 ? 3 : (int)ns, vs[3] = {0, 2, 1};
+	int64_t js[3] = {0, ns - 1, 1};
+	size_t rbytes = 0, shared = 0, voff[3];
+	for (int k = 0; k < nv; k++) {
+		dir *d = &p->fv[vs[k]];
 		if (!d->ready) {
 			geom g;
 			int64_t i0, o0;
-			slab(p, j, ns, q, &g, &i0, &o0);
+			slab(p, js[k], ns, q, &g, &i0, &o0);
 			if ((rc = build_dir(p, d, D_FWD, &g, e->threads)) != SL_CONV_OK)
-				break;
+				goto done;
 		}
-		if ((rc = load_weights(p, d, w, &wmem[v])) != SL_CONV_OK)
-			break;
+		voff[k] = rbytes;
+		rbytes += slot_bytes(d);
+		if (!d->p[P_W].same)
+			shared += al(d->p[P_W].pbytes);
+	}
+	int64_t units = N * ns;
+	int nt = call_threads(p, ws, e, N, in, units);
+	if ((rc = ws_reserve(p, ws, shared + (size_t)nt * rbytes)) != SL_CONV_OK)
+		goto done;
+	char *wsb = ws->base;
+	dnnl_memory_t wmem[3] = {NULL, NULL, NULL};
+	for (int k = 0; k < nv; k++) {
+		int v = vs[k];
+		dir *d = &p->fv[v];
+		if (!d->p[P_W].same) {
+			d->wbuf = wsb;
+			wsb += al(d->p[P_W].pbytes);
+		}
+		if ((rc = bind_slots(p, d, nt, (char *)ws->base + shared + voff[k], rbytes)) != SL_CONV_OK ||
+		    (rc = load_weights(p, d, w, &wmem[v])) != SL_CONV_OK)
+			goto done;
 		dnnl_status_t st = dnnl_memory_set_data_handle_v2(d->bias, (void *)(uintptr_t)(b ? b : d->zeros),
 		                                                  d->slots[0].st);
-		if (st != dnnl_success)
+		if (st != dnnl_success) {
 			rc = fail(p, "memory_set_data_handle", st);
+			goto done;
+		}
 	}
-	if (rc != SL_CONV_OK)
-		goto done;
 	size_t xs = (size_t)c->cin * prod(c->dims, in), ys = (size_t)c->cout * prod(c->dims, out);
 	size_t xrow = prod(c->dims - 1, in + 1), yrow = prod(c->dims - 1, out + 1);
-	int64_t units = N * ns;
-	int nt = e->threads < units ? e->threads : (int)units;
 	for (int v = 0; v < 3; v++)
 		for (int t = 0; t < p->fv[v].nslots; t++)
 			p->fv[v].slots[t].status = dnnl_success;
@@ -821,7 +937,7 @@ done:
 	return rc;
 }
 
-int sl_conv_backward_data(sl_conv *p, const sl_exec *e, int64_t N, const int64_t *in,
+int sl_conv_backward_data(sl_conv *p, sl_conv_ws *ws, const sl_exec *e, int64_t N, const int64_t *in,
                           const float *gy, const float *w, float *gx)
 {
 	const sl_conv_cfg *c = &p->c;
@@ -829,13 +945,24 @@ int sl_conv_backward_data(sl_conv *p, const sl_exec *e, int64_t N, const int64_t
 	sl_conv_out_spatial(c, in, out);
 	icv s = icv_enter();
 	int rc = prepare(p, D_BWD_DATA, in, e->threads);
-	if (rc == SL_CONV_OK) {
-		dnnl_memory_t wmem;
-		rc = load_weights(p, &p->d[D_BWD_DATA], w, &wmem);
-		if (rc == SL_CONV_OK)
-			rc = run_all(p, e, D_BWD_DATA, N, gy, (size_t)c->cout * prod(c->dims, out), gx,
-			             (size_t)c->cin * prod(c->dims, in), wmem, NULL);
-	}
+	if (rc != SL_CONV_OK)
+		goto done;
+	dir *d = &p->d[D_BWD_DATA];
+	port *pw = &d->p[P_W];
+	int nt = call_threads(p, ws, e, N, in, N);
+	size_t shared = pw->same ? 0 : al(pw->pbytes), rbytes = slot_bytes(d);
+	if ((rc = ws_reserve(p, ws, shared + (size_t)nt * rbytes)) != SL_CONV_OK)
+		goto done;
+	d->wbuf = pw->same ? NULL : ws->base;
+	/* the slots first: the weights' reorder uses slot 0's scratchpad */
+	if ((rc = bind_slots(p, d, nt, (char *)ws->base + shared, rbytes)) != SL_CONV_OK)
+		goto done;
+	dnnl_memory_t wmem;
+	if ((rc = load_weights(p, d, w, &wmem)) != SL_CONV_OK)
+		goto done;
+	rc = run_all(p, e, D_BWD_DATA, nt, N, gy, (size_t)c->cout * prod(c->dims, out), gx,
+	             (size_t)c->cin * prod(c->dims, in), wmem, NULL);
+done:
 	icv_leave(s);
 	return rc;
 }
@@ -843,7 +970,7 @@ int sl_conv_backward_data(sl_conv *p, const sl_exec *e, int64_t N, const int64_t
 /* Blocks of the sums of the partials: fixed, whatever the thread count. */
 #define SUM_BLOCK 4096
 
-int sl_conv_backward_weights(sl_conv *p, const sl_exec *e, int64_t N, const int64_t *in,
+int sl_conv_backward_weights(sl_conv *p, sl_conv_ws *ws, const sl_exec *e, int64_t N, const int64_t *in,
                              const float *x, const float *gy, float *gw, float *gb)
 {
 	const sl_conv_cfg *c = &p->c;
@@ -855,39 +982,48 @@ int sl_conv_backward_weights(sl_conv *p, const sl_exec *e, int64_t N, const int6
 		goto done;
 	dir *d = &p->d[D_BWD_W];
 	port *pw = &d->p[P_W];
-	size_t wn = pw->pbytes / sizeof(float), cout = (size_t)c->cout;
-	if ((size_t)N > d->npart) {
-		size_t bytes;
-		float *np = NULL, *nb = NULL;
-		if (!__builtin_mul_overflow((size_t)N, pw->pbytes, &bytes)) {
-			np = alloc64(bytes);
-			nb = alloc64((size_t)N * cout * sizeof(float));
-		}
-		if (!np || !nb) {
-			free(np);
-			free(nb);
-			snprintf(p->err, sizeof p->err, "out of memory");
-			rc = SL_CONV_ENOMEM;
+	size_t wn = pw->pbytes / sizeof(float), cout = (size_t)c->cout, m = sl_conv_wnumel(c);
+	int nt = call_threads(p, ws, e, N, in, N);
+	int tsum = call_threads(p, ws, e, N, in, e->threads);
+	/* workspace: [sum, primitive layout][sum, user layout][partials][bias
+	 * partials][thread parts] */
+	size_t pbytes, sumb = pw->same ? 0 : al(pw->pbytes) + al(m * sizeof(float)), rbytes = slot_bytes(d);
+	if (__builtin_mul_overflow((size_t)N, pw->pbytes, &pbytes)) {
+		snprintf(p->err, sizeof p->err, "out of memory");
+		rc = SL_CONV_ENOMEM;
+		goto done;
+	}
+	size_t shared = sumb + al(pbytes) + al((size_t)N * cout * sizeof(float));
+	if ((rc = ws_reserve(p, ws, shared + (size_t)nt * rbytes)) != SL_CONV_OK)
+		goto done;
+	char *wsb = ws->base;
+	d->wbuf = d->wtmp = NULL;
+	if (!pw->same) {
+		d->wbuf = wsb;
+		d->wtmp = (float *)(void *)(wsb + al(pw->pbytes));
+		dnnl_status_t st;
+		if ((st = dnnl_memory_set_data_handle_v2(d->wp, d->wbuf, d->slots[0].st)) != dnnl_success ||
+		    (st = dnnl_memory_set_data_handle_v2(d->wu, d->wtmp, d->slots[0].st)) != dnnl_success) {
+			rc = fail(p, "memory_set_data_handle", st);
 			goto done;
 		}
-		free(d->part);
-		free(d->partb);
-		d->part = np;
-		d->partb = nb;
-		d->npart = (size_t)N;
 	}
+	d->part = (float *)(void *)(wsb + sumb);
+	d->partb = (float *)(void *)(wsb + sumb + al(pbytes));
+	if ((rc = bind_slots(p, d, nt, wsb + shared, rbytes)) != SL_CONV_OK)
+		goto done;
 	/* x and gy are read only; the B port of backward weights is an input */
-	rc = run_all(p, e, D_BWD_W, N, x, (size_t)c->cin * prod(c->dims, in), (float *)(uintptr_t)gy,
+	rc = run_all(p, e, D_BWD_W, nt, N, x, (size_t)c->cin * prod(c->dims, in), (float *)(uintptr_t)gy,
 	             (size_t)c->cout * prod(c->dims, out), NULL, NULL);
 	if (rc != SL_CONV_OK)
 		goto done;
 	/* sum the partials in sample order, in double */
 	float *sum = pw->same ? NULL : d->wbuf;
 	size_t nblk = (wn + SUM_BLOCK - 1) / SUM_BLOCK;
-	int nt = e->threads < (int)nblk ? e->threads : (int)nblk;
+	int ntb = tsum < (int)nblk ? tsum : (int)nblk;
 	const float *part = d->part;
 	size_t nn = (size_t)N;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(ntb) schedule(static) if (ntb > 1)
 	for (size_t bk = 0; bk < nblk; bk++) {
 		sl_note_team(e);
 		size_t i0 = bk * SUM_BLOCK, i1 = i0 + SUM_BLOCK < wn ? i0 + SUM_BLOCK : wn;
@@ -907,7 +1043,6 @@ int sl_conv_backward_weights(sl_conv *p, const sl_exec *e, int64_t N, const int6
 			rc = fail(p, "reorder (weight gradient)", st);
 			goto done;
 		}
-		size_t m = sl_conv_wnumel(c);
 		for (size_t i = 0; i < m; i++)
 			gw[i] += d->wtmp[i];
 	}

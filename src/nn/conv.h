@@ -5,8 +5,12 @@
  * (cin, cout, 2, 2[, 2]); bias (cout). Lua-free.
  *
  * A plan caches oneDNN primitives for one spatial input shape and thread
- * count, and the buffers they need; a call with the same shape allocates
- * nothing.
+ * count, and their small descriptors. The large buffers a call needs only
+ * while it runs (samples reordered to blocked layouts, oneDNN scratchpads,
+ * reordered weights, weight-gradient partials) come from a workspace the
+ * caller passes, shared by every plan that never runs concurrently with
+ * another (the Lua binding: one per Lua state); it grows to the largest call
+ * and is reused, so once shapes are stable a call allocates nothing.
  *
  * Threads and determinism: every oneDNN primitive is created for ONE thread
  * and works on ONE sample (forward, for batches below 4: on one slab of a
@@ -36,6 +40,29 @@ typedef struct sl_conv_cfg {
 } sl_conv_cfg;
 
 typedef struct sl_conv sl_conv;
+
+/* A call gets one thread per this many floating-point operations (2 per
+ * multiply-add), at most the threads asked for: small work stays on one
+ * thread. Measured (tools/conv_threshold.py: 3x3 C->C convolutions,
+ * forward + both gradients, 1 against 2 threads, 2-core VM): 2 threads break
+ * even near 2.4-4.7 Mflop, gain 30-40 % from 9 Mflop on; below 1 Mflop they
+ * lose 1.1-1.5x with the other core busy and up to 15 ms per call (800x)
+ * when it sleeps. 4 Mflop per thread (2 threads from 8 Mflop) takes no
+ * risk where the gain is marginal. */
+#define SL_CONV_MIN_FLOPS 4e6
+
+/* The workspace of the plans of one owner (one Lua state); plans using one
+ * workspace must not run concurrently. */
+typedef struct sl_conv_ws {
+	void *base;       /* 64-byte aligned, or NULL */
+	size_t bytes;     /* its size: the largest need so far */
+	double min_flops; /* floating-point operations per thread at least */
+} sl_conv_ws;
+
+/* An empty workspace with min_flops = SL_CONV_MIN_FLOPS. */
+void sl_conv_ws_init(sl_conv_ws *ws);
+/* Frees the buffer (the workspace stays usable: it grows again). */
+void sl_conv_ws_free(sl_conv_ws *ws);
 
 enum {
 	SL_CONV_OK = 0,
@@ -70,13 +97,13 @@ void sl_conv_set_blocked(sl_conv *p, int blocked);
 const char *sl_conv_impl(const sl_conv *p, int d);
 
 /* x: (N, cin, in...), y: (N, cout, out...); b may be NULL. y = conv(x, w) + b. */
-int sl_conv_forward(sl_conv *p, const sl_exec *e, int64_t N, const int64_t *in, const float *x,
-                    const float *w, const float *b, float *y);
+int sl_conv_forward(sl_conv *p, sl_conv_ws *ws, const sl_exec *e, int64_t N, const int64_t *in,
+                    const float *x, const float *w, const float *b, float *y);
 /* gx = dL/dx from gy = dL/dy (gx overwritten). */
-int sl_conv_backward_data(sl_conv *p, const sl_exec *e, int64_t N, const int64_t *in,
+int sl_conv_backward_data(sl_conv *p, sl_conv_ws *ws, const sl_exec *e, int64_t N, const int64_t *in,
                           const float *gy, const float *w, float *gx);
 /* gw += dL/dw, gb += dL/db (gb may be NULL). */
-int sl_conv_backward_weights(sl_conv *p, const sl_exec *e, int64_t N, const int64_t *in,
+int sl_conv_backward_weights(sl_conv *p, sl_conv_ws *ws, const sl_exec *e, int64_t N, const int64_t *in,
                              const float *x, const float *gy, float *gw, float *gb);
 
 #endif
