@@ -4,13 +4,15 @@
 --
 --   lua5.4 bench/unet.lua [--rounds 2] [--md out.md] [--configs 2d64,2d128,3d] [--threads 1,2]
 --
--- Every measurement runs in a fresh process (so that its peak resident size
--- is its own): this script as a worker (--worker 1) for segloss, and
--- tools/bench_torch_unet.py for PyTorch. Rounds interleave the two, cell by
--- cell, and the table compares best step time against best step time
--- (this VM's speed swings by 2x within minutes). Memory: VmHWM, the process's
--- peak resident size, and its growth over the size before the first step
--- (the step's own buffers: activations, gradients, workspaces).
+-- Every (configuration, thread count) runs in a fresh process per side, so
+-- that its peak resident size is its own: this script as a worker
+-- (--worker 1) for segloss, tools/bench_torch_unet.py for PyTorch; each runs
+-- the inference steps, then the training steps (whose peak is then the
+-- process's). Rounds interleave the two sides, and the table compares best
+-- step time against best step time (this VM's speed swings by 2x within
+-- minutes). Memory: VmHWM, the process's peak resident size, and its growth
+-- over the size before the first step (the steps' own buffers: activations,
+-- gradients, workspaces).
 --
 -- Architectures (the same on both sides, tools/torch_unet.py):
 --   2d64, 2d128  UNet{base 16, depth 2, dims 2, norm none, relu, maxpool, bilinear}
@@ -77,36 +79,42 @@ local function worker(a)
   end
   local opt = segloss.optim.Adam(net, { lr = 1e-3 })
   local g = T.zeros(cfg.shape)
-  local step
-  if a.mode == "train" then
-    local lopts = { activation = "sigmoid", out = g }
-    step = function()
-      net:zero_grad()
-      local y = net:forward(x)
-      segloss.bce_dice(y, t, lopts)
-      net:backward(x, g)
-      opt:step()
-    end
-  else
-    net:evaluate()
-    step = function() net:forward(x) end
+  local lopts = { activation = "sigmoid", out = g }
+  local function train_step()
+    net:zero_grad()
+    local y = net:forward(x)
+    segloss.bce_dice(y, t, lopts)
+    net:backward(x, g)
+    opt:step()
   end
+  local function infer_step() net:forward(x) end
   collectgarbage()
   local before = status_mb("VmRSS")
   local warm = tonumber(a.warmup) or cfg.warmup
   local steps = tonumber(a.steps) or cfg.steps
-  for _ = 1, warm do step() end
-  local times = {}
-  for i = 1, steps do
-    local t0 = clock()
-    step()
-    times[i] = clock() - t0
-  end
-  local best = math.huge
-  for _, v in ipairs(times) do best = math.min(best, v) end
   local cjson = require "cjson"
-  print(cjson.encode { config = a.config, threads = tonumber(a.threads), mode = a.mode, steps = steps,
-                       times = times, best = best, rss_before_mb = before, rss_peak_mb = status_mb("VmHWM") })
+  local function run(mode)
+    if mode == "train" then net:train() else net:evaluate() end
+    local step = mode == "train" and train_step or infer_step
+    for _ = 1, warm do step() end
+    local times = {}
+    for i = 1, steps do
+      local t0 = clock()
+      step()
+      times[i] = clock() - t0
+    end
+    local best = math.huge
+    for _, v in ipairs(times) do best = math.min(best, v) end
+    return { config = a.config, threads = tonumber(a.threads), mode = mode, steps = steps, times = times,
+             best = best, rss_before_mb = before, rss_peak_mb = status_mb("VmHWM") }
+  end
+  if a.mode == "both" then
+    local out = { infer = run("infer") }
+    out.train = run("train")
+    print(cjson.encode(out))
+  else
+    print(cjson.encode(run(a.mode)))
+  end
 end
 
 -- ---------------------------------------------------------------- driver
@@ -146,18 +154,27 @@ local function driver(a)
       b.grow = math.max(b.grow, r.rss_peak_mb - r.rss_before_mb)
     end
   end
+  -- one process per (config, threads) and side: inference, then training
+  local pairs_ = {}
+  for _, c in ipairs(configs) do
+    for _, th in ipairs(threads) do pairs_[#pairs_ + 1] = { c, th } end
+  end
   for round = 1, rounds do
-    for i, cell in ipairs(cells) do
-      U.progress("U-Net %s, %s thread(s), %s: round %d/%d (cell %d/%d)", cell[1], cell[2], cell[3], round,
-        rounds, i, #cells)
-      local args = string.format("--config %s --threads %s --mode %s", cell[1], cell[2], cell[3])
+    for i, ct in ipairs(pairs_) do
+      local cfg = CONFIGS[ct[1]]
+      U.progress("U-Net %s, %s thread(s): round %d/%d (%d/%d)", ct[1], ct[2], round, rounds, i, #pairs_)
+      local args = string.format("--config %s --threads %s --mode both --warmup %d --steps %d", ct[1], ct[2],
+        cfg.warmup, cfg.steps)
       local r, err = run_json(string.format("%s bench/unet.lua --worker 1 %s", lua, args))
       if not r then error("bench/unet.lua worker failed: " .. tostring(err)) end
-      keep("segloss", cell, r)
+      local tr, terr
       if have_torch then
-        local tr, terr = run_json("/usr/bin/python3 tools/bench_torch_unet.py " .. args)
+        tr, terr = run_json("/usr/bin/python3 tools/bench_torch_unet.py " .. args)
         if not tr then error("tools/bench_torch_unet.py failed: " .. tostring(terr)) end
-        keep("torch", cell, tr)
+      end
+      for _, m in ipairs(modes) do
+        keep("segloss", { ct[1], ct[2], m }, r[m])
+        if tr then keep("torch", { ct[1], ct[2], m }, tr[m]) end
       end
     end
   end

@@ -25,18 +25,6 @@
 /* Headers longer than this are refused (numpy's own limit is 10000). */
 #define MAX_HEADER (1 << 20)
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* A tiny scanner over the header dict. */
 typedef struct scan {
 	const char *p, *end;
@@ -93,29 +81,29 @@ static int read_word(scan *s, const char *w)
 static int read_shape(scan *s, sl_npy *h, char *err, size_t errlen)
 {
 	if (!accept(s, '('))
-		return fail(err, errlen, "malformed header: 'shape' is not a tuple");
+		return sl_errf(err, errlen, "malformed header: 'shape' is not a tuple");
 	h->ndim = 0;
 	for (;;) {
 		if (accept(s, ')'))
 			break;
 		skip_ws(s);
 		if (s->p >= s->end || !isdigit((unsigned char)*s->p))
-			return fail(err, errlen, "malformed header: bad 'shape' tuple");
+			return sl_errf(err, errlen, "malformed header: bad 'shape' tuple");
 		int64_t v = 0;
 		while (s->p < s->end && isdigit((unsigned char)*s->p)) {
 			if (v > (INT64_MAX - 9) / 10)
-				return fail(err, errlen, "shape dimension is too large");
+				return sl_errf(err, errlen, "shape dimension is too large");
 			v = v * 10 + (*s->p++ - '0');
 		}
 		if (s->p < s->end && *s->p == 'L') /* Python 2 long */
 			s->p++;
 		if (h->ndim == SL_MAXDIM)
-			return fail(err, errlen, "arrays of more than %d dimensions are not supported",
+			return sl_errf(err, errlen, "arrays of more than %d dimensions are not supported",
 			            SL_MAXDIM);
 		h->shape[h->ndim++] = v;
 		if (!accept(s, ',')) {
 			if (!accept(s, ')'))
-				return fail(err, errlen, "malformed header: bad 'shape' tuple");
+				return sl_errf(err, errlen, "malformed header: bad 'shape' tuple");
 			break;
 		}
 	}
@@ -126,20 +114,20 @@ static int parse_descr(sl_npy *h, char *err, size_t errlen)
 {
 	const char *d = h->descr;
 	if (strlen(d) < 3)
-		return fail(err, errlen, "unsupported dtype '%s'", d);
+		return sl_errf(err, errlen, "unsupported dtype '%s'", d);
 	char order = d[0], kind = d[1];
 	char *endp;
 	long size = strtol(d + 2, &endp, 10);
 	if (*endp != '\0' || strchr("<>|=", order) == NULL)
-		return fail(err, errlen, "unsupported dtype '%s'", d);
+		return sl_errf(err, errlen, "unsupported dtype '%s'", d);
 	int ok = (kind == 'f' && (size == 4 || size == 8)) ||
 	         ((kind == 'i' || kind == 'u') && (size == 1 || size == 2 || size == 4 || size == 8)) ||
 	         (kind == 'b' && size == 1);
 	if (!ok)
-		return fail(err, errlen,
+		return sl_errf(err, errlen,
 		            "unsupported dtype '%s' (float32/64, int8-64, uint8-64 and bool are read)", d);
 	if (order == '>' && size > 1)
-		return fail(err, errlen, "big-endian dtype '%s' is not supported", d);
+		return sl_errf(err, errlen, "big-endian dtype '%s' is not supported", d);
 	h->kind = kind;
 	h->size = (int)size;
 	return 0;
@@ -152,7 +140,7 @@ int sl_npy_read_header_from(sl_npy_read_fn rd, void *ctx, sl_npy *h, char *err, 
 	if (got < 0)
 		return -1;
 	if (got < 8 || memcmp(pre, "\x93NUMPY", 6) != 0)
-		return fail(err, errlen, "not a .npy file (no \\x93NUMPY magic)");
+		return sl_errf(err, errlen, "not a .npy file (no \\x93NUMPY magic)");
 	int major = pre[6], minor = pre[7];
 	size_t hlen;
 	if (major == 1 && got == 10) {
@@ -163,37 +151,37 @@ int sl_npy_read_header_from(sl_npy_read_fn rd, void *ctx, sl_npy *h, char *err, 
 	} else if (more < 0) {
 		return -1;
 	} else if (major < 1 || major > 3) {
-		return fail(err, errlen, "unsupported .npy format version %d.%d", major, minor);
+		return sl_errf(err, errlen, "unsupported .npy format version %d.%d", major, minor);
 	} else {
-		return fail(err, errlen, "truncated .npy header");
+		return sl_errf(err, errlen, "truncated .npy header");
 	}
 	if (hlen > MAX_HEADER)
-		return fail(err, errlen, "header of %zu bytes is larger than %d", hlen, MAX_HEADER);
+		return sl_errf(err, errlen, "header of %zu bytes is larger than %d", hlen, MAX_HEADER);
 	h->header_bytes = (major == 1 ? 10 : 12) + hlen;
 	char *buf = malloc(hlen + 1);
 	if (!buf)
-		return fail(err, errlen, "out of memory reading the header");
+		return sl_errf(err, errlen, "out of memory reading the header");
 	int64_t hgot = rd(ctx, buf, hlen, err, errlen);
 	if (hgot < 0 || (size_t)hgot != hlen) {
 		free(buf);
-		return hgot < 0 ? -1 : fail(err, errlen, "truncated .npy header");
+		return hgot < 0 ? -1 : sl_errf(err, errlen, "truncated .npy header");
 	}
 	scan s = {buf, buf + hlen};
 	int have_descr = 0, have_order = 0, have_shape = 0, fortran = 0, rc = 0;
 	char key[32];
 	if (!accept(&s, '{')) {
-		rc = fail(err, errlen, "malformed header: not a dict");
+		rc = sl_errf(err, errlen, "malformed header: not a dict");
 		goto done;
 	}
 	while (!accept(&s, '}')) {
 		if (read_str(&s, key, sizeof key) != 0 || !accept(&s, ':')) {
-			rc = fail(err, errlen, "malformed header: expected 'key': value");
+			rc = sl_errf(err, errlen, "malformed header: expected 'key': value");
 			goto done;
 		}
 		if (strcmp(key, "descr") == 0 && !have_descr) {
 			have_descr = 1;
 			if (read_str(&s, h->descr, sizeof h->descr) != 0) {
-				rc = fail(err, errlen, "unsupported dtype (a structured or unknown 'descr')");
+				rc = sl_errf(err, errlen, "unsupported dtype (a structured or unknown 'descr')");
 				goto done;
 			}
 		} else if (strcmp(key, "fortran_order") == 0 && !have_order) {
@@ -201,7 +189,7 @@ int sl_npy_read_header_from(sl_npy_read_fn rd, void *ctx, sl_npy *h, char *err, 
 			if (read_word(&s, "True"))
 				fortran = 1;
 			else if (!read_word(&s, "False")) {
-				rc = fail(err, errlen, "malformed header: 'fortran_order' is not a boolean");
+				rc = sl_errf(err, errlen, "malformed header: 'fortran_order' is not a boolean");
 				goto done;
 			}
 		} else if (strcmp(key, "shape") == 0 && !have_shape) {
@@ -209,40 +197,40 @@ int sl_npy_read_header_from(sl_npy_read_fn rd, void *ctx, sl_npy *h, char *err, 
 			if ((rc = read_shape(&s, h, err, errlen)) != 0)
 				goto done;
 		} else {
-			rc = fail(err, errlen, "malformed header: unexpected key '%s'", key);
+			rc = sl_errf(err, errlen, "malformed header: unexpected key '%s'", key);
 			goto done;
 		}
 		if (!accept(&s, ',')) {
 			if (!accept(&s, '}')) {
-				rc = fail(err, errlen, "malformed header: expected ',' or '}'");
+				rc = sl_errf(err, errlen, "malformed header: expected ',' or '}'");
 				goto done;
 			}
 			break;
 		}
 	}
 	if (!have_descr || !have_order || !have_shape) {
-		rc = fail(err, errlen, "malformed header: missing '%s'",
+		rc = sl_errf(err, errlen, "malformed header: missing '%s'",
 		          !have_descr ? "descr" : !have_order ? "fortran_order" : "shape");
 		goto done;
 	}
 	if ((rc = parse_descr(h, err, errlen)) != 0)
 		goto done;
 	if (fortran) {
-		rc = fail(err, errlen, "Fortran-order arrays are not supported (save with C order)");
+		rc = sl_errf(err, errlen, "Fortran-order arrays are not supported (save with C order)");
 		goto done;
 	}
 	if (h->ndim == 0) {
-		rc = fail(err, errlen, "0-dimensional arrays are not supported");
+		rc = sl_errf(err, errlen, "0-dimensional arrays are not supported");
 		goto done;
 	}
 	int64_t n = 1;
 	for (int i = 0; i < h->ndim; i++) {
 		if (h->shape[i] == 0) {
-			rc = fail(err, errlen, "arrays with a zero-length dimension are not supported");
+			rc = sl_errf(err, errlen, "arrays with a zero-length dimension are not supported");
 			goto done;
 		}
 		if (__builtin_mul_overflow(n, h->shape[i], &n) || n > SL_MAXNUMEL) {
-			rc = fail(err, errlen, "array is too large");
+			rc = sl_errf(err, errlen, "array is too large");
 			goto done;
 		}
 	}
@@ -312,10 +300,10 @@ int sl_npy_check_length(const sl_npy *h, uint64_t have, const char *what, char *
 	/* numel <= 2^40 and size <= 8: the product fits */
 	uint64_t want = (uint64_t)h->numel * (uint64_t)h->size;
 	if (have < want)
-		return fail(err, errlen, "truncated data: the header's shape needs %llu bytes, the %s holds %llu",
+		return sl_errf(err, errlen, "truncated data: the header's shape needs %llu bytes, the %s holds %llu",
 		            (unsigned long long)want, what, (unsigned long long)have);
 	if (have > want)
-		return fail(err, errlen, "unexpected bytes after the %zu elements of data", h->numel);
+		return sl_errf(err, errlen, "unexpected bytes after the %zu elements of data", h->numel);
 	return 0;
 }
 
@@ -328,7 +316,7 @@ int sl_npy_read_data_from(sl_npy_read_fn rd, void *ctx, const sl_npy *h, float *
 		if (got < 0)
 			return -1;
 		if ((size_t)got != want)
-			return fail(err, errlen, "truncated data: expected %zu bytes, found %zu", want, (size_t)got);
+			return sl_errf(err, errlen, "truncated data: expected %zu bytes, found %zu", want, (size_t)got);
 	} else {
 		enum { CH = 8192 };
 		unsigned char buf[CH * 8];
@@ -339,7 +327,7 @@ int sl_npy_read_data_from(sl_npy_read_fn rd, void *ctx, const sl_npy *h, float *
 			if (got < 0)
 				return -1;
 			if ((size_t)got != m * (size_t)h->size)
-				return fail(err, errlen, "truncated data: expected %zu bytes, found %zu", want,
+				return sl_errf(err, errlen, "truncated data: expected %zu bytes, found %zu", want,
 				            i * (size_t)h->size + (size_t)got);
 			size_t bad = convert(h, buf, m, dst + i);
 			if (bad < m) {
@@ -347,7 +335,7 @@ int sl_npy_read_data_from(sl_npy_read_fn rd, void *ctx, const sl_npy *h, float *
 				double v;
 				memcpy(&v, buf + bad * sizeof v, sizeof v);
 				sl_coordstr(h->ndim, h->shape, i + bad, at, sizeof at);
-				return fail(err, errlen, "value %g at %s is beyond the float32 range (|v| <= 3.4028235e+38)",
+				return sl_errf(err, errlen, "value %g at %s is beyond the float32 range (|v| <= 3.4028235e+38)",
 				            v, at);
 			}
 		}
@@ -359,7 +347,7 @@ int sl_npy_read_data_from(sl_npy_read_fn rd, void *ctx, const sl_npy *h, float *
 	if (got < 0)
 		return -1;
 	if (got != 0)
-		return fail(err, errlen, "unexpected bytes after the %zu elements of data", h->numel);
+		return sl_errf(err, errlen, "unexpected bytes after the %zu elements of data", h->numel);
 	return 0;
 }
 
@@ -369,7 +357,7 @@ static int64_t file_read(void *ctx, void *buf, size_t n, char *err, size_t errle
 	FILE *f = ctx;
 	size_t got = fread(buf, 1, n, f);
 	if (got < n && ferror(f))
-		return fail(err, errlen, "read error: %s", strerror(errno));
+		return sl_errf(err, errlen, "read error: %s", strerror(errno));
 	return (int64_t)got;
 }
 
@@ -390,7 +378,7 @@ int sl_npy_check_size(FILE *f, const sl_npy *h, char *err, size_t errlen)
 		return 0; /* not seekable (a pipe): the read will tell */
 	long end = ftell(f);
 	if (end < 0 || fseek(f, here, SEEK_SET) != 0)
-		return fail(err, errlen, "cannot seek: %s", strerror(errno));
+		return sl_errf(err, errlen, "cannot seek: %s", strerror(errno));
 	return sl_npy_check_length(h, (uint64_t)(end - here), "file", err, errlen);
 }
 
@@ -436,7 +424,7 @@ int sl_npy_write(const char *path, int ndim, const int64_t *shape, const float *
 		e = sl_outfile_write(&o, data, count * sizeof(float));
 	if (e) {
 		sl_outfile_abort(&o);
-		return fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
+		return sl_errf(err, errlen, "cannot write '%s': %s", path, strerror(e));
 	}
 	return sl_outfile_commit(&o, 0, path, err, errlen);
 }

@@ -32,18 +32,6 @@
  * coded in 2 bits) */
 #define DEFLATE_MAX_RATIO 1032
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* A name quoted for messages: at most 60 bytes, control and non-ASCII
  * bytes escaped (archives come from anywhere). */
 static const char *quote(const char *s, size_t len, char *buf, size_t blen)
@@ -178,30 +166,30 @@ static int check_items(const sl_npz_item *items, size_t n, char *err, size_t err
 {
 	char q[256];
 	if (n > SL_NPZ_MAXENTRIES)
-		return fail(err, errlen, "%zu entries, more than %d", n, SL_NPZ_MAXENTRIES);
+		return sl_errf(err, errlen, "%zu entries, more than %d", n, SL_NPZ_MAXENTRIES);
 	for (size_t i = 0; i < n; i++) {
 		const sl_npz_item *it = &items[i];
 		const char *why = sl_npz_name_problem(it->name, it->namelen);
 		if (why)
-			return fail(err, errlen, "entry %zu: name %s %s", i + 1,
+			return sl_errf(err, errlen, "entry %zu: name %s %s", i + 1,
 			            quote(it->name, it->namelen, q, sizeof q), why);
 		if (it->type == SL_NPZ_F32) {
 			if (it->ndim < 1 || it->ndim > SL_MAXDIM)
-				return fail(err, errlen, "entry %zu: %d dimensions", i + 1, it->ndim);
+				return sl_errf(err, errlen, "entry %zu: %d dimensions", i + 1, it->ndim);
 			int64_t m = 1;
 			for (int d = 0; d < it->ndim; d++)
 				if (it->shape[d] < 1 || __builtin_mul_overflow(m, it->shape[d], &m) ||
 				    m > SL_MAXNUMEL)
-					return fail(err, errlen, "entry %zu: bad shape", i + 1);
+					return sl_errf(err, errlen, "entry %zu: bad shape", i + 1);
 		} else if (it->type != SL_NPZ_BYTES || it->nbytes == 0) {
-			return fail(err, errlen, "entry %zu: not a float32 array or a non-empty byte string", i + 1);
+			return sl_errf(err, errlen, "entry %zu: not a float32 array or a non-empty byte string", i + 1);
 		}
 	}
 	if (n < 2)
 		return 0;
 	size_t *ix = malloc(n * sizeof *ix);
 	if (!ix)
-		return fail(err, errlen, "out of memory");
+		return sl_errf(err, errlen, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		ix[i] = i;
 	sort_items = items;
@@ -210,7 +198,7 @@ static int check_items(const sl_npz_item *items, size_t n, char *err, size_t err
 	for (size_t k = 1; k < n && rc == 0; k++) {
 		const sl_npz_item *a = &items[ix[k - 1]], *b = &items[ix[k]];
 		if (a->namelen == b->namelen && memcmp(a->name, b->name, a->namelen) == 0)
-			rc = fail(err, errlen, "entries %zu and %zu have the same name %s", ix[k - 1] + 1,
+			rc = sl_errf(err, errlen, "entries %zu and %zu have the same name %s", ix[k - 1] + 1,
 			          ix[k] + 1, quote(a->name, a->namelen, q, sizeof q));
 	}
 	free(ix);
@@ -225,10 +213,10 @@ int sl_npz_write(const char *path, const sl_npz_item *items, size_t n, char *err
 {
 	char inner[512];
 	if (check_items(items, n, inner, sizeof inner) != 0)
-		return fail(err, errlen, "cannot write '%s': %s", path, inner);
+		return sl_errf(err, errlen, "cannot write '%s': %s", path, inner);
 	unsigned char(*hdrs)[SL_NPY_MAXHDR] = NULL;
 	if (n > 0 && !(hdrs = malloc(n * sizeof *hdrs)))
-		return fail(err, errlen, "cannot write '%s': out of memory", path);
+		return sl_errf(err, errlen, "cannot write '%s': out of memory", path);
 
 	sl_outfile o;
 	if (sl_outfile_begin(&o, path, err, errlen) != 0) {
@@ -239,7 +227,7 @@ int sl_npz_write(const char *path, const sl_npz_item *items, size_t n, char *err
 		int e = sl_outfile_write(&o, EMPTY_ZIP, sizeof EMPTY_ZIP);
 		if (e) {
 			sl_outfile_abort(&o);
-			return fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
+			return sl_errf(err, errlen, "cannot write '%s': %s", path, strerror(e));
 		}
 		return sl_outfile_commit(&o, 1, path, err, errlen);
 	}
@@ -253,7 +241,7 @@ int sl_npz_write(const char *path, const sl_npz_item *items, size_t n, char *err
 	if (src && !(za = zip_open_from_source(src, ZIP_CREATE | ZIP_TRUNCATE, &ze)))
 		zip_source_free(src);
 	if (!za) {
-		fail(err, errlen, "cannot write '%s': %s", path, zerr_text(&ze));
+		sl_errf(err, errlen, "cannot write '%s': %s", path, zerr_text(&ze));
 		goto undo;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -278,18 +266,18 @@ int sl_npz_write(const char *path, const sl_npz_item *items, size_t n, char *err
 		zip_int64_t idx = es ? zip_file_add(za, name, es, ZIP_FL_ENC_GUESS) : -1;
 		if (idx < 0) {
 			zip_source_free(es);
-			fail(err, errlen, "cannot write '%s': %s", path, zip_strerror(za));
+			sl_errf(err, errlen, "cannot write '%s': %s", path, zip_strerror(za));
 			goto undo;
 		}
 		/* stored, as numpy.savez; a fixed time for reproducible bytes */
 		if (zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_STORE, 0) != 0 ||
 		    zip_file_set_dostime(za, (zip_uint64_t)idx, 0, (1 << 5) | 1, 0) != 0) {
-			fail(err, errlen, "cannot write '%s': %s", path, zip_strerror(za));
+			sl_errf(err, errlen, "cannot write '%s': %s", path, zip_strerror(za));
 			goto undo;
 		}
 	}
 	if (zip_close(za) != 0) {
-		fail(err, errlen, "cannot write '%s': %s", path, zerr_text(zip_get_error(za)));
+		sl_errf(err, errlen, "cannot write '%s': %s", path, zerr_text(zip_get_error(za)));
 		goto undo;
 	}
 	za = NULL;
@@ -354,9 +342,9 @@ static int check_archive(sl_npz *z, uint64_t archive_len, char *err, size_t errl
 	char q[256];
 	zip_int64_t ne = zip_get_num_entries(z->za, 0);
 	if (ne < 0)
-		return fail(err, errlen, "'%s': %s", L, zip_strerror(z->za));
+		return sl_errf(err, errlen, "'%s': %s", L, zip_strerror(z->za));
 	if (ne > SL_NPZ_MAXENTRIES)
-		return fail(err, errlen, "'%s': %lld entries, more than %d", L, (long long)ne,
+		return sl_errf(err, errlen, "'%s': %lld entries, more than %d", L, (long long)ne,
 		            SL_NPZ_MAXENTRIES);
 	z->n = (size_t)ne;
 	if (z->n == 0)
@@ -366,7 +354,7 @@ static int check_archive(sl_npz *z, uint64_t archive_len, char *err, size_t errl
 	z->sizes = malloc(z->n * sizeof *z->sizes);
 	int rc = 0;
 	if (!names || !ix || !z->sizes) {
-		rc = fail(err, errlen, "'%s': out of memory", L);
+		rc = sl_errf(err, errlen, "'%s': out of memory", L);
 		goto done;
 	}
 	uint64_t total_comp = 0;
@@ -375,7 +363,7 @@ static int check_archive(sl_npz *z, uint64_t archive_len, char *err, size_t errl
 		zip_uint64_t want = ZIP_STAT_NAME | ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE |
 		                    ZIP_STAT_COMP_METHOD | ZIP_STAT_ENCRYPTION_METHOD;
 		if (zip_stat_index(z->za, i, ZIP_FL_ENC_RAW, &st) != 0 || (st.valid & want) != want) {
-			rc = fail(err, errlen, "'%s': entry %zu: %s", L, i + 1, zip_strerror(z->za));
+			rc = sl_errf(err, errlen, "'%s': entry %zu: %s", L, i + 1, zip_strerror(z->za));
 			break;
 		}
 		size_t len = strlen(st.name);
@@ -384,24 +372,24 @@ static int check_archive(sl_npz *z, uint64_t archive_len, char *err, size_t errl
 		ix[i] = i;
 		z->sizes[i] = st.size;
 		if (len < 5 || memcmp(st.name + len - 4, ".npy", 4) != 0)
-			rc = fail(err, errlen, "'%s': entry %s is not a .npy file (an .npz holds <name>.npy files)",
+			rc = sl_errf(err, errlen, "'%s': entry %s is not a .npy file (an .npz holds <name>.npy files)",
 			          L, qn);
 		else if (st.encryption_method != ZIP_EM_NONE)
-			rc = fail(err, errlen, "'%s': entry %s is encrypted", L, qn);
+			rc = sl_errf(err, errlen, "'%s': entry %s is encrypted", L, qn);
 		else if (st.comp_size > archive_len || __builtin_add_overflow(total_comp, st.comp_size, &total_comp) ||
 		         total_comp > archive_len)
-			rc = fail(err, errlen, "'%s': damaged zip archive: entry %s claims %llu compressed bytes, "
+			rc = sl_errf(err, errlen, "'%s': damaged zip archive: entry %s claims %llu compressed bytes, "
 			          "more than the archive's %llu bytes hold", L, qn,
 			          (unsigned long long)st.comp_size, (unsigned long long)archive_len);
 		else if (st.comp_method == ZIP_CM_STORE && st.size != st.comp_size)
-			rc = fail(err, errlen, "'%s': damaged zip archive: stored entry %s claims %llu bytes in %llu",
+			rc = sl_errf(err, errlen, "'%s': damaged zip archive: stored entry %s claims %llu bytes in %llu",
 			          L, qn, (unsigned long long)st.size, (unsigned long long)st.comp_size);
 		else if (st.comp_method == ZIP_CM_DEFLATE && st.size / DEFLATE_MAX_RATIO > st.comp_size)
-			rc = fail(err, errlen, "'%s': damaged zip archive: entry %s claims %llu bytes from %llu "
+			rc = sl_errf(err, errlen, "'%s': damaged zip archive: entry %s claims %llu bytes from %llu "
 			          "deflated bytes, more than deflate can give", L, qn,
 			          (unsigned long long)st.size, (unsigned long long)st.comp_size);
 		else if (st.comp_method != ZIP_CM_STORE && st.comp_method != ZIP_CM_DEFLATE)
-			rc = fail(err, errlen, "'%s': entry %s: compression method %d is not supported "
+			rc = sl_errf(err, errlen, "'%s': entry %s: compression method %d is not supported "
 			          "(stored and deflated entries are read)", L, qn, (int)st.comp_method);
 	}
 	if (rc != 0)
@@ -410,7 +398,7 @@ static int check_archive(sl_npz *z, uint64_t archive_len, char *err, size_t errl
 	qsort(ix, z->n, sizeof *ix, by_entry_name);
 	for (size_t k = 1; k < z->n; k++)
 		if (strcmp(names[ix[k - 1]], names[ix[k]]) == 0) {
-			rc = fail(err, errlen, "'%s': entry %s appears twice", L,
+			rc = sl_errf(err, errlen, "'%s': entry %s appears twice", L,
 			          quote(names[ix[k]], strlen(names[ix[k]]), q, sizeof q));
 			break;
 		}
@@ -430,7 +418,7 @@ static int open_source(zip_source_t *src, uint64_t archive_len, const unsigned c
 	if (!z || !(z->label = strdup(label))) {
 		free(z);
 		zip_source_free(src);
-		return fail(err, errlen, "'%s': out of memory", label);
+		return sl_errf(err, errlen, "'%s': out of memory", label);
 	}
 	zip_error_t ze;
 	zip_error_init(&ze);
@@ -440,16 +428,16 @@ static int open_source(zip_source_t *src, uint64_t archive_len, const unsigned c
 		int code = zip_error_code_zip(&ze);
 		int pk = nhead >= 4 && memcmp(head, "PK\3\4", 4) == 0;
 		if (code == ZIP_ER_NOZIP && pk)
-			fail(err, errlen, "'%s': truncated or damaged zip archive (no end of central directory)", label);
+			sl_errf(err, errlen, "'%s': truncated or damaged zip archive (no end of central directory)", label);
 		else if (code == ZIP_ER_NOZIP)
-			fail(err, errlen, "'%s': not a zip archive (.npz files are zip archives of .npy files)",
+			sl_errf(err, errlen, "'%s': not a zip archive (.npz files are zip archives of .npy files)",
 			     label);
 		else if (code == ZIP_ER_EXISTS)
-			fail(err, errlen, "'%s': damaged zip archive: two entries have the same name", label);
+			sl_errf(err, errlen, "'%s': damaged zip archive: two entries have the same name", label);
 		else if (code == ZIP_ER_INCONS)
-			fail(err, errlen, "'%s': damaged or truncated zip archive (%s)", label, zerr_text(&ze));
+			sl_errf(err, errlen, "'%s': damaged or truncated zip archive (%s)", label, zerr_text(&ze));
 		else
-			fail(err, errlen, "'%s': cannot open as a zip archive: %s", label, zerr_text(&ze));
+			sl_errf(err, errlen, "'%s': cannot open as a zip archive: %s", label, zerr_text(&ze));
 		zip_error_fini(&ze);
 		sl_npz_close(z);
 		return -1;
@@ -468,12 +456,12 @@ int sl_npz_open_buffer(const void *data, size_t len, const char *label, sl_npz *
 {
 	*z = NULL;
 	if (len == 0)
-		return fail(err, errlen, "'%s': not a zip archive (empty)", label);
+		return sl_errf(err, errlen, "'%s': not a zip archive (empty)", label);
 	zip_error_t ze;
 	zip_error_init(&ze);
 	zip_source_t *src = zip_source_buffer_create(data, len, 0, &ze);
 	if (!src) {
-		fail(err, errlen, "'%s': %s", label, zerr_text(&ze));
+		sl_errf(err, errlen, "'%s': %s", label, zerr_text(&ze));
 		zip_error_fini(&ze);
 		return -1;
 	}
@@ -487,21 +475,21 @@ int sl_npz_open_path(const char *path, sl_npz **z, char *err, size_t errlen)
 	/* O_NONBLOCK: a FIFO must not block the open; it is refused below */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
-		return fail(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		return sl_errf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
 		close(fd);
-		return fail(err, errlen, "cannot open '%s': %s", path, strerror(e));
+		return sl_errf(err, errlen, "cannot open '%s': %s", path, strerror(e));
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return fail(err, errlen, "cannot read '%s': it is %s, not a regular file", path,
+		return sl_errf(err, errlen, "cannot read '%s': it is %s, not a regular file", path,
 		            S_ISDIR(st.st_mode) ? "a directory" : "a device, FIFO or socket");
 	}
 	if (st.st_size == 0) {
 		close(fd);
-		return fail(err, errlen, "'%s': not a zip archive (an empty file)", path);
+		return sl_errf(err, errlen, "'%s': not a zip archive (an empty file)", path);
 	}
 	unsigned char head[4];
 	ssize_t nhead = pread(fd, head, sizeof head, 0);
@@ -509,14 +497,14 @@ int sl_npz_open_path(const char *path, sl_npz **z, char *err, size_t errlen)
 	if (!f) {
 		int e = errno;
 		close(fd);
-		return fail(err, errlen, "cannot open '%s': %s", path, strerror(e));
+		return sl_errf(err, errlen, "cannot open '%s': %s", path, strerror(e));
 	}
 	zip_error_t ze;
 	zip_error_init(&ze);
 	zip_source_t *src = zip_source_filep_create(f, 0, -1, &ze); /* takes f */
 	if (!src) {
 		fclose(f);
-		fail(err, errlen, "cannot open '%s': %s", path, zerr_text(&ze));
+		sl_errf(err, errlen, "cannot open '%s': %s", path, zerr_text(&ze));
 		zip_error_fini(&ze);
 		return -1;
 	}
@@ -533,7 +521,7 @@ static int64_t entry_read(void *ctx, void *buf, size_t n, char *err, size_t errl
 	while (got < n) {
 		zip_int64_t r = zip_fread(zf, (char *)buf + got, n - got);
 		if (r < 0)
-			return fail(err, errlen, "read error: %s", zerr_text(zip_file_get_error(zf)));
+			return sl_errf(err, errlen, "read error: %s", zerr_text(zip_file_get_error(zf)));
 		if (r == 0)
 			break;
 		got += (size_t)r;
@@ -548,7 +536,7 @@ static int entry_fail(sl_npz *z, size_t i, const char *inner, char *err, size_t 
 	size_t len;
 	const char *name = zip_get_name(z->za, i, ZIP_FL_ENC_RAW);
 	len = name ? strlen(name) : 0;
-	return fail(err, errlen, "'%s': entry %s: %s", z->label, quote(name ? name : "", len, q, sizeof q),
+	return sl_errf(err, errlen, "'%s': entry %s: %s", z->label, quote(name ? name : "", len, q, sizeof q),
 	            inner);
 }
 
@@ -560,7 +548,7 @@ int sl_npz_begin(sl_npz *z, size_t i, sl_npy *h, char *err, size_t errlen)
 		z->cur = NULL;
 	}
 	if (i >= z->n)
-		return fail(err, errlen, "'%s': no entry %zu", z->label, i + 1);
+		return sl_errf(err, errlen, "'%s': no entry %zu", z->label, i + 1);
 	z->cur = zip_fopen_index(z->za, i, 0);
 	if (!z->cur) {
 		snprintf(inner, sizeof inner, "cannot open: %s", zerr_text(zip_get_error(z->za)));
@@ -569,7 +557,7 @@ int sl_npz_begin(sl_npz *z, size_t i, sl_npy *h, char *err, size_t errlen)
 	z->cur_index = i;
 	int rc = sl_npy_read_header_from(entry_read, z->cur, h, inner, sizeof inner);
 	if (rc == 0 && h->header_bytes > z->sizes[i])
-		rc = fail(inner, sizeof inner, "truncated .npy header");
+		rc = sl_errf(inner, sizeof inner, "truncated .npy header");
 	if (rc == 0)
 		rc = sl_npy_check_length(h, z->sizes[i] - h->header_bytes, "entry", inner, sizeof inner);
 	if (rc != 0) {
@@ -584,7 +572,7 @@ int sl_npz_read(sl_npz *z, const sl_npy *h, float *dst, char *err, size_t errlen
 {
 	char inner[512];
 	if (!z->cur)
-		return fail(err, errlen, "'%s': no entry is open", z->label);
+		return sl_errf(err, errlen, "'%s': no entry is open", z->label);
 	int rc = sl_npy_read_data_from(entry_read, z->cur, h, dst, inner, sizeof inner);
 	zip_fclose(z->cur);
 	z->cur = NULL;

@@ -15,10 +15,7 @@
 
 #include "outfile.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int sl_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -63,7 +60,7 @@ int sl_outfile_begin(sl_outfile *o, const char *path, char *err, size_t errlen)
 				int e = errno;
 				free(o->target);
 				o->target = NULL;
-				return fail(err, errlen, "cannot write '%s': it is a symbolic link to %s (%s)", path,
+				return sl_errf(err, errlen, "cannot write '%s': it is a symbolic link to %s (%s)", path,
 				            e == ENOENT ? "a file that does not exist" : "a file that cannot be reached",
 				            strerror(e));
 			}
@@ -71,21 +68,21 @@ int sl_outfile_begin(sl_outfile *o, const char *path, char *err, size_t errlen)
 		if (!S_ISREG(st.st_mode)) {
 			free(o->target);
 			o->target = NULL;
-			return fail(err, errlen, "cannot write '%s': it is %s, not a regular file", path,
+			return sl_errf(err, errlen, "cannot write '%s': it is %s, not a regular file", path,
 			            kind_of(st.st_mode));
 		}
 	} else if (errno != ENOENT) {
-		return fail(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+		return sl_errf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
 	}
 	if (!o->target && !(o->target = strdup(path)))
-		return fail(err, errlen, "cannot write '%s': out of memory", path);
+		return sl_errf(err, errlen, "cannot write '%s': out of memory", path);
 
 	/* the directory of the target, and its last component */
 	char *slash = strrchr(o->target, '/');
 	o->base = slash ? slash + 1 : o->target;
 	if (*o->base == '\0') {
 		release(o);
-		return fail(err, errlen, "cannot write '%s': the path names a directory", path);
+		return sl_errf(err, errlen, "cannot write '%s': the path names a directory", path);
 	}
 	if (slash == o->target)
 		o->dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -98,7 +95,7 @@ int sl_outfile_begin(sl_outfile *o, const char *path, char *err, size_t errlen)
 	if (o->dfd < 0) {
 		int e = errno;
 		release(o);
-		return fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
+		return sl_errf(err, errlen, "cannot write '%s': %s", path, strerror(e));
 	}
 
 	/* a short temporary name beside the target (any name length fits) */
@@ -111,7 +108,7 @@ int sl_outfile_begin(sl_outfile *o, const char *path, char *err, size_t errlen)
 	if (o->fd < 0) {
 		int e = errno;
 		release(o);
-		return fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
+		return sl_errf(err, errlen, "cannot write '%s': %s", path, strerror(e));
 	}
 	/* an existing file keeps its permissions (and, where we may, its owner) */
 	if (exists) {
@@ -121,7 +118,7 @@ int sl_outfile_begin(sl_outfile *o, const char *path, char *err, size_t errlen)
 		if (fchmod(o->fd, st.st_mode & 07777) != 0) {
 			int e = errno;
 			sl_outfile_abort(o);
-			return fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
+			return sl_errf(err, errlen, "cannot write '%s': %s", path, strerror(e));
 		}
 	}
 	return 0;
@@ -167,7 +164,7 @@ int sl_outfile_commit(sl_outfile *o, int sync, const char *path, char *err, size
 		e = errno;
 	if (e) {
 		sl_outfile_abort(o);
-		return fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
+		return sl_errf(err, errlen, "cannot write '%s': %s", path, strerror(e));
 	}
 	if (sync)
 		fsync(o->dfd); /* the rename itself; a failure here loses nothing written */

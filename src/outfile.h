@@ -34,4 +34,8 @@ int sl_outfile_commit(sl_outfile *o, int sync, const char *path, char *err, size
 /* Removes the temporary file and frees o. */
 void sl_outfile_abort(sl_outfile *o);
 
+/* The file readers' and writers' error convention: formats the message into
+ * err (at most errlen bytes) and returns -1. */
+int sl_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

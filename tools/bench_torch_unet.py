@@ -3,11 +3,15 @@
 inference steps of the U-Net of tools/torch_unet.py, timed per step.
 
     /usr/bin/python3 tools/bench_torch_unet.py --config 2d64|2d128|3d --threads N
-        --mode train|infer [--steps S] [--warmup W]
+        --mode train|infer|both [--steps S] [--warmup W]
 
 Prints exactly one JSON line on stdout:
     {"config", "threads", "mode", "steps", "times": [seconds per step], "best",
      "median", "rss_before_mb", "rss_peak_mb"}
+With --mode both, inference runs first, then training, in the same process,
+and the line is {"infer": {...}, "train": {...}}, each as above: the infer
+peak is VmHWM after the inference steps, the train peak VmHWM at the end (a
+training step needs more than inference, so it is the training peak).
 rss_before_mb is VmRSS once the model, optimiser and data exist, before the
 first step; rss_peak_mb is VmHWM (the process's peak resident set) at the end,
 both from /proc/self/status, in MiB.  An extra field, rss_import_mb (VmRSS
@@ -102,7 +106,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True, choices=sorted(CONFIGS))
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--mode", default="train", choices=("train", "infer"))
+    ap.add_argument("--mode", default="train", choices=("train", "infer", "both"))
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
@@ -119,34 +123,43 @@ def main():
     gen = torch.Generator().manual_seed(a.seed)
     x = torch.randn(xshape, generator=gen)
     t = blob_mask(xshape, gen)
-    if a.mode == "train":
-        model.train()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-        def step():
-            opt.zero_grad()
-            loss = bce_dice(model(x), t)
-            loss.backward()
-            opt.step()
-    else:
-        model.eval()
+    def train_step():
+        opt.zero_grad()
+        loss = bce_dice(model(x), t)
+        loss.backward()
+        opt.step()
 
-        def step():
-            with torch.no_grad():
-                model(x)
+    def infer_step():
+        with torch.no_grad():
+            model(x)
 
     rss_before = proc_status_mb("VmRSS")
-    for _ in range(a.warmup):
-        step()
-    times = []
-    for _ in range(a.steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    out = {"config": a.config, "threads": a.threads, "mode": a.mode, "steps": a.steps,
-           "times": times, "best": min(times), "median": statistics.median(times),
-           "rss_before_mb": rss_before, "rss_peak_mb": proc_status_mb("VmHWM"),
-           "rss_import_mb": rss_import}
+
+    def run(mode):
+        if mode == "train":
+            model.train()
+        else:
+            model.eval()
+        step = train_step if mode == "train" else infer_step
+        for _ in range(a.warmup):
+            step()
+        times = []
+        for _ in range(a.steps):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        return {"config": a.config, "threads": a.threads, "mode": mode, "steps": a.steps,
+                "times": times, "best": min(times), "median": statistics.median(times),
+                "rss_before_mb": rss_before, "rss_peak_mb": proc_status_mb("VmHWM"),
+                "rss_import_mb": rss_import}
+
+    if a.mode == "both":
+        out = {"infer": run("infer")}
+        out["train"] = run("train")
+    else:
+        out = run(a.mode)
     sys.stdout.write(json.dumps(out) + "\n")
 
 

@@ -94,6 +94,16 @@ function U.is.oneof(...)
   return function(v) if not set[v] then return want end end
 end
 
+--- An integer argument in lo..hi (an integral float is fine), else an error
+-- "<fname>: <what> must be an integer in lo..hi, got <v>".
+function U.check_int(fname, what, v, lo, hi)
+  local k = math.type(v) and math.tointeger(v)
+  if not k or k < lo or k > hi then
+    error(string.format("%s: %s must be an integer in %d..%d, got %s", fname, what, lo, hi, U.describe(v)), 0)
+  end
+  return k
+end
+
 --- Shape of a tensor as text: {8,1,64,64}.
 function U.shapestr(t) return "{" .. table.concat(t:shape(), ",") .. "}" end
 

@@ -21,14 +21,7 @@ local M = {}
 
 local LAYOUT = { [2] = "(N, %d, H, W)", [3] = "(N, %d, D, H, W)" }
 
-local function int_arg(fname, what, v, lo, hi)
-  local k = math.type(v) and math.tointeger(v)
-  if not k or k < lo or k > hi then
-    error(string.format("%s: %s must be an integer in %d..%d, got %s", fname, what, lo, hi,
-      U.describe(v)), 0)
-  end
-  return k
-end
+local int_arg = U.check_int
 
 local function make(dims, transposed)
   local name = (transposed and "ConvTranspose" or "Conv") .. dims .. "d"

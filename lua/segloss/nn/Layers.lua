@@ -22,14 +22,7 @@ local function ctor(cls, new)
   return cls
 end
 
-local function int_arg(fname, what, v, lo, hi)
-  local k = math.type(v) and math.tointeger(v)
-  if not k or k < lo or k > hi then
-    error(string.format("%s: %s must be an integer in %d..%d, got %s", fname, what, lo, hi,
-      U.describe(v)), 0)
-  end
-  return k
-end
+local int_arg = U.check_int
 
 local function nargs_max(fname, n, max)
   if n > max then error(string.format("%s: takes at most %d arguments, got %d", fname, max, n), 0) end
