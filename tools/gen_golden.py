@@ -37,24 +37,10 @@ import sys
 import zlib
 
 
-def _ensure_torch():
-    """Re-run under Debian's /usr/bin/python3 when torch is not importable here
-    (e.g. a pyenv python3 earlier in PATH)."""
-    try:
-        import torch  # noqa: F401
-        return
-    except ImportError:
-        pass
-    system_python = "/usr/bin/python3"
-    if (os.environ.get("GEN_GOLDEN_REEXEC") != "1" and os.path.exists(system_python)
-            and os.path.realpath(sys.executable) != os.path.realpath(system_python)):
-        os.environ["GEN_GOLDEN_REEXEC"] = "1"
-        os.execv(system_python, [system_python] + sys.argv)
-    sys.exit("gen_golden.py: PyTorch is not importable; run it with /usr/bin/python3 "
-             "(Debian python3-torch)")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_env import ensure_torch  # noqa: E402
 
-
-_ensure_torch()
+ensure_torch("gen_golden.py")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
