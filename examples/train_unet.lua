@@ -68,7 +68,10 @@ print((tostring(net):match("^[^\n]*"):gsub(" {$", "")))
 local opt = segloss.optim.Adam(net, { lr = 3e-3 })
 local crit = segloss.BCEDice { activation = "sigmoid" }
 
-local clock = os.clock
+-- wall-clock time: luasystem's monotonic clock if installed (Debian
+-- lua-system), else os.time (whole seconds; os.clock would count CPU time of
+-- every thread)
+local clock = os.time
 local ok_sys, system = pcall(require, "system")
 if ok_sys then clock = system.monotime end
 local t0 = clock()

@@ -600,7 +600,7 @@ local adam_cases = {
   { lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, wd = 0, decoupled = false },
   { lr = 3e-3, beta1 = 0.8, beta2 = 0.99, eps = 1e-6, wd = 0.1, decoupled = false },
   { lr = 1e-2, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, wd = 0.05, decoupled = true },
-  { lr = 1e-3, beta1 = 0, beta2 = 0.5, eps = 0, wd = 0, decoupled = true },
+  { lr = 1e-3, beta1 = 0, beta2 = 0.5, eps = 1.1754943508222875e-38, wd = 0, decoupled = true },
 }
 
 describe("optimisers against Lua references", function()
@@ -1010,6 +1010,7 @@ describe("nn kernels: errors", function()
     E("optim_sgd", { "momentum must be a finite number >= 0 (within float32), got nan" }, p, g, b, 0.1, 0 / 0,
       0, false, 0, true)
     E("optim_sgd", { "nesterov must be a boolean, got 1" }, p, g, b, 0.1, 0.9, 0, 1, 0, true)
+    E("optim_sgd", { "dampening must be a number in [0, 1], got -1e+38" }, p, g, b, 0.1, 0.9, -1e38, false, 0, true)
     E("optim_sgd", { "nesterov needs momentum > 0 and dampening 0" }, p, g, b, 0.1, 0.9, 0.1, true, 0, true)
     E("optim_sgd", { "weight_decay must be a finite number >= 0 (within float32), got -1" }, p, g, b, 0.1,
       0.9, 0, false, -1, true)
@@ -1023,7 +1024,7 @@ describe("nn kernels: errors", function()
     E("optim_adam", { "beta1 must be a number in [0, 1), got 1" }, p, g, m, v, 1, 1e-3, 1, 0.999, 1e-8, 0, false)
     E("optim_adam", { "beta2 must be a number in [0, 1), got -0.5" }, p, g, m, v, 1, 1e-3, 0.9, -0.5, 1e-8, 0,
       false)
-    E("optim_adam", { "eps must be a finite number >= 0 (within float32), got inf" }, p, g, m, v, 1, 1e-3,
+    E("optim_adam", { "eps must be a finite number >= 1.1754943508223e-38 (within float32), got inf" }, p, g, m, v, 1, 1e-3,
       0.9, 0.999, 1 / 0, 0, false)
     E("optim_adam", { "decoupled must be a boolean, got string \"yes\"" }, p, g, m, v, 1, 1e-3, 0.9, 0.999, 1e-8,
       0, "yes")

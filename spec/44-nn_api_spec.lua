@@ -275,6 +275,50 @@ describe("checkpoints", function()
     assert.are.equal(w:get(4, 1, 2, 3), tonumber(v))
   end)
 
+  it("a Sequential of every layer kind saves and loads", function()
+    segloss.seed(9)
+    local s = nn.Sequential { nn.Conv2d(1, 3, 3, { stride = 2 }), nn.BatchNorm(3), nn.LeakyReLU(0.2),
+                              nn.MaxPool2d(2), nn.Upsample { scale = 2, mode = "bilinear" },
+                              nn.InstanceNorm(3, { affine = true }), nn.ReLU(), nn.ConvTranspose2d(3, 2, 2) }
+    local x = T.randn(2, 1, 8, 8)
+    s:forward(x)
+    local path = H.tmpname(".npz")
+    s:save(path)
+    local s2 = nn.load(path)
+    assert.are.equal(tostring(s), tostring(s2))
+    s:evaluate()
+    s2:evaluate()
+    assert.is_true(bits_equal(s:forward(x), s2:forward(x)))
+    nn.MaxPool3d(2):save(path)
+    assert.are.equal("MaxPool3d(2)", tostring(nn.load(path)))
+  end)
+
+  it("optimiser settings come back with the state, checked", function()
+    local net = nn.Conv2d(1, 1, 1)
+    local opt = optim.Adam(net, { lr = 0.5, betas = { 0.5, 0.75 }, eps = 1e-6 })
+    opt:step()
+    local st = opt:state()
+    local o2 = optim.Adam(net):load_state(st)
+    assert.are.same({ 0.5, 0.75 }, o2.opts.betas)
+    assert.are.equal(0.5, o2:lr())
+    st.opts.betas = { 2, 3 }
+    H.errors("segloss.optim.Adam:load_state (the state's settings): option betas must be", {}, o2.load_state, o2, st)
+    st.opts.betas = { 0.5, 0.75 }
+    st.step = math.maxinteger
+    H.errors("segloss.optim.Adam:load_state: the state's step must be an integer in 0..2^53 - 1", {},
+      o2.load_state, o2, st)
+  end)
+
+  it("a plain .npz of param. entries (e.g. from a PyTorch state_dict) loads into a module", function()
+    local c = nn.Conv2d(2, 3, 3)
+    local path = H.tmpname(".npz")
+    segloss.core.npz_save(path, { { "param.weight", T.ones(3, 2, 3, 3) }, { "param.bias", T.full({ 3 }, 2) } })
+    c:load(path)
+    assert.are.equal(1, c.weight:min())
+    assert.are.equal(2, c.bias:max())
+    H.errors("segloss.nn.load: " .. path .. " is a .npz file but not a segloss checkpoint", {}, nn.load, path)
+  end)
+
   it("a truncated or foreign file is an error, never a crash", function()
     local path = H.tmpname(".npz")
     small_unet():save(path)
@@ -308,7 +352,7 @@ describe("segloss.optim", function()
     assert.are.equal(0.25, p:get(1))
     opt:step()
     assert.are.equal(0.125, p:get(1))
-    H.errors("segloss.optim.SGD:set_lr: lr must be a finite number >= 0 or a segloss.schedule", { "-1" },
+    H.errors("segloss.optim.SGD:set_lr: lr must be a number in [0, 3.4028235e+38] or a segloss.schedule", { "-1" },
       opt.set_lr, opt, -1)
   end)
 
@@ -324,8 +368,15 @@ describe("segloss.optim", function()
     assert.is_true(math.abs(g1:get(1) - 3 * c) < 1e-6, "no clipping below max_norm")
     H.errors("segloss.optim.clip_grad_norm: max_norm must be a finite number > 0, got 0", {},
       optim.clip_grad_norm, { g1 }, 0)
-    H.errors("segloss.optim.clip_grad_norm: the gradients' norm is", { "NaN or Inf" },
+    H.errors("segloss.optim.clip_grad_norm: a gradient holds NaN or Inf", {},
       optim.clip_grad_norm, { T.full({ 2 }, 0 / 0) }, 1)
+    H.errors("segloss.optim.clip_grad_norm: a gradient holds NaN or Inf", {},
+      optim.clip_grad_norm, { T.ones(2), T.full({ 2 }, -1 / 0) }, 1)
+    -- finite gradients whose squares overflow float32
+    local big = T.full({ 4 }, 1e20)
+    local n3 = optim.clip_grad_norm({ big }, 1)
+    assert.is_true(math.abs(n3 - 2e20) <= 1e-6 * 2e20, tostring(n3))
+    assert.is_true(math.abs(big:get(1) - 0.5) < 1e-6)
   end)
 
   it("bad options and arguments", function()
@@ -338,5 +389,11 @@ describe("segloss.optim", function()
       optim.SGD, 3)
     H.errors("segloss.optim.SGD: params[1] has the shape {2} but grads[1] {3}", {}, optim.SGD, { T.zeros(2) },
       { T.zeros(3) })
+    local p = T.ones(2)
+    H.errors("segloss.optim.Adam: params[2] is params[1]: each parameter may be given once", {}, optim.Adam,
+      { p, p }, { T.ones(2), T.ones(2) })
+    H.errors("segloss.optim.Adam: option eps must be a number in", { "1e-46" }, optim.Adam, net, { eps = 1e-46 })
+    local c = nn.ReLU()
+    H.errors("segloss.nn.Sequential: element 2 is element 1", {}, nn.Sequential, { c, c })
   end)
 end)

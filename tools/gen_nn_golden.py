@@ -15,7 +15,7 @@ random float32 upstream gradient gy.  Inputs, gy, parameters and initial
 buffers are saved as float32 (what segloss is given); outputs, gradients and
 buffers after the forward as float64 (so the reference carries no float32
 rounding of its own).  The U-Net is tools/torch_unet.py, the architecture of
-issue 9's brief, with segloss's parameter names and order.
+docs/nn.md, with segloss's parameter names and order.
 
 The optimiser cases run torch.optim (SGD, Adam, AdamW) in float64 for three
 steps with given float32 gradients; the clipping cases run
@@ -26,13 +26,13 @@ Before writing anything, the script checks (exit 1 on failure):
     (convolution and transposed convolution as sums over kernel offsets,
     pooling windows, the interpolation formulas, the norms' statistics,
     BatchNorm's running-statistics update), and each U-Net's forward against
-    the same pieces composed by parameter name from the brief;
+    the same pieces composed by parameter name from docs/nn.md's rules;
   - every layer's x- and parameter gradients by a central difference along a
     random direction (cases with ties or zeros, where the function has kinks,
     are checked against the first-maximum / zero-at-zero rules instead);
   - every optimiser step against a numpy transcription of the update rules,
     and the clipping against its formula;
-  - the U-Net's parameter names against the list built from the brief.
+  - the U-Net's parameter names against the list built from those rules.
 Seeds are fixed (one per case, from its name); re-running gives byte-identical
 files.  The old output directory is replaced as a whole.
 """
@@ -184,7 +184,7 @@ def np_norm(x, w, b, axes, eps=1e-5):
 
 
 def np_unet(x, P, B0, o, mode):
-    """The U-Net of the brief from the numpy pieces above, by parameter name:
+    """The U-Net of docs/nn.md from the numpy pieces above, by parameter name:
     a second implementation of tools/torch_unet.py's forward."""
     d = o["dims"]
     axes_b = (0,) + tuple(range(2, 2 + d))
@@ -458,9 +458,9 @@ def param_init(R, mod, name, p, unet):
     return f32(np.sqrt(2.0 / fan) * R.standard_normal(shp))
 
 
-def brief_buffers(mod, is_unet):
+def segloss_buffers(mod, is_unet):
     if is_unet:
-        return mod.brief_buffers()
+        return mod.segloss_buffers()
     return [(n, b) for n, b in mod.named_buffers() if n in ("running_mean", "running_var")]
 
 
@@ -475,7 +475,7 @@ def run_layer(c):
         P[n] = param_init(R, mod, n, p, unet)
         with torch.no_grad():
             p.copy_(torch.from_numpy(P[n]))
-    bufs = brief_buffers(mod, unet)
+    bufs = segloss_buffers(mod, unet)
     B0 = {}
     for n, b in bufs:
         if c.get("stats0"):
@@ -497,7 +497,7 @@ def run_layer(c):
         out["param." + n] = P[n]
         out["grad." + n] = p.grad.numpy().copy()
     bnames = [n for n, _ in bufs]
-    for n, b in brief_buffers(mod, unet):
+    for n, b in segloss_buffers(mod, unet):
         out["buffer." + n] = b.detach().numpy().copy()
         if c.get("stats0"):
             out["buffer0." + n] = B0[n]

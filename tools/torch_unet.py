@@ -2,11 +2,11 @@
 """torch_unet.py -- segloss's U-Net written in PyTorch, for the goldens
 (tools/gen_nn_golden.py) and the benchmark (tools/bench_torch_unet.py).
 
-    UNet(input, output, base=16, depth=4, dims=2, norm="batch", act="relu",
-         down="maxpool", up="transpose")
+    UNet(input=1, output=1, base=16, depth=4, dims=2, norm="instance",
+         act="leaky_relu", down="maxpool", up="transpose")
 
-The architecture is the one of segloss.nn.UNet (docs: /work/shared/API.md,
-"Networks"; issue 9's brief):
+The architecture, options and defaults are those of segloss.nn.UNet
+(docs/nn.md, "The U-Net"):
 
   c_k = base * 2^k, k = 0..depth.  A conv unit is Conv(k 3, pad 1, bias) ->
   norm (BatchNorm momentum 0.1 / InstanceNorm without running stats, both
@@ -26,7 +26,8 @@ so `named_parameters()` yields exactly
   (k = 0..depth, j = 1, 2), then for k = depth-1..0: dec{k}.up.weight,
   dec{k}.up.bias, dec{k}.unit{j}...., then out.weight, out.bias;
 and `named_buffers()` the BatchNorm running_mean / running_var (plus PyTorch's
-num_batches_tracked, which segloss does not have; use `brief_buffers`).
+num_batches_tracked, which segloss does not have; use `segloss_buffers`, or
+load_state_dict(..., strict=False) when moving weights from segloss).
 `expected_parameter_names` builds that list independently of the module, and
 the constructor asserts that the two agree.
 """
@@ -121,7 +122,7 @@ class Dec(nn.Module):
 
 
 def expected_parameter_names(depth, norm):
-    """segloss's parameter order, built from the brief, not from a module."""
+    """segloss's parameter order, built from docs/nn.md's rules, not from a module."""
     names = []
 
     def unit(prefix):
@@ -141,11 +142,11 @@ def expected_parameter_names(depth, norm):
 
 
 class UNet(nn.Module):
-    def __init__(self, input, output, base=16, depth=4, dims=2, norm="batch",
-                 act="relu", down="maxpool", up="transpose"):
+    def __init__(self, input=1, output=1, base=16, depth=4, dims=2, norm="instance",
+                 act="leaky_relu", down="maxpool", up="transpose"):
         super().__init__()
         if dims not in (2, 3) or norm not in NORMS or act not in ACTS \
-                or down not in DOWNS or up not in UPS or depth < 1:
+                or down not in DOWNS or up not in UPS or depth < 0:
             raise ValueError("UNet: bad options")
         if up != "transpose" and up != ("bilinear" if dims == 2 else "trilinear"):
             raise ValueError("UNet: up=%r does not fit dims=%d" % (up, dims))
@@ -176,7 +177,7 @@ class UNet(nn.Module):
             x = getattr(self, "dec%d" % k)(x, skips[k])
         return self.out(x)
 
-    def brief_buffers(self):
+    def segloss_buffers(self):
         """(name, tensor) of the BatchNorm running statistics, in parameter order."""
         return [(n, b) for n, b in self.named_buffers()
                 if n.endswith(".running_mean") or n.endswith(".running_var")]

@@ -55,8 +55,16 @@ end
 
 local function lr_check(v)
   if schedule.is(v) then return end
-  if math.type(v) == nil or v ~= v or v < 0 or v == math.huge then
-    return "a finite number >= 0 or a segloss.schedule"
+  if math.type(v) == nil or v ~= v or v < 0 or v > 3.4028234663852886e38 then
+    return "a number in [0, 3.4028235e+38] or a segloss.schedule"
+  end
+end
+
+-- SGD's options that only make sense together
+local function check_sgd(fname, o)
+  if o.nesterov and (o.momentum <= 0 or o.dampening ~= 0) then
+    error(fname .. ": nesterov needs momentum > 0 and dampening = 0, got momentum " ..
+      tostring(o.momentum) .. ", dampening " .. tostring(o.dampening), 0)
   end
 end
 
@@ -64,11 +72,20 @@ local function new(kind, slots, spec, defaults, fname, a, b, c)
   local ps, gs, opts = targets(fname, a, b, c)
   if c ~= nil then opts = c end
   opts = U.options(fname, opts, spec)
+  -- a tensor twice would be updated twice per step
+  local seen = {}
+  for i, p in ipairs(ps) do
+    if seen[p] then
+      error(string.format("%s: params[%d] is params[%d]: each parameter may be given once", fname, i, seen[p]), 0)
+    end
+    seen[p] = i
+  end
   local o = {}
   for k, v in pairs(defaults) do o[k] = v end
   for k, v in pairs(opts) do o[k] = v end
+  if kind == "SGD" then check_sgd(fname, o) end
   local self = setmetatable({ kind = kind, params = ps, grads = gs, opts = o, nstep = 0, slots = slots,
-                              buf = {} }, Optimizer)
+                              buf = {}, spec = spec }, Optimizer)
   self:set_lr(o.lr)
   for _, s in ipairs(slots) do
     self.buf[s] = {}
@@ -98,23 +115,24 @@ end
 --- Updates every parameter in place from its gradient.
 function Optimizer:step()
   local o, lr = self.opts, self:lr()
-  self.nstep = self.nstep + 1
+  local k = self.nstep + 1
   if not (lr >= 0 and lr < math.huge) then
     error(string.format("segloss.optim.%s:step: the schedule gave lr = %s", self.kind, tostring(lr)), 0)
   end
   if self.kind == "SGD" then
-    local first = self.nstep == 1 or self._fresh == true
+    local first = k == 1 or self._fresh == true
     for i, p in ipairs(self.params) do
       core.optim_sgd(p, self.grads[i], o.momentum ~= 0 and self.buf.momentum[i] or nil, lr, o.momentum,
         o.dampening, o.nesterov, o.weight_decay, first)
     end
   else
     for i, p in ipairs(self.params) do
-      core.optim_adam(p, self.grads[i], self.buf.exp_avg[i], self.buf.exp_avg_sq[i], self.nstep, lr,
+      core.optim_adam(p, self.grads[i], self.buf.exp_avg[i], self.buf.exp_avg_sq[i], k, lr,
         o.betas[1], o.betas[2], o.eps, o.weight_decay, self.kind == "AdamW")
     end
   end
   self._fresh = nil
+  self.nstep = k
   return self
 end
 
@@ -132,7 +150,10 @@ function Optimizer:state()
            opts = opts, tensors = tensors }
 end
 
---- Restores a state from opt:state() or a checkpoint (`select(2, nn.load(p)).optim`).
+--- Restores a state from opt:state() or a checkpoint (`select(2, nn.load(p)).optim`):
+-- the step count, the per-parameter buffers and, as torch.optim does, the
+-- settings (lr as a number, betas, eps, momentum, ...), each checked as the
+-- constructor checks it. Nothing changes if anything is wrong.
 function Optimizer:load_state(st)
   local fname = "segloss.optim." .. self.kind .. ":load_state"
   if type(st) ~= "table" or st.kind ~= self.kind or type(st.tensors) ~= "table" then
@@ -140,7 +161,21 @@ function Optimizer:load_state(st)
       type(st) == "table" and "the state of " .. U.describe(st.kind) or U.describe(st)), 0)
   end
   local step = math.tointeger(st.step)
-  if not step or step < 0 then error(fname .. ": the state's step must be an integer >= 0", 0) end
+  if not step or step < 0 or step >= 2 ^ 53 then
+    error(fname .. ": the state's step must be an integer in 0..2^53 - 1, got " .. U.describe(st.step), 0)
+  end
+  local o = {}
+  for k, v in pairs(self.opts) do o[k] = v end
+  if st.opts ~= nil then
+    for k, v in pairs(U.options(fname .. " (the state's settings)", st.opts, self.spec)) do o[k] = v end
+  end
+  if st.lr ~= nil then
+    local want = lr_check(st.lr)
+    if want or schedule.is(st.lr) then
+      error(string.format("%s: the state's lr must be a finite number >= 0, got %s", fname, U.describe(st.lr)), 0)
+    end
+  end
+  if self.kind == "SGD" then check_sgd(fname, o) end
   local by = {}
   for _, e in ipairs(st.tensors) do by[e.name] = e.tensor end
   local todo = {}
@@ -156,6 +191,8 @@ function Optimizer:load_state(st)
   end
   for _, pair in ipairs(todo) do pair[1]:copy(pair[2]) end
   self.nstep = step
+  self.opts = o
+  if st.lr ~= nil then self._lr = st.lr end
   if self.kind == "SGD" and step == 0 then self._fresh = true end
   return self
 end
@@ -179,8 +216,11 @@ local function betas_check(v)
   end
 end
 
-local ADAM = { lr = lr_check, betas = betas_check, eps = U.is.num(0, math.huge, true, true),
-               weight_decay = U.is.num(0, math.huge, false, true) }
+-- eps must stay > 0 in float32 (a smaller one rounds to 0: 0/0 on a zero
+-- gradient); every setting must fit float32
+local FLT_MIN, FLT_MAX = 1.1754943508222875e-38, 3.4028234663852886e38
+local ADAM = { lr = lr_check, betas = betas_check, eps = U.is.num(FLT_MIN, FLT_MAX),
+               weight_decay = U.is.num(0, FLT_MAX) }
 
 --- Adam (Kingma & Ba), torch.optim.Adam: weight_decay adds wd·p to the gradient.
 -- opts: lr (1e-3), betas ({0.9, 0.999}), eps (1e-8), weight_decay (0).
@@ -199,17 +239,10 @@ end
 --- SGD, torch.optim.SGD: opts lr (1e-2), momentum (0), dampening (0),
 -- nesterov (false; needs momentum > 0 and dampening 0), weight_decay (0).
 function optim.SGD(a, b, c)
-  local spec = { lr = lr_check, momentum = U.is.num(0, math.huge, false, true),
-                 dampening = U.is.num(0, 1, false, false), nesterov = U.is.bool,
-                 weight_decay = U.is.num(0, math.huge, false, true) }
-  local opt = new("SGD", { "momentum" }, spec,
+  local spec = { lr = lr_check, momentum = U.is.num(0, FLT_MAX), dampening = U.is.num(0, 1), nesterov = U.is.bool,
+                 weight_decay = U.is.num(0, FLT_MAX) }
+  return new("SGD", { "momentum" }, spec,
     { lr = 1e-2, momentum = 0, dampening = 0, nesterov = false, weight_decay = 0 }, "segloss.optim.SGD", a, b, c)
-  local o = opt.opts
-  if o.nesterov and (o.momentum <= 0 or o.dampening ~= 0) then
-    error("segloss.optim.SGD: nesterov needs momentum > 0 and dampening = 0, got momentum " ..
-      tostring(o.momentum) .. ", dampening " .. tostring(o.dampening), 0)
-  end
-  return opt
 end
 
 --- Scales the gradients so that their global L2 norm is at most max_norm
@@ -234,12 +267,26 @@ function optim.clip_grad_norm(target, max_norm)
   if math.type(max_norm) == nil or max_norm ~= max_norm or max_norm <= 0 or max_norm == math.huge then
     error(fname .. ": max_norm must be a finite number > 0, got " .. U.describe(max_norm), 0)
   end
-  local ss = 0
-  for _, g in ipairs(gs) do ss = ss + g:dot(g) end
-  local norm = math.sqrt(ss)
-  if norm ~= norm or norm == math.huge then
-    error(fname .. ": the gradients' norm is " .. tostring(norm) .. " (a gradient holds NaN or Inf)", 0)
+  local ss, amax = 0, 0
+  for _, g in ipairs(gs) do
+    ss = ss + g:dot(g)
+    local hi, lo = g:max(), g:min()
+    if hi ~= hi or lo ~= lo or hi == math.huge or lo == -math.huge then
+      error(fname .. ": a gradient holds NaN or Inf", 0)
+    end
+    amax = math.max(amax, hi, -lo)
   end
+  if ss == math.huge then
+    -- finite gradients whose squares overflow float32: sum (g / amax)^2
+    -- (a temporary per gradient, only in this rare case)
+    ss = 0
+    for _, g in ipairs(gs) do
+      local u = g * (1 / amax)
+      ss = ss + u:dot(u)
+    end
+    ss = ss * amax * amax
+  end
+  local norm = math.sqrt(ss)
   local coef = max_norm / (norm + 1e-6)
   if coef < 1 then
     for _, g in ipairs(gs) do g:mul(coef) end

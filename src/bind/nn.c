@@ -540,7 +540,7 @@ static int optim_sgd(lua_State *L)
 	state_args(L, fn, ts, names, 3);
 	double lr = num_arg(L, fn, 4, "lr", 0.0, 0, INFINITY, 0);
 	double mom = num_arg(L, fn, 5, "momentum", 0.0, 0, INFINITY, 0);
-	double damp = num_arg(L, fn, 6, "dampening", -INFINITY, 0, INFINITY, 0);
+	double damp = num_arg(L, fn, 6, "dampening", 0.0, 0, 1.0, 0);
 	int nesterov = bool_arg(L, fn, 7, "nesterov");
 	double wd = num_arg(L, fn, 8, "weight_decay", 0.0, 0, INFINITY, 0);
 	int first = bool_arg(L, fn, 9, "first");
@@ -549,8 +549,6 @@ static int optim_sgd(lua_State *L)
 		         "dampening %g", mom, damp);
 	if (mom != 0.0 && !ts[2])
 		sl_error(L, fn, "momentum %g needs a buffer: buf must be a tensor, got nil", mom);
-	if (!sl_fits_float(1.0 - damp))
-		sl_error(L, fn, "1 - dampening overflows float32 (dampening %g)", damp);
 	sl_sgd_par o = {.neg_lr = (float)-lr, .wd = (float)wd, .momentum = (float)mom,
 	                .one_m_damp = (float)(1.0 - damp), .nesterov = nesterov, .first = first};
 	sl_exec e = sl_getexec(L);
@@ -574,7 +572,9 @@ static int optim_adam(lua_State *L)
 	double lr = num_arg(L, fn, 6, "lr", 0.0, 0, INFINITY, 0);
 	double b1 = num_arg(L, fn, 7, "beta1", 0.0, 0, 1.0, 1);
 	double b2 = num_arg(L, fn, 8, "beta2", 0.0, 0, 1.0, 1);
-	double eps = num_arg(L, fn, 9, "eps", 0.0, 0, INFINITY, 0);
+	/* at least FLT_MIN: a smaller eps rounds to 0 in float32 and a zero
+	 * gradient then gives 0/0 */
+	double eps = num_arg(L, fn, 9, "eps", (double)FLT_MIN, 0, INFINITY, 0);
 	double wd = num_arg(L, fn, 10, "weight_decay", 0.0, 0, INFINITY, 0);
 	int decoupled = bool_arg(L, fn, 11, "decoupled");
 	/* bias corrections in double, once per call (torch: 1 - beta ** step) */

@@ -39,12 +39,17 @@ getmetatable(Sequential).__call = function(_, list, ...)
       error(fname .. ": expects a list of modules (keys 1.." .. n .. "), got the key " .. U.describe(k), 0)
     end
   end
-  local entries = {}
+  local entries, seen = {}, {}
   for i = 1, n do
     if not is_module(list[i]) or list[i]._class == "Concat" then
       error(string.format("%s: element %d must be a one-input segloss.nn module, got %s", fname, i,
         U.describe(list[i])), 0)
     end
+    if seen[list[i]] then
+      error(string.format("%s: element %d is element %d: a module holds one forward pass for its " ..
+        "backward, so each may appear once (make another one)", fname, i, seen[list[i]]), 0)
+    end
+    seen[list[i]] = i
     entries[i] = { name = tostring(i), module = list[i] }
   end
   return Sequential.chain(entries)

@@ -30,6 +30,19 @@ local function config_of(m)
   return { class = m._class, args = m._config.args, opts = m._config.opts }
 end
 
+-- JSON gives back numbers as floats and null as cjson.null: integral
+-- floats become integers again (stride 2, not 2.0), null becomes nil.
+local function plain(v)
+  if v == cjson.null then return nil end
+  if math.type(v) == "float" and math.tointeger(v) then return math.tointeger(v) end
+  if type(v) == "table" then
+    local out = {}
+    for k, x in pairs(v) do out[k] = plain(x) end
+    return out
+  end
+  return v
+end
+
 local function build(nn, cfg, path)
   local function bad(what)
     error(string.format("segloss.nn.load: %s: the architecture in the file is not valid (%s)", path, what), 0)
@@ -43,15 +56,17 @@ local function build(nn, cfg, path)
   end
   local cls = nn[cfg.class]
   if cls == nil or cfg.class == "Module" or type(cls) ~= "table" then bad("unknown class " .. U.describe(cfg.class)) end
-  local args = type(cfg.args) == "table" and cfg.args or {}
-  local n = #args
-  local a = table.move(args, 1, n, 1, {})
-  local opts = type(cfg.opts) == "table" and cfg.opts or {}
-  -- JSON keeps no difference between {} and []: drop empty/JSON-null options
-  local o = {}
-  for k, v in pairs(opts) do if v ~= cjson.null then o[k] = v end end
-  a[n + 1] = o
-  local ok, m = pcall(cls, table.unpack(a, 1, n + 1))
+  if type(cfg.args) ~= "table" or type(cfg.opts) ~= "table" then
+    bad(cfg.class .. " needs a list args and a table opts")
+  end
+  local n = #cfg.args
+  local a = table.move(cfg.args, 1, n, 1, {})
+  -- options only when there are any: MaxPool2d(k) and Concat() take none
+  if next(cfg.opts) ~= nil then
+    n = n + 1
+    a[n] = cfg.opts
+  end
+  local ok, m = pcall(cls, table.unpack(a, 1, n))
   if not ok then bad(tostring(m)) end
   return m
 end
@@ -88,8 +103,9 @@ function C.save(m, path, opts)
   return m
 end
 
--- The entries of a checkpoint by name, and its metadata.
-local function read(fname, path)
+-- The entries of a checkpoint by name, and its metadata (with `optional`, a
+-- file without segloss_meta is fine: nil metadata).
+local function read(fname, path, optional)
   if type(path) ~= "string" then
     error(string.format("%s: path must be a string, got %s", fname, U.describe(path)), 0)
   end
@@ -97,11 +113,13 @@ local function read(fname, path)
   local by = { [0] = list }
   for _, e in ipairs(list) do by[e.name] = e end
   local m = by.segloss_meta
+  if not m and optional then return by, nil end
   local ok, meta = pcall(cjson.decode, m and m.bytes or "")
   if not m or not m.bytes or not ok or type(meta) ~= "table" or meta.format ~= FORMAT then
     error(string.format("%s: %s is a .npz file but not a segloss checkpoint (no valid segloss_meta entry)",
       fname, path), 0)
   end
+  meta = plain(meta)
   if meta.version ~= VERSION then
     error(string.format("%s: %s has checkpoint version %s; this segloss reads version %d", fname, path,
       U.describe(meta.version), VERSION), 0)
@@ -115,6 +133,7 @@ local function fill(fname, path, m, by)
   local ps, _, names = m:parameters()
   local bufs = m:buffers()
   local todo, used = {}, { segloss_meta = true }
+  by = by or {}
   local function want(kind, name, t)
     local key = kind .. "." .. name
     local e = by[key]
@@ -140,11 +159,15 @@ local function fill(fname, path, m, by)
 end
 
 local function optim_state(meta, by, path)
-  local st = meta.optim
+  local st = meta and meta.optim
   if type(st) ~= "table" then return nil end
   local tensors = {}
   for i, name in ipairs(type(st.slots) == "table" and st.slots or {}) do
-    local e = by["optim." .. tostring(name)]
+    if type(name) ~= "string" then
+      error(string.format("segloss.nn.load: %s: optimiser slot %d must be a name, got %s", path, i,
+        U.describe(name)), 0)
+    end
+    local e = by["optim." .. name]
     if not e then
       error(string.format("segloss.nn.load: %s lists the optimiser state optim.%s but does not hold it",
         path, tostring(name)), 0)
@@ -163,8 +186,10 @@ function C.load(nn, path)
   return m, { optim = optim_state(meta, by, path), meta = meta }
 end
 
+-- Also reads a plain .npz of param.<name> (and buffer.<name>) entries, e.g.
+-- written by numpy from a PyTorch state_dict: names and shapes are checked all the same.
 function C.load_into(m, path)
-  local by, meta = read("segloss.nn.Module:load", path)
+  local by, meta = read("segloss.nn.Module:load", path, true)
   fill("segloss.nn.Module:load", path, m, by)
   return m, { optim = optim_state(meta, by, path), meta = meta }
 end
