@@ -1010,7 +1010,8 @@ describe("nn kernels: errors", function()
     E("optim_sgd", { "momentum must be a finite number >= 0 (within float32), got nan" }, p, g, b, 0.1, 0 / 0,
       0, false, 0, true)
     E("optim_sgd", { "nesterov must be a boolean, got 1" }, p, g, b, 0.1, 0.9, 0, 1, 0, true)
-    E("optim_sgd", { "dampening must be a number in [0, 1], got -1e+38" }, p, g, b, 0.1, 0.9, -1e38, false, 0, true)
+    E("optim_sgd", { "dampening must be a number in [0, 1], got -1e+38" }, p, g, b, 0.1, 0.9, -1e38, false, 0,
+      true)
     E("optim_sgd", { "nesterov needs momentum > 0 and dampening 0" }, p, g, b, 0.1, 0.9, 0.1, true, 0, true)
     E("optim_sgd", { "weight_decay must be a finite number >= 0 (within float32), got -1" }, p, g, b, 0.1,
       0.9, 0, false, -1, true)
