@@ -1025,7 +1025,8 @@ describe("nn kernels: errors", function()
     E("optim_adam", { "beta1 must be a number in [0, 1), got 1" }, p, g, m, v, 1, 1e-3, 1, 0.999, 1e-8, 0, false)
     E("optim_adam", { "beta2 must be a number in [0, 1), got -0.5" }, p, g, m, v, 1, 1e-3, 0.9, -0.5, 1e-8, 0,
       false)
-    E("optim_adam", { "eps must be a finite number >= 1.1754943508223e-38 (within float32), got inf" }, p, g, m, v, 1, 1e-3,
+    E("optim_adam", { "eps must be a finite number >= 1.1754943508223e-38 (within float32), got inf" }, p, g, m, v,
+      1, 1e-3,
       0.9, 0.999, 1 / 0, 0, false)
     E("optim_adam", { "decoupled must be a boolean, got string \"yes\"" }, p, g, m, v, 1, 1e-3, 0.9, 0.999, 1e-8,
       0, "yes")
