@@ -14,7 +14,8 @@ segloss computes the losses used to train segmentation networks on small
 targets (weighted BCE, focal, Dice, IoU, Tversky, generalized Dice and their
 combinations) with their gradients, in fused float32 SIMD kernels (AVX2,
 SSE2/NEON, and a scalar reference chosen at run time), plus tensors with
-NumPy .npy input/output.
+NumPy .npy input/output, segmentation metrics, and 2-D/3-D U-Nets with
+optimisers and .npz checkpoints to compare the losses by training.
 ]],
   license = "MIT",
   labels = { "machine-learning", "segmentation", "simd" },
@@ -26,6 +27,9 @@ dependencies = {
 
 external_dependencies = {
   SIMDE = { header = "simde/x86/avx2.h" },
+  -- Debian libdnnl-dev (the convolutions) and libzip-dev (.npz checkpoints)
+  DNNL = { header = "oneapi/dnnl/dnnl.h", library = "dnnl" },
+  LIBZIP = { header = "zip.h", library = "zip" },
 }
 
 build = {
