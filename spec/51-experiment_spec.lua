@@ -219,8 +219,20 @@ describe("segloss.experiment", function()
         assert.are.equal(read(dir("a") .. p), read(dir("b") .. p), p)
       end
     end
+    -- and the seed matters (else the comparison above would prove nothing)
+    assert.are_not.equal(read(dir("a") .. "/runs/dice-s1/run.json"):gsub('"seed": 1', ""),
+      read(dir("a") .. "/runs/dice-s2/run.json"):gsub('"seed": 2', ""))
     assert.are.equal(read(dir("a") .. "/summary.json"), read(dir("b") .. "/summary.json"))
     assert.are.equal(read(dir("a") .. "/summary.csv"), read(dir("b") .. "/summary.csv"))
+  end)
+
+  it("one thread gives the same run.json as several", function()
+    local H = require "helpers"
+    H.with_threads(1, function() E.run(opts(dir("t1"))) end)
+    for _, id in ipairs(IDS) do
+      local p = "/runs/" .. id .. "-s1/run.json"
+      assert.are.equal(read(dir("a") .. p), read(dir("t1") .. p), p)
+    end
   end)
 
   it("three shards are disjoint, cover the grid, and merged give the unsharded summary", function()
@@ -283,6 +295,32 @@ describe("segloss.experiment", function()
     H.errors("segloss.experiment.run: option shard must be \"k/n\"", {}, E.run, opts(dir("x"), { shard = "4/3" }))
     H.errors("segloss.experiment.run: losses[2]: the loss \"bce\" is listed twice", {}, E.run,
       opts(dir("x"), { losses = { "bce", "bce" } }))
+  end)
+
+  it("shows a bar with the ETA on a terminal, plain lines otherwise", function()
+    local P = require "segloss.experiment.progress"
+    local function sink()
+      local buf = {}
+      return { write = function(self, ...) for _, v in ipairs { ... } do buf[#buf + 1] = v end return self end,
+        flush = function() end, text = function() return table.concat(buf) end }
+    end
+    local now = 0
+    local bar = sink()
+    local p = P.new("bar", 4, function() return now end, bar)
+    now = 10
+    p:epoch("dice-s1", 1, 2, 1, 2)
+    assert.truthy(bar.text():find("[" .. string.rep("#", 8), 1, true))
+    assert.truthy(bar.text():find("run 1/2 dice-s1  epoch 1/2  ETA 30s", 1, true), bar.text())
+    local lines = sink()
+    p = P.new("lines", 4, function() return now end, lines)
+    p:epoch("dice-s1", 1, 2, 1, 2)
+    p:line("dice-s1: done")
+    assert.are.equal("dice-s1: done\n", lines.text())
+    local off = sink()
+    p = P.new("off", 4, function() return now end, off)
+    p:epoch("dice-s1", 1, 2, 1, 2)
+    p:line("x")
+    assert.are.equal("", off.text())
   end)
 
   it("shards split any grid into disjoint covering parts", function()
