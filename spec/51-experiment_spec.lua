@@ -1,0 +1,342 @@
+-- segloss.experiment: outputs, summary = mean/std of the runs, resume,
+-- shards merged = unsharded, bit-identical reruns, well-formed SVG/HTML.
+local segloss = require "segloss"
+local cjson = require "cjson"
+local T = segloss.tensor
+local E = segloss.experiment
+
+-- A dataset of the data contract (segloss.data) built from tensors: fields
+-- x, t, n, classes, dims, empty; split(frac, seed); batches(bs, {shuffle, seed}).
+local dataset
+local function make(x, t)
+  local n = x:size(1)
+  local ds = { x = x, t = t, n = n, classes = 2, dims = x:dim() - 2, empty = {} }
+  for i = 1, n do ds.empty[i] = t:narrow(1, i, 1):sum() == 0 end
+  function ds.split(self, frac, _)
+    local k = math.floor(self.n * frac + 0.5)
+    return dataset(self.x:narrow(1, 1, k):clone(), self.t:narrow(1, 1, k):clone()),
+      dataset(self.x:narrow(1, k + 1, self.n - k):clone(), self.t:narrow(1, k + 1, self.n - k):clone())
+  end
+  function ds.batches(self, bs, o)
+    -- a permutation from the seed (a tiny LCG: independent of the library's PRNG)
+    local order = {}
+    for i = 1, self.n do order[i] = i end
+    if o and o.shuffle then
+      local s = (o.seed or 1) % 2147483647 + 1
+      for i = self.n, 2, -1 do
+        s = (s * 48271) % 2147483647
+        local j = s % i + 1
+        order[i], order[j] = order[j], order[i]
+      end
+    end
+    local b = 0
+    return function()
+      if b * bs >= self.n then return nil end
+      local m = math.min(bs, self.n - b * bs)
+      local xs, ts = T.zeros(m, self.x:size(2), self.x:size(3), self.x:size(4)),
+        T.zeros(m, 1, self.t:size(3), self.t:size(4))
+      for i = 1, m do
+        local src = order[b * bs + i]
+        xs:narrow(1, i, 1):copy(self.x:narrow(1, src, 1))
+        ts:narrow(1, i, 1):copy(self.t:narrow(1, src, 1))
+      end
+      b = b + 1
+      return xs, ts
+    end
+  end
+  return ds
+end
+dataset = make
+
+-- 12 images of 16×16: noise, one bright 3×3 square in 9 of them (3 empty)
+local function tiny()
+  segloss.seed(7)
+  local n, S = 12, 16
+  local x, t = T.randn(n, 1, S, S) * 0.3, T.zeros(n, 1, S, S)
+  for i = 1, n do
+    if i % 4 ~= 0 then
+      local cy, cx = 2 + (i * 5) % 11, 2 + (i * 3) % 11
+      for y = cy, cy + 2 do
+        for xx = cx, cx + 2 do
+          x:set(i, 1, y, xx, x:get(i, 1, y, xx) + 1.5)
+          t:set(i, 1, y, xx, 1)
+        end
+      end
+    end
+  end
+  return dataset(x, t)
+end
+
+local tmp = os.tmpname()
+os.remove(tmp)
+local ROOT = tmp .. "-segloss-exp"
+local function dir(name) return ROOT .. "/" .. name end
+
+local function read(p)
+  local f = io.open(p, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local DATA = tiny()
+local LOSSES = { "bce", "dice", { "bce", pos_weight = "auto" } }
+local IDS = { "bce", "dice", "bce_pos_weight=auto" }
+local function opts(out, extra)
+  local o = { data = DATA, model = { base = 4, depth = 1, norm = "batch" }, losses = LOSSES, epochs = 2,
+    seeds = { 1, 2 }, batch = 4, lr = 3e-3, out = out, progress = false }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+
+-- a tiny XML check: balanced tags, quoted attributes, one root element
+local function well_formed(s)
+  s = s:gsub("<!%-%-.-%-%->", ""):gsub("<%?.-%?>", ""):gsub("<!DOCTYPE[^>]*>", "")
+  local stack, roots = {}, 0
+  for close, name, attrs in s:gmatch("<(/?)([%w:_-]+)([^>]*)>") do
+    local body = attrs:gsub("/$", "")
+    local selfclose = attrs:sub(-1) == "/" and "/" or ""
+    -- every attribute name="value"
+    local rest = body:gsub('%s+[%w:_-]+="[^"]*"', "")
+    assert(rest:match("^%s*$"), "bad attributes in <" .. name .. attrs .. ">")
+    if close == "/" then
+      assert(stack[#stack] == name, "</" .. name .. "> closes <" .. tostring(stack[#stack]) .. ">")
+      stack[#stack] = nil
+    elseif selfclose == "" then
+      if #stack == 0 then roots = roots + 1 end
+      stack[#stack + 1] = name
+    end
+  end
+  assert(#stack == 0, "unclosed <" .. tostring(stack[#stack]) .. ">")
+  return roots
+end
+
+local function count(s, pat)
+  local n = 0
+  for _ in s:gmatch(pat) do n = n + 1 end
+  return n
+end
+
+describe("segloss.experiment", function()
+  local first -- the result of the reference run
+
+  setup(function()
+    os.execute("rm -rf '" .. ROOT .. "' && mkdir -p '" .. ROOT .. "'")
+    first = E.run(opts(dir("a")))
+  end)
+  teardown(function() os.execute("rm -rf '" .. ROOT .. "'") end)
+
+  it("writes every output, and they parse", function()
+    assert.are.equal(6, #first.trained)
+    for _, id in ipairs(IDS) do
+      for _, s in ipairs { 1, 2 } do
+        local rd = dir("a") .. "/runs/" .. id .. "-s" .. s
+        local rec = cjson.decode((assert(read(rd .. "/run.json"), rd)))
+        assert.is_true(rec.complete)
+        assert.are.equal(2, #rec.curves)
+        assert.are.equal(s, rec.config.seed)
+        for _, k in ipairs { "dice", "iou", "precision", "sensitivity", "specificity", "hd95", "assd",
+          "fp_rate_empty" } do
+          assert.is_number(rec.final[k], k)
+          assert.is_number(rec.best[k], k)
+        end
+        assert.is_true(rec.best.dice >= rec.final.dice)
+        assert.truthy(read(rd .. "/best.npz"))
+        local csv = read(rd .. "/curves.csv")
+        assert.are.equal(3, count(csv, "\n"))
+        assert.truthy(csv:find("^epoch,train_loss,val_loss,dice,"))
+        -- the checkpoint loads
+        local net = segloss.nn.load(rd .. "/best.npz")
+        assert.truthy(net)
+      end
+    end
+    for _, f in ipairs { "summary.json", "summary.csv", "report.html", "train_loss.svg", "val_dice.svg",
+      "final_metrics.svg", "final_distances.svg" } do
+      assert.truthy(read(dir("a") .. "/" .. f), f)
+    end
+    local sum = cjson.decode(read(dir("a") .. "/summary.json"))
+    assert.are.equal(3, #sum.losses)
+    assert.are.equal(7, count(read(dir("a") .. "/summary.csv"), "\n")) -- header + 3 losses × final, best
+  end)
+
+  it("the false-positive rate on empty images counts the empty validation images with a prediction", function()
+    local _, val = DATA:split(0.8, 1)
+    local n_empty = 0
+    for _, e in ipairs(val.empty) do if e then n_empty = n_empty + 1 end end
+    assert.is_true(n_empty > 0)
+    local rec = cjson.decode(read(dir("a") .. "/runs/bce-s1/run.json"))
+    local fp = rec.final.fp_rate_empty * n_empty
+    assert.is_true(math.abs(fp - math.floor(fp + 0.5)) < 1e-12)
+    assert.are.equal(n_empty, rec.final.empty_images)
+  end)
+
+  it("the summary holds the mean and sample std over seeds of every run's numbers", function()
+    local sum = cjson.decode(read(dir("a") .. "/summary.json"))
+    for i, id in ipairs(IDS) do
+      local e = sum.losses[i]
+      assert.are.equal(id, e.loss)
+      for _, at in ipairs { "final", "best" } do
+        for _, k in ipairs { "dice", "iou", "precision", "sensitivity", "specificity", "hd95", "assd",
+          "fp_rate_empty" } do
+          local a = cjson.decode(read(dir("a") .. "/runs/" .. id .. "-s1/run.json"))[at][k]
+          local b = cjson.decode(read(dir("a") .. "/runs/" .. id .. "-s2/run.json"))[at][k]
+          local mean = (a + b) / 2
+          local std = math.abs(a - b) / math.sqrt(2) -- sample std of two numbers
+          assert.is_true(math.abs(e[at][k].mean - mean) <= 1e-12 * math.max(1, math.abs(mean)), k)
+          assert.is_true(math.abs(e[at][k].std - std) <= 1e-12 * math.max(1, std), k)
+        end
+      end
+    end
+  end)
+
+  it("resume skips finished runs and reruns an incomplete one", function()
+    E.run(opts(dir("r")))
+    local runs = dir("r") .. "/runs/"
+    local before = read(runs .. "dice-s2/run.json")
+    -- an interrupted run: its run.json says complete = false
+    local rec = read(runs .. "bce-s1/run.json"):gsub('"complete": true', '"complete": false')
+    local f = assert(io.open(runs .. "bce-s1/run.json", "wb"))
+    f:write(rec)
+    f:close()
+    os.remove(runs .. "dice-s1/run.json") -- a run that never wrote its record
+    local r = E.run(opts(dir("r")))
+    table.sort(r.trained)
+    assert.are.same({ "bce-s1", "dice-s1" }, r.trained)
+    assert.are.equal(4, #r.skipped)
+    assert.are.equal(before, read(runs .. "dice-s2/run.json"))
+    assert.truthy(read(runs .. "bce-s1/run.json"):find('"complete": true', 1, true))
+    -- resume = false trains everything again
+    local r2 = E.run(opts(dir("r"), { resume = false, losses = { "dice" }, seeds = { 1 } }))
+    assert.are.same({ "dice-s1" }, r2.trained)
+  end)
+
+  it("two identical runs write byte-identical run.json and summary", function()
+    E.run(opts(dir("b")))
+    for _, id in ipairs(IDS) do
+      for _, s in ipairs { 1, 2 } do
+        local p = "/runs/" .. id .. "-s" .. s .. "/run.json"
+        assert.are.equal(read(dir("a") .. p), read(dir("b") .. p), p)
+      end
+    end
+    -- and the seed matters (else the comparison above would prove nothing)
+    assert.are_not.equal(read(dir("a") .. "/runs/dice-s1/run.json"):gsub('"seed": 1', ""),
+      read(dir("a") .. "/runs/dice-s2/run.json"):gsub('"seed": 2', ""))
+    assert.are.equal(read(dir("a") .. "/summary.json"), read(dir("b") .. "/summary.json"))
+    assert.are.equal(read(dir("a") .. "/summary.csv"), read(dir("b") .. "/summary.csv"))
+  end)
+
+  it("one thread gives the same run.json as several", function()
+    local H = require "helpers"
+    H.with_threads(1, function() E.run(opts(dir("t1"))) end)
+    for _, id in ipairs(IDS) do
+      local p = "/runs/" .. id .. "-s1/run.json"
+      assert.are.equal(read(dir("a") .. p), read(dir("t1") .. p), p)
+    end
+  end)
+
+  it("three shards are disjoint, cover the grid, and merged give the unsharded summary", function()
+    local seen = {}
+    for k = 1, 3 do
+      local r = E.run(opts(dir("shard" .. k), { shard = k .. "/3" }))
+      assert.is_nil(r.summary)
+      assert.are.equal(2, #r.trained)
+      for _, id in ipairs(r.trained) do
+        assert.is_nil(seen[id], id .. " in two shards")
+        seen[id] = true
+      end
+    end
+    local n = 0
+    for _ in pairs(seen) do n = n + 1 end
+    assert.are.equal(6, n)
+    local m = E.merge({ dir("shard1"), dir("shard2"), dir("shard3") }, dir("merged"))
+    assert.are.equal(6, #m.runs)
+    assert.are.equal(read(dir("a") .. "/summary.json"), read(dir("merged") .. "/summary.json"))
+    assert.are.equal(read(dir("a") .. "/summary.csv"), read(dir("merged") .. "/summary.csv"))
+    assert.are.equal(read(dir("a") .. "/report.html"), read(dir("merged") .. "/report.html"))
+    -- a missing shard is an error naming the missing runs
+    local ok, err = pcall(E.merge, { dir("shard1"), dir("shard2") }, dir("partial"))
+    assert.is_false(ok)
+    assert.truthy(err:find("segloss.experiment.merge: 2 of the grid's runs are missing", 1, true), err)
+  end)
+
+  it("writes well-formed SVG and HTML with one line per loss", function()
+    for _, name in ipairs { "train_loss", "val_dice" } do
+      local svg = read(dir("a") .. "/" .. name .. ".svg")
+      assert.are.equal(1, well_formed(svg))
+      assert.truthy(svg:find("^<svg xmlns=\"http://www.w3.org/2000/svg\""))
+      assert.are.equal(3, count(svg, "<polyline class=\"series\""))
+      for _, id in ipairs(IDS) do
+        assert.are.equal(1, count(svg, '<polyline class="series" data%-loss="' .. id:gsub("%p", "%%%0") .. '"'), id)
+        assert.truthy(svg:find('class="legend" data-loss="' .. id .. '"', 1, true), id)
+      end
+      assert.is_true(count(svg, 'class="ytick"') >= 3)
+      assert.are.equal(2, count(svg, 'class="xtick"')) -- epochs 1 and 2
+    end
+    local bars = read(dir("a") .. "/final_metrics.svg")
+    assert.are.equal(1, well_formed(bars))
+    assert.are.equal(3, count(bars, '<g class="series"'))
+    assert.is_true(count(bars, 'class="err"') >= 1) -- error bars (std over two seeds)
+    local html = read(dir("a") .. "/report.html")
+    assert.truthy(html:find("^<!DOCTYPE html>"))
+    assert.are.equal(1, well_formed((html:gsub("<meta[^>]*>", ""))))
+    assert.are.equal(4, count(html, "<svg "))
+    assert.is_nil(html:find("<script", 1, true))
+    assert.is_nil(html:find("src=", 1, true))
+    assert.is_nil(html:find("href=", 1, true))
+  end)
+
+  it("checks its options", function()
+    local H = require "helpers"
+    H.errors("segloss.experiment.run: unknown option \"epoch\"", { "did you mean \"epochs\"" }, E.run,
+      opts(dir("x"), { epoch = 2 }))
+    H.errors("segloss.experiment.run: losses[2]: unknown loss string \"dic\"", { "did you mean \"dice\"" }, E.run,
+      opts(dir("x"), { losses = { "bce", "dic" } }))
+    H.errors("segloss.experiment.run: option shard must be \"k/n\"", {}, E.run, opts(dir("x"), { shard = "4/3" }))
+    H.errors("segloss.experiment.run: losses[2]: the loss \"bce\" is listed twice", {}, E.run,
+      opts(dir("x"), { losses = { "bce", "bce" } }))
+  end)
+
+  it("shows a bar with the ETA on a terminal, plain lines otherwise", function()
+    local P = require "segloss.experiment.progress"
+    local function sink()
+      local buf = {}
+      return { write = function(self, ...) for _, v in ipairs { ... } do buf[#buf + 1] = v end return self end,
+        flush = function() end, text = function() return table.concat(buf) end }
+    end
+    local now = 0
+    local bar = sink()
+    local p = P.new("bar", 4, function() return now end, bar)
+    now = 10
+    p:epoch("dice-s1", 1, 2, 1, 2)
+    assert.truthy(bar.text():find("[" .. string.rep("#", 8), 1, true))
+    assert.truthy(bar.text():find("run 1/2 dice-s1  epoch 1/2  ETA 30s", 1, true), bar.text())
+    local lines = sink()
+    p = P.new("lines", 4, function() return now end, lines)
+    p:epoch("dice-s1", 1, 2, 1, 2)
+    p:line("dice-s1: done")
+    assert.are.equal("dice-s1: done\n", lines.text())
+    local off = sink()
+    p = P.new("off", 4, function() return now end, off)
+    p:epoch("dice-s1", 1, 2, 1, 2)
+    p:line("x")
+    assert.are.equal("", off.text())
+  end)
+
+  it("shards split any grid into disjoint covering parts", function()
+    local losses = E.losses { "bce", "dice", "focal", "iou", "tversky" }
+    local all = E.jobs(losses, { 1, 2, 3 })
+    for n = 1, 7 do
+      local seen = 0
+      local ids = {}
+      for k = 1, n do
+        for _, j in ipairs(E.jobs(losses, { 1, 2, 3 }, k, n)) do
+          assert.is_nil(ids[j.id])
+          ids[j.id] = true
+          seen = seen + 1
+        end
+      end
+      assert.are.equal(#all, seen)
+    end
+  end)
+end)
