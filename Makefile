@@ -118,7 +118,7 @@ asan: deps-test
 		$(BUSTED) --run=asan
 
 lint: deps-test deps-lint
-	luacheck --no-color -q lua spec bench examples tools
+	luacheck --no-color -q lua spec bench examples tools bin
 	@$(MAKE) --no-print-directory all BUILD=build-lint EXTRA_CFLAGS=-Werror
 
 # Vector math (C), then the losses against the memory floor and, when
@@ -218,11 +218,13 @@ doc: deps-doc
 install: deps-test deps-install
 	luarocks --lua-version=5.4 make rockspec/segloss-0.1.0-1.rockspec
 
-# Called by LuaRocks (rockspec install_target) with INST_LIBDIR and INST_LUADIR.
+# Called by LuaRocks (rockspec install_target) with INST_LIBDIR, INST_LUADIR
+# and INST_BINDIR (the command line, bin/segloss).
 rock-install: $(MODULE)
 	mkdir -p $(INST_LIBDIR)/segloss $(INST_LUADIR)/segloss
 	cp $(MODULE) $(INST_LIBDIR)/segloss/core.so
 	cp -R lua/segloss/. $(INST_LUADIR)/segloss/
+	if [ -n "$(INST_BINDIR)" ]; then mkdir -p $(INST_BINDIR) && cp bin/segloss $(INST_BINDIR)/segloss; fi
 
 clean:
 	rm -rf build build-asan build-lint doc

@@ -46,6 +46,7 @@ build = {
   install_variables = {
     INST_LIBDIR = "$(LIBDIR)",
     INST_LUADIR = "$(LUADIR)",
+    INST_BINDIR = "$(BINDIR)",
     SIMDE_INCDIR = "$(SIMDE_INCDIR)",
     LUA_INCDIR = "$(LUA_INCDIR)",
     CFLAGS = "$(CFLAGS)",
