@@ -17,7 +17,11 @@
  *       (f1, f2, f3, phase, amp, unused).
  *   core.png_load(path) -> tensor (H, W) of the raw values, bit depth
  *   core.png_save(path, tensor (H, W), depth)   values integers 0..2^depth-1
+ *   core.data_listdir(path) -> the names in a directory (not . and ..),
+ *       unsorted
  */
+#include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -236,7 +240,29 @@ static int png_save(lua_State *L)
 	return 1;
 }
 
+static int data_listdir(lua_State *L)
+{
+	const char *fn = "segloss.core.data_listdir";
+	sl_checknargs(L, fn, 0, 1, 1);
+	const char *path = sl_checkstr(L, 1, fn, "path");
+	DIR *d = opendir(path);
+	if (!d) sl_error(L, fn, "cannot read the directory '%s': %s", path, strerror(errno));
+	lua_newtable(L);
+	lua_Integer k = 0;
+	struct dirent *e;
+	/* lua_pushstring may raise (out of memory) with d open: rare, and a
+	 * leak of one DIR then; names are copied before the next readdir */
+	while ((e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+		lua_pushstring(L, e->d_name);
+		lua_rawseti(L, -2, ++k);
+	}
+	closedir(d);
+	return 1;
+}
+
 static const luaL_Reg funcs[] = {
+	{"data_listdir", data_listdir},
 	{"data_put", data_put},
 	{"data_scan", data_scan},
 	{"data_synth_mask", data_synth_mask},
