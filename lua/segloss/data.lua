@@ -312,7 +312,12 @@ function D.synthetic(opts)
   for k = 1, math.floor((opts.empty or 0.2) * n + 0.5) do is_empty[order[k]] = true end
   local unit = dims == 3 and function(a) return (3 * a / (4 * math.pi)) ^ (1 / 3) end
       or function(a) return math.sqrt(a / math.pi) end
+  -- each image from its own streams: targets (g) apart from distractors and
+  -- background (gd), so that options of one never move the other
+  local root = g.bits()
   for i = 1, n do
+    g = rng(root + 2 * i)
+    local gd = rng(root + 2 * i + 1)
     local xi, ti = x:narrow(1, i, 1), t:narrow(1, i, 1)
     local A = fg * P
     local targets = {}
@@ -339,14 +344,14 @@ function D.synthetic(opts)
     local shapes = targets
     if distractors then
       shapes = table.move(targets, 1, #targets, 1, {})
-      for _ = 1, 2 + g.int(3) do
-        local kind, u = kinds[g.int(#kinds)], g.next()
+      for _ = 1, 2 + gd.int(3) do
+        local kind, u = kinds[gd.int(#kinds)], gd.next()
         if u < 0.45 then -- as small, fainter
-          push_shape(shapes, g, kind, S, typical * (0.7 + 0.7 * g.next()), contrast * (0.3 + 0.25 * g.next()))
+          push_shape(shapes, gd, kind, S, typical * (0.7 + 0.7 * gd.next()), contrast * (0.3 + 0.25 * gd.next()))
         elseif u < 0.75 then -- as bright, larger
-          push_shape(shapes, g, kind, S, typical * (2.2 + 1.5 * g.next()), contrast * (0.6 + 0.3 * g.next()))
+          push_shape(shapes, gd, kind, S, typical * (2.2 + 1.5 * gd.next()), contrast * (0.6 + 0.3 * gd.next()))
         else -- dark
-          push_shape(shapes, g, kind, S, typical * (0.8 + 1.2 * g.next()), -contrast * (0.5 + 0.5 * g.next()))
+          push_shape(shapes, gd, kind, S, typical * (0.8 + 1.2 * gd.next()), -contrast * (0.5 + 0.5 * gd.next()))
         end
       end
     end
@@ -355,12 +360,12 @@ function D.synthetic(opts)
       local lowf = k <= 3
       local fmax = lowf and 1.5 or 9
       local o = #waves
-      for a = 1, 3 do waves[o + a] = (a == 1 and dims == 2) and 0 or (2 * g.next() - 1) * fmax end
-      waves[o + 4] = g.next() * 2 * math.pi
-      waves[o + 5] = lowf and 0.05 + 0.07 * g.next() or 0.01 + 0.02 * g.next()
+      for a = 1, 3 do waves[o + a] = (a == 1 and dims == 2) and 0 or (2 * gd.next() - 1) * fmax end
+      waves[o + 4] = gd.next() * 2 * math.pi
+      waves[o + 5] = lowf and 0.05 + 0.07 * gd.next() or 0.01 + 0.02 * gd.next()
       waves[o + 6] = 0
     end
-    core.data_synth_image(xi, 0.35, waves, shapes, noise, g.bits())
+    core.data_synth_image(xi, 0.35, waves, shapes, noise, gd.bits())
   end
   return make(fname, x, t, 2, nil, seed)
 end
@@ -418,7 +423,7 @@ function D.folder(opts)
     end
     data = D.tensors(x, t, topts)
   else
-    local dirs = { opts.images:gsub("/+$", ""), opts.masks:gsub("/+$", "") }
+    local dirs = { (opts.images:gsub("/+$", "")), (opts.masks:gsub("/+$", "")) }
     local lists = {}
     for k, dir in ipairs(dirs) do
       local ok, names = pcall(core.data_listdir, dir)
