@@ -493,3 +493,23 @@ describe("segloss.data.folder", function()
     rmdir(empty)
   end)
 end)
+
+describe("segloss.core data kernels", function()
+  it("check their arguments and survive shapes far outside the image", function()
+    local t = T.zeros(1, 1, 8, 8)
+    assert.are.equal(0, core.data_synth_mask(t, { 0, 0, 1e300, -1e300, 1, 2, 2, 0, 1, 0, 0 }, 1))
+    assert.are.equal(64, core.data_synth_mask(t, { 0, 0, 3, 3, 1, 1e200, 1e200, 0, 1, 0, 0 }, 1))
+    H.errors("segloss.core.data_synth_mask: shapes must hold 11 numbers per item", {}, core.data_synth_mask, t,
+      { 1, 2 }, 1)
+    H.errors("segloss.core.data_synth_mask: shape 1: radii must be > 0", {}, core.data_synth_mask, t,
+      { 0, 0, 3, 3, 0, 1, 1, 0, 1, 0, 0 }, 1)
+    H.errors("segloss.core.data_put: a rotation needs square planes, got 8 x 4", {}, core.data_put,
+      T.zeros(1, 1, 8, 4), 1, T.zeros(1, 1, 8, 4), 1, 0, 1, 1, 0)
+    H.errors("segloss.core.data_put: dst shape {1,1,8,8} does not match src {1,1,8,4}", {}, core.data_put,
+      T.zeros(1, 1, 8, 4), 1, T.zeros(1, 1, 8, 8), 1, 0, 0, 1, 0)
+    H.errors("segloss.core.data_put: flips must be an integer in 0..3, got 4", {}, core.data_put,
+      T.zeros(1, 1, 8, 8), 1, T.zeros(1, 1, 8, 8), 1, 4, 0, 1, 0)
+    local a = T.zeros(2, 1, 4, 4)
+    H.errors("segloss.core.data_put: src and dst must not share elements", {}, core.data_put, a, 1, a, 2, 0, 0, 1, 0)
+  end)
+end)

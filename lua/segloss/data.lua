@@ -465,7 +465,7 @@ function D.folder(opts)
         error(string.format("%s: '%s' is %s, the images before it %s; all images must have one size", fname, ipath,
           table.concat(img:shape(), "x", 3), table.concat(S, "x", 3)), 0)
       end
-      if depth then img = img / (depth == 16 and 65535 or 255) end
+      if depth then img = img / ((1 << depth) - 1) end
       -- a binary PNG mask stored as 0 / 255 (or 0 / 65535) reads as 0 / 1
       if mdepth and classes == 2 and msk:max() == (1 << mdepth) - 1 and msk:max() > 1 then
         msk = msk / msk:max()

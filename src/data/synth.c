@@ -35,8 +35,9 @@ static void box(const sl_shape *h, const sl_grid *g, double scale, int64_t *lo, 
 		int64_t S = g->s[a - (3 - g->dims)];
 		double r = (a == 0 ? h->r[0] : rmax) * scale * 1.4 + 1.0;
 		double l = floor(h->c[a] - r), u = ceil(h->c[a] + r);
-		lo[a] = l < 0 ? 0 : (int64_t)l;
-		hi[a] = u > (double)(S - 1) ? S - 1 : (int64_t)u;
+		/* clamped as doubles first: a far-away centre must not overflow the cast */
+		lo[a] = l < 0 ? 0 : l > (double)S ? S : (int64_t)l;
+		hi[a] = u < 0 ? -1 : u > (double)(S - 1) ? S - 1 : (int64_t)u;
 	}
 }
 
