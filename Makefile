@@ -33,7 +33,7 @@ WARN = -Wall -Wextra -Wconversion -Wdouble-promotion -Wshadow -Wstrict-prototype
 SL_CFLAGS = -std=c11 -fPIC -fopenmp -ffp-contract=off -fvisibility=hidden $(WARN) \
             -I$(LUA_INCDIR) -I$(SIMDE_INCDIR) $(EXTRA_CFLAGS)
 ALL_CFLAGS = $(CFLAGS) $(SL_CFLAGS)
-LDLIBS = -ldnnl -lzip -lm
+LDLIBS = -ldnnl -lzip -lpng -lm
 # never unloaded: lua_close dlcloses C modules, and libgomp's idle worker
 # threads must not outlive the code they sleep in
 MODULE_LDFLAGS = -Wl,-z,nodelete
@@ -48,15 +48,16 @@ endif
 
 SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/npz.c src/outfile.c src/shape.c \
        src/bind/check.c src/bind/tensor.c src/bind/loss.c src/bind/metrics.c src/bind/npz.c \
-       src/bind/conv.c src/bind/nn.c \
+       src/bind/conv.c src/bind/nn.c src/bind/data.c \
        src/loss/driver.c src/loss/region.c src/metrics/edt.c src/nn/conv.c src/nn/layers.c src/nn/norm.c \
+       src/data/augment.c src/data/synth.c src/data/png.c \
        src/kern/scalar.c src/kern/nn_scalar.c src/kern/loss_scalar.c src/kern/dispatch.c src/kern/vmcheck.c
 OBJS = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(SIMD_OBJS)
 HDRS = $(wildcard src/*.h src/*/*.h)
 MODULE = $(BUILD)/segloss/core.so
 
 # Debian packages: what the tests need, and what the extras need.
-PKGS_TEST = lua5.4 liblua5.4-dev libsimde-dev lua-busted lua-cjson gcc make libc6-dev libzip-dev libdnnl-dev
+PKGS_TEST = lua5.4 liblua5.4-dev libsimde-dev lua-busted lua-cjson gcc make libc6-dev libzip-dev libdnnl-dev libpng-dev
 PKGS_LINT = lua-check
 PKGS_BENCH = libsleef-dev lua-system lua-cjson
 PKGS_INSTALL = luarocks

@@ -26,6 +26,7 @@ segloss.schedule = require "segloss.schedule"
 segloss.nn = require "segloss.nn"
 segloss.optim = require "segloss.optim"
 segloss.experiment = require "segloss.experiment"
+segloss.data = require "segloss.data"
 segloss.Criterion = criterion.Criterion
 
 -- Criterion objects: segloss.Dice{smooth = 1} + 0.5 * segloss.Focal{gamma = 2}

@@ -118,5 +118,8 @@ void sl_nn_open(lua_State *L, int ctx);
 void sl_npz_open(lua_State *L, int ctx);
 /* conv.c: conv_plan, conv_forward, ... into the table on the top */
 void sl_conv_open(lua_State *L, int ctx);
+/* data.c: data_put, data_scan, data_synth_*, png_load, png_save into the
+ * table on the top */
+void sl_data_open(lua_State *L, int ctx);
 
 #endif
