@@ -1,0 +1,71 @@
+-- bin/segloss as a user runs it: info, a bad flag, compare --quick (the
+-- issue's minute-long run), and sharded runs merged by the command line.
+local H = require "helpers"
+local cjson = require "cjson"
+
+-- the command sees the modules this suite runs on (build/ or build-asan/)
+local ENV = string.format("LUA_PATH_5_4=%q LUA_CPATH_5_4=%q ", package.path, package.cpath)
+
+-- runs the command line; returns its output (stdout and stderr) and success
+local function segloss(args)
+  local p = assert(io.popen(ENV .. "lua5.4 bin/segloss " .. args .. " 2>&1"))
+  local out = p:read("a")
+  local ok = p:close()
+  return out, ok
+end
+
+local function tmpdir()
+  local d = H.tmpname("")
+  assert(os.execute("mkdir -p " .. d))
+  return d
+end
+
+describe("bin/segloss", function()
+  it("info names the version and the backend", function()
+    local out, ok = segloss("info")
+    assert.is_true(ok, out)
+    assert.truthy(out:find("segloss 0.1.0", 1, true), out)
+    assert.truthy(out:find("backend ", 1, true), out)
+  end)
+
+  it("a bad flag is an error with the usage", function()
+    local out, ok = segloss("compare --bogus")
+    assert.is_falsy(ok)
+    assert.truthy(out:find("Usage: segloss compare", 1, true), out)
+    assert.truthy(out:find("unknown option '--bogus'", 1, true), out)
+    out, ok = segloss("compare --seeds x --epochs 1")
+    assert.is_falsy(ok)
+    assert.truthy(out:find("segloss compare: --seeds must be numbers", 1, true), out)
+  end)
+
+  it("compare --quick trains, summarises and writes the report", function()
+    local d = tmpdir()
+    local out, ok = segloss("compare --quick --epochs 3 --n 16 --out " .. d)
+    assert.is_true(ok, out)
+    assert.truthy(out:find("results in " .. d .. "; report: " .. d .. "/report.html", 1, true), out)
+    for _, loss in ipairs { "bce", "dice", "bce_dice" } do
+      assert.truthy(out:find("\n" .. loss .. " ", 1, true), out)
+    end
+    local s = cjson.decode(H.readfile(d .. "/summary.json"))
+    assert.are.equal(3, #s.losses)
+    assert.truthy(H.readfile(d .. "/report.html"):find("<svg", 1, true))
+    os.execute("rm -rf " .. d)
+  end)
+
+  it("three shards merged give the unsharded summary", function()
+    local whole, parts = tmpdir(), {}
+    local args = " --losses bce,dice,iou --seeds 1,2 --epochs 2 --n 12 --size 32,32 --base 4 --depth 1 "
+    local out, ok = segloss("compare" .. args .. "--out " .. whole)
+    assert.is_true(ok, out)
+    for k = 1, 3 do
+      parts[k] = tmpdir()
+      out, ok = segloss("compare" .. args .. "--shard " .. k .. "/3 --out " .. parts[k])
+      assert.is_true(ok, out)
+    end
+    local merged = tmpdir()
+    out, ok = segloss("merge --out " .. merged .. " " .. table.concat(parts, " "))
+    assert.is_true(ok, out)
+    assert.are.equal(H.readfile(whole .. "/summary.json"), H.readfile(merged .. "/summary.json"))
+    os.execute("rm -rf " .. whole .. " " .. merged .. " " .. table.concat(parts, " "))
+  end)
+end)
