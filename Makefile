@@ -57,7 +57,8 @@ HDRS = $(wildcard src/*.h src/*/*.h)
 MODULE = $(BUILD)/segloss/core.so
 
 # Debian packages: what the tests need, and what the extras need.
-PKGS_TEST = lua5.4 liblua5.4-dev libsimde-dev lua-busted lua-cjson gcc make libc6-dev libzip-dev libdnnl-dev libpng-dev
+PKGS_TEST = lua5.4 liblua5.4-dev libsimde-dev lua-busted lua-cjson lua-argparse gcc make libc6-dev \
+            libzip-dev libdnnl-dev libpng-dev
 PKGS_LINT = lua-check
 PKGS_BENCH = libsleef-dev lua-system lua-cjson
 PKGS_INSTALL = luarocks
