@@ -317,6 +317,24 @@ static sl_tensor *vec_arg(lua_State *L, const char *fn, int idx, const char *wha
 	return t;
 }
 
+/* The mode at mode_idx and x's sizes into j (zeroed first), and the
+ * statistics save_mean, save_invstd at stat_idx and stat_idx + 1: one per
+ * channel, or one per (sample, channel) for "instance". */
+static void norm_job(lua_State *L, const char *fn, const sl_tensor *x, int mode_idx, int stat_idx,
+                     sl_normjob *j, sl_tensor **sm, sl_tensor **si)
+{
+	memset(j, 0, sizeof *j);
+	j->mode = enum_arg(L, fn, mode_idx, "mode", norm_modes);
+	j->N = (size_t)x->shape[0];
+	j->C = (size_t)x->shape[1];
+	j->M = x->numel / (j->N * j->C);
+	int inst = j->mode == SL_NORM_INSTANCE;
+	int64_t n = inst ? x->shape[0] * x->shape[1] : x->shape[1];
+	const char *why = inst ? "N*C: one per sample and channel of x" : "one per channel of x";
+	*sm = vec_arg(L, fn, stat_idx, "save_mean", n, why, 1);
+	*si = vec_arg(L, fn, stat_idx + 1, "save_invstd", n, why, 1);
+}
+
 /* nn_norm(x, y, mode, eps, weight, bias, save_mean, save_invstd,
  * running_mean, running_var, momentum) */
 static int nn_norm(lua_State *L)
@@ -328,18 +346,13 @@ static int nn_norm(lua_State *L)
 	need_same(L, fn, y, "y", x, "x");
 	need_apart(L, fn, y, "y", x, "x", 1);
 	sl_normjob j;
-	j.mode = enum_arg(L, fn, 3, "mode", norm_modes);
+	sl_tensor *sm, *si;
+	norm_job(L, fn, x, 3, 7, &j, &sm, &si);
 	j.eps = num_arg(L, fn, 4, "eps", 0.0, 1, INFINITY, 0);
-	j.N = (size_t)x->shape[0];
-	j.C = (size_t)x->shape[1];
-	j.M = x->numel / (j.N * j.C);
-	int64_t C = x->shape[1], NC = x->shape[0] * x->shape[1];
+	int64_t C = x->shape[1];
 	int inst = j.mode == SL_NORM_INSTANCE;
 	sl_tensor *w = vec_arg(L, fn, 5, "weight", C, "one per channel of x", 0);
 	sl_tensor *b = vec_arg(L, fn, 6, "bias", C, "one per channel of x", 0);
-	const char *swhy = inst ? "N*C: one per sample and channel of x" : "one per channel of x";
-	sl_tensor *sm = vec_arg(L, fn, 7, "save_mean", inst ? NC : C, swhy, 1);
-	sl_tensor *si = vec_arg(L, fn, 8, "save_invstd", inst ? NC : C, swhy, 1);
 	sl_tensor *rm = vec_arg(L, fn, 9, "running_mean", C, "one per channel of x", 0);
 	sl_tensor *rv = vec_arg(L, fn, 10, "running_var", C, "one per channel of x", 0);
 	if (!rm != !rv)
@@ -406,17 +419,10 @@ static int nn_norm_backward(lua_State *L)
 	need_apart(L, fn, gx, "gx", x, "x", 1);
 	need_apart(L, fn, gx, "gx", gy, "gy", 1);
 	sl_normjob j;
-	memset(&j, 0, sizeof j);
-	j.mode = enum_arg(L, fn, 4, "mode", norm_modes);
-	j.N = (size_t)x->shape[0];
-	j.C = (size_t)x->shape[1];
-	j.M = x->numel / (j.N * j.C);
-	int64_t C = x->shape[1], NC = x->shape[0] * x->shape[1];
-	int inst = j.mode == SL_NORM_INSTANCE;
+	sl_tensor *sm, *si;
+	norm_job(L, fn, x, 4, 6, &j, &sm, &si);
+	int64_t C = x->shape[1];
 	sl_tensor *w = vec_arg(L, fn, 5, "weight", C, "one per channel of x", 0);
-	const char *swhy = inst ? "N*C: one per sample and channel of x" : "one per channel of x";
-	sl_tensor *sm = vec_arg(L, fn, 6, "save_mean", inst ? NC : C, swhy, 1);
-	sl_tensor *si = vec_arg(L, fn, 7, "save_invstd", inst ? NC : C, swhy, 1);
 	sl_tensor *gw = vec_arg(L, fn, 8, "gweight", C, "one per channel of x", 0);
 	sl_tensor *gb = vec_arg(L, fn, 9, "gbias", C, "one per channel of x", 0);
 	const sl_tensor *ins[6] = {x, gy, w, sm, si, gx};
