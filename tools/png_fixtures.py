@@ -9,6 +9,8 @@ encoder. Regenerate with: /usr/bin/python3 tools/png_fixtures.py
   grey1.png     1-bit grey 3x10, value (r + c) % 2 (unpacked, not rescaled)
   labels.png    8-bit palette 6x6, index (r + c) % 3 (class labels)
   rgb.png       8-bit RGB 2x2 (refused: colour)
+  rgbmix.png    8-bit RGBA 2x2: grey 10, grey 200, pure red, pure blue (read as
+                intensities in "grey" mode: Rec. 709 luminance)
   truncated.png grey8.png cut in the middle of its image data
   badcrc.png    grey8.png with one byte of its image data changed
   notpng.png    text
@@ -55,6 +57,8 @@ def main():
     plte = chunk(b"PLTE", bytes([0, 0, 0, 255, 0, 0, 0, 255, 0]))
     files["labels.png"] = png(6, 6, 8, 3, [bytes((r + c) % 3 for c in range(6)) for r in range(6)], plte)
     files["rgb.png"] = png(2, 2, 8, 2, [bytes(6) for _ in range(2)])
+    files["rgbmix.png"] = png(2, 2, 8, 6, [bytes([10, 10, 10, 255, 200, 200, 200, 128]),
+                                           bytes([255, 0, 0, 255, 0, 0, 255, 0])])
     g = files["grey8.png"]
     idat = g.index(b"IDAT")
     files["truncated.png"] = g[:idat + 12]

@@ -15,7 +15,9 @@
  *       shape (kind, c1, c2, c3, r1, r2, r3, angle, amp, ph1, ph2; 0-based
  *       pixel coordinates, axis 1 unused in 2-D); waves: 6 numbers per wave
  *       (f1, f2, f3, phase, amp, unused).
- *   core.png_load(path) -> tensor (H, W) of the raw values, bit depth
+ *   core.png_load(path [, mode]) -> tensor (H, W), bit depth; mode "values"
+ *       (default: the stored values, palette indices as labels) or "grey"
+ *       (intensities: palette and colour through luminance, alpha dropped)
  *   core.png_save(path, tensor (H, W), depth)   values integers 0..2^depth-1
  *   core.data_listdir(path) -> the names in a directory (not . and ..),
  *       unsorted
@@ -190,8 +192,15 @@ static int box_gc(lua_State *L)
 static int png_load(lua_State *L)
 {
 	const char *fn = "segloss.core.png_load";
-	sl_checknargs(L, fn, 0, 1, 1);
+	sl_checknargs(L, fn, 0, 1, 2);
 	const char *path = sl_checkstr(L, 1, fn, "path");
+	int grey = 0;
+	if (!lua_isnoneornil(L, 2)) {
+		const char *mode = sl_checkstr(L, 2, fn, "mode");
+		if (strcmp(mode, "grey") == 0) grey = 1;
+		else if (strcmp(mode, "values") != 0) sl_error(L, fn, "mode must be \"values\" or \"grey\", got \"%s\"", mode);
+	}
+	lua_settop(L, 1);
 	float **box = sl_alloc(L, fn, sizeof *box, 0); /* index 2 */
 	*box = NULL;
 	if (luaL_newmetatable(L, PNG_BOX)) {
@@ -202,7 +211,7 @@ static int png_load(lua_State *L)
 	int64_t shape[2];
 	int depth;
 	char err[1024];
-	if (sl_png_read(path, box, &shape[0], &shape[1], &depth, err, sizeof err) != 0) sl_error(L, fn, "%s", err);
+	if (sl_png_read(path, grey, box, &shape[0], &shape[1], &depth, err, sizeof err) != 0) sl_error(L, fn, "%s", err);
 	sl_tensor *t = sl_newtensor(L, fn, 2, shape); /* on failure the box frees the pixels */
 	memcpy(t->data, *box, (size_t)(shape[0] * shape[1]) * sizeof(float));
 	free(*box);

@@ -55,10 +55,13 @@ int64_t sl_data_scan(const float *t, int64_t n, int64_t m, int classes, int64_t 
 /* PNG: the largest side and number of pixels read, checked before allocating. */
 #define SL_PNG_MAXSIDE 65536
 #define SL_PNG_MAXPIXELS ((int64_t)1 << 28)
-/* Reads a grey (or palette/RGB converted to grey is refused) 8- or 16-bit
- * PNG. On success *out (malloc'd, h * w floats holding the raw values
- * 0..255 or 0..65535) and returns 0; else -1 with a message in err. */
-int sl_png_read(const char *path, float **out, int64_t *h, int64_t *w, int *depth, char *err, size_t errlen);
+/* Reads a PNG. grey = 0: the stored values of a grey or palette (label)
+ * PNG, 1 to 16 bits; colour and alpha are refused. grey = 1: intensities of
+ * any non-interlaced PNG — palette entries through their colours, colour
+ * to luminance, alpha dropped, grey below 8 bits scaled to 8. On success
+ * *out (malloc'd, h * w floats holding values 0..2^depth-1) and returns 0;
+ * else -1 with a message in err. */
+int sl_png_read(const char *path, int grey, float **out, int64_t *h, int64_t *w, int *depth, char *err, size_t errlen);
 /* Writes h x w values (integers in 0..2^depth-1, checked by the caller) as a
  * grey PNG of bit depth 8 or 16. Returns 0, or -1 with a message. */
 int sl_png_write(const char *path, const float *v, int64_t h, int64_t w, int depth, char *err, size_t errlen);

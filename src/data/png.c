@@ -32,7 +32,7 @@ static void on_warning(png_structp png, png_const_charp msg)
 	(void)msg;
 }
 
-int sl_png_read(const char *path, float **out, int64_t *h, int64_t *w, int *depth, char *err, size_t errlen)
+int sl_png_read(const char *path, int grey, float **out, int64_t *h, int64_t *w, int *depth, char *err, size_t errlen)
 {
 	*out = NULL;
 	FILE *f = fopen(path, "rb");
@@ -67,7 +67,8 @@ int sl_png_read(const char *path, float **out, int64_t *h, int64_t *w, int *dept
 	png_uint_32 W = png_get_image_width(png, info), H = png_get_image_height(png, info);
 	int bits = png_get_bit_depth(png, info), ct = png_get_color_type(png, info);
 	int interlaced = png_get_interlace_type(png, info) != PNG_INTERLACE_NONE;
-	const char *bad = ct == PNG_COLOR_TYPE_RGB ? "a colour (RGB)"
+	const char *bad = grey ? (interlaced ? "an interlaced" : NULL)
+	                  : ct == PNG_COLOR_TYPE_RGB ? "a colour (RGB)"
 	                  : ct == PNG_COLOR_TYPE_RGB_ALPHA ? "a colour (RGBA)"
 	                  : ct == PNG_COLOR_TYPE_GRAY_ALPHA ? "a grey + alpha"
 	                  : interlaced ? "an interlaced" : NULL;
@@ -78,8 +79,21 @@ int sl_png_read(const char *path, float **out, int64_t *h, int64_t *w, int *dept
 		return sl_errf(err, errlen, "'%s': %ux%u pixels, more than %lld", path, (unsigned)W, (unsigned)H,
 		               (long long)SL_PNG_MAXPIXELS);
 	}
-	if (bits < 8) png_set_packing(png); /* one value per byte, not rescaled */
+	if (grey) {
+		/* intensities: a palette through its colours, colour to luminance
+		 * (Rec. 709 weights, libpng's default), alpha dropped; grey below 8
+		 * bits scaled to 0..255 */
+		if (ct == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+		if (ct & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+		if (ct == PNG_COLOR_TYPE_PALETTE || (ct & PNG_COLOR_MASK_COLOR))
+			png_set_rgb_to_gray_fixed(png, 1, -1, -1);
+		if (ct == PNG_COLOR_TYPE_GRAY && bits < 8) png_set_expand_gray_1_2_4_to_8(png);
+		if (ct == PNG_COLOR_TYPE_PALETTE || bits < 8) bits = 8;
+	} else if (bits < 8) {
+		png_set_packing(png); /* one value per byte, not rescaled */
+	}
 	png_read_update_info(png, info);
+	if (grey && png_get_channels(png, info) != 1) png_error(png, "cannot convert to grey");
 	size_t rb = png_get_rowbytes(png, info);
 	if (rb < (size_t)W * (bits == 16 ? 2u : 1u)) png_error(png, "unexpected row size");
 	row = malloc(rb);
