@@ -416,6 +416,113 @@ describe("PNG files", function()
   end)
 end)
 
+describe("PNG intensities (mode \"grey\")", function()
+  it("reads palette and colour PNGs as Rec. 709 luminance, grey ones unchanged", function()
+    -- the expected values from the definition: Y = 0.2126 R + 0.7152 G + 0.0722 B
+    local function y(r, g, b) return 0.2126 * r + 0.7152 * g + 0.0722 * b end
+    local m = core.png_load(FIX .. "rgbmix.png", "grey")
+    assert.are.same({ 2, 2 }, m:shape())
+    assert.are.equal(10, m:get(1, 1))
+    assert.are.equal(200, m:get(1, 2))
+    assert.is_true(math.abs(m:get(2, 1) - y(255, 0, 0)) <= 1, m:get(2, 1))
+    assert.is_true(math.abs(m:get(2, 2) - y(0, 0, 255)) <= 1, m:get(2, 2))
+    local lab = core.png_load(FIX .. "labels.png", "grey")
+    for r = 1, 6 do
+      for c = 1, 6 do
+        local k = (r + c - 2) % 3
+        local want = ({ [0] = 0, y(255, 0, 0), y(0, 255, 0) })[k]
+        assert.is_true(math.abs(lab:get(r, c) - want) <= 1, string.format("(%d,%d) %g", r, c, lab:get(r, c)))
+      end
+    end
+    -- grey files read the same in both modes; 1-bit grey is scaled to 0/255
+    assert.is_true(same_bits(core.png_load(FIX .. "grey8.png"), core.png_load(FIX .. "grey8.png", "grey")))
+    local g1 = core.png_load(FIX .. "grey1.png", "grey")
+    assert.are.equal(0, g1:get(1, 1))
+    assert.are.equal(255, g1:get(1, 2))
+    H.errors('segloss.core.png_load: mode must be "values" or "grey", got "gray"', {}, core.png_load,
+      FIX .. "grey8.png", "gray")
+    H.errors("segloss.core.png_load: '" .. FIX .. "notpng.png' is not a PNG file", {}, core.png_load,
+      FIX .. "notpng.png", "grey")
+  end)
+end)
+
+describe("segloss.data.mri", function()
+  local function files_present()
+    local f = io.open(D.MRI_DIR .. "/" .. D.MRI_FILES[1], "rb")
+    if f then f:close() end
+    return f ~= nil
+  end
+
+  it("finds the slices of insighttoolkit5-examples (a test package)", function()
+    assert.is_true(files_present(), "install insighttoolkit5-examples (make test does)")
+  end)
+
+  it("inserts lesions exactly where the mask says, into tissue, with the contrast asked for", function()
+    local base = { n = 12, size = { 48, 48 }, foreground = 0.01, empty = 0.25, noise = 0, seed = 4 }
+    local function with(k, v)
+      local o = {}
+      for a, b in pairs(base) do o[a] = b end
+      o[k] = v
+      return o
+    end
+    local a = D.mri(with("contrast", 0.2))
+    local b = D.mri(with("contrast", 0.4))
+    assert.are.same({ 12, 1, 48, 48 }, a.x:shape())
+    assert.is_true(same_bits(a.t, b.t)) -- the contrast moves no lesion
+    local nempty, fsum, nfg = 0, 0, 0
+    for i = 1, a.n do
+      if a.empty[i] then nempty = nempty + 1 else fsum, nfg = fsum + a.foreground[i], nfg + 1 end
+      assert.truthy(a.names[i]:find("^Brain%w+%.png @ %d+,%d+$"), a.names[i])
+      for r = 1, 48 do
+        for c = 1, 48 do
+          local m = a.t:get(i, 1, r, c)
+          local d = b.x:get(i, 1, r, c) - a.x:get(i, 1, r, c)
+          if m == 0 then
+            assert.are.equal(0, d) -- nothing changes outside the mask
+          else
+            -- inside: the lesion's extra 0.2 * (0.85 .. 1.15), and tissue beneath
+            -- (the lesion-free value 2a - b above 0.2 of the slice's maximum times
+            -- the gain, >= 0.9)
+            assert.is_true(d >= 0.2 * 0.85 - 1e-5 and d <= 0.2 * 1.15 + 1e-5, d)
+            assert.is_true(2 * a.x:get(i, 1, r, c) - b.x:get(i, 1, r, c) > 0.2 * 0.9 - 1e-5)
+          end
+        end
+      end
+    end
+    assert.are.equal(3, nempty)
+    local mean = fsum / nfg
+    assert.is_true(mean > 0.006 and mean < 0.014, mean)
+  end)
+
+  it("is deterministic by seed, whatever the thread count", function()
+    local o = { n = 6, size = { 32, 32 }, foreground = 0.01, seed = 9 }
+    local a = H.with_threads(1, function() return D.mri(o) end)
+    local b = H.with_threads(2, function() return D.mri(o) end)
+    assert.is_true(same_bits(a.x, b.x))
+    assert.is_true(same_bits(a.t, b.t))
+    o.seed = 10
+    local c = D.mri(o)
+    assert.is_false(same_bits(a.x, c.x))
+  end)
+
+  it("dark lesions, own files, and its errors", function()
+    local d = D.mri { n = 4, size = { 32, 32 }, foreground = 0.02, empty = 0, contrast = -0.3, noise = 0,
+      files = { D.MRI_DIR .. "/BrainProtonDensitySlice.png" } }
+    for i = 1, 4 do assert.truthy(d.names[i]:find("^BrainProtonDensitySlice%.png"), d.names[i]) end
+    H.errors("segloss.data.mri: option contrast must be a number in [-1, 1], not 0", {}, D.mri, { contrast = 0 })
+    H.errors("segloss.data.mri: option size must be a list of 2 integers in 16..176", {}, D.mri,
+      { size = { 200, 200 } })
+    H.errors("segloss.data.mri: cannot read '/nonexistent/x.png'", {}, D.mri, { files = { "/nonexistent/x.png" } })
+    H.errors("segloss.data.mri: '" .. FIX .. "notpng.png' is not a PNG file", {}, D.mri,
+      { dir = FIX, files = { "notpng.png" } })
+    H.errors("segloss.data.mri: '" .. FIX .. "grey8.png' is 5x7, smaller than the crop size 16x16", {}, D.mri,
+      { dir = FIX, files = { "grey8.png" }, size = { 16, 16 } })
+    H.errors("segloss.data.mri: cannot read '" .. D.MRI_DIR .. "/nothere.png'", { "install Debian's " ..
+      "insighttoolkit5-examples" }, D.mri, { files = { "nothere.png" } })
+    H.errors("segloss.data.mri: unknown option \"foregrund\"", {}, D.mri, { foregrund = 0.01 })
+  end)
+end)
+
 describe("segloss.data.folder", function()
   after_each(H.cleanup)
 

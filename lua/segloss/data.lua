@@ -279,6 +279,34 @@ local function scale_shapes(list, s, dims)
   end
 end
 
+-- Draws 1..maxk targets of about A pixels in all into the mask ti (one
+-- sample) from the generator g; returns their shapes (intensity amp
+-- contrast * 0.85..1.15 each). centre(list, g), when given, moves the
+-- centre of the shape just pushed (entries #list-8 .. #list-7 in 2-D).
+local function place_targets(ti, g, kinds, S, A, maxk, contrast, unit, centre)
+  local dims = #S
+  local targets = {}
+  local k = math.max(1, math.min(maxk, g.int(maxk), math.floor(A / 4)))
+  local w, tot = {}, 0
+  for j = 1, k do w[j] = 0.5 + g.next(); tot = tot + w[j] end
+  for j = 1, k do
+    push_shape(targets, g, kinds[g.int(#kinds)], S, unit(A * w[j] / tot), contrast * (0.85 + 0.3 * g.next()))
+    if centre then centre(targets, g) end
+  end
+  -- scale the radii until the mask covers about A pixels (at least one per target)
+  local s, best, bestd = 1, 1, math.huge
+  for _ = 1, 8 do
+    local got = core.data_synth_mask(ti, targets, s)
+    local d = math.abs(math.log(math.max(got, 0.5) / A))
+    if d < bestd then best, bestd = s, d end
+    if d < 0.02 then break end
+    s = got == 0 and s * 1.5 or s * (A / got) ^ (1 / dims)
+  end
+  scale_shapes(targets, best, dims)
+  core.data_synth_mask(ti, targets, 1)
+  return targets
+end
+
 --- Synthetic images with a few small bright targets on a shaded, textured,
 -- noisy background with target-like distractors. See docs/data.md.
 function D.synthetic(opts)
@@ -320,27 +348,9 @@ function D.synthetic(opts)
     local gd = rng(root + 2 * i + 1)
     local xi, ti = x:narrow(1, i, 1), t:narrow(1, i, 1)
     local A = fg * P
-    local targets = {}
     local typical = unit(A / 2)
-    if not is_empty[i] then
-      local k = math.max(1, math.min(maxk, g.int(maxk), math.floor(A / 4)))
-      local w, tot = {}, 0
-      for j = 1, k do w[j] = 0.5 + g.next(); tot = tot + w[j] end
-      for j = 1, k do
-        push_shape(targets, g, kinds[g.int(#kinds)], S, unit(A * w[j] / tot), contrast * (0.85 + 0.3 * g.next()))
-      end
-      -- scale the radii until the mask covers about A pixels (at least one per target)
-      local s, best, bestd = 1, 1, math.huge
-      for _ = 1, 8 do
-        local got = core.data_synth_mask(ti, targets, s)
-        local d = math.abs(math.log(math.max(got, 0.5) / A))
-        if d < bestd then best, bestd = s, d end
-        if d < 0.02 then break end
-        s = got == 0 and s * 1.5 or s * (A / got) ^ (1 / dims)
-      end
-      scale_shapes(targets, best, dims)
-      core.data_synth_mask(ti, targets, 1)
-    end
+    local targets = {}
+    if not is_empty[i] then targets = place_targets(ti, g, kinds, S, A, maxk, contrast, unit) end
     local shapes = targets
     if distractors then
       shapes = table.move(targets, 1, #targets, 1, {})
@@ -368,6 +378,174 @@ function D.synthetic(opts)
     core.data_synth_image(xi, 0.35, waves, shapes, noise, gd.bits())
   end
   return make(fname, x, t, 2, nil, seed)
+end
+
+-- ------------------------------------------------------------------
+-- Lesions inserted into real MRI slices
+
+--- Where the MRI slices of Debian's insighttoolkit5-examples are, and the
+-- ones segloss.data.mri uses by default: proton-density and T1-weighted
+-- axial slices and a T1 mid-sagittal slice of one head (8-bit PNG).
+D.MRI_DIR = "/usr/share/doc/insighttoolkit5-examples/examples/Data"
+D.MRI_FILES = { "BrainProtonDensitySlice.png", "BrainT1Slice.png", "BrainMidSagittalSlice.png" }
+
+-- share of a crop that must be tissue, and what counts as tissue: above
+-- this share of the slice's maximum
+local MRI_TISSUE, MRI_LEVEL = 0.6, 0.2
+
+-- One slice, ready for crops of H x W: intensities scaled to 0..1, the
+-- tissue mask, and the crop origins (1-based) whose tissue share is at least
+-- MRI_TISSUE.
+local function mri_slice(fname, path, H, W)
+  local ok, img = pcall(core.png_load, path, "grey")
+  if not ok then
+    local hint = ""
+    if not io.open(path, "rb") and path:find(D.MRI_DIR, 1, true) then
+      hint = " (install Debian's insighttoolkit5-examples, or give files = {...})"
+    end
+    error(string.format("%s: %s%s", fname, (tostring(img):gsub("^segloss%.core%.png_load: ", "")), hint), 0)
+  end
+  local R, C = img:size(1), img:size(2)
+  if R < H or C < W then
+    error(string.format("%s: '%s' is %dx%d, smaller than the crop size %dx%d", fname, path, R, C, H, W), 0)
+  end
+  local hi = img:max()
+  if hi ~= hi or hi <= 0 then error(string.format("%s: '%s' is black", fname, path), 0) end
+  img:div(hi)
+  local v = img:totable()
+  local tissue = T.zeros({ R, C })
+  -- integral image of the tissue mask: S[r][c] = tissue pixels above and left
+  local S = {}
+  S[0] = {}
+  for c = 0, C do S[0][c] = 0 end
+  for r = 1, R do
+    local row, prev, acc = v[r], S[r - 1], 0
+    local cur = { [0] = 0 }
+    for c = 1, C do
+      local m = row[c] > MRI_LEVEL and 1 or 0
+      if m == 1 then tissue:set(r, c, 1) end
+      acc = acc + m
+      cur[c] = prev[c] + acc
+    end
+    S[r] = cur
+  end
+  local origins, need = {}, MRI_TISSUE * H * W
+  for r = 1, R - H + 1 do
+    for c = 1, C - W + 1 do
+      local k = S[r + H - 1][c + W - 1] - S[r - 1][c + W - 1] - S[r + H - 1][c - 1] + S[r - 1][c - 1]
+      if k >= need then origins[#origins + 1] = r * 65536 + c end
+    end
+  end
+  if #origins == 0 then
+    error(string.format("%s: '%s' has no %dx%d crop that is %d%% tissue", fname, path, H, W, MRI_TISSUE * 100), 0)
+  end
+  return { img = img, tissue = tissue, origins = origins, path = path }
+end
+
+--- Small synthetic lesions inserted into crops of real MRI slices. See
+-- docs/data.md.
+function D.mri(opts)
+  local fname = "segloss.data.mri"
+  opts = U.options(fname, opts, {
+    n = U.is.int(1, 1 << 20), size = function(v)
+      local want = "a list of 2 integers in 16..176 ({H, W})"
+      if type(v) ~= "table" or #v ~= 2 then return want end
+      for _, x in ipairs(v) do if math.tointeger(x) == nil or x < 16 or x > 176 then return want end end
+    end,
+    foreground = U.is.num(1e-4, 0.05), empty = U.is.num(0, 1), seed = U.is.int(0), shapes = is_shapes,
+    contrast = function(v)
+      if math.type(v) == nil or v ~= v or v == 0 or v < -1 or v > 1 then return "a number in [-1, 1], not 0" end
+    end,
+    noise = U.is.num(0, 1), targets = U.is.int(1, 16), files = is_names,
+    dir = function(v) if type(v) ~= "string" or v == "" then return "a directory name" end end,
+  })
+  local n = opts.n or 64
+  local S = opts.size or { 64, 64 }
+  local H, W = S[1], S[2]
+  local fg = opts.foreground or 0.005
+  local seed = opts.seed or 1
+  local kinds = {}
+  for i, sh in ipairs(opts.shapes or { "disc", "ellipse", "blob" }) do kinds[i] = KIND[sh] end
+  local contrast = opts.contrast or 0.25
+  local noise = opts.noise or 0.02
+  local maxk = opts.targets or 3
+  local dir = opts.dir or D.MRI_DIR
+  local files = opts.files or D.MRI_FILES
+  if #files == 0 then error(fname .. ": option files must not be empty", 0) end
+  local slices = {}
+  for i, f in ipairs(files) do
+    slices[i] = mri_slice(fname, f:sub(1, 1) == "/" and f or (dir:gsub("/+$", "")) .. "/" .. f, H, W)
+  end
+  local shape = { n, 1, H, W }
+  local x, t = T.zeros(shape), T.zeros(shape)
+  local stage, stage_t = T.zeros({ 1, 1, H, W }), T.zeros({ 1, 1, H, W })
+  local tis, extra = T.zeros({ 1, 1, H, W }), T.zeros({ 1, 1, H, W })
+  local plane, plane_t = stage:reshape(H, W), stage_t:reshape(H, W)
+  local g = rng(seed)
+  local order = {}
+  for i = 1, n do order[i] = i end
+  g.shuffle(order)
+  local is_empty = {}
+  for k = 1, math.floor((opts.empty or 0.2) * n + 0.5) do is_empty[order[k]] = true end
+  local unit = function(a) return math.sqrt(a / math.pi) end
+  local A = fg * H * W
+  local names = {}
+  local root = g.bits()
+  for i = 1, n do
+    g = rng(root + 2 * i)
+    local gd = rng(root + 2 * i + 1)
+    -- the background: a crop of a slice, flipped and rotated, its gain jittered
+    local sl = slices[gd.int(#slices)]
+    local o = sl.origins[gd.int(#sl.origins)]
+    local r0, c0 = o // 65536, o % 65536
+    plane:copy(sl.img:narrow(1, r0, H):narrow(2, c0, W))
+    plane_t:copy(sl.tissue:narrow(1, r0, H):narrow(2, c0, W))
+    local flips = gd.int(4) - 1
+    local rot = H == W and gd.int(4) - 1 or 0
+    local gain = 0.9 + 0.2 * gd.next()
+    local xi, ti = x:narrow(1, i, 1), t:narrow(1, i, 1)
+    core.data_put(stage, 1, x, i, flips, rot, gain, 0)
+    core.data_put(stage_t, 1, tis, 1, flips, rot, 1, 0)
+    names[i] = string.format("%s @ %d,%d", sl.path:match("[^/]*$"), r0, c0)
+    -- lesions in tissue: centres drawn among tissue pixels away from the
+    -- border; the draw that keeps the most lesion inside tissue wins
+    local targets = {}
+    if not is_empty[i] then
+      local cand, margin = {}, math.max(2, math.ceil(unit(A / 2) * 1.5))
+      local tv = tis:reshape(H, W):totable()
+      for r = 1 + margin, H - margin do
+        for c = 1 + margin, W - margin do
+          if tv[r][c] > 0 then cand[#cand + 1] = (r - 1) * 65536 + (c - 1) end
+        end
+      end
+      local centre = #cand > 0 and function(list, gg)
+        local p = cand[gg.int(#cand)]
+        list[#list - 7], list[#list - 6] = p // 65536, p % 65536
+      end or nil
+      local best, bestin = nil, -1
+      for _ = 1, 6 do
+        local tg = place_targets(ti, g, kinds, S, A, maxk, contrast, unit, centre)
+        local total = ti:sum()
+        local inside = total > 0 and ti:dot(tis) / total or 0
+        if inside > bestin then best, bestin = tg, inside end
+        if inside >= 0.95 then break end
+      end
+      targets = best
+      core.data_synth_mask(ti, targets, 1)
+      -- the lesion only where there is tissue: the mask is what was changed
+      ti:mul(tis)
+      if ti:sum() == 0 then core.data_synth_mask(ti, targets, 1) end
+    end
+    -- intensity: lesions added (times the tissue mask, like the labels), then noise
+    core.data_synth_image(extra, 0, {}, targets, 0, gd.bits())
+    extra:mul(ti)
+    xi:add(extra)
+    if noise > 0 then
+      core.data_synth_image(extra, 0, {}, {}, noise, gd.bits())
+      xi:add(extra)
+    end
+  end
+  return make(fname, x, t, 2, names, seed)
 end
 
 -- ------------------------------------------------------------------
