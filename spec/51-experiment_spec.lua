@@ -286,6 +286,82 @@ describe("segloss.experiment", function()
     assert.is_nil(html:find("href=", 1, true))
   end)
 
+  it("trains a grid of data settings: runs, summary, CSV, plots and report per setting", function()
+    local built = {}
+    local function setting(name, shift)
+      return { name = name, data = function()
+        built[name] = (built[name] or 0) + 1
+        local d = tiny()
+        d.x:add(shift)
+        return d
+      end }
+    end
+    local o = opts(dir("grid"), { data = { setting("a", 0), setting("b-2", 0.5) }, losses = { "bce", "dice" },
+      seeds = { 1 } })
+    local r = E.run(o)
+    assert.are.same({ a = 1, ["b-2"] = 1 }, built) -- each setting built once
+    local ids = {}
+    for i, rec in ipairs(r.runs) do ids[i] = rec.setting .. "|" .. rec.config.loss end
+    assert.are.same({ "a|bce", "a|dice", "b-2|bce", "b-2|dice" }, ids)
+    for _, id in ipairs { "a.bce-s1", "a.dice-s1", "b-2.bce-s1", "b-2.dice-s1" } do
+      local rec = cjson.decode((assert(read(dir("grid") .. "/runs/" .. id .. "/run.json"), id)))
+      assert.is_true(rec.complete)
+      assert.are.same({ "a", "b-2" }, rec.grid.data)
+      assert.are.equal(id:match("^[^.]+"), rec.config.data.setting)
+    end
+    -- the two settings' data differ, so do their runs
+    local ra = cjson.decode(read(dir("grid") .. "/runs/a.bce-s1/run.json"))
+    local rb = cjson.decode(read(dir("grid") .. "/runs/b-2.bce-s1/run.json"))
+    assert.are_not.equal(ra.final.val_loss, rb.final.val_loss)
+    -- the summary: one entry per (setting, loss), the settings in order
+    local sum = r.summary
+    assert.are.same({ "a", "b-2" }, { sum.settings[1].name, sum.settings[2].name })
+    local keys = {}
+    for i, e in ipairs(sum.losses) do keys[i] = e.data .. "|" .. e.loss end
+    assert.are.same({ "a|bce", "a|dice", "b-2|bce", "b-2|dice" }, keys)
+    assert.are.equal(ra.final.dice, sum.losses[1].final.dice.mean)
+    assert.are.equal(rb.final.dice, sum.losses[3].final.dice.mean)
+    local csv = read(dir("grid") .. "/summary.csv")
+    assert.truthy(csv:find("^data,loss,at,seeds,dice_mean"), csv)
+    assert.truthy(csv:find("\nb%-2,dice,final,1,"), csv)
+    for _, name in ipairs { "a.train_loss", "a.val_dice", "a.final_metrics", "a.final_distances", "b-2.val_dice",
+      "dice_by_data", "sensitivity_by_data" } do
+      local svg = read(dir("grid") .. "/" .. name .. ".svg")
+      assert.truthy(svg, name)
+      assert.are.equal(1, well_formed(svg), name)
+    end
+    assert.are.equal(2, count(read(dir("grid") .. "/a.val_dice.svg"), "<polyline class=\"series\""))
+    assert.are.equal(2, count(read(dir("grid") .. "/dice_by_data.svg"), '<g class="series"'))
+    local html = read(dir("grid") .. "/report.html")
+    assert.are.equal(1, well_formed((html:gsub("<meta[^>]*>", ""))))
+    assert.truthy(html:find("<h2>Data: a</h2>", 1, true))
+    assert.truthy(html:find("<h2>Data: b-2</h2>", 1, true))
+    assert.truthy(html:find("Overview: final validation Dice", 1, true))
+    assert.are.equal(2 * 4 + 2, count(html, "<svg "))
+    -- a shard builds only the settings of its own jobs; shards merged = unsharded
+    built = {}
+    local o1 = opts(dir("grid1"), { data = { setting("a", 0), setting("b-2", 0.5) }, losses = { "bce", "dice" },
+      seeds = { 1 }, shard = "1/2" })
+    E.run(o1)
+    local o2 = opts(dir("grid2"), { data = { setting("a", 0), setting("b-2", 0.5) }, losses = { "bce", "dice" },
+      seeds = { 1 }, shard = "2/2" })
+    E.run(o2)
+    local m = E.merge({ dir("grid1"), dir("grid2") }, dir("gridm"))
+    assert.are.equal(4, #m.runs)
+    assert.are.equal(read(dir("grid") .. "/summary.json"), read(dir("gridm") .. "/summary.json"))
+    assert.are.equal(read(dir("grid") .. "/report.html"), read(dir("gridm") .. "/report.html"))
+    built = {}
+    E.run(opts(dir("grid3"), { data = { setting("a", 0), setting("b-2", 0.5) }, losses = { "bce" },
+      seeds = { 1 }, shard = "1/2" }))
+    assert.are.same({ a = 1 }, built)
+    -- bad settings
+    local H = require "helpers"
+    H.errors("segloss.experiment.run: data[2] must be {name = ", { 'got string "b.c"' }, E.run,
+      opts(dir("x"), { data = { setting("a", 0), setting("b.c", 0) } }))
+    H.errors("segloss.experiment.run: data[2]: the data setting a is listed twice", {}, E.run,
+      opts(dir("x"), { data = { setting("a", 0), setting("a", 0) } }))
+  end)
+
   it("checks its options", function()
     local H = require "helpers"
     H.errors("segloss.experiment.run: unknown option \"epoch\"", { "did you mean \"epochs\"" }, E.run,

@@ -19,9 +19,9 @@ local function pm(st, digits)
   return string.format(f .. " ± " .. f, st.mean, st.std)
 end
 
-local function bar_series(summary, names, at)
+local function bar_series(entries, names, at)
   local series = {}
-  for _, e in ipairs(summary.losses) do
+  for _, e in ipairs(entries) do
     local s = { loss = e.loss, mean = {}, std = {} }
     for g, k in ipairs(names) do
       local st = e[at][k]
@@ -32,18 +32,64 @@ local function bar_series(summary, names, at)
   return series
 end
 
---- The plots: name → SVG text.
-function H.plots(summary, records)
+-- the entries (and records) of one data setting, or all when name is nil
+local function only(list, name, field)
+  if name == nil then return list end
+  local out = {}
+  for _, e in ipairs(list) do if e[field] == name then out[#out + 1] = e end end
+  return out
+end
+
+-- the four plots of one data setting (or of the whole experiment)
+local function plots_of(entries, records, suffix)
+  suffix = suffix and " — " .. suffix or ""
   return {
-    train_loss = V.lines("Training loss per epoch (mean over seeds)", "epoch", "training loss",
+    train_loss = V.lines("Training loss per epoch (mean over seeds)" .. suffix, "epoch", "training loss",
       S.mean_curves(records, "train_loss")),
-    val_dice = V.lines("Validation Dice per epoch (mean over seeds)", "epoch", "validation Dice",
+    val_dice = V.lines("Validation Dice per epoch (mean over seeds)" .. suffix, "epoch", "validation Dice",
       S.mean_curves(records, "dice"), { ymin = 0, ymax = 1 }),
-    final_metrics = V.bars("Final validation metrics (mean ± std over seeds)", "value", RATIOS,
-      bar_series(summary, RATIOS, "final"), { ymax = 1 }),
-    final_distances = V.bars("Final surface distances (mean ± std over seeds)", "pixels", DISTANCES,
-      bar_series(summary, DISTANCES, "final")),
+    final_metrics = V.bars("Final validation metrics (mean ± std over seeds)" .. suffix, "value", RATIOS,
+      bar_series(entries, RATIOS, "final"), { ymax = 1 }),
+    final_distances = V.bars("Final surface distances (mean ± std over seeds)" .. suffix, "pixels", DISTANCES,
+      bar_series(entries, DISTANCES, "final")),
   }
+end
+
+-- per loss, one bar per data setting of a final metric
+local function by_data(summary, key, title, opts)
+  local names, series, pos = {}, {}, {}
+  for i, st in ipairs(summary.settings) do names[i] = st.name end
+  for _, e in ipairs(summary.losses) do
+    local s = pos[e.loss]
+    if not s then
+      s = { loss = e.loss, mean = {}, std = {} }
+      pos[e.loss] = s
+      series[#series + 1] = s
+    end
+    for g, st in ipairs(summary.settings) do
+      if st.name == e.data and e.final[key] then s.mean[g], s.std[g] = e.final[key].mean, e.final[key].std end
+    end
+  end
+  return V.bars(title, key, names, series, opts)
+end
+
+--- The plots: name → SVG text. With data settings, the four plots of each
+-- setting are named "<setting>.<plot>", and "dice_by_data",
+-- "sensitivity_by_data" compare the settings.
+function H.plots(summary, records)
+  if not summary.settings then return plots_of(summary.losses, records) end
+  local out = {}
+  for _, st in ipairs(summary.settings) do
+    for name, svg in pairs(plots_of(only(summary.losses, st.name, "data"), only(records, st.name, "setting"),
+      st.name)) do
+      out[st.name .. "." .. name] = svg
+    end
+  end
+  out.dice_by_data = by_data(summary, "dice", "Final validation Dice per data setting (mean ± std over seeds)",
+    { ymax = 1, xlabel = "data setting" })
+  out.sensitivity_by_data = by_data(summary, "sensitivity",
+    "Final validation sensitivity per data setting (mean ± std over seeds)", { ymax = 1, xlabel = "data setting" })
+  return out
 end
 
 local CSS = [[
@@ -57,7 +103,7 @@ thead th{background:#f3f3f3}tr.best td{font-weight:bold}
 .note{color:#555;font-size:.9em}code{background:#f6f6f6;padding:0 .2em}
 ]]
 
-local function table_of(summary, at)
+local function table_of(entries, at)
   local rows = {}
   local head = { "<tr><th>loss</th><th>seeds</th>" }
   for _, k in ipairs(R.METRICS) do head[#head + 1] = "<th>" .. esc(k) .. "</th>" end
@@ -65,11 +111,11 @@ local function table_of(summary, at)
   head[#head + 1] = "</tr>"
   -- the loss with the highest mean Dice in bold
   local top, topv = nil, -math.huge
-  for i, e in ipairs(summary.losses) do
+  for i, e in ipairs(entries) do
     local d = e[at].dice
     if d and d.mean > topv then top, topv = i, d.mean end
   end
-  for i, e in ipairs(summary.losses) do
+  for i, e in ipairs(entries) do
     local r = { string.format('<tr%s><td>%s</td><td>%d</td>', i == top and ' class="best"' or "", esc(e.name or e.loss),
       #e.seeds) }
     for _, k in ipairs(R.METRICS) do
@@ -109,8 +155,53 @@ local function config_list(c)
   return "<ul>" .. table.concat(items) .. "</ul>"
 end
 
+-- one metric per loss (rows) and data setting (columns), the best of each
+-- column in bold
+local function overview(summary, key, digits)
+  local head = { "<tr><th>loss</th>" }
+  for _, st in ipairs(summary.settings) do head[#head + 1] = "<th>" .. esc(st.name) .. "</th>" end
+  head[#head + 1] = "</tr>"
+  local rows, cell, order, top = {}, {}, {}, {}
+  for _, e in ipairs(summary.losses) do
+    if not cell[e.loss] then
+      cell[e.loss] = { name = e.name or e.loss }
+      order[#order + 1] = e.loss
+    end
+    cell[e.loss][e.data] = e.final[key]
+    local st = e.final[key]
+    if st and (not top[e.data] or st.mean > top[e.data]) then top[e.data] = st.mean end
+  end
+  for _, id in ipairs(order) do
+    local r = { "<tr><td>" .. esc(cell[id].name) .. "</td>" }
+    for _, st in ipairs(summary.settings) do
+      local v = cell[id][st.name]
+      local bold = v and top[st.name] == v.mean
+      r[#r + 1] = (bold and '<td style="font-weight:bold">' or "<td>") .. pm(v, digits) .. "</td>"
+    end
+    r[#r + 1] = "</tr>"
+    rows[#rows + 1] = table.concat(r)
+  end
+  return "<table><thead>" .. table.concat(head) .. "</thead><tbody>\n" .. table.concat(rows, "\n") ..
+    "\n</tbody></table>"
+end
+
+-- the tables and plots of one data setting (or of the whole experiment)
+local function section(entries, plots, prefix, h)
+  local p = function(name) return plots[prefix .. name] end
+  return table.concat({
+    h .. "Final epoch" .. h:gsub("<", "</", 1), table_of(entries, "final"),
+    h .. "Best checkpoint (highest validation Dice)" .. h:gsub("<", "</", 1), table_of(entries, "best"),
+    '<div class="plots">', p("train_loss"), p("val_dice"), p("final_metrics"), p("final_distances"), "</div>",
+  }, "\n")
+end
+
 --- The page.
 function H.report(summary, plots)
+  local nl = 0
+  local seen = {}
+  for _, e in ipairs(summary.losses) do
+    if not seen[e.loss] then nl, seen[e.loss] = nl + 1, true end
+  end
   local out = {
     "<!DOCTYPE html>",
     '<html lang="en"><head><meta charset="utf-8">',
@@ -118,17 +209,32 @@ function H.report(summary, plots)
     "<title>segloss experiment report</title>",
     "<style>" .. CSS .. "</style></head><body>",
     "<h1>segloss: which loss finds the small targets?</h1>",
-    string.format('<p class="note">%d runs: %d losses × seeds; U-Net trained on the training set, measured on ' ..
+    string.format('<p class="note">%d runs: %d losses × %sseeds; U-Net trained on the training set, measured on ' ..
       "the validation set every epoch. Mean ± sample standard deviation over seeds; fp_rate_empty is the share " ..
-      "of validation images without target where anything is predicted.</p>", summary.runs, #summary.losses),
-    "<h2>Final epoch</h2>", table_of(summary, "final"),
-    "<h2>Best checkpoint (highest validation Dice)</h2>", table_of(summary, "best"),
-    '<h2>Plots</h2><div class="plots">',
-    plots.train_loss, plots.val_dice, plots.final_metrics, plots.final_distances,
-    "</div>",
-    "<h2>Configuration</h2>", config_list(summary.config),
-    "</body></html>",
+      "of validation images without target where anything is predicted.</p>", summary.runs, nl,
+      summary.settings and (#summary.settings .. " data settings × ") or ""),
   }
+  if summary.settings then
+    out[#out + 1] = "<h2>Overview: final validation Dice</h2>"
+    out[#out + 1] = overview(summary, "dice", 3)
+    out[#out + 1] = "<h2>Overview: final sensitivity</h2>"
+    out[#out + 1] = overview(summary, "sensitivity", 3)
+    out[#out + 1] = "<h2>Overview: false-positive rate on images without target</h2>"
+    out[#out + 1] = overview(summary, "fp_rate_empty", 3)
+    out[#out + 1] = "<h2>Overview: HD95 (pixels)</h2>"
+    out[#out + 1] = overview(summary, "hd95", 2)
+    out[#out + 1] = '<div class="plots">' .. plots.dice_by_data .. plots.sensitivity_by_data .. "</div>"
+    for _, st in ipairs(summary.settings) do
+      out[#out + 1] = "<h2>Data: " .. esc(st.name) .. "</h2>"
+      out[#out + 1] = '<p class="note">' .. esc(text(st.data)) .. "</p>"
+      out[#out + 1] = section(only(summary.losses, st.name, "data"), plots, st.name .. ".", "<h3>")
+    end
+  else
+    out[#out + 1] = section(summary.losses, plots, "", "<h2>")
+  end
+  out[#out + 1] = "<h2>Configuration</h2>"
+  out[#out + 1] = config_list(summary.config)
+  out[#out + 1] = "</body></html>"
   return table.concat(out, "\n") .. "\n"
 end
 

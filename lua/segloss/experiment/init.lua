@@ -17,6 +17,9 @@ local P = require "segloss.experiment.progress"
 local describe = util.describe
 local E = {}
 
+--- The built-in default study (segloss.experiment.study).
+E.study = require "segloss.experiment.study"
+
 local function fail(fname, msg) error(fname .. ": " .. msg, 0) end
 
 -- loss name → criterion class (segloss.Dice for "dice")
@@ -116,16 +119,24 @@ function E.parse_shard(s, fname)
   return k, n
 end
 
---- The grid of jobs {loss, seed, id}, sorted by loss id then seed, and the
--- share of shard k of n: jobs k, k + n, k + 2n, ... (disjoint, covering).
-function E.jobs(losses, seeds, k, n)
+--- The grid of jobs {setting, loss, seed, id}, sorted by data setting (as
+-- listed), loss id, seed; and the share of shard k of n: jobs k, k + n, k +
+-- 2n, ... (disjoint, covering). settings: a list of {id, index} (or nil for
+-- one unnamed dataset, whose run ids carry no setting).
+function E.jobs(losses, seeds, k, n, settings)
   local all = {}
-  for _, l in ipairs(losses) do
-    for _, s in ipairs(seeds) do
-      all[#all + 1] = { loss = l, seed = s, id = l.id .. "-s" .. s }
+  for _, st in ipairs(settings or { false }) do
+    for _, l in ipairs(losses) do
+      for _, s in ipairs(seeds) do
+        local id = l.id .. "-s" .. s
+        if st then id = st.id .. "." .. id end
+        all[#all + 1] = { setting = st or nil, loss = l, seed = s, id = id }
+      end
     end
   end
   table.sort(all, function(a, b)
+    local sa, sb = a.setting and a.setting.index or 0, b.setting and b.setting.index or 0
+    if sa ~= sb then return sa < sb end
     if a.loss.id ~= b.loss.id then return a.loss.id < b.loss.id end
     return a.seed < b.seed
   end)
@@ -137,8 +148,20 @@ function E.jobs(losses, seeds, k, n)
   return mine
 end
 
+-- a list of data settings: {{name = "...", data = dataset | {train, val} |
+-- function returning either}, ...}
+local function is_settings(v)
+  return type(v) == "table" and getmetatable(v) == nil and v.x == nil and v.train == nil and v.val == nil
+    and type(v[1]) == "table" and v[1].name ~= nil
+end
+E.is_settings = is_settings
+
 local RUN_OPTS = {
-  data = function(v) if type(v) ~= "table" then return "a dataset or {train = ..., val = ...}" end end,
+  data = function(v)
+    if type(v) ~= "table" then
+      return 'a dataset, {train = ..., val = ...}, or a list of settings {{name = "...", data = ...}, ...}'
+    end
+  end,
   model = function(v) if type(v) ~= "table" then return "a table of U-Net options" end end,
   losses = function(v) if type(v) ~= "table" then return "a list of losses" end end,
   epochs = util.is.int(1),
@@ -189,7 +212,7 @@ local function config_of(cfg, job)
     epochs = cfg.epochs, batch = cfg.batch, lr = cfg.lr, optim = cfg.optim, threshold = cfg.threshold,
     augment = cfg.augment, model = cfg.model,
     data = { train = cfg.train.n or cfg.train.x:size(1), val = cfg.val.n or cfg.val.x:size(1),
-      shape = cfg.train.x:shape() },
+      shape = cfg.train.x:shape(), setting = job.setting and job.setting.name or nil },
   }
 end
 
@@ -204,9 +227,11 @@ local function finished(dir)
   return runs
 end
 
--- the order of run's list: losses as listed, then seeds
+-- the order of run's list: data settings and losses as listed, then seeds
 local function in_order(records)
   table.sort(records, function(a, b)
+    local sa, sb = a.setting_index or 0, b.setting_index or 0
+    if sa ~= sb then return sa < sb end
     if a.loss_index ~= b.loss_index then return a.loss_index < b.loss_index end
     return a.config.seed < b.config.seed
   end)
@@ -250,29 +275,64 @@ function E.run(opts)
   }
   cfg.optim_class = OPTIM[cfg.optim]
   local seeds = opts.seeds or { 1 }
-  local data = opts.data
-  if data.train ~= nil or data.val ~= nil then
-    cfg.train = check_dataset(fname, "data.train", data.train)
-    cfg.val = check_dataset(fname, "data.val", data.val)
-  else
-    check_dataset(fname, "data", data)
-    cfg.train, cfg.val = data:split(opts.split or 0.8, opts.split_seed or 1)
-    check_dataset(fname, "data:split()'s train", cfg.train)
-    check_dataset(fname, "data:split()'s validation", cfg.val)
+  -- the data: one dataset, or settings resolved (built, split, checked)
+  -- the first time one of their jobs needs them
+  local function resolve(data, what)
+    if type(data) == "function" then data = data() end
+    if type(data) ~= "table" then fail(fname, what .. " must be a dataset or {train = ..., val = ...}, got " ..
+      describe(data)) end
+    local train, val
+    if data.train ~= nil or data.val ~= nil then
+      train = check_dataset(fname, what .. ".train", data.train)
+      val = check_dataset(fname, what .. ".val", data.val)
+    else
+      check_dataset(fname, what, data)
+      train, val = data:split(opts.split or 0.8, opts.split_seed or 1)
+      check_dataset(fname, what .. ":split()'s train", train)
+      check_dataset(fname, what .. ":split()'s validation", val)
+    end
+    val.n = val.n or val.x:size(1)
+    local model = {}
+    for key, v in pairs(opts.model or {}) do model[key] = v end
+    model.input = model.input or train.x:size(2)
+    model.output = model.output or 1
+    model.dims = model.dims or train.x:dim() - 2
+    if model.output ~= 1 then fail(fname, "the runner trains binary segmentation: model.output must be 1") end
+    return { train = train, val = val, model = model }
   end
-  cfg.val.n = cfg.val.n or cfg.val.x:size(1)
-  local model = {}
-  for k, v in pairs(opts.model or {}) do model[k] = v end
-  model.input = model.input or cfg.train.x:size(2)
-  model.output = model.output or 1
-  model.dims = model.dims or cfg.train.x:dim() - 2
-  if model.output ~= 1 then fail(fname, "the runner trains binary segmentation: model.output must be 1") end
-  cfg.model = model
+  local settings, resolved = nil, {}
+  if is_settings(opts.data) then
+    settings = {}
+    local seen = {}
+    for i, st in ipairs(opts.data) do
+      local what = string.format("data[%d]", i)
+      if type(st) ~= "table" or type(st.name) ~= "string" or not st.name:match("^[%w_-]+$") then
+        fail(fname, what .. ' must be {name = "letters, digits, _ or -", data = ...}, got ' ..
+          describe(type(st) == "table" and st.name or st))
+      end
+      if seen[st.name] then fail(fname, what .. ": the data setting " .. st.name .. " is listed twice") end
+      if st.data == nil then fail(fname, what .. " (" .. st.name .. ") has no data") end
+      seen[st.name] = true
+      settings[i] = { id = st.name, name = st.name, index = i, data = st.data, what = what }
+    end
+  else
+    resolved[false] = resolve(opts.data, "data")
+  end
+  local function setting_of(job)
+    local key = job.setting or false
+    if not resolved[key] then resolved[key] = resolve(job.setting.data, job.setting.what) end
+    return resolved[key]
+  end
   local losses = E.losses(opts.losses, fname)
   local k, n
   if opts.shard ~= nil then k, n = E.parse_shard(opts.shard, fname) end
-  local all = E.jobs(losses, seeds)
-  local jobs = E.jobs(losses, seeds, k, n)
+  local all = E.jobs(losses, seeds, nil, nil, settings)
+  local jobs = E.jobs(losses, seeds, k, n, settings)
+  -- the options of one job: its data and model, the rest shared
+  local function job_cfg(job)
+    local d = setting_of(job)
+    return setmetatable({ train = d.train, val = d.val, model = d.model }, { __index = cfg })
+  end
   local out = opts.out
   F.mkdir(F.join(out, "runs"))
 
@@ -285,18 +345,23 @@ function E.run(opts)
   local todo = {}
   for _, job in ipairs(jobs) do
     local rec = done[job.id]
-    local want = F.json(config_of(cfg, job))
+    local want = F.json(config_of(job_cfg(job), job))
     if not (rec and F.json(rec.config) == want) then todo[#todo + 1] = job end
   end
   local prog = P.new(mode, #todo * cfg.epochs, clock)
   local grid = { losses = {}, seeds = seeds }
   for i, l in ipairs(losses) do grid.losses[i] = l.id end
+  if settings then
+    grid.data = {}
+    for i, st in ipairs(settings) do grid.data[i] = st.id end
+  end
   local trained, skipped = {}, {}
   local ti = 0
   for _, job in ipairs(jobs) do
     local dir = F.join(F.join(out, "runs"), job.id)
     local rec = done[job.id]
-    local config = config_of(cfg, job)
+    local jc = job_cfg(job)
+    local config = config_of(jc, job)
     if rec and F.json(rec.config) == F.json(config) then
       skipped[#skipped + 1] = job.id
       prog:line(string.format("%s: finished before, skipped", job.id))
@@ -305,9 +370,10 @@ function E.run(opts)
       if rec then prog:line(string.format("%s: finished with other settings, trained again", job.id)) end
       F.mkdir(dir)
       local record = { config = config, loss_index = job.loss.index, grid = grid, complete = false,
-        format = "segloss.experiment run 1" }
+        format = "segloss.experiment run 1", setting = job.setting and job.setting.name or nil,
+        setting_index = job.setting and job.setting.index or nil }
       local seconds
-      record, seconds = R.train(job, cfg, record, dir, function(e)
+      record, seconds = R.train(job, jc, record, dir, function(e)
         prog:epoch(job.id, ti, #todo, e, cfg.epochs)
       end, clock)
       F.write(F.join(dir, "curves.csv"), R.curves_csv(record))
@@ -361,10 +427,12 @@ function E.merge(dirs, out, opts)
   end
   local g = runs[ids[1]].grid
   local missing = {}
-  for _, l in ipairs(g.losses) do
-    for _, s in ipairs(g.seeds) do
-      local id = l .. "-s" .. s
-      if not runs[id] then missing[#missing + 1] = id end
+  for _, d in ipairs(g.data or { false }) do
+    for _, l in ipairs(g.losses) do
+      for _, s in ipairs(g.seeds) do
+        local id = (d and d .. "." or "") .. l .. "-s" .. s
+        if not runs[id] then missing[#missing + 1] = id end
+      end
     end
   end
   if #missing > 0 and not opts.partial then

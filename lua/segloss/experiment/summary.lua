@@ -19,19 +19,21 @@ function S.stats(xs)
   return { mean = mean, std = n > 1 and math.sqrt(q / (n - 1)) or 0, n = n }
 end
 
--- the runs grouped by loss, losses in the order of the experiment's list,
--- runs by seed
+-- the runs grouped by (data setting, loss): settings and losses in the
+-- order of the experiment's lists, runs by seed
 local function by_loss(records)
   local groups, order = {}, {}
   for _, r in ipairs(records) do
-    local id = r.config.loss
-    if not groups[id] then
-      groups[id] = { id = id, name = r.config.loss_name, index = r.loss_index, runs = {} }
-      order[#order + 1] = groups[id]
+    local key = (r.setting or "") .. "\0" .. r.config.loss
+    if not groups[key] then
+      groups[key] = { id = r.config.loss, name = r.config.loss_name, index = r.loss_index, data = r.setting,
+        data_index = r.setting_index or 0, runs = {} }
+      order[#order + 1] = groups[key]
     end
-    table.insert(groups[id].runs, r)
+    table.insert(groups[key].runs, r)
   end
   table.sort(order, function(a, b)
+    if a.data_index ~= b.data_index then return a.data_index < b.data_index end
     if a.index ~= b.index then return a.index < b.index end
     return a.id < b.id
   end)
@@ -46,7 +48,7 @@ S.by_loss = by_loss
 function S.summarise(records)
   local losses = {}
   for _, g in ipairs(by_loss(records)) do
-    local e = { loss = g.id, name = g.name, seeds = {}, final = {}, best = {} }
+    local e = { loss = g.id, name = g.name, data = g.data, seeds = {}, final = {}, best = {} }
     for _, r in ipairs(g.runs) do e.seeds[#e.seeds + 1] = r.config.seed end
     for _, at in ipairs { "final", "best" } do
       for _, k in ipairs(R.METRICS) do
@@ -65,18 +67,34 @@ function S.summarise(records)
   for k, v in pairs(c) do
     if k ~= "loss" and k ~= "loss_name" and k ~= "loss_spec" and k ~= "seed" then config[k] = v end
   end
-  return { losses = losses, config = config, runs = #records,
+  -- the data settings in order, each with its own data description
+  local settings, seen = nil, {}
+  for _, r in ipairs(records) do
+    if r.setting and not seen[r.setting] then
+      settings = settings or {}
+      seen[r.setting] = true
+      settings[#settings + 1] = { name = r.setting, index = r.setting_index, data = r.config.data }
+    end
+  end
+  if settings then
+    table.sort(settings, function(a, b) return a.index < b.index end)
+    config.data = nil
+  end
+  return { losses = losses, config = config, runs = #records, settings = settings,
     metrics = R.METRICS, std = "sample standard deviation over seeds (n - 1; 0 for one seed)" }
 end
 
 --- summary.csv: one line per loss and point (final, best).
 function S.csv(summary)
+  local data = summary.settings ~= nil
   local head = { "loss", "at", "seeds" }
+  if data then table.insert(head, 1, "data") end
   for _, k in ipairs(R.METRICS) do head[#head + 1] = k .. "_mean"; head[#head + 1] = k .. "_std" end
   local lines = { table.concat(head, ",") }
   for _, e in ipairs(summary.losses) do
     for _, at in ipairs { "final", "best" } do
       local f = { e.loss, at, tostring(#e.seeds) }
+      if data then table.insert(f, 1, e.data) end
       for _, k in ipairs(R.METRICS) do
         local st = e[at][k]
         f[#f + 1] = st and F.num(st.mean) or ""
@@ -102,7 +120,7 @@ function S.mean_curves(records, key)
       local st = S.stats(xs)
       ys[e] = st and st.mean
     end
-    out[#out + 1] = { loss = g.id, name = g.name, y = ys }
+    out[#out + 1] = { loss = g.id, name = g.name, data = g.data, y = ys }
   end
   return out
 end
