@@ -58,7 +58,8 @@ MODULE = $(BUILD)/segloss/core.so
 
 # Debian packages: what the tests need, and what the extras need.
 PKGS_TEST = lua5.4 liblua5.4-dev libsimde-dev lua-busted lua-cjson lua-argparse gcc make libc6-dev \
-            libzip-dev libdnnl-dev libpng-dev
+            libzip-dev libdnnl-dev libpng-dev insighttoolkit5-examples
+PKGS_RUN = insighttoolkit5-examples
 PKGS_LINT = lua-check
 PKGS_BENCH = libsleef-dev lua-system lua-cjson
 PKGS_INSTALL = luarocks
@@ -98,14 +99,20 @@ deps-lint: ; @sh tools/deps.sh $(PKGS_LINT)
 deps-bench: ; @sh tools/deps.sh $(PKGS_BENCH)
 deps-install: ; @sh tools/deps.sh $(PKGS_INSTALL)
 deps-doc: ; @sh tools/deps.sh $(PKGS_DOC)
+deps-run: ; @sh tools/deps.sh $(PKGS_RUN)
 
 test: deps-test
 	@$(MAKE) --no-print-directory all
 	@$(BUSTED)
 
-run: deps-test
+# The main job: the built-in study (docs/study.md) — every loss trained on
+# synthetic small targets and lesions in MRI slices — in one process per
+# core; the summary on the terminal, the report in results/report.html.
+# Extra flags of segloss compare: make run RUN_ARGS="--quick".
+RUN_ARGS ?=
+run: deps-test deps-run
 	@$(MAKE) --no-print-directory all
-	@$(LUA_ENV) $(LUA) examples/quickstart.lua
+	@$(LUA_ENV) $(LUA) bin/segloss compare --out results --jobs $(shell nproc 2>/dev/null || echo 1) $(RUN_ARGS)
 
 # The suite under ASan + UBSan, built apart in build-asan/.
 # intercept_tls_get_addr=0: LeakSanitizer (gcc 12) crashes at exit reading the
