@@ -123,15 +123,19 @@ end
 -- A mask read as classes 0..classes-1: a binary PNG mask stored as 0/255
 -- (0/65535) reads as 0/1; any value that is not a class is an error.
 local function as_mask(path, t, depth, classes, hint)
+  local raw = t
   if depth and classes == 2 then
     local top = (1 << depth) - 1
     if top > 1 and t:max() == top then t = t / top end
   end
-  local counts, where, value = core.data_scan(t, classes)
+  local counts, where = core.data_scan(t, classes)
   if not counts then
     local c = {}
-    for v in where:gmatch("%d+") do c[#c + 1] = v end
-    fail(string.format("'%s': value %s at (%s) is not a class 0..%d%s", path, value, table.concat(c, ", ", 3),
+    for v in where:gmatch("%d+") do c[#c + 1] = math.tointeger(v) end
+    -- the value as stored in the file, float32 digits only
+    local v = raw:get(table.unpack(c))
+    v = math.tointeger(v) or string.format("%.7g", v)
+    fail(string.format("'%s': value %s at (%s) is not a class 0..%d%s", path, v, table.concat(c, ", ", 3),
       classes - 1, hint or ""))
   end
   return t
