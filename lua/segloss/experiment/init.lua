@@ -454,4 +454,9 @@ function E.merge(dirs, out, opts)
   return { out = out, summary = summary, runs = records, report = F.join(out, "report.html"), missing = missing }
 end
 
+--- Metrics of predicted masks against reference masks on disk (files or
+-- directories paired by stem): segloss.experiment.eval(pred, ref, opts) →
+-- the table of lua/segloss/experiment/eval.lua (`segloss eval`).
+function E.eval(pred, ref, opts) return require("segloss.experiment.eval").eval(pred, ref, opts) end
+
 return E
