@@ -169,6 +169,37 @@ describe("segloss.experiment", function()
     local fp = rec.final.fp_rate_empty * n_empty
     assert.is_true(math.abs(fp - math.floor(fp + 0.5)) < 1e-12)
     assert.are.equal(n_empty, rec.final.empty_images)
+    assert.are.equal(val.n - n_empty, rec.final.target_images)
+  end)
+
+  it("the metrics are means over the validation images with a target, from the kept checkpoint", function()
+    local _, val = DATA:split(0.8, 1)
+    for _, id in ipairs { "bce-s1", "dice-s2" } do
+      local rec = cjson.decode(read(dir("a") .. "/runs/" .. id .. "/run.json"))
+      local net = segloss.nn.load(dir("a") .. "/runs/" .. id .. "/best.npz")
+      net:evaluate()
+      local r = segloss.metrics.evaluate(net:forward(val.x), val.t, { activation = "sigmoid", threshold = 0.5 })
+      local sums, n, fp, ne = {}, 0, 0, 0
+      for i, row in ipairs(r.values) do
+        if val.t:narrow(1, i, 1):sum() > 0 then
+          n = n + 1
+          for _, k in ipairs { "dice", "iou", "sensitivity", "hd95" } do sums[k] = (sums[k] or 0) + row[k] end
+        else
+          ne = ne + 1
+          -- anything predicted on an image without target is a false positive
+          local y = net:forward(val.x:narrow(1, i, 1))
+          local any = false
+          for _, v in ipairs(y:reshape(-1):totable()) do any = any or v >= 0 end
+          if any then fp = fp + 1 end
+        end
+      end
+      assert.is_true(n > 0 and ne > 0)
+      for k, v in pairs(sums) do
+        assert.is_true(math.abs(rec.best[k] - v / n) <= 1e-9 * math.max(1, math.abs(v / n)),
+          string.format("%s %s: %.17g vs %.17g", id, k, rec.best[k], v / n))
+      end
+      assert.are.equal(fp / ne, rec.best.fp_rate_empty)
+    end
   end)
 
   it("the summary holds the mean and sample std over seeds of every run's numbers", function()

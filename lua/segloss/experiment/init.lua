@@ -382,7 +382,7 @@ function E.run(opts)
       F.write(F.join(dir, "run.json"), F.json(record)) -- last: its complete = true marks the run finished
       trained[#trained + 1] = job.id
       prog:line(string.format("%s: done in %s, final dice %.3f, best %.3f (epoch %d)", job.id, P.hms(seconds),
-        record.final.dice, record.best.dice, record.best_epoch))
+        record.final.dice or 0, record.best.dice or 0, record.best_epoch))
     end
   end
   prog:finish()

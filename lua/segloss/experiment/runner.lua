@@ -11,9 +11,12 @@ local R = {}
 R.METRICS = { "dice", "iou", "precision", "sensitivity", "specificity", "hd95", "assd", "fp_rate_empty" }
 
 --- Validation of net on val: the loss (mean over batches weighted by their
--- size), the means over images of every metric, and the false-positive
--- rate on images without target (the share of them where anything is
--- predicted; nil when every image has a target).
+-- size); the means of every metric over the images that have a target
+-- (what a loss must find; nil when no image has one); and the
+-- false-positive rate on the images without target: the share of them where
+-- anything is predicted (nil when every image has a target). Kept apart so
+-- that an empty prediction on an empty image — Dice 1 by the metrics'
+-- convention — never lifts the score of a network that finds nothing.
 function R.validate(net, crit, val, bs, threshold)
   net:evaluate()
   local sums, rows, lsum = {}, 0, 0
@@ -26,19 +29,21 @@ function R.validate(net, crit, val, bs, threshold)
     lsum = lsum + crit:value(y, t) * m
     local r = metrics.evaluate(y, t, { activation = "sigmoid", threshold = threshold })
     for _, row in ipairs(r.values) do
-      rows = rows + 1
-      for _, k in ipairs(R.METRICS) do
-        if row[k] then sums[k] = sums[k] + row[k] end
-      end
+      -- row.empty: "both", "target" (only the target is empty), "pred" or nil
       if row.empty == "target" or row.empty == "both" then
         empty = empty + 1
         if row.empty == "target" then fp = fp + 1 end
+      else
+        rows = rows + 1
+        for _, k in ipairs(R.METRICS) do
+          if row[k] then sums[k] = sums[k] + row[k] end
+        end
       end
     end
   end
   net:train()
-  local res = { val_loss = lsum / val.n, empty_images = empty }
-  for _, k in ipairs(R.METRICS) do res[k] = sums[k] / rows end
+  local res = { val_loss = lsum / val.n, empty_images = empty, target_images = rows }
+  for _, k in ipairs(R.METRICS) do res[k] = rows > 0 and sums[k] / rows or nil end
   res.fp_rate_empty = empty > 0 and fp / empty or nil
   return res
 end
@@ -77,8 +82,8 @@ function R.train(job, cfg, record, dir, tick, clock)
     local v = R.validate(net, crit, val, cfg.batch, cfg.threshold)
     v.epoch, v.train_loss = epoch, sum / n
     record.curves[epoch] = v
-    if v.dice > best_dice then
-      best_dice, best = v.dice, v
+    if (v.dice or 0) > best_dice then
+      best_dice, best = v.dice or 0, v
       net:save(F.join(dir, "best.npz"))
     end
     -- the curves so far, for whoever watches; complete = false until the end
