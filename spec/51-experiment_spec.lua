@@ -369,6 +369,25 @@ describe("segloss.experiment", function()
     assert.truthy(html:find("<h2>Data: b-2</h2>", 1, true))
     assert.truthy(html:find("Overview: final validation Dice", 1, true))
     assert.are.equal(2 * 4 + 2, count(html, "<svg "))
+    -- in each overview column the best value is bold: the highest Dice, the lowest HD95
+    for _, case in ipairs { { "Overview: final validation Dice", 1 }, { "Overview: HD95 %(pixels%)", -1 } } do
+      local tbl = html:match(case[1] .. "</h2>%s*<table>(.-)</table>")
+      assert.truthy(tbl, case[1])
+      local cols = { {}, {} }
+      for row in tbl:gmatch("<tr><td>.-</tr>") do
+        local c = 0
+        for attr, v in row:gmatch("<td([^>]*)>([%d.]+) ±") do
+          c = c + 1
+          cols[c][#cols[c] + 1] = { v = tonumber(v), bold = attr:find("bold") ~= nil }
+        end
+      end
+      for _, col in ipairs(cols) do
+        assert.are.equal(2, #col)
+        local best = col[1].v * case[2] >= col[2].v * case[2] and 1 or 2
+        assert.is_true(col[best].bold, case[1])
+        if col[1].v ~= col[2].v then assert.is_false(col[3 - best].bold, case[1]) end
+      end
+    end
     -- a shard builds only the settings of its own jobs; shards merged = unsharded
     built = {}
     local o1 = opts(dir("grid1"), { data = { setting("a", 0), setting("b-2", 0.5) }, losses = { "bce", "dice" },

@@ -155,9 +155,13 @@ local function config_list(c)
   return "<ul>" .. table.concat(items) .. "</ul>"
 end
 
+-- the metrics where less is better
+local LOWER = { fp_rate_empty = true, hd95 = true, assd = true }
+
 -- one metric per loss (rows) and data setting (columns), the best of each
--- column in bold
+-- column (the highest, or the lowest where less is better) in bold
 local function overview(summary, key, digits)
+  local sign = LOWER[key] and -1 or 1
   local head = { "<tr><th>loss</th>" }
   for _, st in ipairs(summary.settings) do head[#head + 1] = "<th>" .. esc(st.name) .. "</th>" end
   head[#head + 1] = "</tr>"
@@ -169,7 +173,7 @@ local function overview(summary, key, digits)
     end
     cell[e.loss][e.data] = e.final[key]
     local st = e.final[key]
-    if st and (not top[e.data] or st.mean > top[e.data]) then top[e.data] = st.mean end
+    if st and (not top[e.data] or sign * st.mean > sign * top[e.data]) then top[e.data] = st.mean end
   end
   for _, id in ipairs(order) do
     local r = { "<tr><td>" .. esc(cell[id].name) .. "</td>" }

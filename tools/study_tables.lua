@@ -1,0 +1,67 @@
+-- Markdown tables of an experiment's results, for docs/study.md: the
+-- numbers there are printed by this script from summary.json and the runs'
+-- run.json, never typed by hand.
+--
+--   lua5.4 tools/study_tables.lua results/ > tables.md
+--
+-- Per data setting, one row per loss: final-epoch Dice, IoU, sensitivity,
+-- precision, false-positive rate on images without target, HD95 and ASSD
+-- (mean ± sample std over seeds); the best checkpoint's Dice; and how many
+-- seeds ended "blind" (final mean sensitivity under 0.05: the network
+-- predicts next to nothing on images that have targets).
+local cjson = require "cjson"
+
+local dir = assert(arg[1], "usage: lua5.4 tools/study_tables.lua RESULTS_DIR")
+
+local function read_json(p)
+  local f = assert(io.open(p, "rb"))
+  local s = f:read("a")
+  f:close()
+  return cjson.decode(s)
+end
+
+local summary = read_json(dir .. "/summary.json")
+
+local function pm(st, d)
+  if st == nil or st == cjson.null then return "–" end
+  local f = "%." .. d .. "f"
+  return string.format(f .. " ± " .. f, st.mean, st.std)
+end
+
+-- the runs of (setting, loss), from their run.json
+local function runs_of(e)
+  local out = {}
+  for _, s in ipairs(e.seeds) do
+    local id = (e.data and e.data .. "." or "") .. e.loss .. "-s" .. math.tointeger(s)
+    out[#out + 1] = read_json(dir .. "/runs/" .. id .. "/run.json")
+  end
+  return out
+end
+
+local last
+for _, e in ipairs(summary.losses) do
+  if e.data ~= last then
+    last = e.data
+    local about = ""
+    for _, st in ipairs(summary.settings or {}) do
+      if st.name == e.data then
+        local dims = {}
+        for i = 3, #st.data.shape do dims[#dims + 1] = string.format("%d", st.data.shape[i]) end
+        about = string.format(" — %d training, %d validation images of %s", st.data.train, st.data.val,
+          table.concat(dims, "×"))
+      end
+    end
+    io.write(string.format("\n#### %s%s\n\n", e.data or "results", about))
+    io.write("| loss | Dice | best Dice | IoU | sensitivity | precision | FP rate, empty | HD95 | ASSD | blind |\n")
+    io.write("|---|---|---|---|---|---|---|---|---|---|\n")
+  end
+  local blind = 0
+  local runs = runs_of(e)
+  for _, r in ipairs(runs) do
+    if r.final.sensitivity < 0.05 then blind = blind + 1 end
+  end
+  local f = e.final
+  io.write(string.format("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |\n", e.loss, pm(f.dice, 3),
+    pm(e.best.dice, 3), pm(f.iou, 3), pm(f.sensitivity, 3), pm(f.precision, 3), pm(f.fp_rate_empty, 2),
+    pm(f.hd95, 1), pm(f.assd, 1), blind, #runs))
+end
