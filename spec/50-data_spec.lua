@@ -146,6 +146,20 @@ describe("segloss.data.synthetic", function()
   end)
 end)
 
+describe("segloss.data: targets below a pixel", function()
+  it("every image meant to have a target has at least one pixel of it", function()
+    for _, case in ipairs { { "synthetic", { 64, 64 }, 1e-4 }, { "synthetic", { 16, 16 }, 1e-3 },
+      { "synthetic", { 8, 16, 16 }, 1e-4 }, { "mri", { 64, 64 }, 1e-4 }, { "mri", { 16, 16 }, 1e-3 } } do
+      local d = D[case[1]] { n = 10, size = case[2], foreground = case[3], empty = 0.2, seed = 1 }
+      local nempty = 0
+      for i = 1, 10 do
+        if d.empty[i] then nempty = nempty + 1 end
+      end
+      assert.are.equal(2, nempty, case[1] .. " " .. table.concat(case[2], "x") .. " " .. case[3])
+    end
+  end)
+end)
+
 describe("segloss.data.tensors", function()
   it("builds a dataset with the documented fields", function()
     local x = T.rand(5, 2, 8, 8)

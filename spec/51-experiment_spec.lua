@@ -376,7 +376,9 @@ describe("segloss.experiment", function()
       local cols = { {}, {} }
       for row in tbl:gmatch("<tr><td>.-</tr>") do
         local c = 0
-        for attr, v in row:gmatch("<td([^>]*)>([%d.]+) ±") do
+        -- one seed: the mean alone, no "± 0.000"
+        assert.is_nil(row:find("±", 1, true), row)
+        for attr, v in row:gmatch("<td([^>]*)>([%d.]+)</td>") do
           c = c + 1
           cols[c][#cols[c] + 1] = { v = tonumber(v), bold = attr:find("bold") ~= nil }
         end
@@ -412,6 +414,42 @@ describe("segloss.experiment", function()
       opts(dir("x"), { data = { setting("a", 0), setting("a", 0) } }))
   end)
 
+  it("a rerun on other data trains again; merge refuses runs trained differently", function()
+    local shifted = tiny()
+    shifted.x:add(0.25)
+    local o = opts(dir("d1"), { losses = { "dice" }, seeds = { 1 } })
+    local r1 = E.run(o)
+    assert.are.equal(1, #r1.trained)
+    local rec = cjson.decode(read(dir("d1") .. "/runs/dice-s1/run.json"))
+    assert.truthy(rec.config.data.hash:match("^%x+%-%x+%-%x+%-%x+$"), rec.config.data.hash)
+    -- the same data: skipped; other data of the same sizes: trained again
+    assert.are.equal(1, #E.run(o).skipped)
+    local r2 = E.run(opts(dir("d1"), { losses = { "dice" }, seeds = { 1 }, data = shifted }))
+    assert.are.equal(1, #r2.trained)
+    -- shards trained with other epochs, or on other data, do not merge
+    E.run(opts(dir("m1"), { shard = "1/2", losses = { "bce", "dice" }, seeds = { 1 } }))
+    E.run(opts(dir("m2"), { shard = "2/2", losses = { "bce", "dice" }, seeds = { 1 }, epochs = 3 }))
+    local ok, err = pcall(E.merge, { dir("m1"), dir("m2") }, dir("mm"))
+    assert.is_false(ok)
+    assert.truthy(err:find("segloss.experiment.merge: the runs bce-s1 (" .. dir("m1") .. ") and dice-s1 (" ..
+      dir("m2") .. ") were trained with different settings", 1, true), err)
+    E.run(opts(dir("m3"), { shard = "2/2", losses = { "bce", "dice" }, seeds = { 1 }, data = shifted }))
+    ok, err = pcall(E.merge, { dir("m1"), dir("m3") }, dir("mm"))
+    assert.is_false(ok)
+    assert.truthy(err:find("were trained on different data", 1, true), err)
+    ok, err = pcall(E.merge, { dir("m1"), dir("nothere") }, dir("mm"))
+    assert.is_false(ok)
+    assert.truthy(err:find("segloss.experiment.merge: dirs[2]: string \"" .. dir("nothere") ..
+      "\" is not a directory", 1, true), err)
+  end)
+
+  it("writes option values of loss ids in their shortest exact form", function()
+    local l = E.losses({ { "tversky", alpha = 0.7, beta = 0.3 }, { "focal", gamma = 1 / 3 } })
+    assert.are.equal("tversky_alpha=0.7_beta=0.3", l[1].id)
+    assert.are.equal("focal_gamma=0.3333333333333333", l[2].id)
+    assert.are.equal(1 / 3, tonumber(l[2].id:match("=(.*)$")))
+  end)
+
   it("checks its options", function()
     local H = require "helpers"
     H.errors("segloss.experiment.run: unknown option \"epoch\"", { "did you mean \"epochs\"" }, E.run,
@@ -421,6 +459,14 @@ describe("segloss.experiment", function()
     H.errors("segloss.experiment.run: option shard must be \"k/n\"", {}, E.run, opts(dir("x"), { shard = "4/3" }))
     H.errors("segloss.experiment.run: losses[2]: the loss \"bce\" is listed twice", {}, E.run,
       opts(dir("x"), { losses = { "bce", "bce" } }))
+    H.errors("segloss.experiment.run: option seeds must be a list of distinct integers (2 is listed twice)",
+      { "got a table {1, 2, 2}" }, E.run, opts(dir("x"), { seeds = { 1, 2, 2 } }))
+    -- the model and the data sizes are checked before anything trains
+    H.errors("segloss.experiment.run: data: a U-Net of depth 5 needs spatial sizes divisible by 32, " ..
+      "the images are {10,1,16,16}", {}, E.run, opts(dir("x"), { model = { base = 4, depth = 5 } }))
+    H.errors("segloss.experiment.run: model: option base must be", {}, E.run, opts(dir("x"), { model = { base = 0 } }))
+    H.errors("segloss.experiment.run: data[1] must be {name = ", {}, E.run,
+      opts(dir("x"), { data = { { data = DATA } } }))
   end)
 
   it("shows a bar with the ETA on a terminal, plain lines otherwise", function()

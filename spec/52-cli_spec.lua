@@ -60,6 +60,10 @@ describe("bin/segloss", function()
     assert.truthy(out:find("2 processes of 1 thread each", 1, true), out)
     assert.truthy(out:find("[1/2] shard 1/2: 3 runs trained", 1, true), out)
     assert.truthy(out:find("[2/2] shard 2/2: 3 runs trained", 1, true), out)
+    -- each shard's lines say which run of how many, and the time left
+    assert.truthy(out:find("%[1/2%] run 1/3 synthetic_%w+%.[%w_]+%-s1: done in %d+s, final dice [%d.]+, " ..
+      "best [%d.]+ %(epoch %d+%); ETA %d+s"), out)
+    assert.truthy(out:find("[2/2] run 3/3 ", 1, true), out)
     assert.are.equal(H.readfile(d .. "/summary.json"), H.readfile(d2 .. "/summary.json"))
     assert.are.equal(H.readfile(d .. "/report.html"), H.readfile(d2 .. "/report.html"))
     os.execute("rm -rf " .. d .. " " .. d2)
@@ -73,6 +77,15 @@ describe("bin/segloss", function()
     local s = cjson.decode(H.readfile(d .. "/summary.json"))
     assert.are.equal(1, #s.losses)
     assert.are.equal(8, s.config.data.train + s.config.data.val)
+    -- a loss that is not name(:key=value)* is an error, never a silent "bce"
+    for _, bad in ipairs { "bce-dice", "bce+dice", "bce:pos_weight" } do
+      out, ok = segloss("compare --losses " .. bad .. " --out " .. d)
+      assert.is_falsy(ok)
+      assert.truthy(out:find('segloss compare: --losses: cannot read "', 1, true), out)
+    end
+    out, ok = segloss("compare --epochs x --out " .. d)
+    assert.is_falsy(ok)
+    assert.truthy(out:find('segloss compare: --epochs must be a number, got "x"', 1, true), out)
     out, ok = segloss("compare --data foo --out " .. d)
     assert.is_falsy(ok)
     assert.truthy(out:find("segloss compare: --data must be study, synthetic or mri, got foo", 1, true), out)

@@ -49,7 +49,7 @@ local function label(names, i)
 end
 
 -- A dataset from checked tensors x (N, C, S...) and t (N, 1, S...).
-local function make(fname, x, t, classes, names, seed)
+local function make(fname, x, t, classes, names, seed, about)
   local counts, where, value = core.data_scan(t, classes)
   if not counts then
     local n = math.tointeger(where:match("^{(%d+)"))
@@ -66,6 +66,7 @@ local function make(fname, x, t, classes, names, seed)
   return setmetatable({
     x = x, t = t, n = n, classes = classes, dims = x:dim() - 2, names = names,
     empty = empty, foreground = fraction, seed = seed or 1, _epochs = 0, _buffers = {},
+    about = about or { kind = "tensors" },
   }, Dataset)
 end
 
@@ -116,7 +117,7 @@ function Dataset:subset(indices)
     t:narrow(1, j, 1):copy(self.t:narrow(1, i, 1))
     if names then names[j] = self.names[i] end
   end
-  return make(fname, x, t, self.classes, names, self.seed)
+  return make(fname, x, t, self.classes, names, self.seed, self.about)
 end
 
 --- Two datasets, train and val: frac of the images with targets and frac
@@ -293,14 +294,19 @@ local function place_targets(ti, g, kinds, S, A, maxk, contrast, unit, centre)
     push_shape(targets, g, kinds[g.int(#kinds)], S, unit(A * w[j] / tot), contrast * (0.85 + 0.3 * g.next()))
     if centre then centre(targets, g) end
   end
-  -- scale the radii until the mask covers about A pixels (at least one per target)
-  local s, best, bestd = 1, 1, math.huge
+  -- scale the radii until the mask covers about A pixels; a scale that
+  -- draws no pixel at all never wins (an image with a target must have one)
+  local s, best, bestd = 1, nil, math.huge
   for _ = 1, 8 do
     local got = core.data_synth_mask(ti, targets, s)
-    local d = math.abs(math.log(math.max(got, 0.5) / A))
+    local d = got > 0 and math.abs(math.log(got / A)) or math.huge
     if d < bestd then best, bestd = s, d end
     if d < 0.02 then break end
     s = got == 0 and s * 1.5 or s * (A / got) ^ (1 / dims)
+  end
+  while not best do -- eight tries without a pixel: grow until one appears
+    s = s * 1.5
+    if core.data_synth_mask(ti, targets, s) > 0 then best = s end
   end
   scale_shapes(targets, best, dims)
   core.data_synth_mask(ti, targets, 1)
@@ -377,7 +383,9 @@ function D.synthetic(opts)
     end
     core.data_synth_image(xi, 0.35, waves, shapes, noise, gd.bits())
   end
-  return make(fname, x, t, 2, nil, seed)
+  return make(fname, x, t, 2, nil, seed, { kind = "synthetic", n = n, size = S, foreground = fg,
+    empty = opts.empty or 0.2, seed = seed, shapes = opts.shapes or { "disc", "ellipse", "blob" },
+    distractors = distractors, noise = noise, contrast = contrast, targets = maxk })
 end
 
 -- ------------------------------------------------------------------
@@ -545,7 +553,9 @@ function D.mri(opts)
       xi:add(extra)
     end
   end
-  return make(fname, x, t, 2, names, seed)
+  return make(fname, x, t, 2, names, seed, { kind = "mri", n = n, size = S, foreground = fg,
+    empty = opts.empty or 0.2, seed = seed, shapes = opts.shapes or { "disc", "ellipse", "blob" },
+    contrast = contrast, noise = noise, targets = maxk, files = files })
 end
 
 -- ------------------------------------------------------------------
@@ -661,6 +671,7 @@ function D.folder(opts)
     topts.names = lists[1]
     data = D.tensors(x, t, topts)
   end
+  data.about = { kind = "folder", images = opts.images, masks = opts.masks, classes = classes }
   if opts.split then return data:split(opts.split, opts.seed) end
   return data
 end

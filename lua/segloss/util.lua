@@ -14,6 +14,17 @@ function U.describe(v)
   if type(v) == "string" then return string.format("string %q", #v > 40 and v:sub(1, 40) .. "..." or v) end
   if T.istensor(v) then return "a segloss.Tensor {" .. table.concat(v:shape(), ",") .. "}" end
   local mt = getmetatable(v)
+  if type(v) == "table" and mt == nil and #v > 0 and #v <= 8 then
+    -- a short list of numbers, strings or booleans: show it ("a table {4, 4}")
+    local parts = {}
+    for i = 1, #v do
+      local e = v[i]
+      if type(e) == "number" or type(e) == "boolean" then parts[i] = tostring(e)
+      elseif type(e) == "string" and #e <= 20 then parts[i] = string.format("%q", e)
+      else parts = nil break end
+    end
+    if parts and next(v, #v > 0 and #v or nil) == nil then return "a table {" .. table.concat(parts, ", ") .. "}" end
+  end
   return "a " .. (type(mt) == "table" and type(mt.__name) == "string" and mt.__name or type(v))
 end
 

@@ -19,6 +19,7 @@
  *       (default: the stored values, palette indices as labels) or "grey"
  *       (intensities: palette and colour through luminance, alpha dropped)
  *   core.png_save(path, tensor (H, W), depth)   values integers 0..2^depth-1
+ *   core.data_hash(tensor) -> 16 hex digits: FNV-1a of its sizes and bytes
  *   core.data_listdir(path) -> the names in a directory (not . and ..),
  *       unsorted
  */
@@ -270,7 +271,32 @@ static int data_listdir(lua_State *L)
 	return 1;
 }
 
+/* A fingerprint of a tensor's shape and values: 64-bit FNV-1a over the
+ * sizes and the float32 bytes (a NaN's payload included), as 16 hex
+ * digits. It tells datasets apart in an experiment's records; it is not a
+ * cryptographic hash. */
+static int data_hash(lua_State *L)
+{
+	const char *fn = "segloss.core.data_hash";
+	sl_checknargs(L, fn, 0, 1, 1);
+	sl_tensor *t = sl_checktensor(L, 1, fn, "tensor");
+	uint64_t h = 0xcbf29ce484222325u;
+	const uint64_t prime = 0x100000001b3u;
+	for (int a = 0; a < t->ndim; a++) {
+		uint64_t v = (uint64_t)t->shape[a];
+		for (int b = 0; b < 8; b++) h = (h ^ ((v >> (8 * b)) & 0xff)) * prime;
+	}
+	const unsigned char *p = (const unsigned char *)t->data;
+	size_t nb = t->numel * sizeof(float);
+	for (size_t i = 0; i < nb; i++) h = (h ^ p[i]) * prime;
+	char out[17];
+	snprintf(out, sizeof out, "%016llx", (unsigned long long)h);
+	lua_pushstring(L, out);
+	return 1;
+}
+
 static const luaL_Reg funcs[] = {
+	{"data_hash", data_hash},
 	{"data_listdir", data_listdir},
 	{"data_put", data_put},
 	{"data_scan", data_scan},

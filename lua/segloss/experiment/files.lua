@@ -130,10 +130,17 @@ end
 
 local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
---- mkdir -p
-function F.mkdir(path)
-  local ok = os.execute("mkdir -p " .. quote(path))
-  if not ok then error("segloss.experiment: cannot create the directory " .. path, 0) end
+--- mkdir -p; an error names fname (default segloss.experiment) and the path.
+function F.mkdir(path, fname)
+  local ok = os.execute("mkdir -p " .. quote(path) .. " 2>/dev/null")
+  if not ok then
+    error(string.format("%s: cannot create the directory '%s'", fname or "segloss.experiment", path), 0)
+  end
+end
+
+--- Is path a directory?
+function F.isdir(path)
+  return os.execute("test -d " .. quote(path)) == true
 end
 
 --- The names in a directory, sorted (none when it does not exist).

@@ -13,11 +13,16 @@ local H = {}
 local RATIOS = { "dice", "iou", "precision", "sensitivity", "specificity", "fp_rate_empty" }
 local DISTANCES = { "hd95", "assd" }
 
+-- mean ± std over seeds; the mean alone for one seed
 local function pm(st, digits)
   if not st then return "–" end
   local f = "%." .. digits .. "f"
+  if st.n == 1 then return string.format(f, st.mean) end
   return string.format(f .. " ± " .. f, st.mean, st.std)
 end
+
+-- the metrics where less is better
+local LOWER = { fp_rate_empty = true, hd95 = true, assd = true }
 
 local function bar_series(entries, names, at)
   local series = {}
@@ -109,17 +114,21 @@ local function table_of(entries, at)
   for _, k in ipairs(R.METRICS) do head[#head + 1] = "<th>" .. esc(k) .. "</th>" end
   if at == "best" then head[#head + 1] = "<th>best epoch</th>" end
   head[#head + 1] = "</tr>"
-  -- the loss with the highest mean Dice in bold
-  local top, topv = nil, -math.huge
-  for i, e in ipairs(entries) do
-    local d = e[at].dice
-    if d and d.mean > topv then top, topv = i, d.mean end
+  -- the best mean of each column in bold: the highest, or the lowest where less is better
+  local top = {}
+  for _, k in ipairs(R.METRICS) do
+    local sign = LOWER[k] and -1 or 1
+    for _, e in ipairs(entries) do
+      local st = e[at][k]
+      if st and (top[k] == nil or sign * st.mean > sign * top[k]) then top[k] = st.mean end
+    end
   end
-  for i, e in ipairs(entries) do
-    local r = { string.format('<tr%s><td>%s</td><td>%d</td>', i == top and ' class="best"' or "", esc(e.name or e.loss),
-      #e.seeds) }
+  for _, e in ipairs(entries) do
+    local r = { string.format("<tr><td>%s</td><td>%d</td>", esc(e.name or e.loss), #e.seeds) }
     for _, k in ipairs(R.METRICS) do
-      r[#r + 1] = "<td>" .. pm(e[at][k], (k == "hd95" or k == "assd") and 2 or 3) .. "</td>"
+      local st = e[at][k]
+      r[#r + 1] = (st and st.mean == top[k] and '<td style="font-weight:bold">' or "<td>") ..
+        pm(st, (k == "hd95" or k == "assd") and 2 or 3) .. "</td>"
     end
     if at == "best" then r[#r + 1] = "<td>" .. pm(e.best_epoch, 1) .. "</td>" end
     r[#r + 1] = "</tr>"
@@ -155,9 +164,6 @@ local function config_list(c)
   return "<ul>" .. table.concat(items) .. "</ul>"
 end
 
--- the metrics where less is better
-local LOWER = { fp_rate_empty = true, hd95 = true, assd = true }
-
 -- one metric per loss (rows) and data setting (columns), the best of each
 -- column (the highest, or the lowest where less is better) in bold
 local function overview(summary, key, digits)
@@ -189,6 +195,25 @@ local function overview(summary, key, digits)
     "\n</tbody></table>"
 end
 
+-- a data setting in words: where the images come from, how many
+local function describe_data(d)
+  local a = d.about
+  local size = {}
+  for i = 3, #(d.shape or {}) do size[#size + 1] = string.format("%d", d.shape[i]) end
+  local what
+  if type(a) == "table" and (a.kind == "synthetic" or a.kind == "mri") then
+    what = string.format("%s, %s %.3g %% foreground, %.3g of the images without target, data seed %d",
+      a.kind == "mri" and "lesions inserted into MRI slices" or "synthetic images", table.concat(size, "×"),
+      a.foreground * 100, a.empty, a.seed)
+  elseif type(a) == "table" and a.kind == "folder" then
+    what = string.format("images from %s, masks from %s, %s", tostring(a.images), tostring(a.masks),
+      table.concat(size, "×"))
+  else
+    what = "images of " .. table.concat(size, "×")
+  end
+  return string.format("%s; %d training and %d validation images.", what, d.train or 0, d.val or 0)
+end
+
 -- the tables and plots of one data setting (or of the whole experiment)
 local function section(entries, plots, prefix, h)
   local p = function(name) return plots[prefix .. name] end
@@ -201,10 +226,11 @@ end
 
 --- The page.
 function H.report(summary, plots)
-  local nl = 0
+  local nl, nseeds = 0, 0
   local seen = {}
   for _, e in ipairs(summary.losses) do
     if not seen[e.loss] then nl, seen[e.loss] = nl + 1, true end
+    nseeds = math.max(nseeds, #e.seeds)
   end
   local out = {
     "<!DOCTYPE html>",
@@ -213,10 +239,15 @@ function H.report(summary, plots)
     "<title>segloss experiment report</title>",
     "<style>" .. CSS .. "</style></head><body>",
     "<h1>segloss: which loss finds the small targets?</h1>",
-    string.format('<p class="note">%d runs: %d losses × %sseeds; U-Net trained on the training set, measured on ' ..
-      "the validation set every epoch. Mean ± sample standard deviation over seeds; fp_rate_empty is the share " ..
-      "of validation images without target where anything is predicted.</p>", summary.runs, nl,
-      summary.settings and (#summary.settings .. " data settings × ") or ""),
+    string.format('<p class="note">%d runs: %d losses × %s%d seed%s. The same U-Net is trained with each loss on ' ..
+      "the training images and measured on the validation images every epoch; numbers are means ± sample " ..
+      "standard deviation over the seeds. Dice, IoU, precision, sensitivity, specificity, HD95 and ASSD are " ..
+      "means over the validation images that have a target; an image where nothing is predicted scores Dice 0 " ..
+      "and HD95 = ASSD = the image diagonal. fp_rate_empty is the share of the validation images without " ..
+      "target where anything is predicted (0 for a network that never predicts anything). In each column the " ..
+      "best value is bold. The training losses of different losses are on different scales: compare their " ..
+      "shapes, not their values.</p>", summary.runs, nl,
+      summary.settings and (#summary.settings .. " data settings × ") or "", nseeds, nseeds == 1 and "" or "s"),
   }
   if summary.settings then
     out[#out + 1] = "<h2>Overview: final validation Dice</h2>"
@@ -230,10 +261,13 @@ function H.report(summary, plots)
     out[#out + 1] = '<div class="plots">' .. plots.dice_by_data .. plots.sensitivity_by_data .. "</div>"
     for _, st in ipairs(summary.settings) do
       out[#out + 1] = "<h2>Data: " .. esc(st.name) .. "</h2>"
-      out[#out + 1] = '<p class="note">' .. esc(text(st.data)) .. "</p>"
+      out[#out + 1] = '<p class="note">' .. esc(describe_data(st.data)) .. "</p>"
       out[#out + 1] = section(only(summary.losses, st.name, "data"), plots, st.name .. ".", "<h3>")
     end
   else
+    if type(summary.config.data) == "table" then
+      out[#out + 1] = '<p class="note">Data: ' .. esc(describe_data(summary.config.data)) .. "</p>"
+    end
     out[#out + 1] = section(summary.losses, plots, "", "<h2>")
   end
   out[#out + 1] = "<h2>Configuration</h2>"

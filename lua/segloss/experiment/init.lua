@@ -37,7 +37,14 @@ local function vtext(v)
     for i, e in ipairs(v) do p[i] = vtext(e) end
     return table.concat(p, "-")
   end
-  return math.type(v) == "float" and F.num(v) or tostring(v)
+  if math.type(v) == "float" then
+    -- the shortest text that reads back as v: 0.7, not 0.69999999999999996
+    for digits = 1, 17 do
+      local t = string.format("%." .. digits .. "g", v)
+      if tonumber(t) == v then return t end
+    end
+  end
+  return tostring(v)
 end
 
 local function slug(s) return (s:gsub("[^%w_.=-]", "-")) end
@@ -152,7 +159,7 @@ end
 -- function returning either}, ...}
 local function is_settings(v)
   return type(v) == "table" and getmetatable(v) == nil and v.x == nil and v.train == nil and v.val == nil
-    and type(v[1]) == "table" and v[1].name ~= nil
+    and type(v[1]) == "table" and getmetatable(v[1]) == nil and v[1].x == nil
 end
 E.is_settings = is_settings
 
@@ -167,7 +174,12 @@ local RUN_OPTS = {
   epochs = util.is.int(1),
   seeds = function(v)
     if type(v) ~= "table" or #v == 0 then return "a non-empty list of integers" end
-    for _, s in ipairs(v) do if not math.tointeger(s) or s < 0 then return "a non-empty list of integers >= 0" end end
+    local seen = {}
+    for _, s in ipairs(v) do
+      if not math.tointeger(s) or s < 0 then return "a non-empty list of integers >= 0" end
+      if seen[s] then return "a list of distinct integers (" .. s .. " is listed twice)" end
+      seen[s] = true
+    end
   end,
   batch = util.is.int(1),
   lr = util.is.num(0, math.huge, true, true),
@@ -212,8 +224,15 @@ local function config_of(cfg, job)
     epochs = cfg.epochs, batch = cfg.batch, lr = cfg.lr, optim = cfg.optim, threshold = cfg.threshold,
     augment = cfg.augment, model = cfg.model,
     data = { train = cfg.train.n or cfg.train.x:size(1), val = cfg.val.n or cfg.val.x:size(1),
-      shape = cfg.train.x:shape(), setting = job.setting and job.setting.name or nil },
+      shape = cfg.train.x:shape(), setting = job.setting and job.setting.name or nil,
+      about = type(cfg.train.about) == "table" and cfg.train.about or nil, hash = cfg.data_hash },
   }
+end
+
+-- the fingerprint of a setting's data: its four tensors' hashes
+local function data_hash(train, val)
+  local h = require("segloss.core").data_hash
+  return table.concat({ h(train.x), h(train.t), h(val.x), h(val.t) }, "-")
 end
 
 -- the finished runs of a directory's runs/ (id → record)
@@ -298,7 +317,21 @@ function E.run(opts)
     model.output = model.output or 1
     model.dims = model.dims or train.x:dim() - 2
     if model.output ~= 1 then fail(fname, "the runner trains binary segmentation: model.output must be 1") end
-    return { train = train, val = val, model = model }
+    -- the model's options and the data's sizes are checked now, not after
+    -- the first runs have trained
+    local depth = math.tointeger(model.depth or 4)
+    if depth and depth >= 0 and depth <= 10 then
+      local m = 1 << depth
+      for a = 3, train.x:dim() do
+        if train.x:size(a) % m ~= 0 then
+          fail(fname, string.format("%s: a U-Net of depth %d needs spatial sizes divisible by %d, the images are %s",
+            what, depth, m, util.shapestr(train.x)))
+        end
+      end
+    end
+    local ok, err = pcall(require("segloss.nn").UNet, model)
+    if not ok then fail(fname, "model: " .. tostring(err):gsub("^segloss%.nn%.UNet: ", "")) end
+    return { train = train, val = val, model = model, hash = data_hash(train, val) }
   end
   local settings, resolved = nil, {}
   if is_settings(opts.data) then
@@ -331,10 +364,10 @@ function E.run(opts)
   -- the options of one job: its data and model, the rest shared
   local function job_cfg(job)
     local d = setting_of(job)
-    return setmetatable({ train = d.train, val = d.val, model = d.model }, { __index = cfg })
+    return setmetatable({ train = d.train, val = d.val, model = d.model, data_hash = d.hash }, { __index = cfg })
   end
   local out = opts.out
-  F.mkdir(F.join(out, "runs"))
+  F.mkdir(F.join(out, "runs"), fname)
 
   local clock = P.clock()
   local mode = opts.progress
@@ -381,8 +414,9 @@ function E.run(opts)
         threads = require("segloss").threads() }))
       F.write(F.join(dir, "run.json"), F.json(record)) -- last: its complete = true marks the run finished
       trained[#trained + 1] = job.id
-      prog:line(string.format("%s: done in %s, final dice %.3f, best %.3f (epoch %d)", job.id, P.hms(seconds),
-        record.final.dice or 0, record.best.dice or 0, record.best_epoch))
+      prog:line(string.format("run %d/%d %s: done in %s, final dice %.3f, best %.3f (epoch %d)%s", ti, #todo,
+        job.id, P.hms(seconds), record.final.dice or 0, record.best.dice or 0, record.best_epoch,
+        ti < #todo and "; ETA " .. prog:eta() or ""))
     end
   end
   prog:finish()
@@ -406,7 +440,10 @@ function E.merge(dirs, out, opts)
   if type(out) ~= "string" or out == "" then fail(fname, "out must be a directory name, got " .. describe(out)) end
   opts = util.options(fname, opts, { partial = util.is.bool })
   local runs, from = {}, {}
-  for _, d in ipairs(dirs) do
+  for i, d in ipairs(dirs) do
+    if type(d) ~= "string" or not F.isdir(d) then
+      fail(fname, string.format("dirs[%d]: %s is not a directory", i, describe(d)))
+    end
     for id, rec in pairs(finished(d)) do
       if runs[id] and F.json(runs[id]) ~= F.json(rec) then
         fail(fname, string.format("the run %s differs between %s and %s", id, from[id], d))
@@ -425,6 +462,31 @@ function E.merge(dirs, out, opts)
       fail(fname, string.format("the runs %s and %s belong to different experiments", ids[1], id))
     end
   end
+  -- and have been trained the same way: the configurations may differ only
+  -- in the loss and the seed, and in the data between settings
+  local function shared(rec)
+    local c = {}
+    for key, v in pairs(rec.config) do
+      if key ~= "loss" and key ~= "loss_name" and key ~= "loss_spec" and key ~= "seed" and key ~= "data" then
+        c[key] = v
+      end
+    end
+    return F.json(c)
+  end
+  local ref, data_of = shared(runs[ids[1]]), {}
+  for _, id in ipairs(ids) do
+    if shared(runs[id]) ~= ref then
+      fail(fname, string.format("the runs %s (%s) and %s (%s) were trained with different settings", ids[1],
+        from[ids[1]], id, from[id]))
+    end
+    local key = runs[id].setting or ""
+    local d = F.json(runs[id].config.data)
+    if data_of[key] and data_of[key][1] ~= d then
+      fail(fname, string.format("the runs %s (%s) and %s (%s) were trained on different data", data_of[key][2],
+        from[data_of[key][2]], id, from[id]))
+    end
+    data_of[key] = data_of[key] or { d, id }
+  end
   local g = runs[ids[1]].grid
   local missing = {}
   for _, d in ipairs(g.data or { false }) do
@@ -438,7 +500,7 @@ function E.merge(dirs, out, opts)
   if #missing > 0 and not opts.partial then
     fail(fname, string.format("%d of the grid's runs are missing: %s", #missing, table.concat(missing, ", ")))
   end
-  F.mkdir(F.join(out, "runs"))
+  F.mkdir(F.join(out, "runs"), fname)
   local records = {}
   for _, id in ipairs(ids) do
     local src, dst = F.join(F.join(from[id], "runs"), id), F.join(F.join(out, "runs"), id)
