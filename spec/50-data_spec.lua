@@ -146,6 +146,32 @@ describe("segloss.data.synthetic", function()
   end)
 end)
 
+describe("segloss.core.data_hash", function()
+  it("is 64-bit FNV-1a of the sizes (8 bytes each, little-endian) and the float32 bytes", function()
+    -- the reference, in Lua: the same bytes through string.pack
+    local function fnv(t)
+      local bytes = {}
+      for _, s in ipairs(t:shape()) do bytes[#bytes + 1] = string.pack("<i8", s) end
+      for _, v in ipairs(t:reshape(-1):totable()) do bytes[#bytes + 1] = string.pack("<f", v) end
+      local h = 0xcbf29ce484222325
+      for c in table.concat(bytes):gmatch(".") do h = (h ~ c:byte()) * 0x100000001b3 end
+      return string.format("%016x", h)
+    end
+    segloss.seed(3)
+    for _, shape in ipairs { { 2, 3 }, { 3, 2 }, { 1, 1, 5, 7 }, { 4 } } do
+      local t = T.randn(shape)
+      assert.are.equal(fnv(t), core.data_hash(t))
+    end
+    -- sizes count: the same zeros in another shape differ; one changed value differs
+    assert.are_not.equal(core.data_hash(T.zeros(2, 3)), core.data_hash(T.zeros(3, 2)))
+    local a = T.zeros(4, 4)
+    local h = core.data_hash(a)
+    a:set(3, 2, 1e-30)
+    assert.are_not.equal(h, core.data_hash(a))
+    H.errors("segloss.core.data_hash: tensor must be a segloss.Tensor", {}, core.data_hash, {})
+  end)
+end)
+
 describe("segloss.data: targets below a pixel", function()
   it("every image meant to have a target has at least one pixel of it", function()
     for _, case in ipairs { { "synthetic", { 64, 64 }, 1e-4 }, { "synthetic", { 16, 16 }, 1e-3 },
