@@ -349,7 +349,14 @@ describe("segloss eval", function()
     assert.equal("segloss eval: '" .. rd .. "/c.png': value 3 at (1, 1) is not a class 0..1\n", err)
     _, err, ok = cli("eval " .. pd .. " " .. rd .. "/nothing")
     assert.is_falsy(ok)
-    assert.equal("segloss eval: reference '" .. rd .. "/nothing' is neither a directory nor a .png or .npy file\n",
-      err)
+    assert.equal("segloss eval: reference '" .. rd .. "/nothing' does not exist or cannot be read\n", err)
+    -- an existing file of another kind
+    local txt = rd .. "/notes.txt"
+    local f = assert(io.open(txt, "w"))
+    f:write("x")
+    f:close()
+    _, err, ok = cli("eval " .. pd .. " " .. txt)
+    assert.is_falsy(ok)
+    assert.equal("segloss eval: reference '" .. txt .. "' is neither a directory nor a .png or .npy file\n", err)
   end)
 end)

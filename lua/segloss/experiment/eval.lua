@@ -40,6 +40,9 @@ local function kind(what, path)
     fail(string.format("%s must be a file or directory name, got %s", what, util.describe(path)))
   end
   if pcall(core.data_listdir, path) then return "dir" end
+  local f = io.open(path, "rb")
+  if not f then fail(string.format("%s '%s' does not exist or cannot be read", what, path)) end
+  f:close()
   local e = ext(path)
   if e == "png" or e == "npy" then return "file" end
   fail(string.format("%s '%s' is neither a directory nor a .png or .npy file", what, path))
