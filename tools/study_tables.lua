@@ -6,9 +6,11 @@
 --
 -- Per data setting, one row per loss: final-epoch Dice, IoU, sensitivity,
 -- precision, false-positive rate on images without target, HD95 and ASSD
--- (mean ± sample std over seeds); the best checkpoint's Dice; and how many
+-- (mean ± sample std over seeds); the best checkpoint's Dice; how many
 -- seeds ended "blind" (final mean sensitivity under 0.05: the network
--- predicts next to nothing on images that have targets).
+-- predicts next to nothing on images that have targets); and the first
+-- epoch whose validation Dice reached 0.5 (mean over seeds; "never" counts
+-- the seeds that did not).
 local cjson = require "cjson"
 
 local dir = assert(arg[1], "usage: lua5.4 tools/study_tables.lua RESULTS_DIR")
@@ -52,16 +54,28 @@ for _, e in ipairs(summary.losses) do
       end
     end
     io.write(string.format("\n#### %s%s\n\n", e.data or "results", about))
-    io.write("| loss | Dice | best Dice | IoU | sensitivity | precision | FP rate, empty | HD95 | ASSD | blind |\n")
-    io.write("|---|---|---|---|---|---|---|---|---|---|\n")
+    io.write("| loss | Dice | best Dice | IoU | sensitivity | precision | FP rate, empty | HD95 | ASSD | blind | " ..
+      "Dice ≥ 0.5 at epoch |\n")
+    io.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
   end
-  local blind = 0
+  local blind, first, never = 0, {}, 0
   local runs = runs_of(e)
   for _, r in ipairs(runs) do
     if r.final.sensitivity < 0.05 then blind = blind + 1 end
+    local at
+    for k, c in ipairs(r.curves) do
+      if c.dice and c.dice >= 0.5 then at = k break end
+    end
+    if at then first[#first + 1] = at else never = never + 1 end
+  end
+  local reach = "never"
+  if #first > 0 then
+    local sum = 0
+    for _, v in ipairs(first) do sum = sum + v end
+    reach = string.format("%.0f", sum / #first) .. (never > 0 and string.format(" (%d never)", never) or "")
   end
   local f = e.final
-  io.write(string.format("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |\n", e.loss, pm(f.dice, 3),
+  io.write(string.format("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d | %s |\n", e.loss, pm(f.dice, 3),
     pm(e.best.dice, 3), pm(f.iou, 3), pm(f.sensitivity, 3), pm(f.precision, 3), pm(f.fp_rate_empty, 2),
-    pm(f.hd95, 1), pm(f.assd, 1), blind, #runs))
+    pm(f.hd95, 1), pm(f.assd, 1), blind, #runs, reach))
 end
