@@ -10,7 +10,9 @@
 -- seeds ended "blind" (final mean sensitivity under 0.05: the network
 -- predicts next to nothing on images that have targets); and the first
 -- epoch whose validation Dice reached 0.5 (mean over seeds; "never" counts
--- the seeds that did not).
+-- the seeds that did not); and the jitter of the validation Dice over the
+-- last 30 epochs (its standard deviation across those epochs, mean over
+-- seeds): how unstable training stays once it has converged.
 local cjson = require "cjson"
 
 local dir = assert(arg[1], "usage: lua5.4 tools/study_tables.lua RESULTS_DIR")
@@ -55,12 +57,18 @@ for _, e in ipairs(summary.losses) do
     end
     io.write(string.format("\n#### %s%s\n\n", e.data or "results", about))
     io.write("| loss | Dice | best Dice | IoU | sensitivity | precision | FP rate, empty | HD95 | ASSD | blind | " ..
-      "Dice ≥ 0.5 at epoch |\n")
-    io.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
+      "Dice ≥ 0.5 at epoch | jitter |\n")
+    io.write("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
   end
-  local blind, first, never = 0, {}, 0
+  local blind, first, never, jitter = 0, {}, 0, 0
   local runs = runs_of(e)
   for _, r in ipairs(runs) do
+    local ys = {}
+    for k = math.max(1, #r.curves - 29), #r.curves do ys[#ys + 1] = r.curves[k].dice or 0 end
+    local m, q = 0, 0
+    for _, y in ipairs(ys) do m = m + y / #ys end
+    for _, y in ipairs(ys) do q = q + (y - m) ^ 2 end
+    jitter = jitter + math.sqrt(q / (#ys - 1)) / #runs
     if r.final.sensitivity < 0.05 then blind = blind + 1 end
     local at
     for k, c in ipairs(r.curves) do
@@ -75,7 +83,7 @@ for _, e in ipairs(summary.losses) do
     reach = string.format("%.0f", sum / #first) .. (never > 0 and string.format(" (%d never)", never) or "")
   end
   local f = e.final
-  io.write(string.format("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d | %s |\n", e.loss, pm(f.dice, 3),
-    pm(e.best.dice, 3), pm(f.iou, 3), pm(f.sensitivity, 3), pm(f.precision, 3), pm(f.fp_rate_empty, 2),
-    pm(f.hd95, 1), pm(f.assd, 1), blind, #runs, reach))
+  io.write(string.format("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d | %s | %.3f |\n", e.loss,
+    pm(f.dice, 3), pm(e.best.dice, 3), pm(f.iou, 3), pm(f.sensitivity, 3), pm(f.precision, 3),
+    pm(f.fp_rate_empty, 2), pm(f.hd95, 1), pm(f.assd, 1), blind, #runs, reach, jitter))
 end
