@@ -280,6 +280,17 @@ local function scale_shapes(list, s, dims)
   end
 end
 
+-- Exactly round(empty * n) of the n images without targets, chosen by g:
+-- a set of indices.
+local function empty_images(g, n, empty)
+  local order = {}
+  for i = 1, n do order[i] = i end
+  g.shuffle(order)
+  local set = {}
+  for k = 1, math.floor(empty * n + 0.5) do set[order[k]] = true end
+  return set
+end
+
 -- Draws 1..maxk targets of about A pixels in all into the mask ti (one
 -- sample) from the generator g; returns their shapes (intensity amp
 -- contrast * 0.85..1.15 each). centre(list, g), when given, moves the
@@ -338,12 +349,7 @@ function D.synthetic(opts)
   local shape = { n, 1, table.unpack(S) }
   local x, t = T.zeros(shape), T.zeros(shape)
   local g = rng(seed)
-  -- exactly round(empty * n) images without targets, chosen by the seed
-  local order = {}
-  for i = 1, n do order[i] = i end
-  g.shuffle(order)
-  local is_empty = {}
-  for k = 1, math.floor((opts.empty or 0.2) * n + 0.5) do is_empty[order[k]] = true end
+  local is_empty = empty_images(g, n, opts.empty or 0.2)
   local unit = dims == 3 and function(a) return (3 * a / (4 * math.pi)) ^ (1 / 3) end
       or function(a) return math.sqrt(a / math.pi) end
   -- each image from its own streams: targets (g) apart from distractors and
@@ -490,11 +496,7 @@ function D.mri(opts)
   local tis, extra = T.zeros({ 1, 1, H, W }), T.zeros({ 1, 1, H, W })
   local plane, plane_t = stage:reshape(H, W), stage_t:reshape(H, W)
   local g = rng(seed)
-  local order = {}
-  for i = 1, n do order[i] = i end
-  g.shuffle(order)
-  local is_empty = {}
-  for k = 1, math.floor((opts.empty or 0.2) * n + 0.5) do is_empty[order[k]] = true end
+  local is_empty = empty_images(g, n, opts.empty or 0.2)
   local unit = function(a) return math.sqrt(a / math.pi) end
   local A = fg * H * W
   local names = {}
@@ -581,6 +583,7 @@ local function read_file(fname, path)
   local s = v:shape()
   return v:reshape(1, 1, table.unpack(s)), depth
 end
+D._read_file = read_file -- also segloss eval's reader
 
 -- Do a and b have the same shape?
 local function same_shape(a, b)

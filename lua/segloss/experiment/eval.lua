@@ -16,7 +16,6 @@ local metrics = require "segloss.metrics"
 local util = require "segloss.util"
 local F = require "segloss.experiment.files"
 
-local T = core.tensor
 local M = {}
 
 --- The reported metrics, in the order of the table's columns.
@@ -108,20 +107,9 @@ local function pairs_of(pred, ref, partial)
   return list, missing
 end
 
--- A file as a (1, 1, S...) tensor and its PNG bit depth (nil for .npy).
-local function load(path)
-  local ok, v, depth
-  if ext(path) == "png" then
-    ok, v, depth = pcall(core.png_load, path)
-  else
-    ok, v = pcall(T.load, path)
-  end
-  if not ok then fail(reason(v)) end
-  if v:dim() ~= 2 and v:dim() ~= 3 then
-    fail(string.format("'%s' must hold a 2-D image or a 3-D volume, got shape %s", path, util.shapestr(v)))
-  end
-  return v:reshape(1, 1, table.unpack(v:shape())), depth
-end
+-- A file as a (1, 1, S...) tensor and its PNG bit depth (nil for .npy):
+-- segloss.data's reader, with this module's name in its errors.
+local function load(path) return require("segloss.data")._read_file(FNAME, path) end
 
 -- A mask read as classes 0..classes-1: a binary PNG mask stored as 0/255
 -- (0/65535) reads as 0/1; any value that is not a class is an error.

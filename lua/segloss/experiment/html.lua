@@ -13,6 +13,12 @@ local H = {}
 local RATIOS = { "dice", "iou", "precision", "sensitivity", "specificity", "fp_rate_empty" }
 local DISTANCES = { "hd95", "assd" }
 
+-- a table: the header cells' pieces, the rows' HTML
+local function html_table(head, rows)
+  return "<table><thead>" .. table.concat(head) .. "</thead><tbody>\n" .. table.concat(rows, "\n") ..
+    "\n</tbody></table>"
+end
+
 -- mean ± std over seeds; the mean alone for one seed
 local function pm(st, digits)
   if not st then return "–" end
@@ -134,8 +140,7 @@ local function table_of(entries, at)
     r[#r + 1] = "</tr>"
     rows[#rows + 1] = table.concat(r)
   end
-  return "<table><thead>" .. table.concat(head) .. "</thead><tbody>\n" .. table.concat(rows, "\n") ..
-    "\n</tbody></table>"
+  return html_table(head, rows)
 end
 
 -- a configuration value as text: lists in brackets, tables with sorted keys
@@ -191,8 +196,7 @@ local function overview(summary, key, digits)
     r[#r + 1] = "</tr>"
     rows[#rows + 1] = table.concat(r)
   end
-  return "<table><thead>" .. table.concat(head) .. "</thead><tbody>\n" .. table.concat(rows, "\n") ..
-    "\n</tbody></table>"
+  return html_table(head, rows)
 end
 
 -- a data setting in words: where the images come from, how many
