@@ -14,11 +14,7 @@ local function segloss(args)
   return out, ok
 end
 
-local function tmpdir()
-  local d = H.tmpname("")
-  assert(os.execute("mkdir -p " .. d))
-  return d
-end
+local tmpdir = H.tmpdir
 
 describe("bin/segloss", function()
   it("info names the version and the backend", function()

@@ -19,11 +19,7 @@ local function sh(cmd)
   return out, H.readfile(err), ok
 end
 
-local function tmpdir()
-  local d = H.tmpname("")
-  assert(os.execute("mkdir -p " .. d))
-  return d
-end
+local tmpdir = H.tmpdir
 
 local function exists(path)
   local f = io.open(path, "rb")

@@ -138,6 +138,13 @@ function H.tmpname(suffix)
   return name
 end
 
+--- A new empty temporary directory (removed by H.cleanup with the other temporary names).
+function H.tmpdir()
+  local d = H.tmpname("")
+  assert(os.execute("mkdir -p '" .. d .. "'"))
+  return d
+end
+
 function H.cleanup()
   for i, name in ipairs(temps) do
     os.remove(name)
