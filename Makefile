@@ -123,6 +123,7 @@ asan: deps-test
 	@$(MAKE) --no-print-directory all BUILD=build-asan CFLAGS="-O1 -g" \
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 	@LD_PRELOAD="$(ASAN_LIBS)" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1:intercept_tls_get_addr=0 \
+		LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(BUSTED) --run=asan
 
