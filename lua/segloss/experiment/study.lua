@@ -48,7 +48,7 @@ function St.settings(opts)
 end
 
 --- The options of segloss.experiment.run for the study (without out):
--- opts.quick gives the minute-long version (three losses, two settings,
+-- opts.quick gives the 20-second version (three losses, two settings,
 -- fewer images and epochs); opts.n, opts.mri as for settings.
 function St.config(opts)
   opts = opts or {}
