@@ -80,13 +80,15 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS) $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/simd_avx2.o: src/kern/simd.c $(HDRS) $(BUILD)/.flags
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -DSL_ISA_AVX2 -mavx2 -mfma -c $< -o $@
+# The flags of each ISA's objects (simd_<isa>.o, and the benchmark's sleef_<isa>.o):
+# the 128-bit path is one source for SSE2 and NEON.
+ISA_FLAGS_avx2 = -DSL_ISA_AVX2 -mavx2 -mfma
+ISA_FLAGS_sse2 = -DSL_ISA_SSE2
+ISA_FLAGS_neon = -DSL_ISA_SSE2
 
-$(BUILD)/obj/simd_sse2.o $(BUILD)/obj/simd_neon.o: src/kern/simd.c $(HDRS) $(BUILD)/.flags
+$(BUILD)/obj/simd_%.o: src/kern/simd.c $(HDRS) $(BUILD)/.flags
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -DSL_ISA_SSE2 -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(ISA_FLAGS_$*) -c $< -o $@
 
 $(MODULE): $(OBJS) $(BUILD)/.flags
 	@mkdir -p $(dir $@)
@@ -194,12 +196,9 @@ bench-unet: deps-test deps-bench
 
 # bench_vmath links the Lua-free kernels and SLEEF, built per ISA like simd.c
 KERN_OBJS = $(filter-out $(BUILD)/obj/core.o $(BUILD)/obj/bind/%,$(OBJS))
-$(BUILD)/bench/sleef_avx2.o: bench/vmath_sleef.c $(HDRS)
+$(BUILD)/bench/sleef_%.o: bench/vmath_sleef.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Isrc -DSL_ISA_AVX2 -mavx2 -mfma -c $< -o $@
-$(BUILD)/bench/sleef_sse2.o: bench/vmath_sleef.c $(HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Isrc -DSL_ISA_SSE2 -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Isrc $(ISA_FLAGS_$*) -c $< -o $@
 $(BUILD)/bench_vmath: bench/vmath.c $(KERN_OBJS) $(BUILD)/bench/sleef_avx2.o $(BUILD)/bench/sleef_sse2.o
 	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $^ -lsleef $(LDLIBS)
 
