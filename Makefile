@@ -15,7 +15,7 @@
 #   make bench-unet the U-Net step alone (bench/unet.lua)
 #   make bench-conv the convolutions layer by layer against PyTorch (6 minutes)
 #   make bench-conv-choice  oneDNN against im2col + OpenBLAS (the choice)
-#   make doc        the criteria's reference in doc/ (LDoc)
+#   make doc        the API reference in doc/ (LDoc, config.ld)
 #   make install    install through LuaRocks (offline, rockspec/)
 #
 # LuaRocks passes CFLAGS, LIBFLAG, LUA_INCDIR and SIMDE_INCDIR on the command

@@ -14,7 +14,7 @@
 --
 -- Criteria add and scale: `segloss.Dice() + 0.5 * segloss.Focal{gamma = 2}`,
 -- with weights that are numbers within float32's range or schedules.
--- A combination of any number of parts is evaluated in one statistics pass
+-- A combination of up to seven parts is evaluated in one statistics pass
 -- (shared by all region parts) plus one fused pass that sums every part's
 -- value and gradient, the activation computed once per pass.
 --
