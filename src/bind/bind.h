@@ -54,6 +54,8 @@ const char *sl_describe(lua_State *L, int idx, char *buf, size_t len);
 const char *sl_quote(lua_State *L, int idx, char *buf, size_t len);
 /* A number as Lua would print it, in buf. */
 const char *sl_numstr(double v, char *buf, size_t len);
+/* Are the shapes (na, a) and (nb, b) the same? */
+int sl_same_shape(int na, const int64_t *a, int nb, const int64_t *b);
 
 /* check.c — arguments. `what` names the argument in messages. */
 /* lo..hi arguments besides self (self = 1 for methods), else an error. */

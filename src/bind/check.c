@@ -22,6 +22,16 @@ _Noreturn void sl_error(lua_State *L, const char *fname, const char *fmt, ...)
 	abort(); /* not reached: lua_error does not return */
 }
 
+int sl_same_shape(int na, const int64_t *a, int nb, const int64_t *b)
+{
+	if (na != nb)
+		return 0;
+	for (int i = 0; i < na; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
 const char *sl_numstr(double v, char *buf, size_t len)
 {
 	if (isnan(v))

@@ -312,16 +312,6 @@ static void read_list(lua_State *L, const char *fn, const char *opt, int idx, si
 
 /* ---- shapes --------------------------------------------------------- */
 
-static int same_shape(int nd, const int64_t *a, int nb, const int64_t *b)
-{
-	if (nd != nb)
-		return 0;
-	for (int i = 0; i < nd; i++)
-		if (a[i] != b[i])
-			return 0;
-	return 1;
-}
-
 /* (N, 1, S...) of x */
 static int is_pixel_shape(const sl_tensor *x, const sl_tensor *t)
 {
@@ -757,7 +747,7 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 		         sl_shapestr(x->ndim, x->shape, a, sizeof a));
 	size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1], M = x->numel / (N * C);
 	int labels = 0;
-	if (!same_shape(x->ndim, x->shape, t->ndim, t->shape)) {
+	if (!sl_same_shape(x->ndim, x->shape, t->ndim, t->shape)) {
 		if (C >= 2 && is_pixel_shape(x, t))
 			labels = 1;
 		else
@@ -768,7 +758,7 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 	}
 	int mask_full = 0;
 	if (mask) {
-		if (same_shape(x->ndim, x->shape, mask->ndim, mask->shape))
+		if (sl_same_shape(x->ndim, x->shape, mask->ndim, mask->shape))
 			mask_full = C > 1;
 		else if (!is_pixel_shape(x, mask))
 			sl_error(L, fn, "option mask shape %s does not match input %s (expected {N,1,...} or "
@@ -789,7 +779,7 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 	int want_grad = ca->want_grad && red != SL_RED_NONE;
 	sl_tensor *out = want_grad ? ca->out : NULL;
 	if (out) {
-		if (!same_shape(x->ndim, x->shape, out->ndim, out->shape))
+		if (!sl_same_shape(x->ndim, x->shape, out->ndim, out->shape))
 			sl_error(L, fn, "option out shape %s does not match input %s",
 			         sl_shapestr(out->ndim, out->shape, a, sizeof a),
 			         sl_shapestr(x->ndim, x->shape, b, sizeof b));

@@ -153,7 +153,7 @@ static int core_metrics(lua_State *L)
 	memcpy(bshape, x->shape, sizeof bshape);
 	bshape[1] = (int64_t)C;
 	int nd = x->ndim - 2, labels = 0;
-	if (x->ndim != t->ndim || memcmp(bshape, t->shape, (size_t)x->ndim * sizeof bshape[0])) {
+	if (!sl_same_shape(x->ndim, bshape, t->ndim, t->shape)) {
 		int pix = t->ndim == x->ndim && t->shape[0] == x->shape[0] && t->shape[1] == 1;
 		for (int i = 2; pix && i < x->ndim; i++)
 			pix = t->shape[i] == x->shape[i];

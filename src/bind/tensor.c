@@ -530,23 +530,13 @@ static int tensor_fill(lua_State *L)
 	return 1;
 }
 
-static int same_shape(const sl_tensor *a, const sl_tensor *b)
-{
-	if (a->ndim != b->ndim)
-		return 0;
-	for (int i = 0; i < a->ndim; i++)
-		if (a->shape[i] != b->shape[i])
-			return 0;
-	return 1;
-}
-
 static int tensor_copy(lua_State *L)
 {
 	const char *fn = "segloss.Tensor:copy";
 	sl_tensor *t = self(L, fn);
 	sl_checknargs(L, fn, 1, 1, 1);
 	sl_tensor *s = sl_checktensor(L, 2, fn, "source");
-	if (!same_shape(t, s)) {
+	if (!sl_same_shape(t->ndim, t->shape, s->ndim, s->shape)) {
 		char a[160], b[160];
 		sl_error(L, fn, "source shape %s does not match %s", sl_shapestr(s->ndim, s->shape, a, sizeof a),
 		         sl_shapestr(t->ndim, t->shape, b, sizeof b));
@@ -711,7 +701,7 @@ static int arith(lua_State *L, int op, const char *fn)
 	sl_tensor *a = sl_totensor(L, 1), *b = sl_totensor(L, 2);
 	sl_exec e = sl_getexec(L);
 	if (a && b) {
-		if (!same_shape(a, b)) {
+		if (!sl_same_shape(a->ndim, a->shape, b->ndim, b->shape)) {
 			char x[160], y[160];
 			sl_error(L, fn, "shapes %s and %s differ", sl_shapestr(a->ndim, a->shape, x, sizeof x),
 			         sl_shapestr(b->ndim, b->shape, y, sizeof y));
@@ -742,7 +732,7 @@ static int inplace(lua_State *L, int op, const char *fn)
 	float vb = b ? 0.0f : sl_checkfloat(L, ib, fn, wb);
 	sl_tensor *chk[2] = {a, b};
 	for (int i = 0; i < 2; i++)
-		if (chk[i] && !same_shape(chk[i], t)) {
+		if (chk[i] && !sl_same_shape(chk[i]->ndim, chk[i]->shape, t->ndim, t->shape)) {
 			char x[160], y[160];
 			sl_error(L, fn, "%s shape %s does not match %s", i ? wb : wa,
 			         sl_shapestr(chk[i]->ndim, chk[i]->shape, x, sizeof x),
