@@ -137,7 +137,7 @@ static int core_metrics(lua_State *L)
 	int incl_bg = lua_isnil(L, 8) ? 1 : sl_optbool(L, fn, "include_background", 8);
 	int want_dist = lua_isnil(L, 9) ? 1 : sl_optbool(L, fn, "distances", 9);
 	lua_Integer classes = lua_isnil(L, 10) ? 0 : sl_checkint(L, 10, fn, "option classes", 2, 1 << 24);
-	char a[160], b[160];
+	char a[160];
 	if (x->ndim < 3 || x->ndim > 2 + SL_EDT_MAXDIM)
 		sl_error(L, fn, "prediction must have 3 to 5 dimensions (N, C, spatial...), got shape %s",
 		         sl_shapestr(x->ndim, x->shape, a, sizeof a));
@@ -158,10 +158,8 @@ static int core_metrics(lua_State *L)
 		for (int i = 2; pix && i < x->ndim; i++)
 			pix = t->shape[i] == x->shape[i];
 		if (!(pix && C >= 2))
-			sl_error(L, fn, "target shape %s does not match prediction %s%s",
-			         sl_shapestr(t->ndim, t->shape, a, sizeof a),
-			         sl_shapestr(x->ndim, bshape, b, sizeof b),
-			         C >= 2 ? " (nor is it a label map {N,1,...})" : "");
+			sl_shape_mismatch(L, fn, "target", t, "prediction", x->ndim, bshape,
+			                  C >= 2 ? " (nor is it a label map {N,1,...})" : NULL);
 		labels = 1;
 	}
 	if (act == SL_ACT_SOFTMAX && C < 2)

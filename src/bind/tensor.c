@@ -536,11 +536,8 @@ static int tensor_copy(lua_State *L)
 	sl_tensor *t = self(L, fn);
 	sl_checknargs(L, fn, 1, 1, 1);
 	sl_tensor *s = sl_checktensor(L, 2, fn, "source");
-	if (!sl_same_shape(t->ndim, t->shape, s->ndim, s->shape)) {
-		char a[160], b[160];
-		sl_error(L, fn, "source shape %s does not match %s", sl_shapestr(s->ndim, s->shape, a, sizeof a),
-		         sl_shapestr(t->ndim, t->shape, b, sizeof b));
-	}
+	if (!sl_same_shape(t->ndim, t->shape, s->ndim, s->shape))
+		sl_shape_mismatch(L, fn, "source", s, NULL, t->ndim, t->shape, NULL);
 	memmove(t->data, s->data, t->numel * sizeof(float));
 	sl_touch(t);
 	lua_settop(L, 1);
@@ -732,12 +729,8 @@ static int inplace(lua_State *L, int op, const char *fn)
 	float vb = b ? 0.0f : sl_checkfloat(L, ib, fn, wb);
 	sl_tensor *chk[2] = {a, b};
 	for (int i = 0; i < 2; i++)
-		if (chk[i] && !sl_same_shape(chk[i]->ndim, chk[i]->shape, t->ndim, t->shape)) {
-			char x[160], y[160];
-			sl_error(L, fn, "%s shape %s does not match %s", i ? wb : wa,
-			         sl_shapestr(chk[i]->ndim, chk[i]->shape, x, sizeof x),
-			         sl_shapestr(t->ndim, t->shape, y, sizeof y));
-		}
+		if (chk[i] && !sl_same_shape(chk[i]->ndim, chk[i]->shape, t->ndim, t->shape))
+			sl_shape_mismatch(L, fn, i ? wb : wa, chk[i], NULL, t->ndim, t->shape, NULL);
 	sl_exec e = sl_getexec(L);
 	if (a && b) {
 		sl_op_binary(&e, op, t->numel, a->data, b->data, 0.0f, 0, t->data);
