@@ -106,6 +106,8 @@ double sl_optnum(lua_State *L, const char *fname, const char *opt, int idx, doub
  * size, and names fname if memory runs out. */
 sl_tensor *sl_newtensor(lua_State *L, const char *fname, int ndim, const int64_t *shape);
 void sl_tensor_open(lua_State *L, int ctx);
+/* print.c: segloss.Tensor:__tostring */
+int sl_tensor_tostring(lua_State *L);
 
 /* loss.c: frees a failed loss run and raises its error (out of memory, or
  * the first bad input with its coordinates in x, t or the mask m) */
