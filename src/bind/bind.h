@@ -54,6 +54,12 @@ const char *sl_describe(lua_State *L, int idx, char *buf, size_t len);
 const char *sl_quote(lua_State *L, int idx, char *buf, size_t len);
 /* A number as Lua would print it, in buf. */
 const char *sl_numstr(double v, char *buf, size_t len);
+/* Are the shapes (na, a) and (nb, b) the same? */
+int sl_same_shape(int na, const int64_t *a, int nb, const int64_t *b);
+/* The error `<what> shape <t's shape> does not match <refwhat> <shape><tail>`;
+ * refwhat NULL leaves out the word and its space, tail NULL is "". */
+_Noreturn void sl_shape_mismatch(lua_State *L, const char *fname, const char *what, const sl_tensor *t,
+                                 const char *refwhat, int ndim, const int64_t *shape, const char *tail);
 
 /* check.c — arguments. `what` names the argument in messages. */
 /* lo..hi arguments besides self (self = 1 for methods), else an error. */
@@ -100,6 +106,8 @@ double sl_optnum(lua_State *L, const char *fname, const char *opt, int idx, doub
  * size, and names fname if memory runs out. */
 sl_tensor *sl_newtensor(lua_State *L, const char *fname, int ndim, const int64_t *shape);
 void sl_tensor_open(lua_State *L, int ctx);
+/* print.c: segloss.Tensor:__tostring */
+int sl_tensor_tostring(lua_State *L);
 
 /* loss.c: frees a failed loss run and raises its error (out of memory, or
  * the first bad input with its coordinates in x, t or the mask m) */

@@ -22,6 +22,25 @@ _Noreturn void sl_error(lua_State *L, const char *fname, const char *fmt, ...)
 	abort(); /* not reached: lua_error does not return */
 }
 
+int sl_same_shape(int na, const int64_t *a, int nb, const int64_t *b)
+{
+	if (na != nb)
+		return 0;
+	for (int i = 0; i < na; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+_Noreturn void sl_shape_mismatch(lua_State *L, const char *fname, const char *what, const sl_tensor *t,
+                                 const char *refwhat, int ndim, const int64_t *shape, const char *tail)
+{
+	char a[160], b[160];
+	sl_error(L, fname, "%s shape %s does not match %s%s%s%s", what, sl_shapestr(t->ndim, t->shape, a, sizeof a),
+	         refwhat ? refwhat : "", refwhat ? " " : "", sl_shapestr(ndim, shape, b, sizeof b),
+	         tail ? tail : "");
+}
+
 const char *sl_numstr(double v, char *buf, size_t len)
 {
 	if (isnan(v))

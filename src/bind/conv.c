@@ -158,10 +158,7 @@ static void out_shape(lua_State *L, const char *fn, const sl_conv_cfg *c, const 
 static void check_shape(lua_State *L, const char *fn, const sl_tensor *t, const char *what, int nd,
                         const int64_t *want)
 {
-	int ok = t->ndim == nd;
-	for (int a = 0; ok && a < nd; a++)
-		ok = t->shape[a] == want[a];
-	if (!ok) {
+	if (!sl_same_shape(t->ndim, t->shape, nd, want)) {
 		char b[96], w[96];
 		sl_error(L, fn, "%s has shape %s, the plan needs %s", what, sl_shapestr(t->ndim, t->shape, b, sizeof b),
 		         sl_shapestr(nd, want, w, sizeof w));

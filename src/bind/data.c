@@ -51,11 +51,8 @@ static int data_put(lua_State *L)
 	sl_tensor *dst = sl_checktensor(L, 3, fn, "dst");
 	sl_grid g;
 	grid_of(L, fn, "src", src, &g);
-	if (dst->ndim != src->ndim || memcmp(dst->shape + 1, src->shape + 1, (size_t)(src->ndim - 1) * sizeof(int64_t))) {
-		char a[96], b[96];
-		sl_error(L, fn, "dst shape %s does not match src %s after the first axis",
-		         sl_shapestr(dst->ndim, dst->shape, a, sizeof a), sl_shapestr(src->ndim, src->shape, b, sizeof b));
-	}
+	if (!sl_same_shape(dst->ndim - 1, dst->shape + 1, src->ndim - 1, src->shape + 1))
+		sl_shape_mismatch(L, fn, "dst", dst, "src", src->ndim, src->shape, " after the first axis");
 	int64_t i = sl_checkint(L, 2, fn, "i", 1, src->shape[0]);
 	int64_t j = sl_checkint(L, 4, fn, "j", 1, dst->shape[0]);
 	unsigned flips = (unsigned)sl_checkint(L, 5, fn, "flips", 0, (1 << g.dims) - 1);

@@ -312,16 +312,6 @@ static void read_list(lua_State *L, const char *fn, const char *opt, int idx, si
 
 /* ---- shapes --------------------------------------------------------- */
 
-static int same_shape(int nd, const int64_t *a, int nb, const int64_t *b)
-{
-	if (nd != nb)
-		return 0;
-	for (int i = 0; i < nd; i++)
-		if (a[i] != b[i])
-			return 0;
-	return 1;
-}
-
 /* (N, 1, S...) of x */
 static int is_pixel_shape(const sl_tensor *x, const sl_tensor *t)
 {
@@ -730,7 +720,7 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
                     const double *weights, callargs *ca)
 {
 	lopts os[MAXPARTS];
-	char a[160], b[160];
+	char a[160];
 	sl_tensor *x = ca->x, *t = ca->t;
 	for (int p = 0; p < nparts; p++)
 		parse_opts(L, &defs[ids[p]], optidx[p], &os[p]);
@@ -757,23 +747,20 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 		         sl_shapestr(x->ndim, x->shape, a, sizeof a));
 	size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1], M = x->numel / (N * C);
 	int labels = 0;
-	if (!same_shape(x->ndim, x->shape, t->ndim, t->shape)) {
+	if (!sl_same_shape(x->ndim, x->shape, t->ndim, t->shape)) {
 		if (C >= 2 && is_pixel_shape(x, t))
 			labels = 1;
 		else
-			sl_error(L, fn, "target shape %s does not match input %s%s",
-			         sl_shapestr(t->ndim, t->shape, a, sizeof a),
-			         sl_shapestr(x->ndim, x->shape, b, sizeof b),
-			         C >= 2 ? " (nor is it a label map {N,1,...})" : "");
+			sl_shape_mismatch(L, fn, "target", t, "input", x->ndim, x->shape,
+			                  C >= 2 ? " (nor is it a label map {N,1,...})" : NULL);
 	}
 	int mask_full = 0;
 	if (mask) {
-		if (same_shape(x->ndim, x->shape, mask->ndim, mask->shape))
+		if (sl_same_shape(x->ndim, x->shape, mask->ndim, mask->shape))
 			mask_full = C > 1;
 		else if (!is_pixel_shape(x, mask))
-			sl_error(L, fn, "option mask shape %s does not match input %s (expected {N,1,...} or "
-			         "the input's shape)", sl_shapestr(mask->ndim, mask->shape, a, sizeof a),
-			         sl_shapestr(x->ndim, x->shape, b, sizeof b));
+			sl_shape_mismatch(L, fn, "option mask", mask, "input", x->ndim, x->shape,
+			                  " (expected {N,1,...} or the input's shape)");
 	}
 	if (act == SL_ACT_SOFTMAX && C < 2)
 		sl_error(L, fn, "activation \"softmax\" needs at least 2 channels, got C = 1");
@@ -789,10 +776,8 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 	int want_grad = ca->want_grad && red != SL_RED_NONE;
 	sl_tensor *out = want_grad ? ca->out : NULL;
 	if (out) {
-		if (!same_shape(x->ndim, x->shape, out->ndim, out->shape))
-			sl_error(L, fn, "option out shape %s does not match input %s",
-			         sl_shapestr(out->ndim, out->shape, a, sizeof a),
-			         sl_shapestr(x->ndim, x->shape, b, sizeof b));
+		if (!sl_same_shape(x->ndim, x->shape, out->ndim, out->shape))
+			sl_shape_mismatch(L, fn, "option out", out, "input", x->ndim, x->shape, NULL);
 		int shared = overlaps(out, x) || overlaps(out, t) || (mask && overlaps(out, mask));
 		if (shared && ca->scratch_out)
 			out = NULL;

@@ -137,7 +137,7 @@ static int core_metrics(lua_State *L)
 	int incl_bg = lua_isnil(L, 8) ? 1 : sl_optbool(L, fn, "include_background", 8);
 	int want_dist = lua_isnil(L, 9) ? 1 : sl_optbool(L, fn, "distances", 9);
 	lua_Integer classes = lua_isnil(L, 10) ? 0 : sl_checkint(L, 10, fn, "option classes", 2, 1 << 24);
-	char a[160], b[160];
+	char a[160];
 	if (x->ndim < 3 || x->ndim > 2 + SL_EDT_MAXDIM)
 		sl_error(L, fn, "prediction must have 3 to 5 dimensions (N, C, spatial...), got shape %s",
 		         sl_shapestr(x->ndim, x->shape, a, sizeof a));
@@ -153,15 +153,13 @@ static int core_metrics(lua_State *L)
 	memcpy(bshape, x->shape, sizeof bshape);
 	bshape[1] = (int64_t)C;
 	int nd = x->ndim - 2, labels = 0;
-	if (x->ndim != t->ndim || memcmp(bshape, t->shape, (size_t)x->ndim * sizeof bshape[0])) {
+	if (!sl_same_shape(x->ndim, bshape, t->ndim, t->shape)) {
 		int pix = t->ndim == x->ndim && t->shape[0] == x->shape[0] && t->shape[1] == 1;
 		for (int i = 2; pix && i < x->ndim; i++)
 			pix = t->shape[i] == x->shape[i];
 		if (!(pix && C >= 2))
-			sl_error(L, fn, "target shape %s does not match prediction %s%s",
-			         sl_shapestr(t->ndim, t->shape, a, sizeof a),
-			         sl_shapestr(x->ndim, bshape, b, sizeof b),
-			         C >= 2 ? " (nor is it a label map {N,1,...})" : "");
+			sl_shape_mismatch(L, fn, "target", t, "prediction", x->ndim, bshape,
+			                  C >= 2 ? " (nor is it a label map {N,1,...})" : NULL);
 		labels = 1;
 	}
 	if (act == SL_ACT_SOFTMAX && C < 2)

@@ -47,32 +47,19 @@ static sl_tensor *opt_tensor(lua_State *L, const char *fn, int idx, const char *
 	return t;
 }
 
-static int same_shape(const sl_tensor *a, int ndim, const int64_t *shape)
-{
-	if (a->ndim != ndim)
-		return 0;
-	for (int i = 0; i < ndim; i++)
-		if (a->shape[i] != shape[i])
-			return 0;
-	return 1;
-}
-
 /* t must have the shape of ref */
 static void need_same(lua_State *L, const char *fn, const sl_tensor *t, const char *what,
                       const sl_tensor *ref, const char *refwhat)
 {
-	if (!same_shape(t, ref->ndim, ref->shape)) {
-		char a[160], b[160];
-		sl_error(L, fn, "%s shape %s does not match %s %s", what, shp(t, a, sizeof a), refwhat,
-		         shp(ref, b, sizeof b));
-	}
+	if (!sl_same_shape(t->ndim, t->shape, ref->ndim, ref->shape))
+		sl_shape_mismatch(L, fn, what, t, refwhat, ref->ndim, ref->shape, NULL);
 }
 
 /* t must have the given shape; why says where it comes from */
 static void need_shape(lua_State *L, const char *fn, const sl_tensor *t, const char *what, int ndim,
                        const int64_t *shape, const char *why)
 {
-	if (!same_shape(t, ndim, shape)) {
+	if (!sl_same_shape(t->ndim, t->shape, ndim, shape)) {
 		char a[160], b[160];
 		sl_error(L, fn, "%s shape %s must be %s (%s)", what, shp(t, a, sizeof a),
 		         sl_shapestr(ndim, shape, b, sizeof b), why);
@@ -458,11 +445,9 @@ static void need_cat(lua_State *L, const char *fn, const sl_tensor *t, const cha
 	int ok = t->ndim == ref->ndim;
 	for (int d = 0; ok && d < t->ndim; d++)
 		ok = d == 1 || t->shape[d] == ref->shape[d];
-	if (!ok) {
-		char a[160], b[160];
-		sl_error(L, fn, "%s shape %s does not match %s %s on every axis but the channels (2)", what,
-		         shp(t, a, sizeof a), refwhat, shp(ref, b, sizeof b));
-	}
+	if (!ok)
+		sl_shape_mismatch(L, fn, what, t, refwhat, ref->ndim, ref->shape,
+		                  " on every axis but the channels (2)");
 }
 
 /* nn_concat(a, b, out): out = cat([a, b], channel axis 2) */
