@@ -39,6 +39,17 @@ static int shown(const printer *p, int d, int64_t i)
 	return !p->summary || n <= 2 * EDGE || i < EDGE || i >= n - EDGE;
 }
 
+/* Between two blocks of axis d: a comma, one newline per inner axis, and
+ * the indent of the next block's brackets. */
+static void break_line(printer *p, const sl_tensor *t, int d)
+{
+	luaL_addchar(p->b, ',');
+	for (int k = d + 1; k < t->ndim; k++)
+		luaL_addchar(p->b, '\n');
+	for (int k = 0; k <= d; k++)
+		luaL_addchar(p->b, ' ');
+}
+
 /* pass 0 measures, pass 1 prints */
 static void visit(printer *p, int pass, int d, size_t off)
 {
@@ -55,11 +66,7 @@ static void visit(printer *p, int pass, int d, size_t off)
 				if (d + 1 == t->ndim) {
 					luaL_addstring(p->b, ", ...");
 				} else {
-					luaL_addchar(p->b, ',');
-					for (int k = d + 1; k < t->ndim; k++)
-						luaL_addchar(p->b, '\n');
-					for (int k = 0; k <= d; k++)
-						luaL_addchar(p->b, ' ');
+					break_line(p, t, d);
 					luaL_addstring(p->b, "...");
 				}
 			}
@@ -70,11 +77,7 @@ static void visit(printer *p, int pass, int d, size_t off)
 			if (d + 1 == t->ndim) {
 				luaL_addstring(p->b, ", ");
 			} else {
-				luaL_addchar(p->b, ',');
-				for (int k = d + 1; k < t->ndim; k++)
-					luaL_addchar(p->b, '\n');
-				for (int k = 0; k <= d; k++)
-					luaL_addchar(p->b, ' ');
+				break_line(p, t, d);
 			}
 		}
 		first = 0;
