@@ -15,7 +15,9 @@
 #   make bench-unet the U-Net step alone (bench/unet.lua)
 #   make bench-conv the convolutions layer by layer against PyTorch (6 minutes)
 #   make bench-conv-choice  oneDNN against im2col + OpenBLAS (the choice)
-#   make doc        the API reference in doc/ (LDoc, config.ld)
+#   make docs       regenerate what derives from the loss registry: docs/losses.lua,
+#                   docs/criteria.lua and README.md's lists (tools/gen_docs.lua)
+#   make doc        the API reference in doc/ (LDoc, config.ld), after make docs
 #   make install    install through LuaRocks (offline, rockspec/)
 #
 # LuaRocks passes CFLAGS, LIBFLAG, LUA_INCDIR and SIMDE_INCDIR on the command
@@ -47,9 +49,9 @@ SIMD_OBJS = $(BUILD)/obj/simd_neon.o
 endif
 
 SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/npz.c src/outfile.c src/shape.c \
-       src/bind/check.c src/bind/tensor.c src/bind/print.c src/bind/loss.c src/bind/metrics.c \
+       src/bind/check.c src/bind/opts.c src/bind/tensor.c src/bind/print.c src/bind/loss.c src/bind/metrics.c \
        src/bind/npz.c src/bind/conv.c src/bind/nn.c src/bind/data.c \
-       src/loss/driver.c src/loss/region.c src/metrics/edt.c src/nn/conv.c src/nn/layers.c src/nn/norm.c \
+       src/loss/driver.c src/loss/region.c src/loss/registry.c src/metrics/edt.c src/nn/conv.c src/nn/layers.c src/nn/norm.c \
        src/data/augment.c src/data/synth.c src/data/png.c \
        src/kern/scalar.c src/kern/nn_scalar.c src/kern/loss_scalar.c src/kern/dispatch.c src/kern/vmcheck.c
 OBJS = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(SIMD_OBJS)
@@ -67,7 +69,7 @@ PKGS_DOC = lua-ldoc
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
 
-.PHONY: all test run asan lint bench bench-full bench-unet bench-conv bench-conv-choice doc install rock-install deps deps-% clean FORCE
+.PHONY: all test run asan lint bench bench-full bench-unet bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
 
 all: $(MODULE)
 
@@ -220,8 +222,13 @@ bench-conv-choice: deps-test deps-bench
 	@$(MAKE) --no-print-directory all $(BUILD)/bench_conv_openblas
 	@$(LUA_ENV) $(LUA) bench/conv_choice.lua $(BUILD)/bench_conv_openblas 3
 
+# The pages that derive from the loss registry (spec 17 checks they are current).
+docs: deps-test
+	@$(MAKE) --no-print-directory all
+	@$(LUA) tools/gen_docs.lua write
+
 # The reference of the criteria (LDoc, config.ld) in doc/index.html.
-doc: deps-doc
+doc: deps-doc docs
 	ldoc .
 
 install: deps-test deps-install

@@ -14,7 +14,8 @@
 --
 -- Criteria add and scale: `segloss.Dice() + 0.5 * segloss.Focal{gamma = 2}`,
 -- with weights that are numbers within float32's range or schedules.
--- A combination of up to seven parts is evaluated in one statistics pass
+-- A combination of up to `segloss.core.max_parts` parts (a limit of the C
+-- core) is evaluated in one statistics pass
 -- (shared by all region parts) plus one fused pass that sums every part's
 -- value and gradient, the activation computed once per pass.
 --
@@ -26,12 +27,10 @@ local schedule = require "segloss.schedule"
 local T = core.tensor
 local M = {}
 
---- The criterion classes and the functional loss behind each.
-M.classes = {
-  BCE = "bce", CE = "ce", Focal = "focal", Dice = "dice", IoU = "iou", Tversky = "tversky",
-  FocalTversky = "focal_tversky", SensitivitySpecificity = "sensitivity_specificity",
-  GeneralizedDice = "generalized_dice", BCEDice = "bce_dice", DiceFocal = "dice_focal",
-}
+--- The criterion classes and the functional loss behind each, from the
+-- registry (`segloss.losses()`): `classes.Dice == "dice"`.
+M.classes = {}
+for _, d in ipairs(core.losses()) do M.classes[d.class] = d.name end
 
 local Criterion = {}
 Criterion.__index = Criterion
@@ -336,8 +335,9 @@ function Criterion.__add(a, b)
   local parts = {}
   for _, p in ipairs(state[a].parts) do parts[#parts + 1] = copy(p) end
   for _, p in ipairs(state[b].parts) do parts[#parts + 1] = copy(p) end
-  if #parts > 7 then
-    error(string.format("segloss.Criterion: a combination takes at most 7 parts, got %d", #parts), 0)
+  if #parts > core.max_parts then
+    error(string.format("segloss.Criterion: a combination takes at most %d parts, got %d", core.max_parts,
+      #parts), 0)
   end
   local r = new(parts)
   state[r].steps = math.max(state[a].steps, state[b].steps)
