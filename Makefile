@@ -49,7 +49,7 @@ SIMD_OBJS = $(BUILD)/obj/simd_neon.o
 endif
 
 SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/npz.c src/outfile.c src/shape.c \
-       src/bind/check.c src/bind/opts.c src/bind/tensor.c src/bind/print.c src/bind/loss.c src/bind/metrics.c \
+       src/bind/check.c src/bind/opts.c src/bind/tensor.c src/bind/print.c src/bind/loss.c src/bind/criterion.c src/bind/metrics.c \
        src/bind/npz.c src/bind/conv.c src/bind/nn.c src/bind/data.c \
        src/loss/driver.c src/loss/region.c src/loss/registry.c src/metrics/edt.c src/nn/conv.c src/nn/layers.c src/nn/norm.c \
        src/data/augment.c src/data/synth.c src/data/png.c \

@@ -144,7 +144,9 @@ _Noreturn void sl_loss_raise(lua_State *L, const char *fn, struct sl_lossrun *ru
 /* loss.c: sets the functional losses (segloss.dice, ...) into the table on
  * the top of the stack */
 void sl_loss_open(lua_State *L, int ctx);
-/* metrics.c: distance_transform and metrics into the table on the top */
+/* criterion.c: what criteria call (combo, check_opts) into the table on the top */
+void sl_criterion_open(lua_State *L, int ctx);
+/* metrics.c: distance_transform and metrics_evaluate into the table on the top */
 void sl_metrics_open(lua_State *L, int ctx);
 /* nn.c: the network's kernels and optimiser steps (nn_*, optim_*) into the
  * table on the top */

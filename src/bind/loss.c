@@ -1,14 +1,15 @@
 /*
  * loss.c — the functional losses (segloss.dice, ... one per entry of the
- * registry, src/loss/registry.c), segloss.losses(), and the evaluation
- * that criteria share:
+ * registry, src/loss/registry.c), segloss.losses(), and what criteria
+ * share with them (part.h): compiling a loss with its options, and
+ * evaluating compiled parts.
  *
  *   local loss, grad = segloss.dice(x, t, opts)
  *
- * A call compiles its options (compile_part: every option checked against
- * the registry, its default resolved, lists copied), checks them against
- * the data (check_part, docs/losses.md's list of errors), builds an
- * sl_lossrun from the parts' components and hands it to the driver.
+ * A call compiles its options (sl_part_compile: every option checked
+ * against the registry, its default resolved, lists copied), checks them
+ * against the data (sl_part_check, docs/losses.md's list of errors), builds
+ * an sl_lossrun from the parts' components and hands it to the driver.
  * Nothing is written to opts.out unless every check, including the data
  * checks of the driver, has passed.
  */
@@ -18,9 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../loss/loss.h"
-#include "../loss/registry.h"
-#include "bind.h"
+#include "part.h"
 
 _Static_assert(SL_O_COUNT <= 32, "options are bits of an unsigned");
 
@@ -30,25 +29,7 @@ _Static_assert(SL_O_COUNT <= 32, "options are bits of an unsigned");
 
 /* ---- a loss with its options, compiled ---------------------------------- */
 
-enum { LIST_WEIGHT, LIST_ALPHA, NLIST };
-
-typedef struct sl_part {
-	int id;                 /* SL_L_* */
-	unsigned given;         /* the options the table had: bits of SL_O_* */
-	int act, red, incl_bg, batch, grad;
-	double v[SL_O_COUNT];   /* numbers, booleans (0/1) and enum indices: as given,
-	                           else the loss's default */
-	int alpha_off;          /* alpha is false (given, or the default) */
-	int pos_auto;           /* pos_weight = "auto" */
-	sl_tensor *mask, *out;
-	/* lists (weight, alpha): values, length, and the first entry out of
-	 * range (1-based, 0 if none), reported once the length is checked */
-	const double *list[NLIST];
-	size_t nlist[NLIST], bad[NLIST];
-	double badv[NLIST];
-} sl_part;
-
-static const int list_opt[NLIST] = {SL_O_WEIGHT, SL_O_ALPHA};
+static const int list_opt[SL_NLIST] = {SL_O_WEIGHT, SL_O_ALPHA};
 
 /* The n numbers of the list at idx (a table or a tensor) into dst; records
  * the first one outside [lo, hi]. */
@@ -74,11 +55,9 @@ static void read_list(lua_State *L, int idx, double lo, double hi, double *dst, 
 	}
 }
 
-/* Compiles the options table at oi for loss id into *p: walks it against
- * the registry's options (names, types, ranges), resolves every default,
- * and copies the lists into memory pushed on the stack (a userdata that
- * lives as long as the caller's frame). */
-static void compile_part(lua_State *L, const char *fn, int id, int oi, sl_part *p)
+/* Walks the options table against the registry's options (names, types,
+ * ranges), resolves every default, and copies the lists (part.h). */
+void sl_part_compile(lua_State *L, const char *fn, int id, int oi, sl_part *p)
 {
 	sl_optval ov[SL_O_COUNT];
 	sl_opts_walk(L, fn, oi, sl_loss_options, SL_O_COUNT, sl_loss_known(id), ov);
@@ -112,8 +91,8 @@ static void compile_part(lua_State *L, const char *fn, int id, int oi, sl_part *
 	p->grad = p->v[SL_O_GRAD] != 0.0;
 	p->mask = ov[SL_O_MASK].tensor;
 	p->out = ov[SL_O_OUT].tensor;
-	size_t total = 0, n[NLIST];
-	for (int k = 0; k < NLIST; k++) {
+	size_t total = 0, n[SL_NLIST];
+	for (int k = 0; k < SL_NLIST; k++) {
 		const sl_optval *v = &ov[list_opt[k]];
 		sl_tensor *t = v->list ? sl_totensor(L, v->idx) : NULL;
 		n[k] = !v->list ? 0 : t ? t->numel : (size_t)lua_rawlen(L, v->idx);
@@ -122,7 +101,7 @@ static void compile_part(lua_State *L, const char *fn, int id, int oi, sl_part *
 	if (!total && !ov[SL_O_WEIGHT].list && !ov[SL_O_ALPHA].list)
 		return;
 	double *mem = sl_alloc(L, fn, (total ? total : 1) * sizeof(double), 0);
-	for (int k = 0; k < NLIST; k++) {
+	for (int k = 0; k < SL_NLIST; k++) {
 		const sl_optdesc *d = &sl_loss_options[list_opt[k]];
 		if (!ov[list_opt[k]].list)
 			continue;
@@ -188,9 +167,8 @@ static void check_activation(lua_State *L, const char *fn, int id, int act)
 		check_activation(L, fn, d->parts[i].loss, act);
 }
 
-/* The combinations of docs/losses.md that are errors. C = 0 (no data: a
- * criterion being built) leaves out what depends on the data. */
-static void check_part(lua_State *L, const char *fn, const sl_part *p, size_t C, int nparts)
+/* The combinations of docs/losses.md that are errors (part.h). */
+void sl_part_check(lua_State *L, const char *fn, const sl_part *p, size_t C, int nparts)
 {
 	int id = p->id, act = p->act;
 	const sl_lossdesc *d = &sl_losses[id];
@@ -213,7 +191,7 @@ static void check_part(lua_State *L, const char *fn, const sl_part *p, size_t C,
 	/* alpha: a number, false or a list per class (focal), or a number alone
 	 * (tversky) */
 	if (p->given & A(SL_O_ALPHA)) {
-		int list = p->list[LIST_ALPHA] != NULL, isfalse = p->alpha_off;
+		int list = p->list[SL_LIST_ALPHA] != NULL, isfalse = p->alpha_off;
 		if (sl_loss_opttype(id, SL_O_ALPHA) == SL_OT_NUM_FALSE_CHANNELS) {
 			if (list && act != SL_ACT_SOFTMAX)
 				sl_error(L, fn, "option alpha must be a number in [0, 1] or false with activation \"%s\", "
@@ -304,49 +282,7 @@ _Noreturn void sl_loss_raise(lua_State *L, const char *fn, struct sl_lossrun *ru
 	}
 }
 
-/* ---- buffers owned by Lua -------------------------------------------- */
-
-#define BUFFER_MT "segloss.buffer"
-
-/* A buffer of n doubles that only C writes: the one at idx if it is one of
- * ours and large enough, else a new one (pushed; *fresh set). */
-static double *private_buffer(lua_State *L, const char *fn, int idx, size_t n, int *fresh)
-{
-	*fresh = 0;
-	if (idx && luaL_testudata(L, idx, BUFFER_MT) && lua_rawlen(L, idx) >= n * sizeof(double))
-		return lua_touserdata(L, idx);
-	double *b = sl_alloc(L, fn, n * sizeof(double), 0);
-	if (luaL_newmetatable(L, BUFFER_MT)) {
-		lua_pushliteral(L, "segloss.buffer");
-		lua_setfield(L, -2, "__name");
-	}
-	lua_setmetatable(L, -2);
-	*fresh = 1;
-	return b;
-}
-
 /* ---- evaluation of one or more parts ----------------------------------- */
-
-#define MAXPARTS SL_MAXREG
-
-/* Call-level arguments: the functional form takes them from opts, a
- * criterion passes them positionally (so that its steps allocate nothing). */
-typedef struct callargs {
-	sl_tensor *x, *t, *mask, *out;
-	int out_idx;               /* stack index of out */
-	int want_grad;
-	int scratch_out;           /* out is the caller's own buffer (criteria):
-	                              it may be written before every check is done */
-	const sl_tensor *ext_stats; /* (C, SL_NSTAT) statistics for batch parts */
-	int last_idx;              /* a table to fill with per-part values, or 0 */
-	int stats_only;            /* return the batch-summed (C, SL_NSTAT) statistics */
-} callargs;
-
-/* Per-class float arrays of one part, on the C stack for up to LOCALC classes. */
-#define LOCALC 64
-typedef struct partbuf {
-	float cwf[LOCALC], cwv[LOCALC];
-} partbuf;
 
 /* What a part adds to the run, whatever its kind. */
 typedef struct compctx {
@@ -437,8 +373,8 @@ static void add_part(lua_State *L, const char *fn, sl_lossrun *run, const sl_par
                      size_t C, float *cwf, float *cwv)
 {
 	compctx cc = {p, weight, NULL, NULL, cwf, cwv, C, !p->incl_bg && C >= 2 ? 1 : 0};
-	cc.cwd = part_list(L, fn, p, LIST_WEIGHT, C);
-	cc.alist = part_list(L, fn, p, LIST_ALPHA, C);
+	cc.cwd = part_list(L, fn, p, SL_LIST_WEIGHT, C);
+	cc.alist = part_list(L, fn, p, SL_LIST_ALPHA, C);
 	for (size_t c = 0; c < C; c++) {
 		cwf[c] = (float)(cc.cwd ? cc.cwd[c] : 1.0);
 		cwv[c] = 1.0f;
@@ -448,135 +384,17 @@ static void add_part(lua_State *L, const char *fn, sl_lossrun *run, const sl_par
 	add_comp(L, fn, run, &cc, p->id, 1.0);
 }
 
-/* Sets t[key] = v. */
-static void setnum(lua_State *L, int t, const char *key, double v)
-{
-	lua_pushnumber(L, v);
-	lua_setfield(L, t, key);
-}
-
-/* The components (pixel or region) of the run that make up each part. */
-typedef struct comps {
-	int part[2 * SL_MAXREG], kind[2 * SL_MAXREG], n; /* kind: index << 1 | is_region */
-} comps;
-
-/* Fills the `last` table: total, and per part {value = (its own value),
- * weighted = (times its weight), per_class = {...}} (per_class for region
- * parts: the part's mean over samples, class by class). Existing subtables
- * are reused. */
-static void fill_last(lua_State *L, int lt, const sl_lossrun *run, const comps *cp, int nparts,
-                      const double *weights, size_t N, size_t C, double total)
-{
-	setnum(L, lt, "total", total);
-	lua_getfield(L, lt, "parts");
-	if (!lua_istable(L, -1)) {
-		lua_pop(L, 1);
-		lua_createtable(L, nparts, 0);
-		lua_pushvalue(L, -1);
-		lua_setfield(L, lt, "parts");
-	}
-	int pt = lua_gettop(L);
-	for (int p = 0; p < nparts; p++) {
-		if (lua_rawgeti(L, pt, p + 1) != LUA_TTABLE) {
-			lua_pop(L, 1);
-			lua_createtable(L, 0, 3);
-			lua_pushvalue(L, -1);
-			lua_rawseti(L, pt, p + 1);
-		}
-		int e = lua_gettop(L);
-		double v = 0.0;
-		int reg = -1;
-		for (int k = 0; k < cp->n; k++) {
-			if (cp->part[k] != p)
-				continue;
-			int i = cp->kind[k] >> 1;
-			if (cp->kind[k] & 1) {
-				v += run->reg[i].factor * run->reg[i].value;
-				reg = i;
-			} else {
-				v += run->pm[i].factor * run->pm[i].value;
-			}
-		}
-		setnum(L, e, "value", v);
-		setnum(L, e, "weighted", weights[p] * v);
-		if (reg >= 0 && run->reg[reg].L && run->reg[reg].type != SL_R_GDICE) {
-			const sl_regpart *rp = &run->reg[reg];
-			size_t R = sl_region_rows(rp, N);
-			if (lua_getfield(L, e, "per_class") != LUA_TTABLE) {
-				lua_pop(L, 1);
-				lua_createtable(L, (int)C, 0);
-				lua_pushvalue(L, -1);
-				lua_setfield(L, e, "per_class");
-			}
-			for (size_t c = 0; c < C; c++) {
-				/* mean over the rows where the class takes part (M' > 0) */
-				double sum = 0.0;
-				size_t cnt = 0;
-				for (size_t r = 0; r < R; r++) {
-					double m = 0.0;
-					for (size_t n = rp->batch ? 0 : r; n < (rp->batch ? N : r + 1); n++)
-						m += run->stats[(n * C + c) * SL_NSTAT + SL_S_M];
-					if ((int)c >= rp->c0 && m > 0.0) {
-						sum += rp->L[r * C + c];
-						cnt++;
-					}
-				}
-				lua_pushnumber(L, cnt ? sum / (double)cnt : 0.0);
-				lua_rawseti(L, -2, (lua_Integer)c + 1);
-			}
-			lua_pop(L, 1);
-		}
-		lua_pop(L, 1);
-	}
-	lua_pop(L, 1);
-}
-
-/* Statistics given for batch parts (crit:from_stats): a (C, 9) tensor of
- * sums, each finite and >= 0, with TP <= SP, ST and SP, ST <= M' (sums of
- * p t, p, t and 1 over the valid elements). Returns them as doubles. */
-static double *ext_stats(lua_State *L, const char *fn, const sl_tensor *st, size_t C)
-{
-	static const char *const names[SL_NSTAT_PUBLIC] = {"TP", "SP", "ST", "M'", "SP2",
-	                                                    "ST2", "SAD", "SQT", "SQN"};
-	char a[160];
-	if (st->ndim != 2 || (size_t)st->shape[0] != C || st->shape[1] != SL_NSTAT_PUBLIC)
-		sl_error(L, fn, "statistics must have shape {%zu,%d}, got %s", C, SL_NSTAT_PUBLIC,
-		         sl_shapestr(st->ndim, st->shape, a, sizeof a));
-	double *ext = sl_alloc(L, fn, C * SL_NSTAT * sizeof(double), 0);
-	memset(ext, 0, C * SL_NSTAT * sizeof(double));
-	for (size_t c = 0; c < C; c++) {
-		const float *r = st->data + c * SL_NSTAT_PUBLIC;
-		for (int k = 0; k < SL_NSTAT_PUBLIC; k++) {
-			float v = r[k];
-			if (!(isfinite(v) && v >= 0.0f)) {
-				char b[64];
-				sl_error(L, fn, "statistics[%zu][%d] (%s) must be a finite number >= 0, got %s", c + 1,
-				         k + 1, names[k], sl_numstr((double)v, b, sizeof b));
-			}
-			ext[c * SL_NSTAT + (size_t)k] = (double)v;
-		}
-		if (!(r[SL_S_TP] <= r[SL_S_SP] && r[SL_S_TP] <= r[SL_S_ST] && r[SL_S_SP] <= r[SL_S_M] &&
-		      r[SL_S_ST] <= r[SL_S_M]))
-			sl_error(L, fn, "statistics[%zu] (class %zu) are not sums over one set of elements "
-			         "(TP <= SP, TP <= ST, SP <= M' and ST <= M' must hold; got TP %g, SP %g, "
-			         "ST %g, M' %g)", c + 1, c, (double)r[SL_S_TP], (double)r[SL_S_SP],
-			         (double)r[SL_S_ST], (double)r[SL_S_M]);
-	}
-	return ext;
-}
-
-/* Evaluates the compiled parts with their weights on the call's data;
- * pushes the loss (a number, or a tensor for reduction "none") and the
- * gradient (or nil). */
-static int evaluate(lua_State *L, const char *fn, int nparts, const sl_part *const *os,
-                    const double *weights, callargs *ca)
+void sl_eval_prepare(lua_State *L, sl_eval *ev)
 {
 	char a[160];
-	sl_tensor *x = ca->x, *t = ca->t;
+	const char *fn = ev->fn;
+	const sl_part *const *os = ev->parts;
+	int nparts = ev->nparts;
+	sl_tensor *x = ev->x, *t = ev->t;
 	/* the parts share the activation, eps and mask: one pass computes them */
 	int act = os[0]->act;
 	double eps = os[0]->v[SL_O_EPS];
-	sl_tensor *mask = ca->mask ? ca->mask : os[0]->mask;
+	sl_tensor *mask = ev->mask ? ev->mask : os[0]->mask;
 	for (int p = 1; p < nparts; p++) {
 		if (os[p]->act != act)
 			sl_error(L, fn, "the parts of a combination must share the activation (part 1: \"%s\", "
@@ -585,7 +403,7 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const sl_part *con
 		if (e2 != eps)
 			sl_error(L, fn, "the parts of a combination must share eps (part 1: %g, part %d: %g)",
 			         eps, p + 1, e2);
-		if (!ca->mask && os[p]->mask != os[0]->mask)
+		if (!ev->mask && os[p]->mask != os[0]->mask)
 			sl_error(L, fn, "the parts of a combination must share the mask (part %d has another)",
 			         p + 1);
 	}
@@ -617,152 +435,158 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const sl_part *con
 		sl_error(L, fn, "activation \"softmax\" supports at most %d channels, got %zu",
 		         SL_MAXC_SOFTMAX, C);
 	for (int p = 0; p < nparts; p++)
-		check_part(L, fn, os[p], C, nparts);
+		sl_part_check(L, fn, os[p], C, nparts);
 	int red = os[0]->red;
 
 	/* out: a tensor of x's shape that shares storage with no input; a
 	 * criterion's own buffer that does is replaced by a fresh one */
-	int want_grad = ca->want_grad && red != SL_RED_NONE;
-	sl_tensor *out = want_grad ? ca->out : NULL;
+	int want_grad = ev->want_grad && red != SL_RED_NONE;
+	sl_tensor *out = want_grad ? ev->out : NULL;
 	if (out) {
 		if (!sl_same_shape(x->ndim, x->shape, out->ndim, out->shape))
 			sl_shape_mismatch(L, fn, "option out", out, "input", x->ndim, x->shape, NULL);
 		int shared = overlaps(out, x) || overlaps(out, t) || (mask && overlaps(out, mask));
-		if (shared && ca->scratch_out)
+		if (shared && ev->scratch_out)
 			out = NULL;
 		else if (shared)
 			sl_error(L, fn, "option out shares storage with %s",
 			         overlaps(out, x) ? "the input" : overlaps(out, t) ? "the target" : "the mask");
 	}
+	ev->out = out;
+	ev->want_grad = want_grad;
+	ev->mask = mask;
+	ev->N = N;
+	ev->C = C;
+	ev->M = M;
+	ev->act = act;
+	ev->red = red;
+	ev->labels = labels;
 
 	/* the run: every part's components */
-	sl_lossrun run;
-	sl_loss_init(&run, N, C, M, x->data, t->data, labels, act, (float)eps);
-	sl_lossjob *j = &run.job;
+	sl_lossrun *run = &ev->run;
+	sl_loss_init(run, N, C, M, x->data, t->data, labels, act, (float)eps);
+	sl_lossjob *j = &run->job;
 	j->m = mask ? mask->data : NULL;
 	j->mask_full = mask_full;
-	run.want_grad = want_grad;
-	partbuf pbs[MAXPARTS];
+	run->want_grad = want_grad;
 	float *big = NULL;
-	if (C > LOCALC) /* per-class arrays of wide inputs, on the Lua stack */
+	if (C > SL_LOCALC) /* per-class arrays of wide inputs, on the Lua stack */
 		big = sl_alloc(L, fn, (size_t)nparts * C * 2 * sizeof(float), 0);
-	comps cp = {.n = 0};
+	ev->ncomp = 0;
 	for (int p = 0; p < nparts; p++) {
-		int np0 = j->npix, nr0 = run.nreg;
-		float *cwf = big ? big + (size_t)p * C * 2 : pbs[p].cwf;
-		add_part(L, fn, &run, os[p], weights[p], C, cwf, big ? cwf + C : pbs[p].cwv);
+		int np0 = j->npix, nr0 = run->nreg;
+		float *cwf = big ? big + (size_t)p * C * 2 : ev->cwbuf[p][0];
+		add_part(L, fn, run, os[p], ev->weights[p], C, cwf, big ? cwf + C : ev->cwbuf[p][1]);
 		for (int i = np0; i < j->npix; i++) {
-			cp.part[cp.n] = p;
-			cp.kind[cp.n++] = i << 1;
+			ev->comp_part[ev->ncomp] = p;
+			ev->comp_kind[ev->ncomp++] = i << 1;
 		}
-		for (int i = nr0; i < run.nreg; i++) {
-			cp.part[cp.n] = p;
-			cp.kind[cp.n++] = i << 1 | 1;
+		for (int i = nr0; i < run->nreg; i++) {
+			ev->comp_part[ev->ncomp] = p;
+			ev->comp_kind[ev->ncomp++] = i << 1 | 1;
 		}
 	}
-	if (ca->ext_stats) {
-		double *ext = ext_stats(L, fn, ca->ext_stats, C);
-		for (int i = 0; i < run.nreg; i++)
-			run.reg[i].ext = run.reg[i].batch ? ext : NULL;
-	}
+}
 
-	/* outputs: a "none" tensor, the per-(row, class) values, the gradient */
-	sl_tensor *vals = NULL;
-	sl_regpart *rp0 = run.nreg ? &run.reg[0] : NULL;
-	if (red == SL_RED_NONE) {
+size_t sl_eval_worksize(const sl_eval *ev)
+{
+	size_t n = ev->N * ev->C * SL_NSTAT;
+	for (int i = 0; i < ev->run.nreg; i++)
+		n += sl_region_rows(&ev->run.reg[i], ev->N) * sl_region_cols(&ev->run.reg[i], ev->C);
+	return n;
+}
+
+void sl_eval_run(lua_State *L, sl_eval *ev, double *work)
+{
+	const char *fn = ev->fn;
+	sl_lossrun *run = &ev->run;
+	sl_lossjob *j = &run->job;
+	size_t N = ev->N, C = ev->C;
+	sl_tensor *x = ev->x;
+
+	/* outputs: a "none" tensor, the gradient or the statistics */
+	ev->vals = ev->stats = NULL;
+	ev->vals_idx = ev->grad_idx = ev->stats_idx = 0;
+	sl_regpart *rp0 = run->nreg ? &run->reg[0] : NULL;
+	if (ev->red == SL_RED_NONE) {
 		int64_t shape[SL_MAXDIM];
 		if (rp0) {
 			shape[0] = (int64_t)sl_region_rows(rp0, N);
 			shape[1] = (int64_t)sl_region_cols(rp0, C);
-			vals = sl_newtensor(L, fn, 2, shape);
+			ev->vals = sl_newtensor(L, fn, 2, shape);
 		} else {
 			memcpy(shape, x->shape, sizeof shape);
-			if (act == SL_ACT_SOFTMAX || j->pix[0].type == SL_PX_CE)
+			if (ev->act == SL_ACT_SOFTMAX || j->pix[0].type == SL_PX_CE)
 				shape[1] = 1;
-			vals = sl_newtensor(L, fn, x->ndim, shape);
-			j->out = vals->data;
+			ev->vals = sl_newtensor(L, fn, x->ndim, shape);
+			j->out = ev->vals->data;
 			j->out_mode = SL_OUT_VALUES;
 		}
+		ev->vals_idx = lua_gettop(L);
 	}
-	int validx = lua_gettop(L);
-	/* The run's statistics and the region parts' L live in memory Lua owns,
-	 * so that nothing leaks when filling the results raises (a metamethod,
-	 * memory); a criterion's last table keeps it, in a userdata type only C
-	 * makes: no allocation per step, and nothing Lua puts there is written
-	 * into. */
-	size_t nL = 0, nst = N * C * SL_NSTAT;
-	for (int i = 0; i < run.nreg; i++)
-		nL += sl_region_rows(&run.reg[i], N) * sl_region_cols(&run.reg[i], C);
-	int bidx = 0, fresh;
-	if (ca->last_idx) {
-		lua_getfield(L, ca->last_idx, "_buf");
-		bidx = lua_gettop(L);
+	/* the run's statistics and the region parts' L live in the caller's
+	 * memory (Lua-owned: nothing leaks when filling the results raises) */
+	run->stats_mem = work;
+	double *Lbuf = work + N * C * SL_NSTAT;
+	for (int i = 0; i < run->nreg; i++) {
+		run->reg[i].L = Lbuf;
+		Lbuf += sl_region_rows(&run->reg[i], N) * sl_region_cols(&run->reg[i], C);
 	}
-	double *work = private_buffer(L, fn, bidx, nst + nL, &fresh);
-	if (fresh && ca->last_idx) {
-		lua_pushvalue(L, -1);
-		lua_setfield(L, ca->last_idx, "_buf");
-	}
-	run.stats_mem = work;
-	double *Lbuf = work + nst;
-	for (int i = 0; i < run.nreg; i++) {
-		run.reg[i].L = Lbuf;
-		Lbuf += sl_region_rows(&run.reg[i], N) * sl_region_cols(&run.reg[i], C);
-	}
-	sl_tensor *st_out = NULL;
-	int stidx = 0;
-	if (ca->stats_only) {
+	if (ev->stats_only) {
 		int64_t shape[2] = {(int64_t)C, SL_NSTAT_PUBLIC};
-		st_out = sl_newtensor(L, fn, 2, shape);
-		stidx = lua_gettop(L);
+		ev->stats = sl_newtensor(L, fn, 2, shape);
+		ev->stats_idx = lua_gettop(L);
 	}
 	sl_tensor *g = NULL;
-	if (want_grad) {
-		if (out) {
-			g = out;
-			run.out_user = !ca->scratch_out;
-			lua_pushvalue(L, ca->out_idx);
+	if (ev->want_grad) {
+		if (ev->out) {
+			g = ev->out;
+			run->out_user = !ev->scratch_out;
+			lua_pushvalue(L, ev->out_idx);
 		} else {
 			g = sl_newtensor(L, fn, x->ndim, x->shape);
 		}
 		j->out = g->data;
+		ev->grad_idx = lua_gettop(L);
 	}
-	int gidx = lua_gettop(L);
 
-	if (ca->stats_only) {
-		run.stats_only = 1;
-		run.want_grad = 0;
+	if (ev->stats_only) {
+		run->stats_only = 1;
+		run->want_grad = 0;
 		j->npix = 0;
 	}
 	sl_exec e = sl_getexec(L);
-	int rc = sl_loss_run(&e, &run); /* nothing it allocates survives it */
-	if (g && (rc == SL_OK || !run.out_user))
+	int rc = sl_loss_run(&e, run); /* nothing it allocates survives it */
+	if (g && (rc == SL_OK || !run->out_user))
 		sl_touch(g); /* written (a failed run writes only into our own buffers) */
 	if (rc != SL_OK)
-		sl_loss_raise(L, fn, &run, rc, x, t, mask, C);
-	if (st_out) {
+		sl_loss_raise(L, fn, run, rc, x, ev->t, ev->mask, C);
+	if (ev->stats) {
 		for (size_t c = 0; c < C; c++)
 			for (int k = 0; k < SL_NSTAT_PUBLIC; k++) {
 				double v = 0.0;
 				for (size_t n = 0; n < N; n++)
-					v += run.stats[(n * C + c) * SL_NSTAT + (size_t)k];
-				st_out->data[c * SL_NSTAT_PUBLIC + (size_t)k] = (float)v;
+					v += run->stats[(n * C + c) * SL_NSTAT + (size_t)k];
+				ev->stats->data[c * SL_NSTAT_PUBLIC + (size_t)k] = (float)v;
 			}
-		lua_pushvalue(L, stidx);
+	} else if (ev->vals && rp0) {
+		for (size_t i = 0; i < ev->vals->numel; i++)
+			ev->vals->data[i] = (float)rp0->L[i];
+	}
+}
+
+int sl_eval_push(lua_State *L, sl_eval *ev)
+{
+	if (ev->stats) {
+		lua_pushvalue(L, ev->stats_idx);
 		return 1;
 	}
-	double total = run.total;
-	if (red == SL_RED_NONE && rp0)
-		for (size_t i = 0; i < vals->numel; i++)
-			vals->data[i] = (float)rp0->L[i];
-	if (ca->last_idx)
-		fill_last(L, ca->last_idx, &run, &cp, nparts, weights, N, C, total);
-	if (red == SL_RED_NONE)
-		lua_pushvalue(L, validx);
+	if (ev->red == SL_RED_NONE)
+		lua_pushvalue(L, ev->vals_idx);
 	else
-		lua_pushnumber(L, total);
-	if (want_grad)
-		lua_pushvalue(L, gidx);
+		lua_pushnumber(L, ev->run.total);
+	if (ev->want_grad)
+		lua_pushvalue(L, ev->grad_idx);
 	else
 		lua_pushnil(L);
 	return 2;
@@ -774,135 +598,40 @@ static int loss_call(lua_State *L)
 	int id = (int)lua_tointeger(L, lua_upvalueindex(2));
 	const char *fn = sl_losses[id].fname;
 	sl_checknargs(L, fn, 0, 2, 3);
-	callargs ca = {0};
-	ca.x = sl_checktensor(L, 1, fn, "input");
-	ca.t = sl_checktensor(L, 2, fn, "target");
+	sl_eval ev;
+	ev.fn = fn;
+	ev.x = sl_checktensor(L, 1, fn, "input");
+	ev.t = sl_checktensor(L, 2, fn, "target");
 	lua_settop(L, 3);
 	sl_part part;
-	compile_part(L, fn, id, 3, &part);
-	ca.out = part.out;
-	if (part.out) {
-		lua_getfield(L, 3, "out");
-		ca.out_idx = lua_gettop(L);
-	}
-	ca.want_grad = part.grad;
+	sl_part_compile(L, fn, id, 3, &part);
 	const sl_part *pp = &part;
 	double w = 1.0;
-	return evaluate(L, fn, 1, &pp, &w, &ca);
+	ev.nparts = 1;
+	ev.parts = &pp;
+	ev.weights = &w;
+	ev.mask = NULL;
+	ev.out = part.out;
+	ev.out_idx = 0;
+	if (part.out) {
+		lua_getfield(L, 3, "out");
+		ev.out_idx = lua_gettop(L);
+	}
+	ev.want_grad = part.grad;
+	ev.scratch_out = 0;
+	ev.stats_only = 0;
+	sl_eval_prepare(L, &ev);
+	double *work = sl_alloc(L, fn, sl_eval_worksize(&ev) * sizeof(double), 0);
+	sl_eval_run(L, &ev, work);
+	return sl_eval_push(L, &ev);
 }
 
-/* The id of the loss called name (a string without NUL), or -1. */
-static int find_loss(lua_State *L, int idx)
+int sl_loss_find(lua_State *L, int idx)
 {
 	for (int i = 0; i < SL_L_COUNT; i++)
 		if (sl_isstring(L, idx, sl_losses[i].name))
 			return i;
 	return -1;
-}
-
-static int opt_flag(lua_State *L, const char *fn, int idx, const char *what)
-{
-	if (lua_type(L, idx) != LUA_TBOOLEAN && !lua_isnil(L, idx)) {
-		char d[96];
-		sl_error(L, fn, "%s must be a boolean, got %s", what, sl_describe(L, idx, d, sizeof d));
-	}
-	return lua_toboolean(L, idx);
-}
-
-static sl_tensor *opt_tensor_arg(lua_State *L, const char *fn, int idx, const char *what)
-{
-	return lua_isnil(L, idx) ? NULL : sl_checktensor(L, idx, fn, what);
-}
-
-/* segloss.core.combo(fname, parts, x, t, mask, out, want_grad, scratch_out,
- * stats, last, stats_only) — the evaluation behind criteria: parts is a list
- * of {name, opts, weight}; out (a tensor or nil) receives the gradient;
- * scratch_out says out is the criterion's own buffer (it may then be
- * written before every check is done, and is replaced by a fresh tensor if
- * it shares storage with an input); stats (a (C, 9) tensor or nil)
- * replaces the statistics of batch parts; last (a table or nil) receives
- * the values per part; stats_only returns the batch's (C, 9) statistics
- * instead. Everything is checked: this is reachable from Lua. */
-static int core_combo(lua_State *L)
-{
-	lua_settop(L, 11);
-	const char *fn = lua_type(L, 1) == LUA_TSTRING ? sl_checkstr(L, 1, "segloss.core.combo", "fname")
-	                                               : "segloss.core.combo";
-	if (lua_type(L, 2) != LUA_TTABLE) {
-		char d[96];
-		sl_error(L, fn, "parts must be a list of {name, opts, weight}, got %s",
-		         sl_describe(L, 2, d, sizeof d));
-	}
-	callargs ca = {0};
-	ca.x = sl_checktensor(L, 3, fn, "input");
-	ca.t = sl_checktensor(L, 4, fn, "target");
-	ca.mask = opt_tensor_arg(L, fn, 5, "mask");
-	ca.out = opt_tensor_arg(L, fn, 6, "out");
-	ca.out_idx = 6;
-	ca.want_grad = opt_flag(L, fn, 7, "want_grad");
-	ca.scratch_out = opt_flag(L, fn, 8, "scratch_out");
-	ca.ext_stats = opt_tensor_arg(L, fn, 9, "statistics");
-	if (!lua_isnil(L, 10) && !lua_istable(L, 10)) {
-		char d[96];
-		sl_error(L, fn, "last must be a table or nil, got %s", sl_describe(L, 10, d, sizeof d));
-	}
-	ca.last_idx = lua_istable(L, 10) ? 10 : 0;
-	ca.stats_only = opt_flag(L, fn, 11, "stats_only");
-	lua_Unsigned n = lua_rawlen(L, 2);
-	if (n < 1 || n > MAXPARTS - 1)
-		sl_error(L, fn, "a combination takes 1 to %d parts, got %llu", MAXPARTS - 1,
-		         (unsigned long long)n);
-	sl_part parts[MAXPARTS];
-	const sl_part *pp[MAXPARTS];
-	int ids[MAXPARTS], optidx[MAXPARTS];
-	double weights[MAXPARTS];
-	luaL_checkstack(L, 4 * (int)n + 8, NULL);
-	for (int p = 0; p < (int)n; p++) {
-		char d[96];
-		if (lua_rawgeti(L, 2, p + 1) != LUA_TTABLE)
-			sl_error(L, fn, "part %d must be a table {name, opts, weight}, got %s", p + 1,
-			         sl_describe(L, -1, d, sizeof d));
-		int pt = lua_gettop(L);
-		lua_rawgeti(L, pt, 1);
-		if ((ids[p] = find_loss(L, -1)) < 0)
-			sl_error(L, fn, "part %d: unknown loss %s", p + 1, sl_describe(L, -1, d, sizeof d));
-		if (lua_rawgeti(L, pt, 2) != LUA_TTABLE && !lua_isnil(L, -1))
-			sl_error(L, fn, "part %d: options must be a table, got %s", p + 1,
-			         sl_describe(L, -1, d, sizeof d));
-		optidx[p] = lua_gettop(L);
-		lua_rawgeti(L, pt, 3);
-		double w = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : (double)NAN;
-		if (!(isfinite(w) && fabs(w) <= FMAX))
-			sl_error(L, fn, "the weight of part %d must be a finite number within the float32 range "
-			         "(|w| <= %.8g), got %s", p + 1, FMAX, sl_describe(L, -1, d, sizeof d));
-		weights[p] = w;
-	}
-	for (int p = 0; p < (int)n; p++) {
-		compile_part(L, fn, ids[p], optidx[p], &parts[p]);
-		pp[p] = &parts[p];
-	}
-	return evaluate(L, fn, (int)n, pp, weights, &ca);
-}
-
-/* segloss.core.check_opts(fname, name, opts): the checks a constructor can
- * make without data (option names and values). */
-static int core_check_opts(lua_State *L)
-{
-	const char *fn = sl_checkstr(L, 1, "segloss.core.check_opts", "fname");
-	int id = find_loss(L, 2);
-	if (id < 0) {
-		char d[96];
-		sl_error(L, fn, "unknown loss %s", sl_describe(L, 2, d, sizeof d));
-	}
-	lua_settop(L, 3);
-	sl_part p;
-	compile_part(L, fn, id, 3, &p);
-	/* what can be told without data: smoothing that divides by 0 */
-	double snr = p.v[SL_O_SMOOTH_NR], sdr = p.v[SL_O_SMOOTH_DR];
-	if (sdr == 0.0 && snr > 0.0 && sl_loss_flag(id, SL_LF_SMOOTH_NR))
-		sl_error(L, fn, "smooth_dr = 0 with smooth_nr = %g divides by 0 on an empty target and "
-		         "prediction (give smooth_dr > 0, or smooth_nr = 0)", snr);
-	return 0;
 }
 
 /* ---- segloss.losses() ---------------------------------------------------- */
@@ -1004,12 +733,6 @@ void sl_loss_open(lua_State *L, int ctx)
 	}
 	lua_pushcfunction(L, loss_losses);
 	lua_setfield(L, -2, "losses");
-	lua_pushinteger(L, MAXPARTS - 1);
+	lua_pushinteger(L, SL_MAXPARTS);
 	lua_setfield(L, -2, "max_parts");
-	lua_pushvalue(L, ctx);
-	lua_pushcclosure(L, core_combo, 1);
-	lua_setfield(L, -2, "combo");
-	lua_pushvalue(L, ctx);
-	lua_pushcclosure(L, core_check_opts, 1);
-	lua_setfield(L, -2, "check_opts");
 }
