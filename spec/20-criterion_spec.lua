@@ -72,6 +72,17 @@ describe("criteria", function()
     assert.same({ 1, 1, 5, 5 }, g4:shape())
   end)
 
+  it("with reduction \"none\" gives the values and no gradient, as the functional form", function()
+    local crit = segloss.Dice { activation = "sigmoid", reduction = "none" }
+    local v, g = crit(x, t)
+    local v2 = segloss.dice(x, t, { activation = "sigmoid", reduction = "none" })
+    assert.is_nil(g)
+    assert.is_true(same(v, v2))
+    assert.is_true(same(v2, crit:forward(x, t)))
+    assert.is_nil(crit:backward(x, t))
+    assert.is_true(same(v2, crit.output))
+  end)
+
   it("takes a mask per call", function()
     local m = bin({ 2, 1, 12, 12 }, 0.7)
     local crit = segloss.BCEDice { activation = "sigmoid" }

@@ -112,23 +112,35 @@ void sl_part_compile(lua_State *L, const char *fn, int id, int oi, sl_part *p)
 	}
 }
 
+/* The first entry of list k that is out of range, as an error. */
+static void bad_entry(lua_State *L, const char *fn, const sl_part *p, int k)
+{
+	const sl_optdesc *d = &sl_loss_options[list_opt[k]];
+	char b[64];
+	if (d->hi == FMAX)
+		sl_error(L, fn, "option %s[%zu] must be a number >= %g within the float32 range "
+		         "(<= %.8g), got %s", d->name, p->bad[k], d->lo, FMAX, sl_numstr(p->badv[k], b, sizeof b));
+	sl_error(L, fn, "option %s[%zu] must be a number in [%g, %g], got %s", d->name, p->bad[k], d->lo,
+	         d->hi, sl_numstr(p->badv[k], b, sizeof b));
+}
+
+void sl_part_check_entries(lua_State *L, const char *fn, const sl_part *p)
+{
+	for (int k = 0; k < SL_NLIST; k++)
+		if (p->bad[k])
+			bad_entry(L, fn, p, k);
+}
+
 /* The list k of a part, checked against C: its length, then its entries. */
 static const double *part_list(lua_State *L, const char *fn, const sl_part *p, int k, size_t C)
 {
 	if (!p->list[k])
 		return NULL;
-	const sl_optdesc *d = &sl_loss_options[list_opt[k]];
 	if (p->nlist[k] != C)
-		sl_error(L, fn, "option %s must have one entry per channel (%zu), got %zu", d->name, C, p->nlist[k]);
-	if (p->bad[k]) {
-		char b[64];
-		if (d->hi == FMAX)
-			sl_error(L, fn, "option %s[%zu] must be a number >= %g within the float32 range "
-			         "(<= %.8g), got %s", d->name, p->bad[k], d->lo, FMAX,
-			         sl_numstr(p->badv[k], b, sizeof b));
-		sl_error(L, fn, "option %s[%zu] must be a number in [%g, %g], got %s", d->name, p->bad[k], d->lo,
-		         d->hi, sl_numstr(p->badv[k], b, sizeof b));
-	}
+		sl_error(L, fn, "option %s must have one entry per channel (%zu), got %zu",
+		         sl_loss_options[list_opt[k]].name, C, p->nlist[k]);
+	if (p->bad[k])
+		bad_entry(L, fn, p, k);
 	return p->list[k];
 }
 

@@ -42,6 +42,9 @@ int sl_loss_find(lua_State *L, int idx);
  * lists are copied into memory pushed on the stack (a userdata, alive as
  * long as the caller's frame). */
 void sl_part_compile(lua_State *L, const char *fn, int id, int oi, sl_part *p);
+/* A list entry out of range (checked against the data's C later, after the
+ * list's length) as an error now. */
+void sl_part_check_entries(lua_State *L, const char *fn, const sl_part *p);
 /* The combinations of options that are errors; C = 0 (no data yet, a
  * criterion being built) leaves out what depends on the data. */
 void sl_part_check(lua_State *L, const char *fn, const sl_part *p, size_t C, int nparts);
