@@ -386,10 +386,11 @@ def preset_loss(name):
 
 
 def own_loss(name):
-    """A loss whose reference lives with its cases (cases/<name>.py: torch_loss)."""
+    """A loss whose reference lives with its cases (cases/<name>.py: torch_loss),
+    given the options with the registry's defaults."""
     def f(x, t, m, o):
         from .cases import MODULES
-        return MODULES[name].torch_loss(x, t, m, o)
+        return MODULES[name].torch_loss(x, t, m, registry.resolve(name, o))
     return f
 
 

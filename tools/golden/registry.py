@@ -75,4 +75,9 @@ def resolve(name, o):
             v = default(name, opt, act)
             if v is not None:
                 r[opt] = v
+    # then the options whose default is another's value (smooth_nr: smooth)
+    for opt in sorted(known(name)):
+        src = BY_NAME[name]["options"][opt].get("default_from")
+        if opt not in r and src in r:
+            r[opt] = r[src]
     return r
