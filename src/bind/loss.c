@@ -793,6 +793,7 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 	j->m = mask ? mask->data : NULL;
 	j->mask_full = mask_full;
 	run.want_grad = want_grad;
+	run.split_pixel = sl_getctx(L)->split_pixel;
 	partbuf pbs[MAXPARTS];
 	double *big = NULL;
 	if (C > LOCALC) /* per-class arrays of wide inputs, on the Lua stack */
@@ -887,6 +888,7 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 	}
 	sl_exec e = sl_getexec(L);
 	int rc = sl_loss_run(&e, &run); /* nothing it allocates survives it */
+	sl_getctx(L)->gen_ran = run.gen_ran;
 	if (g && (rc == SL_OK || !run.out_user))
 		sl_touch(g); /* written (a failed run writes only into our own buffers) */
 	if (rc != SL_OK)
