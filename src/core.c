@@ -111,6 +111,36 @@ static int core_threads_used(lua_State *L)
 	return 1;
 }
 
+/* segloss.core.debug_split([on]): with on, every pixel part of a loss
+ * (bce, ce, focal, and those of the presets) is evaluated as a generic part
+ * — by a run of its own whose gradient is added into the combination's —
+ * instead of in the fused pass; a check of the generic path, whose results
+ * must agree with the fused ones to float rounding. Returns the previous
+ * setting. */
+static int core_debug_split(lua_State *L)
+{
+	sl_ctx *c = sl_getctx(L);
+	int was = c->split_pixel;
+	if (!lua_isnoneornil(L, 1)) {
+		if (lua_type(L, 1) != LUA_TBOOLEAN) {
+			char d[96];
+			sl_error(L, "segloss.core.debug_split", "on must be a boolean, got %s",
+			         sl_describe(L, 1, d, sizeof d));
+		}
+		c->split_pixel = lua_toboolean(L, 1);
+	}
+	lua_pushboolean(L, was);
+	return 1;
+}
+
+/* segloss.core.generic_ran(): how many generic parts the last loss call
+ * evaluated (for tests) */
+static int core_generic_ran(lua_State *L)
+{
+	lua_pushinteger(L, sl_getctx(L)->gen_ran);
+	return 1;
+}
+
 static int ncpu(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -173,6 +203,8 @@ static const luaL_Reg funcs[] = {
 	{"seed", core_seed},
 	{"ncpu", core_ncpu},
 	{"threads_used", core_threads_used},
+	{"debug_split", core_debug_split},
+	{"generic_ran", core_generic_ran},
 	{"vmath_accuracy", core_vmath_accuracy},
 	{NULL, NULL},
 };
@@ -211,6 +243,7 @@ int luaopen_segloss_core(lua_State *L)
 {
 	sl_ctx *c = lua_newuserdatauv(L, sizeof *c, 0);
 	int ctx = lua_gettop(L);
+	memset(c, 0, sizeof *c);
 	sl_conv_ws_init(&c->conv);
 	if (luaL_newmetatable(L, "segloss.Context")) {
 		lua_pushcfunction(L, ctx_gc);

@@ -25,6 +25,8 @@ typedef struct sl_ctx {
 	const sl_kern *kern;
 	int threads;
 	int team; /* the largest team of threads of the last call that ran work */
+	int split_pixel; /* segloss.core.debug_split: pixel parts run as generic parts */
+	int gen_ran;     /* generic parts the last loss call evaluated */
 	sl_rng rng;
 	/* the transient buffers of every convolution plan of the state (they
 	 * run one at a time); freed by the context's __gc */

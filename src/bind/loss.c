@@ -481,6 +481,7 @@ void sl_eval_prepare(lua_State *L, sl_eval *ev)
 	j->m = mask ? mask->data : NULL;
 	j->mask_full = mask_full;
 	run->want_grad = want_grad;
+	run->split_pixel = sl_getctx(L)->split_pixel;
 	float *big = NULL;
 	if (C > SL_LOCALC) /* per-class arrays of wide inputs, on the Lua stack */
 		big = sl_alloc(L, fn, (size_t)nparts * C * 2 * sizeof(float), 0);
@@ -569,6 +570,7 @@ void sl_eval_run(lua_State *L, sl_eval *ev, double *work)
 	}
 	sl_exec e = sl_getexec(L);
 	int rc = sl_loss_run(&e, run); /* nothing it allocates survives it */
+	sl_getctx(L)->gen_ran = run->gen_ran;
 	if (g && (rc == SL_OK || !run->out_user))
 		sl_touch(g); /* written (a failed run writes only into our own buffers) */
 	if (rc != SL_OK)

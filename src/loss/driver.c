@@ -233,7 +233,89 @@ static int pixel_level(const sl_lossjob *j, int i)
 	return j->pix[i].type == SL_PX_CE || j->act == SL_ACT_SOFTMAX;
 }
 
-int sl_loss_run(const sl_exec *e, sl_lossrun *run)
+/* ---- generic parts -------------------------------------------------- */
+
+/* g += d, checking that every sum is finite; returns 0 or SL_ERR_INPUT with
+ * the first overflow (SL_BAD_GRAD) in *bad. Fixed blocks, so the result and
+ * the reported index do not depend on the thread count. */
+static int add_checked(const sl_exec *e, size_t n, const float *d, float *g, sl_bad *bad)
+{
+	size_t nb = (n + SL_BLOCK - 1) / SL_BLOCK;
+	int nt = sl_exec_threads(e, n);
+	nt = (size_t)nt > nb ? (int)nb : nt;
+	int rc = SL_OK;
+	size_t first = (size_t)-1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+	for (size_t b = 0; b < nb; b++) {
+		sl_note_team(e);
+		size_t i0 = b * SL_BLOCK, i1 = i0 + SL_BLOCK < n ? i0 + SL_BLOCK : n;
+		float acc = 0.0f;
+		for (size_t i = i0; i < i1; i++) {
+			g[i] += d[i];
+			acc += g[i] * 0.0f; /* NaN once any sum is Inf or NaN */
+		}
+		if (acc != 0.0f) {
+			for (size_t i = i0; i < i1; i++)
+				if (!isfinite(g[i])) {
+#pragma omp critical(sl_add_checked)
+					if (i < first)
+						first = i;
+					break;
+				}
+		}
+	}
+	if (first != (size_t)-1) {
+		sl_record(bad, SL_BAD_GRAD, first, g[first]);
+		rc = SL_ERR_INPUT;
+	}
+	return rc;
+}
+
+/* The generic part of the split check: pixel part i of the run it points
+ * to, evaluated by a run of its own (statistics for the mean and for
+ * pos_weight "auto" included), its gradient computed into a scratch and
+ * added into g. */
+typedef struct split_part {
+	const sl_lossrun *run;
+	int i;
+} split_part;
+
+static int split_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
+                      double *value, sl_bad *bad)
+{
+	const split_part *sp = gp->opts;
+	size_t n = j->N * j->C * j->M;
+	sl_lossrun *sub = malloc(sizeof *sub);
+	float *d = g ? malloc((n ? n : 1) * sizeof *d) : NULL;
+	if (!sub || (g && !d)) {
+		free(sub);
+		free(d);
+		return SL_ERR_NOMEM;
+	}
+	sl_loss_init(sub, j->N, j->C, j->M, j->x, j->t, j->labels, j->act, j->eps);
+	sub->job.m = j->m;
+	sub->job.mask_full = j->mask_full;
+	sub->job.npix = 1;
+	sub->job.pix[0] = sp->run->job.pix[sp->i];
+	sub->pm[0] = sp->run->pm[sp->i];
+	sub->pm[0].weight = gp->weight;
+	sub->want_grad = g != NULL;
+	sub->job.out = d;
+	int rc = sl_loss_run(e, sub);
+	if (rc == SL_OK) {
+		*value = sub->pm[0].value;
+		if (g)
+			rc = add_checked(e, n, d, g, bad);
+	} else if (rc == SL_ERR_INPUT) {
+		*bad = sub->bad;
+	}
+	sl_loss_free(sub);
+	free(sub);
+	free(d);
+	return rc;
+}
+
+static int run_parts(const sl_exec *e, sl_lossrun *run)
 {
 	sl_lossjob *j = &run->job;
 	size_t N = j->N, C = j->C, M = j->M;
@@ -241,6 +323,7 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 	int rc = SL_OK;
 	run->bad.kind = SL_BAD_NONE;
 	run->total = 0.0;
+	run->gen_ran = 0;
 
 	int full = 0, need_m = 0, pixlevel = 0;
 	for (int i = 0; i < run->nreg; i++)
@@ -279,6 +362,11 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 	j->bce_stats = j->p_in_out && all_bce;
 	int precheck_x = !x_seen && writes && run->out_user;
 	int precheck_t = !t_seen && writes && run->out_user;
+	int gen = run->ngen > 0 && !run->stats_only;
+	if (gen && !fused) { /* generic parts read x, t and m checked */
+		precheck_x = !x_seen;
+		precheck_t = !t_seen;
+	}
 	j->fused_check_x = !x_seen && !precheck_x;
 	j->fused_check_t = !t_seen && !precheck_t;
 
@@ -394,6 +482,19 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 			run->total += pm->weight * pm->value;
 		}
 	}
+
+	/* generic parts, after the fused pass: each adds its gradient */
+	if (gen && run->want_grad && !fused)
+		memset(j->out, 0, N * C * M * sizeof *j->out);
+	for (int i = 0; gen && i < run->ngen; i++) {
+		sl_genpart *gp = &run->gen[i];
+		gp->value = 0.0;
+		rc = gp->eval(e, j, gp, run->want_grad ? j->out : NULL, &gp->value, &run->bad);
+		if (rc != SL_OK)
+			goto done;
+		run->total += gp->weight * gp->value;
+		run->gen_ran++;
+	}
 done:
 	free(part);
 	free(run->coef);
@@ -401,6 +502,54 @@ done:
 	run->coef = NULL;
 	run->coefd = NULL;
 	j->coef = NULL;
+	return rc;
+}
+
+int sl_loss_run(const sl_exec *e, sl_lossrun *run)
+{
+	sl_lossjob *j = &run->job;
+	size_t n = j->N * j->C * j->M;
+	int npix = j->npix, ngen = run->ngen, split = 0, rc = SL_OK;
+	split_part sp[SL_MAXPIX];
+	if (run->split_pixel && j->out_mode != SL_OUT_VALUES && !run->stats_only && npix > 0 &&
+	    ngen + npix <= SL_MAXGEN) {
+		for (int i = 0; i < npix; i++) {
+			sp[i] = (split_part){run, i};
+			run->gen[run->ngen++] = (sl_genpart){.eval = split_eval, .opts = &sp[i],
+			                                     .reduction = run->pm[i].reduction,
+			                                     .weight = run->pm[i].weight,
+			                                     .factor = run->pm[i].factor};
+		}
+		j->npix = 0;
+		split = 1;
+	}
+	/* A generic part may fail after the fused pass has written: a run with
+	 * generic parts that writes into the caller's out goes into a scratch,
+	 * copied into out when the run succeeds. */
+	float *user = j->out, *scratch = NULL;
+	int out_user = run->out_user;
+	if (run->ngen > 0 && run->want_grad && out_user && !run->stats_only) {
+		scratch = malloc((n ? n : 1) * sizeof *scratch);
+		if (!scratch) {
+			rc = SL_ERR_NOMEM;
+			goto restore;
+		}
+		j->out = scratch;
+		run->out_user = 0;
+	}
+	rc = run_parts(e, run);
+	if (scratch && rc == SL_OK)
+		memcpy(user, scratch, n * sizeof *user);
+restore:
+	free(scratch);
+	j->out = user;
+	run->out_user = out_user;
+	if (split) {
+		j->npix = npix;
+		for (int i = 0; i < npix; i++)
+			run->pm[i].value = run->gen[ngen + i].value;
+		run->ngen = ngen;
+	}
 	return rc;
 }
 

@@ -3,7 +3,7 @@
  * input. Lua-free: the bindings fill an sl_lossjob, sl_loss_run does the
  * passes.
  *
- * Every loss of docs/losses.md is a sum of parts of two kinds:
+ * Every loss of docs/losses.md is a sum of parts of three kinds:
  *
  *   region parts (dice, iou, tversky, focal_tversky, sensitivity_specificity,
  *   generalized_dice) are functions of additive per-(n, c) statistics. One
@@ -19,7 +19,13 @@
  *   and gradient come out of the one fused pass that also applies the
  *   region coefficients and the chain rule through the activation.
  *
- * So a job costs at most two passes over memory, whatever its parts.
+ *   generic parts (sl_genpart) are computed by their own code — a loss
+ *   that is neither a sum of statistics nor elementwise (a per-image sort,
+ *   a distance map) — after the fused pass, and add their gradient into
+ *   the one it wrote.
+ *
+ * So a job of region and pixel parts costs at most two passes over memory,
+ * whatever its parts; each generic part costs what its own code costs.
  */
 #ifndef SL_LOSS_H
 #define SL_LOSS_H
@@ -201,6 +207,33 @@ typedef void (*sl_stats_fn)(const sl_lossjob *j, size_t n, size_t s0, size_t s1,
 typedef void (*sl_fused_fn)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,
                             sl_bad *bad);
 
+/* A generic part: a loss computed by its own code rather than by the fused
+ * passes (a per-image sort, a distance map, ...), so that any loss can join
+ * a combination. It runs after the fused pass, on inputs that the passes
+ * before it have validated, and
+ *   - sets *value to the part's own reduced value (before its weight);
+ *   - when g is not NULL, ADDS weight * d value / d x into g (x's shape,
+ *     the chain rule through the activation included), checking that
+ *     every element it leaves there is finite (else SL_BAD_GRAD);
+ *   - returns SL_OK, SL_ERR_INPUT with *bad set, or SL_ERR_NOMEM, freeing
+ *     whatever it allocated in every case.
+ * Its result must not depend on the thread count (e->threads). The driver
+ * hands it a scratch gradient when the run writes into the caller's out,
+ * so a failing generic part never leaves that half-written. */
+struct sl_exec;
+typedef struct sl_genpart sl_genpart;
+typedef int (*sl_gen_fn)(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp,
+                         float *g, double *value, sl_bad *bad);
+struct sl_genpart {
+	sl_gen_fn eval;
+	const void *opts;  /* the loss's own parsed options, for eval */
+	int reduction;     /* SL_RED_MEAN or SL_RED_SUM */
+	double weight;     /* its weight in the sum of parts (factor included) */
+	double factor;     /* the part of that weight set inside a preset, else 1 */
+	double value;      /* result: eval's value */
+};
+#define SL_MAXGEN 8
+
 /* One evaluation: the job, its parts, and the results. */
 typedef struct sl_pixmeta {
 	int reduction;   /* SL_RED_* */
@@ -221,9 +254,16 @@ typedef struct sl_lossrun {
 	int nreg;
 	sl_regpart reg[SL_MAXREG];
 	sl_pixmeta pm[SL_MAXPIX];
+	int ngen;
+	sl_genpart gen[SL_MAXGEN];
+	int split_pixel; /* a check of the generic path (segloss.core.debug_split):
+	                    every pixel part runs as a generic part, by a run of
+	                    its own whose gradient is added into out; results
+	                    agree with the fused pass to float rounding */
 	double *stats_mem; /* N x C x SL_NSTAT doubles from the caller for stats, or
 	                      NULL (then the run allocates them) */
 	/* results */
+	int gen_ran;     /* generic parts evaluated */
 	double total;    /* Σ weights * values */
 	sl_bad bad;      /* the first bad input, kind SL_BAD_NONE if none */
 	double *stats;   /* N x C x SL_NSTAT: stats_mem, or owned by the run (sl_loss_free) */
@@ -246,7 +286,6 @@ static inline void sl_loss_init(sl_lossrun *run, size_t N, size_t C, size_t M, c
 	run->job.eps = eps;
 }
 
-struct sl_exec;
 enum { SL_OK = 0, SL_ERR_INPUT = 1, SL_ERR_NOMEM = 2 };
 /* Runs the passes; returns SL_OK, SL_ERR_INPUT (run->bad says what: a bad
  * input element, or a gradient or value that overflows float32) or
