@@ -9,4 +9,5 @@ files["spec/15-loss_errors_spec.lua"] = { std = "+busted", max_line_length = fal
 files["spec/11-finite_diff_spec.lua"] = { std = "+busted", max_line_length = false }
 files["spec/21-algebra_spec.lua"] = { std = "+busted", max_line_length = false }
 files["spec/22-criterion_state_spec.lua"] = { std = "+busted", max_line_length = false }
+files["spec/23-generic_spec.lua"] = { std = "+busted", max_line_length = false }
 files["spec/44-nn_api_spec.lua"] = { std = "+busted", max_line_length = false }

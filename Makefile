@@ -8,14 +8,18 @@
 #   make bench      the benchmarks, about 5.5 minutes on the 2-core dev VM, progress
 #                   on stderr: vector math against libm and SLEEF; losses and
 #                   combinations against the memory floor and PyTorch; metrics
-#                   against SciPy; a U-Net training step against PyTorch
+#                   against SciPy; a U-Net training step against PyTorch; the
+#                   per-call overhead of criteria and functional losses
 #   make bench-full the same with every PyTorch median of 7 calls (= make bench
 #                   BENCH=full; 6.5 minutes there, more when busy); the quick
 #                   default gives PyTorch's slow configurations (B, C) 3 calls
 #   make bench-unet the U-Net step alone (bench/unet.lua)
+#   make bench-overhead  what a call costs beyond its kernels (bench/overhead.lua, about 3 s)
 #   make bench-conv the convolutions layer by layer against PyTorch (6 minutes)
 #   make bench-conv-choice  oneDNN against im2col + OpenBLAS (the choice)
-#   make doc        the API reference in doc/ (LDoc, config.ld)
+#   make docs       regenerate what derives from the loss registry: docs/losses.lua,
+#                   docs/criteria.lua and README.md's lists (tools/gen_docs.lua)
+#   make doc        the API reference in doc/ (LDoc, config.ld), after make docs
 #   make install    install through LuaRocks (offline, rockspec/)
 #
 # LuaRocks passes CFLAGS, LIBFLAG, LUA_INCDIR and SIMDE_INCDIR on the command
@@ -47,9 +51,9 @@ SIMD_OBJS = $(BUILD)/obj/simd_neon.o
 endif
 
 SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/npz.c src/outfile.c src/shape.c \
-       src/bind/check.c src/bind/tensor.c src/bind/print.c src/bind/loss.c src/bind/metrics.c \
+       src/bind/check.c src/bind/opts.c src/bind/tensor.c src/bind/print.c src/bind/loss.c src/bind/criterion.c src/bind/metrics.c \
        src/bind/npz.c src/bind/conv.c src/bind/nn.c src/bind/data.c \
-       src/loss/driver.c src/loss/region.c src/metrics/edt.c src/nn/conv.c src/nn/layers.c src/nn/norm.c \
+       src/loss/driver.c src/loss/region.c src/loss/registry.c src/metrics/edt.c src/nn/conv.c src/nn/layers.c src/nn/norm.c \
        src/data/augment.c src/data/synth.c src/data/png.c \
        src/kern/scalar.c src/kern/nn_scalar.c src/kern/loss_scalar.c src/kern/dispatch.c src/kern/vmcheck.c
 OBJS = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(SIMD_OBJS)
@@ -67,7 +71,7 @@ PKGS_DOC = lua-ldoc
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
 
-.PHONY: all test run asan lint bench bench-full bench-unet bench-conv bench-conv-choice doc install rock-install deps deps-% clean FORCE
+.PHONY: all test run asan lint bench bench-full bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
 
 all: $(MODULE)
 
@@ -156,7 +160,7 @@ bench: deps-test deps-bench
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory $(BUILD)/bench_vmath
 	@set -e; BENCH_T0=$$(date +%s); export BENCH_T0; \
-	stage() { echo "bench: ($$1/7) $$2 [$$(( $$(date +%s) - BENCH_T0 )) s]" >&2; }; \
+	stage() { echo "bench: ($$1/8) $$2 [$$(( $$(date +%s) - BENCH_T0 )) s]" >&2; }; \
 	stage 1 "vector math against libm and SLEEF, 7 functions x each backend ($(BUILD)/bench_vmath)"; \
 	$(BUILD)/bench_vmath; \
 	echo; \
@@ -185,6 +189,9 @@ bench: deps-test deps-bench
 	echo; \
 	stage 7 "U-Net training step and inference against PyTorch, $(BENCH_UNET_ROUNDS) rounds (bench/unet.lua)"; \
 	$(LUA_ENV) $(LUA) bench/unet.lua --rounds $(BENCH_UNET_ROUNDS) --md $(BUILD)/bench_unet.md; \
+	echo; \
+	stage 8 "per-call overhead of criteria and functional losses on small tensors (bench/overhead.lua)"; \
+	$(LUA_ENV) $(LUA) bench/overhead.lua --md $(BUILD)/bench_overhead.md; \
 	echo "bench: done in $$(( $$(date +%s) - BENCH_T0 )) s (BENCH=$(BENCH))" >&2
 
 bench-full:
@@ -193,6 +200,10 @@ bench-full:
 bench-unet: deps-test deps-bench
 	@$(MAKE) --no-print-directory all
 	@$(LUA_ENV) $(LUA) bench/unet.lua --rounds $(BENCH_UNET_ROUNDS) --md $(BUILD)/bench_unet.md
+
+bench-overhead: deps-test deps-bench
+	@$(MAKE) --no-print-directory all
+	@$(LUA_ENV) $(LUA) bench/overhead.lua --md $(BUILD)/bench_overhead.md
 
 # bench_vmath links the Lua-free kernels and SLEEF, built per ISA like simd.c
 KERN_OBJS = $(filter-out $(BUILD)/obj/core.o $(BUILD)/obj/bind/%,$(OBJS))
@@ -220,8 +231,13 @@ bench-conv-choice: deps-test deps-bench
 	@$(MAKE) --no-print-directory all $(BUILD)/bench_conv_openblas
 	@$(LUA_ENV) $(LUA) bench/conv_choice.lua $(BUILD)/bench_conv_openblas 3
 
+# The pages that derive from the loss registry (spec 17 checks they are current).
+docs: deps-test
+	@$(MAKE) --no-print-directory all
+	@$(LUA) tools/gen_docs.lua write
+
 # The reference of the criteria (LDoc, config.ld) in doc/index.html.
-doc: deps-doc
+doc: deps-doc docs
 	ldoc .
 
 install: deps-test deps-install

@@ -18,18 +18,27 @@ local segloss = require "segloss"
 local U = dofile((arg[0]:match("^(.*)/") or ".") .. "/util.lua")
 local T = segloss.tensor
 
+-- every loss of the registry; REGION: those with a region part (their floor
+-- adds a read-2-reduce pass)
+local LOSSES, REGION, kinds = segloss.losses(), {}, {}
+for _, d in ipairs(LOSSES) do kinds[d.name] = d.kind end
+for _, d in ipairs(LOSSES) do
+  REGION[d.name] = d.kind == "region"
+  for _, p in ipairs(d.parts or {}) do REGION[d.name] = REGION[d.name] or kinds[p.name] == "region" end
+end
+if arg[1] == "--list" then -- the losses this benchmark times (spec 17)
+  for _, d in ipairs(LOSSES) do print(d.name) end
+  os.exit(0)
+end
+
 local args = U.args({ runs = 9, shapes = "A,B,C", threads = "1,2" },
-  "lua5.4 bench/losses.lua [--torch F] [--runs N] [--shapes A,B,C] [--threads 1,2] [--md F]")
+  "lua5.4 bench/losses.lua [--torch F] [--runs N] [--shapes A,B,C] [--threads 1,2] [--md F] | --list")
 
 local SHAPES = {
   A = { shape = { 8, 1, 256, 256 }, act = "sigmoid" },
   B = { shape = { 16, 1, 512, 512 }, act = "sigmoid" },
   C = { shape = { 2, 4, 64, 128, 128 }, act = "softmax" },
 }
-local LOSSES = { "bce", "ce", "focal", "dice", "iou", "tversky", "focal_tversky",
-  "sensitivity_specificity", "generalized_dice", "bce_dice", "dice_focal" }
-local REGION = { dice = true, iou = true, tversky = true, focal_tversky = true,
-  sensitivity_specificity = true, generalized_dice = true, bce_dice = true, dice_focal = true }
 
 local torch = U.json(args.torch)
 
@@ -76,10 +85,12 @@ for _, key in ipairs(shapes) do
     items.r2w1 = function() return out:add(x, other) end
     items.r2red = function() return x:dot(other) end
     local run = {}
-    for _, name in ipairs(LOSSES) do
-      local lact = act
-      if name == "bce" or name == "bce_dice" then lact = "sigmoid" end
-      if not (act == "sigmoid" and name == "ce") then
+    for _, d in ipairs(LOSSES) do
+      local name, allowed = d.name, {}
+      for _, a in ipairs(d.activations) do allowed[a] = true end
+      -- a loss without the shape's activation takes the sigmoid (bce at C) or is left out (ce at A, B)
+      local lact = allowed[act] and act or "sigmoid"
+      if allowed[lact] then
         local t = (lact == "softmax") and lab or tbin
         local opts, fresh = { activation = lact, out = out }, { activation = lact }
         run[#run + 1] = name

@@ -84,7 +84,9 @@ local function fd_error(name, x, t, opts, h)
   return math.sqrt(num) / math.max(math.sqrt(den), 1e-30)
 end
 
--- { loss, opts, shape, target kind, mask kind }
+-- { loss, opts, shape, target kind, mask kind }: option families, then
+-- (below) every loss of the registry with its defaults, once per activation
+-- it allows
 local cases = {
   { "bce", { activation = "sigmoid" }, { 2, 1, 4, 5 }, "bin" },
   { "bce", { activation = "sigmoid", pos_weight = 2.5, reduction = "sum" }, { 2, 2, 3, 4 }, "soft" },
@@ -131,6 +133,17 @@ local cases = {
   { "dice_focal", { activation = "softmax", lambda = 0.5, alpha = { 0.3, 0.3, 0.4 } }, { 2, 3, 3, 4 }, "labels" },
   { "dice_focal", { activation = "sigmoid", gamma = 1, alpha = 0.25, squared = true }, { 2, 2, 3, 4 }, "soft" },
 }
+
+local H = require "helpers"
+for _, d in ipairs(H.losses()) do
+  for _, act in ipairs(d.activations) do
+    if act == "softmax" then
+      cases[#cases + 1] = { d.name, { activation = act }, { 2, 3, 3, 4 }, "labels" }
+    else
+      cases[#cases + 1] = { d.name, { activation = act }, { 2, 2, 3, 4 }, act == "none" and "soft" or "bin", "pix" }
+    end
+  end
+end
 
 describe("finite differences", function()
   for i, c in ipairs(cases) do

@@ -41,6 +41,16 @@ describe("losses and thread counts", function()
     { "dice_focal softmax labels", "dice_focal", 3, { activation = "softmax" } },
     { "bce_dice sigmoid", "bce_dice", 1, { activation = "sigmoid" } },
   }
+  -- every loss of the registry: its defaults, for the one the list above lacks
+  for _, d in ipairs(H.losses()) do
+    local listed = false
+    for _, cf in ipairs(configs) do listed = listed or cf[2] == d.name end
+    if not listed then
+      local act = H.allows(d, "sigmoid") and "sigmoid" or "softmax"
+      configs[#configs + 1] = { d.name .. " " .. act .. " (defaults)", d.name, act == "softmax" and 3 or 1,
+        { activation = act } }
+    end
+  end
   for _, cf in ipairs(configs) do
     H.backend_it(it, pending, cf[1] .. ": 1, 2 and 3 threads give the same bits", function()
       local x, t = x1, t1

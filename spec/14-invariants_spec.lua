@@ -54,66 +54,99 @@ describe("invariants", function()
     close(l1, g1, l2, g2, "softmax focal/ce")
   end)
 
-  it("soft_label changes nothing for 0/1 targets", function()
-    for _, name in ipairs { "dice", "iou", "tversky", "focal_tversky" } do
+  it("soft_label changes nothing for 0/1 targets (every loss that takes it)", function()
+    for _, d in ipairs(H.losses(function(d) return H.takes(d, "soft_label") end)) do
+      local name = d.name
       local l1, g1 = segloss[name](x, t, { activation = "sigmoid", soft_label = true })
       local l2, g2 = segloss[name](x, t, { activation = "sigmoid" })
       close(l1, g1, l2, g2, name .. " soft_label")
-      l1, g1 = segloss[name](xs, lab, { activation = "softmax", soft_label = true })
-      l2, g2 = segloss[name](xs, lab, { activation = "softmax" })
-      close(l1, g1, l2, g2, name .. " soft_label softmax")
+      if H.allows(d, "softmax") then
+        l1, g1 = segloss[name](xs, lab, { activation = "softmax", soft_label = true })
+        l2, g2 = segloss[name](xs, lab, { activation = "softmax" })
+        close(l1, g1, l2, g2, name .. " soft_label softmax")
+      end
     end
   end)
 
-  it("uniform class weights equal no weights", function()
-    for _, name in ipairs { "bce", "focal", "dice", "iou", "tversky", "focal_tversky",
-      "sensitivity_specificity", "bce_dice", "dice_focal" } do
+  it("uniform class weights equal no weights (every loss that takes them)", function()
+    for _, d in ipairs(H.losses(function(d) return H.takes(d, "weight") and H.allows(d, "sigmoid") end)) do
+      local name = d.name
       local l1, g1 = segloss[name](x, t, { activation = "sigmoid", weight = { 1, 1, 1 } })
       local l2, g2 = segloss[name](x, t, { activation = "sigmoid" })
       close(l1, g1, l2, g2, name .. " weights 1")
     end
     -- a constant weight leaves region means unchanged
-    for _, name in ipairs { "dice", "iou", "tversky" } do
+    for _, d in ipairs(H.losses(function(d) return d.kind == "region" and H.takes(d, "weight") end)) do
+      local name = d.name
       local l1, g1 = segloss[name](xs, lab, { activation = "softmax", weight = { 3, 3, 3, 3 } })
       local l2, g2 = segloss[name](xs, lab, { activation = "softmax" })
       close(l1, g1, l2, g2, name .. " weights 3")
     end
   end)
 
-  it("a label map means its one-hot encoding", function()
+  it("a label map means its one-hot encoding (every loss that takes softmax)", function()
     local oh = lab:onehot(4)
-    for _, name in ipairs { "ce", "focal", "dice", "generalized_dice", "dice_focal" } do
+    for _, d in ipairs(H.losses(function(d) return H.allows(d, "softmax") end)) do
+      local name = d.name
       local l1, g1 = segloss[name](xs, lab, { activation = "softmax" })
       local l2, g2 = segloss[name](xs, oh, { activation = "softmax" })
       close(l1, g1, l2, g2, name .. " labels/one-hot")
     end
   end)
 
-  it("presets are the weighted sums of their parts", function()
-    local l1, g1 = segloss.bce_dice(x, t, { activation = "sigmoid", bce_weight = 0.3, dice_weight = 2 })
-    local lb, gb = segloss.bce(x, t, { activation = "sigmoid" })
-    local ld, gd = segloss.dice(x, t, { activation = "sigmoid" })
-    close(l1, g1, 0.3 * lb + 2 * ld, gb * 0.3 + gd * 2, "bce_dice")
-    l1, g1 = segloss.dice_focal(xs, lab, { activation = "softmax", lambda = 0.5 })
-    ld, gd = segloss.dice(xs, lab, { activation = "softmax" })
-    local lf, gf = segloss.focal(xs, lab, { activation = "softmax", alpha = false })
-    close(l1, g1, ld + 0.5 * lf, gd + gf * 0.5, "dice_focal")
+  it("presets are the weighted sums of their parts (every preset of the registry)", function()
+    local byname = {}
+    for _, d in ipairs(H.losses()) do byname[d.name] = d end
+    for _, d in ipairs(H.losses(function(d) return d.kind == "preset" end)) do
+      for _, act in ipairs { "sigmoid", "softmax" } do
+        if H.allows(d, act) then
+          local xi, ti = x, t
+          if act == "softmax" then xi, ti = xs, lab end
+          -- the preset with its part weights at 0.3, 0.4, ...
+          local o = { activation = act }
+          for i, p in ipairs(d.parts) do
+            if p.weight then o[p.weight] = 0.2 + 0.1 * i end
+          end
+          local l1, g1 = segloss[d.name](xi, ti, o)
+          local sum, gsum = 0, nil
+          for _, p in ipairs(d.parts) do
+            -- the part alone, with the preset's defaults where they differ
+            -- from its own (dice_focal's alpha = false)
+            local po = { activation = act }
+            for k, od in pairs(d.options) do
+              local own = byname[p.name].options[k]
+              local dv = act == "softmax" and od.default_softmax ~= nil and od.default_softmax or od.default
+              local ov = own and (act == "softmax" and own.default_softmax ~= nil and own.default_softmax
+                or own.default)
+              if own and dv ~= nil and dv ~= ov then po[k] = dv end
+            end
+            local w = p.weight and o[p.weight] or 1
+            local l, g = segloss[p.name](xi, ti, po)
+            sum = sum + w * l
+            gsum = gsum and gsum + g * w or g * w
+          end
+          close(l1, g1, sum, gsum, d.name .. " " .. act)
+        end
+      end
+    end
   end)
 
-  it("an empty target with an empty prediction scores about 0, never NaN", function()
+  it("an empty target with an empty prediction scores about 0, never NaN (every region loss)", function()
     local z = T.full({ 1, 1, 8, 8 }, -30)
     local e = T.zeros(1, 1, 8, 8)
-    for _, name in ipairs { "dice", "iou", "tversky", "generalized_dice" } do
+    for _, d in ipairs(H.losses(function(d) return d.kind == "region" end)) do
+      local name = d.name
       local l, g = segloss[name](z, e, { activation = "sigmoid" })
       assert.is_true(l == l and math.abs(l) < 1e-4, name .. " " .. l)
       assert.is_true(g:max() == g:max())
     end
   end)
 
-  it("a fully masked sample takes no part in the mean", function()
+  it("a fully masked sample takes no part in the mean (every loss)", function()
     local m = T.ones(2, 1, 8, 9)
     for i = 1, 72 do m:reshape(144):set(72 + i, 0) end
-    for _, name in ipairs { "bce", "dice", "tversky" } do
+    for _, d in ipairs(H.losses(function(d) return H.allows(d, "sigmoid") end)) do
+      local name = d.name
       local l1, g1 = segloss[name](x, t, { activation = "sigmoid", mask = m })
       local x0, t0 = x:reshape(2, 216), t:reshape(2, 216)
       -- sample 1 alone

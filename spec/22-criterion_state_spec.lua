@@ -1,6 +1,7 @@
 -- A criterion's state: what a failed call, an in-place change of an input,
--- or Lua code reaching into its fields can and cannot do to it; the checks
--- of segloss.core.combo, the entry point behind criteria.
+-- or Lua code reaching into its fields can and cannot do to it; its
+-- compiled form, which only C makes, and the checks of the entry points
+-- behind criteria.
 local segloss = require "segloss"
 local H = require "helpers"
 local T = segloss.tensor
@@ -82,21 +83,57 @@ describe("criterion state", function()
     assert.is_false(same(g0, sc:backward(x, t)))
   end)
 
-  it("what Lua puts into its fields is never written into by C", function()
+  it("its compiled form is out of Lua's reach and cannot be forged", function()
     local crit = segloss.Dice { activation = "sigmoid" } + segloss.IoU { activation = "sigmoid" }
     crit(x1, t1)
-    local victim = T.full({ 64 }, 5)
-    -- the criterion's state is out of reach; its internal table, reached
-    -- anyway, still gets nothing written into what Lua puts there
     for k in pairs(crit) do assert.is_true(k == "gradInput" or k == "output", "a public field " .. k) end
-    local last = state_of(crit).last
-    last._buf = victim
-    crit(x1, t1)
-    assert.same(T.full({ 64 }, 5):totable(), victim:totable())
+    -- the compiled criterion, reached anyway (debug): its metatable is hidden
+    local plan = state_of(crit).plan
+    assert.equal("userdata", type(plan))
+    assert.is_false(getmetatable(plan))
+    -- nothing else passes for one: not a table, a tensor, another userdata,
+    -- nor a userdata given its metatable through debug
+    local E = { "criterion must be a compiled criterion" }
+    for _, fake in ipairs { {}, T.zeros(4), io.stdout, "plan", 3 } do
+      H.errors("segloss.core.criterion_call: ", E, core.criterion_call, fake, x1, t1, nil, true)
+    end
+    local forged = T.zeros(4096)
+    debug.setmetatable(forged, debug.getmetatable(plan))
+    H.errors("segloss.core.criterion_call: ", E, core.criterion_call, forged, x1, t1, nil, true)
+    H.errors("segloss.core.criterion_last: ", E, core.criterion_last, forged)
+    debug.setmetatable(forged, debug.getmetatable(T.zeros(1)))
     crit.gradInput = "g" -- reassigned by the user: not read back
     local l, g = crit(x1, t1)
     assert.is_true(T.istensor(g) and l == l)
     assert.equal(g, crit.gradInput)
+  end)
+
+  it("keeps working when garbage is collected in the middle of use", function()
+    local m = H.bin({ 2, 1, 40, 40 }, 0.7)
+    local _, want = segloss.bce_dice(x1, t1, { activation = "sigmoid", mask = m })
+    local kept = {}
+    for i = 1, 30 do
+      -- the mask given at construction lives only in the criterion now
+      local crit = segloss.BCEDice { activation = "sigmoid", mask = H.bin({ 2, 1, 40, 40 }, 1) }
+        + 0.5 * segloss.Dice { activation = "sigmoid" }
+      collectgarbage()
+      local _, g = crit(x1, t1, m)
+      collectgarbage()
+      local _, g2 = crit(x2, t1, m)
+      collectgarbage()
+      assert.is_true(rawequal(g2, crit:backward(x2, t1, m)))
+      kept[i] = g -- a gradient that outlives its criterion
+      if i % 3 == 0 then crit = nil end -- luacheck: ignore 311
+      collectgarbage()
+    end
+    collectgarbage()
+    collectgarbage()
+    local crit = segloss.BCEDice { activation = "sigmoid" }
+    for i = 1, 30 do
+      assert.is_true(kept[i]:numel() == 3200 and kept[i]:max() == kept[i]:max())
+      local l, g = crit(x1, t1, m)
+      assert.is_true(same(g, want) and l == l)
+    end
   end)
 
   it("its own gradient can be its next input", function()
@@ -178,53 +215,76 @@ describe("criterion state", function()
   end)
 end)
 
-describe("segloss.core.combo checks what Lua hands it", function()
+describe("the compiled criterion's entry points check what Lua hands them", function()
   local x, t = T.rand(1, 1, 4), T.zeros(1, 1, 4)
-  local cases = {
-    { "a part that is not a table", { "part 1 must be a table {name, opts, weight}, got 42" }, "f", { 42 } },
-    { "parts that are not a table", { "parts must be a list of {name, opts, weight}, got nil" }, "f", nil },
-    { "an unknown loss", { 'part 1: unknown loss string "nope"' }, "f", { { "nope", {}, 1 } } },
-    { "a loss name with a NUL", { "part 1: unknown loss" }, "f", { { "dice\0x", {}, 1 } } },
-    { "a missing name", { "part 1: unknown loss nil" }, "f", { {} } },
-    { "options that are not a table", { "part 1: options must be a table, got 3" }, "f", { { "dice", 3, 1 } } },
-    { "a weight that is not a number", { "the weight of part 1 must be a finite number", 'got string "w"' }, "f", { { "dice", {}, "w" } } },
-    { "a NaN weight", { "the weight of part 1 must be a finite number", "got nan" }, "f", { { "dice", {}, 0 / 0 } } },
-    { "a weight beyond float32", { "the weight of part 2 must be a finite number within the float32 range" }, "f",
-      { { "dice", {}, 1 }, { "bce", {}, 1e39 } } },
-    { "too many parts", { "a combination takes 1 to 7 parts, got 8" }, "f",
-      { { "dice" }, { "dice" }, { "dice" }, { "dice" }, { "dice" }, { "dice" }, { "dice" }, { "dice" } } },
-    { "no parts", { "a combination takes 1 to 7 parts, got 0" }, "f", {} },
-  }
-  for _, c in ipairs(cases) do
-    it(c[1], function()
-      H.errors(c[3] .. ": ", c[2], core.combo, c[3], c[4], x, t)
-    end)
-  end
-
-  it("its other arguments", function()
-    local p = { { "dice", {}, 1 } }
-    H.errors("segloss.core.combo: ", { "parts must be a list" }, core.combo, 42, nil, x, t)
-    H.errors("f: ", { "input must be a segloss.Tensor, got nil" }, core.combo, "f", p)
-    H.errors("f: ", { "mask must be a segloss.Tensor, got 3" }, core.combo, "f", p, x, t, 3)
-    H.errors("f: ", { "out must be a segloss.Tensor, got string" }, core.combo, "f", p, x, t, nil, "o")
-    H.errors("f: ", { "want_grad must be a boolean, got 1" }, core.combo, "f", p, x, t, nil, nil, 1)
-    H.errors("f: ", { "last must be a table or nil, got 5" }, core.combo, "f", p, x, t, nil, nil, true, true, nil, 5)
-    H.errors("f: ", { "statistics must be a segloss.Tensor" }, core.combo, "f", p, x, t, nil, nil, true, true, {})
-    H.errors("segloss.core.check_opts: ", { "fname must be a string, got nothing" }, core.check_opts)
-    H.errors("f: ", { "unknown loss nothing" }, core.check_opts, "f")
+  it("criterion_new and criterion_join", function()
+    H.errors("segloss.core.criterion_new: ", { "fname must be a string, got nothing" }, core.criterion_new)
+    H.errors("f: ", { "unknown loss nothing" }, core.criterion_new, "f")
+    H.errors("f: ", { 'unknown loss string "nope"' }, core.criterion_new, "f", "nope")
+    H.errors("f: ", { "unknown loss" }, core.criterion_new, "f", "dice\0x")
+    H.errors("f: ", { "opts must be a table, got 3" }, core.criterion_new, "f", "dice", 3)
+    H.errors("f: ", { 'unknown option "smoth" (did you mean "smooth"?)' }, core.criterion_new, "f", "dice",
+      { smoth = 1 })
+    local d = core.criterion_new("f", "dice", {})
+    local n = core.max_parts
+    H.errors("g: ", { string.format("a combination takes 1 to %d parts, got 0", n) }, core.criterion_join, "g")
+    H.errors("g: ", { "criterion must be a compiled criterion", "got a table" }, core.criterion_join, "g", d, {})
+    local all = {}
+    for i = 1, n do all[i] = d end
+    assert.equal("userdata", type(core.criterion_join("g", table.unpack(all))))
+    all[n + 1] = d
+    H.errors("g: ", { string.format("a combination takes at most %d parts, got %d", n, n + 1) },
+      core.criterion_join, "g", table.unpack(all))
   end)
 
-  it("the checks of segloss.core.metrics (behind metrics.evaluate)", function()
+  it("criterion_weights, and the weights at the call", function()
+    local d = core.criterion_new("segloss.Dice", "dice", {})
+    H.errors("segloss.core.criterion_weights: ", { "expected 1 argument, got 0" }, core.criterion_weights, d)
+    H.errors("segloss.core.criterion_weights: ", { 'weight must be a number, got string "w"' },
+      core.criterion_weights, d, "w")
+    core.criterion_weights(d, 0 / 0)
+    H.errors("segloss.Dice: ", { "the weight of part 1 must be a finite number within the float32 range",
+      "got nan" }, core.criterion_call, d, x, t, nil, true)
+    local j = core.criterion_join("segloss.Criterion", d, core.criterion_new("f", "bce", {}))
+    core.criterion_weights(j, 1, 1e39)
+    H.errors("segloss.Criterion: ", { "the weight of part 2 must be a finite number", "got 1e+39" },
+      core.criterion_call, j, x, t, nil, true)
+  end)
+
+  it("the tensors of a call", function()
+    local d = core.criterion_new("segloss.Dice", "dice", {})
+    core.criterion_weights(d, 1)
+    H.errors("segloss.Dice: ", { "input must be a segloss.Tensor, got nil" }, core.criterion_call, d)
+    H.errors("segloss.Dice: ", { "target must be a segloss.Tensor, got a table {1, 2}" }, core.criterion_call, d, x,
+      { 1, 2 })
+    H.errors("segloss.Dice: ", { "mask must be a segloss.Tensor or nil, got 3" }, core.criterion_call, d, x, t, 3)
+    H.errors("segloss.Criterion:from_stats: ", { "statistics must be a segloss.Tensor, got a table" },
+      core.criterion_from_stats, d, {}, x, t)
+    H.errors("segloss.Criterion:stats: ", { "input must be a segloss.Tensor, got 1" }, core.criterion_stats, d, 1, t)
+    assert.is_nil(core.criterion_last(d))
+    local l = core.criterion_call(d, x, t, nil, false)
+    assert.equal(l, core.criterion_last(d).total)
+  end)
+
+  it("the checks of segloss.core.metrics_evaluate (behind metrics.evaluate)", function()
     local m = T.zeros(1, 1, 4, 4)
-    H.errors("segloss.metrics.evaluate: ", { "option threshold must be a number in (0, 1), got 2" }, core.metrics, m, m, nil, 2)
-    H.errors("segloss.metrics.evaluate: ", { "option tolerance must be a finite number >= 0, got nan" }, core.metrics, m, m, nil, nil, nil, 0 / 0)
-    H.errors("segloss.metrics.evaluate: ", { "option empty_distance must be a finite number >= 0, got -1" }, core.metrics, m, m, nil, nil, nil, nil, -1)
-    H.errors("segloss.metrics.evaluate: ", { "option activation must be one of" }, core.metrics, m, m, "softmax\0")
-    H.errors("segloss.metrics.evaluate: ", { "option include_background must be a boolean, got 1" }, core.metrics, m, m, nil, nil, nil, nil, nil, 1)
+    local E = "segloss.metrics.evaluate: "
+    local ev = core.metrics_evaluate
+    H.errors(E, { "option threshold must be a number in (0, 1), got 2" }, ev, m, m, { threshold = 2 })
+    H.errors(E, { "option tolerance must be a finite number >= 0, got nan" }, ev, m, m, { tolerance = 0 / 0 })
+    H.errors(E, { "option empty_distance must be a finite number >= 0, got -1" }, ev, m, m, { empty_distance = -1 })
+    H.errors(E, { "option activation must be one of" }, ev, m, m, { activation = "softmax\0" })
+    H.errors(E, { "option include_background must be a boolean, got 1" }, ev, m, m, { include_background = 1 })
+    H.errors(E, { "option distances must be a boolean, got string \"no\"" }, ev, m, m, { distances = "no" })
+    H.errors(E, { "option classes must be an integer in 2..16777216, got 16777217" }, ev, m, m, { classes = 2 ^ 24 + 1 })
+    H.errors(E, { "option names must be strings, got 1" }, ev, m, m, { 1 })
+    H.errors(E, { "opts must be a table, got 3" }, ev, m, m, 3)
+    H.errors(E, { "expected at most 3 arguments, got 4" }, ev, m, m, nil, 1)
+    H.errors(E, { "target must be a segloss.Tensor, got nil" }, ev, m)
   end)
 end)
 
-describe("no leaks when filling the results raises", function()
+describe("no leaks", function()
   local function rss_kib()
     local f = io.open("/proc/self/statm")
     if not f then return nil end
@@ -233,7 +293,7 @@ describe("no leaks when filling the results raises", function()
     return res * 4
   end
 
-  it("a metamethod that raises while last() is filled leaks nothing", function()
+  it("criteria built, run, failing and dropped by the thousand leak nothing", function()
     if not rss_kib() then
       pending("no /proc/self/statm")
       return
@@ -243,20 +303,22 @@ describe("no leaks when filling the results raises", function()
     local check_rss = not (os.getenv("LD_PRELOAD") or ""):find("libasan")
     segloss.seed(1)
     local x, t = T.randn(2, 3, 12, 12), H.labels({ 2, 3, 12, 12 })
-    local crit = segloss.Dice { activation = "softmax" } + segloss.CE { activation = "softmax" }
-    crit(x, t)
-    -- the part tables are filled with lua_setfield: a __newindex there raises
-    -- after the passes ran (the internal table, reached through debug)
-    local last = state_of(crit).last
-    last.parts = { setmetatable({}, { __newindex = function() error("no") end }) }
+    local bad = x:clone()
+    bad:reshape(bad:numel()):set(5, 0 / 0)
     local function burst(n)
-      for _ = 1, n do assert(not pcall(crit, x, t)) end
+      for _ = 1, n do
+        local crit = segloss.Dice { activation = "softmax", weight = { 1, 2, 3 } }
+          + segloss.CE { activation = "softmax" }
+        crit(x, t)
+        assert(not pcall(crit, bad, t))
+        crit:last()
+      end
       collectgarbage()
       collectgarbage()
     end
-    burst(2000)
+    burst(500)
     local before = rss_kib()
-    burst(20000) -- 0.5 KiB each would be 10 MiB
+    burst(5000)
     local grew = rss_kib() - before
     if check_rss then
       assert.is_true(grew < 2048, string.format("resident memory grew by %d KiB", grew))

@@ -144,7 +144,8 @@ describe("metrics", function()
     H.errors(E, { "prediction must be a segloss.Tensor, got a table" }, metrics.evaluate, {}, m)
     H.errors(E, { 'unknown option "tresh"' }, metrics.evaluate, m, m, { tresh = 0.5 })
     H.errors(E, { "option threshold must be a number in (0, 1), got 1" }, metrics.evaluate, m, m, { threshold = 1 })
-    H.errors(E, { "option spacing must be a table, got 1" }, metrics.evaluate, m, m, { spacing = 1 })
+    H.errors(E, { "option spacing must be a list of one number > 0 per spatial axis, got 1" }, metrics.evaluate, m, m,
+      { spacing = 1 })
     H.errors(E, { "spacing must have one number per spatial axis: 3 given, 2 needed" }, metrics.evaluate, m, m,
       { spacing = { 1, 1, 1 } })
     H.errors(E, { "spacing[2] must be a finite number > 0, got -1" }, metrics.evaluate, m, m, { spacing = { 1, -1 } })
@@ -297,7 +298,7 @@ describe("metrics", function()
         metrics.evaluate, logits:argmax(), lab, { classes = 3, activation = "softmax" })
       H.errors(E, { "prediction has 3 channels but option classes is 4" }, metrics.evaluate, logits, lab,
         { classes = 4 })
-      H.errors(E, { "option classes must be an integer >= 2, got 1.5" }, metrics.evaluate, logits, lab,
+      H.errors(E, { "option classes must be an integer in 2..16777216, got 1.5" }, metrics.evaluate, logits, lab,
         { classes = 1.5 })
       -- a label map given without classes: the message says how
       H.errors(E, { "prediction value 2 at", "a label map? pass classes = the number of classes" },

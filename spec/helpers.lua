@@ -158,4 +158,24 @@ function H.json(path)
   return cjson.decode(H.readfile(path))
 end
 
+--- The loss registry (segloss.losses()), or its entries for which keep(d)
+-- is true: the specs that run "every loss" iterate it, so a new loss joins
+-- them by its descriptor alone.
+function H.losses(keep)
+  local out = {}
+  for _, d in ipairs(require("segloss").losses()) do
+    if not keep or keep(d) then out[#out + 1] = d end
+  end
+  return out
+end
+
+--- Does loss d take option o (and not refuse it)?
+function H.takes(d, o) return d.options[o] ~= nil and not d.options[o].refused end
+
+--- Does loss d allow activation a?
+function H.allows(d, a)
+  for _, v in ipairs(d.activations) do if v == a then return true end end
+  return false
+end
+
 return H

@@ -266,6 +266,7 @@ int luaopen_segloss_core(lua_State *L)
 	sl_tensor_open(L, ctx);
 	lua_setfield(L, -2, "tensor");
 	sl_loss_open(L, ctx);
+	sl_criterion_open(L, ctx);
 	sl_metrics_open(L, ctx);
 	sl_nn_open(L, ctx);
 	sl_npz_open(L, ctx);

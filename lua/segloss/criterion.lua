@@ -14,7 +14,10 @@
 --
 -- Criteria add and scale: `segloss.Dice() + 0.5 * segloss.Focal{gamma = 2}`,
 -- with weights that are numbers within float32's range or schedules.
--- A combination of up to seven parts is evaluated in one statistics pass
+-- Its parts are compiled when it is built (options checked once, defaults
+-- resolved, lists copied into C memory), so a step parses nothing.
+-- A combination of up to `segloss.core.max_parts` parts (a limit of the C
+-- core) is evaluated in one statistics pass
 -- (shared by all region parts) plus one fused pass that sums every part's
 -- value and gradient, the activation computed once per pass.
 --
@@ -26,12 +29,10 @@ local schedule = require "segloss.schedule"
 local T = core.tensor
 local M = {}
 
---- The criterion classes and the functional loss behind each.
-M.classes = {
-  BCE = "bce", CE = "ce", Focal = "focal", Dice = "dice", IoU = "iou", Tversky = "tversky",
-  FocalTversky = "focal_tversky", SensitivitySpecificity = "sensitivity_specificity",
-  GeneralizedDice = "generalized_dice", BCEDice = "bce_dice", DiceFocal = "dice_focal",
-}
+--- The criterion classes and the functional loss behind each, from the
+-- registry (`segloss.losses()`): `classes.Dice == "dice"`.
+M.classes = {}
+for _, d in ipairs(core.losses()) do M.classes[d.class] = d.name end
 
 local Criterion = {}
 Criterion.__index = Criterion
@@ -42,9 +43,11 @@ local function is_criterion(v) return getmetatable(v) == Criterion end
 M.is = is_criterion
 
 -- Each criterion's state, out of reach of Lua code holding the criterion:
--- its parts, the spec handed to the C core, the step counter, the values
--- of the last evaluation, its two gradient buffers and what the last
--- gradient was computed from. (The C core checks all of it anyway.)
+-- its parts (class, options as given, weight factor and schedule), the
+-- step counter, and its compiled form (`plan`, a userdata only the C core
+-- makes and reads: the parts' options compiled once, the weights, the two
+-- gradient buffers, the values of the last evaluation and what the last
+-- gradient was computed from).
 local state = setmetatable({}, { __mode = "k" })
 
 local MANAGED = { out = true, grad = true }
@@ -55,27 +58,22 @@ local function copy(t)
   return c
 end
 
--- the parts' spec for core.combo: { {name, opts, weight}, ... }; weights are
--- refreshed in place when they change (no allocation per step)
+-- the parts' weights into the compiled criterion (which also forgets the
+-- gradient it kept: it was computed with the old weights)
 local function refresh(self)
-  local spec = state[self].spec
-  for i, p in ipairs(state[self].parts) do
-    local w = p.k * (p.schedule and p.schedule:value(state[self].steps) or 1)
-    p.weight = w
-    local e = spec[i]
-    if not e then
-      e = {}
-      spec[i] = e
-    end
-    e[1], e[2], e[3] = p.name, p.opts, w
+  local st = state[self]
+  local w = st.w
+  for i, p in ipairs(st.parts) do
+    local v = p.k * (p.schedule and p.schedule:value(st.steps) or 1)
+    p.weight = v
+    w[i] = v
   end
-  for i = #state[self].parts + 1, #spec do spec[i] = nil end
-  state[self].cache.valid = false -- the weights changed
+  core.criterion_weights(st.plan, table.unpack(w, 1, #st.parts))
 end
 
-local function new(parts)
+local function new(parts, plan)
   local self = setmetatable({}, Criterion)
-  state[self] = { parts = parts, spec = {}, steps = 0, last = {}, bufs = {}, cache = {} }
+  state[self] = { parts = parts, plan = plan, steps = 0, w = {} }
   refresh(self)
   return self
 end
@@ -95,9 +93,9 @@ function M.constructor(class)
           "gradient; use the functional segloss.%s for %s)", fname, k, name, k), 0)
       end
     end
-    local ok, err = pcall(core.check_opts, fname, name, opts)
-    if not ok then error(err, 0) end
-    return new({ { class = class, name = name, opts = copy(opts), user = copy(opts), k = 1 } })
+    -- every option checked against the registry and compiled, once
+    local plan = core.criterion_new(fname, name, opts)
+    return new({ { class = class, name = name, user = copy(opts), k = 1 } }, plan)
   end
 end
 
@@ -113,74 +111,24 @@ local function own(self, fname)
   return st
 end
 
--- the checks of the data-bearing arguments of a call
-local function check_xt(fname, x, t, mask)
-  if not T.istensor(x) then
-    error(string.format("%s: input must be a segloss.Tensor, got %s", fname, describe(x)), 0)
-  end
-  if not T.istensor(t) then
-    error(string.format("%s: target must be a segloss.Tensor, got %s", fname, describe(t)), 0)
-  end
-  if mask ~= nil and not T.istensor(mask) then
-    error(string.format("%s: mask must be a segloss.Tensor or nil, got %s", fname, describe(mask)), 0)
-  end
-end
-
-local function fname_of(self)
-  if #state[self].parts == 1 then return "segloss." .. state[self].parts[1].class end
-  return "segloss.Criterion"
-end
-
-local function same_shape(a, x)
-  if a:dim() ~= x:dim() then return false end
-  for i = 1, x:dim() do
-    if a:size(i) ~= x:size(i) then return false end
-  end
-  return true
-end
-
--- The buffer this call writes its gradient into: of the criterion's two,
--- the one it did not hand out last (reallocated only when x's shape
--- changes). Nothing here reads crit.gradInput, which users may reassign.
-local function spare(self, x)
-  local bufs = state[self].bufs
-  local i = rawequal(bufs[1], state[self].cache.g) and 2 or 1
-  local b = bufs[i]
-  if not (b and same_shape(b, x)) then
-    b = T.zeros(x:shape())
-    bufs[i] = b
-  end
-  return b, i
-end
-
-local function run(self, x, t, mask, want_grad, stats)
-  local fname = fname_of(self)
-  check_xt(fname, x, t, mask)
-  local out, slot
-  if want_grad then out, slot = spare(self, x) end
-  local loss, g = core.combo(fname, state[self].spec, x, t, mask, out, want_grad, true, stats, state[self].last)
-  -- the call succeeded: publish its gradient, remember what it was made of
-  self.output = loss
-  if want_grad then
-    if not rawequal(g, out) then state[self].bufs[slot] = g end -- out overlapped an input
-    local c = state[self].cache
-    c.valid, c.x, c.t, c.m, c.g = true, x, t, mask, g
-    c.xv, c.tv, c.mv, c.gv = x:version(), t:version(), mask and mask:version(), g:version()
-    self.gradInput = g
-  end
-  return loss, g
-end
+-- The C core checks x, t and the mask, picks the gradient buffer, runs the
+-- passes and keeps the values behind last(); here only the public fields.
+local call, backward_core = core.criterion_call, core.criterion_backward
 
 --- The loss and its gradient: `loss, grad = crit(x, t [, mask])`.
 function Criterion:__call(x, t, mask)
-  own(self, "segloss.Criterion")
-  return run(self, x, t, mask, true)
+  local loss, g = call(own(self, "segloss.Criterion").plan, x, t, mask, true)
+  self.output = loss
+  if g ~= nil then self.gradInput = g end
+  return loss, g
 end
 
 --- Computes the loss (and, fused with it, the gradient that backward returns).
 function Criterion:forward(x, t, mask)
-  own(self, "segloss.Criterion:forward")
-  return (run(self, x, t, mask, true))
+  local loss, g = call(own(self, "segloss.Criterion:forward").plan, x, t, mask, true)
+  self.output = loss
+  if g ~= nil then self.gradInput = g end
+  return loss
 end
 
 --- d loss / d x: the gradient of the last forward when it was computed on
@@ -188,20 +136,19 @@ end
 -- of a tensor bumps its `version()`), the gradient itself was not changed
 -- in place, and the weights are the same; else computed now.
 function Criterion:backward(x, t, mask)
-  local c = own(self, "segloss.Criterion:backward").cache
-  if c.valid and rawequal(c.x, x) and rawequal(c.t, t) and rawequal(c.m, mask)
-    and x:version() == c.xv and t:version() == c.tv and (mask == nil or mask:version() == c.mv)
-    and c.g:version() == c.gv then
-    return c.g
+  local g, loss = backward_core(own(self, "segloss.Criterion:backward").plan, x, t, mask)
+  if loss ~= nil then -- computed now
+    self.output = loss
+    if g ~= nil then self.gradInput = g end
   end
-  local _, g = run(self, x, t, mask, true)
   return g
 end
 
 --- The loss alone, without the gradient pass (for validation, say).
 function Criterion:value(x, t, mask)
-  own(self, "segloss.Criterion:value")
-  return (run(self, x, t, mask, false))
+  local loss = call(own(self, "segloss.Criterion:value").plan, x, t, mask, false)
+  self.output = loss
+  return loss
 end
 
 --- The per-class statistics of the batch, summed over its samples: a (C, 9)
@@ -211,20 +158,16 @@ end
 -- `crit:from_stats` turns into the loss and gradient of parts with
 -- `batch = true`.
 function Criterion:stats(x, t, mask)
-  own(self, "segloss.Criterion:stats")
-  check_xt("segloss.Criterion:stats", x, t, mask)
-  return core.combo("segloss.Criterion:stats", state[self].spec, x, t, mask, nil, false, false, nil, nil,
-    true)
+  return core.criterion_stats(own(self, "segloss.Criterion:stats").plan, x, t, mask)
 end
 
 --- The loss and gradient from given statistics (all-reduced ones, say) for
 -- the parts with `batch = true`; other parts use the local data.
 function Criterion:from_stats(stats, x, t, mask)
-  own(self, "segloss.Criterion:from_stats")
-  if not T.istensor(stats) then
-    error("segloss.Criterion:from_stats: statistics must be a segloss.Tensor, got " .. describe(stats), 0)
-  end
-  return run(self, x, t, mask, true, stats)
+  local loss, g = core.criterion_from_stats(own(self, "segloss.Criterion:from_stats").plan, stats, x, t, mask)
+  self.output = loss
+  if g ~= nil then self.gradInput = g end
+  return loss, g
 end
 
 --- The values of the last evaluation, from the statistics already
@@ -237,15 +180,11 @@ end
 -- averaged over the samples where the class takes part, 0 where it takes
 -- part nowhere. Nil before the first evaluation.
 function Criterion:last()
-  local L = own(self, "segloss.Criterion:last").last
-  if type(L) ~= "table" or L.total == nil then return nil end
-  local r = { total = L.total, parts = {} }
-  for i, p in ipairs(state[self].parts) do
-    local e = type(L.parts) == "table" and type(L.parts[i]) == "table" and L.parts[i] or {}
-    local pc
-    if type(e.per_class) == "table" then pc = copy(e.per_class) end
-    r.parts[i] = { name = p.class, weight = p.weight, value = e.value, weighted = e.weighted,
-      per_class = pc }
+  local st = own(self, "segloss.Criterion:last")
+  local r = core.criterion_last(st.plan)
+  if r == nil then return nil end
+  for i, p in ipairs(st.parts) do
+    r.parts[i].name, r.parts[i].weight = p.class, p.weight
   end
   return r
 end
@@ -314,7 +253,7 @@ local function scaled(c, k)
     end
     parts[i] = q
   end
-  local r = new(parts)
+  local r = new(parts, core.criterion_join("segloss.Criterion", state[c].plan))
   state[r].steps = state[c].steps
   refresh(r)
   return r
@@ -336,10 +275,8 @@ function Criterion.__add(a, b)
   local parts = {}
   for _, p in ipairs(state[a].parts) do parts[#parts + 1] = copy(p) end
   for _, p in ipairs(state[b].parts) do parts[#parts + 1] = copy(p) end
-  if #parts > 7 then
-    error(string.format("segloss.Criterion: a combination takes at most 7 parts, got %d", #parts), 0)
-  end
-  local r = new(parts)
+  -- (the C core says when there are too many: segloss.core.max_parts)
+  local r = new(parts, core.criterion_join("segloss.Criterion", state[a].plan, state[b].plan))
   state[r].steps = math.max(state[a].steps, state[b].steps)
   refresh(r)
   return r

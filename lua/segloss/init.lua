@@ -18,6 +18,11 @@ local segloss = {
 
   tensor = core.tensor,
   core = core,
+  --- The losses: one descriptor each, from the registry in C (a fresh table
+  -- per call): `{name = "dice", class = "Dice", kind = "region", paper = ,
+  -- activations = {...}, options = {smooth = {type = "number", default = 1,
+  -- min = 0}, ...}, ...}`.
+  losses = core.losses,
 }
 
 local criterion = require "segloss.criterion"
@@ -29,15 +34,13 @@ segloss.experiment = require "segloss.experiment"
 segloss.data = require "segloss.data"
 segloss.Criterion = criterion.Criterion
 
--- Criterion objects: segloss.Dice{smooth = 1} + 0.5 * segloss.Focal{gamma = 2}
-for class in pairs(criterion.classes) do
-  segloss[class] = criterion.constructor(class)
-end
-
--- The functional losses: local loss, grad = segloss.dice(x, t, opts)
-for _, name in ipairs { "bce", "ce", "focal", "dice", "iou", "tversky", "focal_tversky",
-  "sensitivity_specificity", "generalized_dice", "bce_dice", "dice_focal" } do
-  segloss[name] = core[name]
+-- Every loss of the registry twice: the functional form,
+--   local loss, grad = segloss.dice(x, t, opts)
+-- and the criterion class,
+--   segloss.Dice{smooth = 1} + 0.5 * segloss.Focal{gamma = 2}
+for _, d in ipairs(core.losses()) do
+  segloss[d.name] = core[d.name]
+  segloss[d.class] = criterion.constructor(d.class)
 end
 
 return segloss

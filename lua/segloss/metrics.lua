@@ -29,59 +29,11 @@
 -- @module segloss.metrics
 
 local core = require "segloss.core"
-local util = require "segloss.util"
-local describe = util.describe
 
 local M = {}
 
 local NAMES = { "dice", "iou", "precision", "sensitivity", "specificity", "hd", "hd95", "assd", "nsd" }
 local DIST = { hd = true, hd95 = true, assd = true, nsd = true }
-
-local OPTS = {
-  activation = "string", threshold = "number", spacing = "table", tolerance = "number",
-  empty_distance = "number", include_background = "boolean", distances = "boolean",
-  classes = "number",
-}
-
-local function fail(msg) error("segloss.metrics.evaluate: " .. msg, 0) end
-
-local function suggest(k) return util.suggest(k, OPTS) end
-
-local function check_opts(opts)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then fail("opts must be a table, got " .. describe(opts)) end
-  for k, v in pairs(opts) do
-    local want = OPTS[k]
-    if not want then
-      local s = suggest(k)
-      fail(string.format("unknown option %q%s", tostring(k), s and string.format(' (did you mean "%s"?)', s) or ""))
-    end
-    if type(v) ~= want then
-      fail(string.format("option %s must be a %s, got %s", k, want, describe(v)))
-    end
-  end
-  local c = opts.classes
-  if c ~= nil and not (math.tointeger(c) and c >= 2) then
-    fail("option classes must be an integer >= 2, got " .. tostring(c))
-  end
-  local a = opts.activation
-  if a ~= nil and a ~= "none" and a ~= "sigmoid" and a ~= "softmax" then
-    fail('option activation must be one of "none", "sigmoid", "softmax", got ' .. describe(a))
-  end
-  local th = opts.threshold
-  if th ~= nil and not (th > 0 and th < 1) then
-    fail("option threshold must be a number in (0, 1), got " .. tostring(th))
-  end
-  local tol = opts.tolerance
-  if tol ~= nil and not (tol >= 0 and tol < math.huge) then
-    fail("option tolerance must be a finite number >= 0, got " .. tostring(tol))
-  end
-  local ed = opts.empty_distance
-  if ed ~= nil and not (ed >= 0 and ed < math.huge) then
-    fail("option empty_distance must be a finite number >= 0, got " .. tostring(ed))
-  end
-  return opts
-end
 
 local function mean_of(rows, name)
   local s, n = 0, 0
@@ -138,14 +90,10 @@ end
 -- @tparam[opt] table opts
 -- @treturn table
 function M.evaluate(pred, target, opts, ...)
-  if select("#", ...) > 0 then fail("expected at most 3 arguments") end
-  local T = core.tensor
-  if not T.istensor(pred) then fail("prediction must be a segloss.Tensor, got " .. describe(pred)) end
-  if not T.istensor(target) then fail("target must be a segloss.Tensor, got " .. describe(target)) end
-  opts = check_opts(opts)
-  local dist = opts.distances ~= false
-  local res = core.metrics(pred, target, opts.activation, opts.threshold, opts.spacing, opts.tolerance,
-    opts.empty_distance, opts.include_background, dist, opts.classes)
+  -- the C core checks the arguments and the options (with the losses'
+  -- option walker, so that their errors read alike) and computes the rows
+  local res = core.metrics_evaluate(pred, target, opts, ...)
+  local dist = res.distances
   local rows = res.rows
   local r = { values = rows, per_class = {}, per_sample = {}, empty = {},
     empty_distance = res.empty_distance }

@@ -13,6 +13,7 @@
 
 #include "../nn/conv.h"
 #include "../ops.h"
+#include "../opt.h"
 #include "../rng.h"
 #include "../tensor.h"
 
@@ -89,7 +90,7 @@ int sl_checkshape(lua_State *L, int idx, const char *fname, int64_t *shape);
 /* Checks a parsed shape (dimensions >= 1, no overflow); returns numel. */
 size_t sl_checksize(lua_State *L, const char *fname, int ndim, const int64_t *shape);
 
-/* check.c — options. `opt` names the option in messages: "option <opt>
+/* opts.c — options. `opt` names the option in messages: "option <opt>
  * must be <expected>, got <value>". */
 _Noreturn void sl_opterror(lua_State *L, const char *fname, const char *opt, int idx,
                            const char *expected);
@@ -102,6 +103,32 @@ int sl_optbool(lua_State *L, const char *fname, const char *opt, int idx);
  * means no upper end, hi = FLT_MAX the float32 range. */
 double sl_optnum(lua_State *L, const char *fname, const char *opt, int idx, double lo, int lo_open,
                  double hi, int hi_open);
+/* What sl_optnum says a number must be ("a number in [0, 1]"), in buf. */
+const char *sl_rangestr(double lo, int lo_open, double hi, int hi_open, char *buf, size_t len);
+
+/* One option as the walker found it. */
+typedef struct sl_optval {
+	unsigned char given;   /* the table has it */
+	unsigned char special; /* "auto" (SL_OT_NUM_AUTO), false (SL_OT_NUM_FALSE_CHANNELS) */
+	unsigned char list;    /* a list (SL_OT_CHANNELS, SL_OT_NUMBERS, a table for
+	                          SL_OT_NUM_FALSE_CHANNELS): its value is at stack index idx */
+	int idx;
+	double num;            /* a number, a boolean (0/1), an enum's index, an integer */
+	sl_tensor *tensor;     /* SL_OT_TENSOR */
+} sl_optval;
+/* Walks the opts table at oi (nil: no options) against the n descriptors
+ * d; a name whose bit is not in `known` is unknown (with a suggestion).
+ * Checks each value against its type and range; fills v[0..n-1]. The
+ * values of lists are pushed once the walk is over, and stay on the stack
+ * until the function returns. */
+void sl_opts_walk(lua_State *L, const char *fn, int oi, const sl_optdesc *d, int n, unsigned known,
+                  sl_optval *v);
+/* Pushes option o of the descriptors `all` as Lua sees it (segloss.losses()):
+ * {type = , choices = , min = , max = , default = , doc = , ...}, with the
+ * type, defaults, doc and refusal of the loss or function that takes it
+ * (doc NULL: the option's own; a default of kind SL_DEF_NONE: none). */
+void sl_push_optdesc(lua_State *L, const sl_optdesc *all, int o, int type, sl_default def, sl_default def_sm,
+                     const char *doc, const char *refused);
 
 /* tensor.c */
 /* A new tensor (uninitialised elements) on the top of the stack; checks the
@@ -119,7 +146,9 @@ _Noreturn void sl_loss_raise(lua_State *L, const char *fn, struct sl_lossrun *ru
 /* loss.c: sets the functional losses (segloss.dice, ...) into the table on
  * the top of the stack */
 void sl_loss_open(lua_State *L, int ctx);
-/* metrics.c: distance_transform and metrics into the table on the top */
+/* criterion.c: what criteria call (combo, check_opts) into the table on the top */
+void sl_criterion_open(lua_State *L, int ctx);
+/* metrics.c: distance_transform and metrics_evaluate into the table on the top */
 void sl_metrics_open(lua_State *L, int ctx);
 /* nn.c: the network's kernels and optimiser steps (nn_*, optim_*) into the
  * table on the top */

@@ -187,7 +187,7 @@ static int box_gc(lua_State *L)
 	return 0;
 }
 
-static int png_load(lua_State *L)
+static int data_png_load(lua_State *L)
 {
 	const char *fn = "segloss.core.png_load";
 	sl_checknargs(L, fn, 0, 1, 2);
@@ -218,7 +218,7 @@ static int png_load(lua_State *L)
 	return 2;
 }
 
-static int png_save(lua_State *L)
+static int data_png_save(lua_State *L)
 {
 	const char *fn = "segloss.core.png_save";
 	sl_checknargs(L, fn, 0, 3, 3);
@@ -299,8 +299,8 @@ static const luaL_Reg funcs[] = {
 	{"data_scan", data_scan},
 	{"data_synth_mask", data_synth_mask},
 	{"data_synth_image", data_synth_image},
-	{"png_load", png_load},
-	{"png_save", png_save},
+	{"png_load", data_png_load},
+	{"png_save", data_png_save},
 	{NULL, NULL},
 };
 

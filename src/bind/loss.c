@@ -1,14 +1,17 @@
 /*
- * loss.c — the functional losses: segloss.bce, ce, focal, dice, iou,
- * tversky, focal_tversky, sensitivity_specificity, generalized_dice,
- * bce_dice, dice_focal.
+ * loss.c — the functional losses (segloss.dice, ... one per entry of the
+ * registry, src/loss/registry.c), segloss.losses(), and what criteria
+ * share with them (part.h): compiling a loss with its options, and
+ * evaluating compiled parts.
  *
  *   local loss, grad = segloss.dice(x, t, opts)
  *
- * The binding parses and checks every argument and option (docs/losses.md's list
- * of errors), builds an sl_lossrun and hands it to the driver. Nothing is
- * written to opts.out unless every check, including the data checks of the
- * driver, has passed.
+ * A call compiles its options (sl_part_compile: every option checked
+ * against the registry, its default resolved, lists copied), checks them
+ * against the data (sl_part_check, docs/losses.md's list of errors), builds
+ * an sl_lossrun from the parts' components and hands it to the driver.
+ * Nothing is written to opts.out unless every check, including the data
+ * checks of the driver, has passed.
  */
 #include <float.h>
 #include <math.h>
@@ -16,280 +19,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../loss/loss.h"
-#include "bind.h"
+#include "part.h"
 
-/* ---- the losses and the options they know --------------------------- */
-
-enum {
-	O_ACTIVATION, O_REDUCTION, O_MASK, O_WEIGHT, O_INCLUDE_BACKGROUND, O_BATCH, O_SMOOTH,
-	O_SMOOTH_NR, O_SMOOTH_DR, O_EPS, O_GRAD, O_OUT, /* shared by all */
-	O_POS_WEIGHT, O_ALPHA, O_BETA, O_GAMMA, O_SQUARED, O_COMPLEMENT, O_SOFT_LABEL, O_EMPTY,
-	O_LAMBDA, O_W_TYPE, O_BCE_WEIGHT, O_DICE_WEIGHT, O_COUNT
-};
-
-static const char *const optnames[O_COUNT] = {
-	"activation", "reduction", "mask", "weight", "include_background", "batch", "smooth",
-	"smooth_nr", "smooth_dr", "eps", "grad", "out", "pos_weight", "alpha", "beta", "gamma",
-	"squared", "complement", "soft_label", "empty", "lambda", "w_type", "bce_weight",
-	"dice_weight",
-};
-
-#define SHARED ((1u << (O_OUT + 1)) - 1u)
-#define B(o) (1u << (o))
-
-enum { L_BCE, L_CE, L_FOCAL, L_DICE, L_IOU, L_TVERSKY, L_FTVERSKY, L_SENSSPEC, L_GDICE,
-       L_BCE_DICE, L_DICE_FOCAL, L_COUNT };
-
-typedef struct lossdef {
-	const char *name;  /* Lua name */
-	const char *fname; /* for messages */
-	unsigned opts;     /* the options it knows */
-	double smooth;     /* default smooth */
-} lossdef;
-
-#define DICE_OPTS (B(O_SQUARED) | B(O_COMPLEMENT) | B(O_SOFT_LABEL))
-static const lossdef defs[L_COUNT] = {
-	{"bce", "segloss.bce", SHARED | B(O_POS_WEIGHT), 0},
-	{"ce", "segloss.ce", SHARED, 0},
-	{"focal", "segloss.focal", SHARED | B(O_ALPHA) | B(O_GAMMA), 0},
-	{"dice", "segloss.dice", SHARED | DICE_OPTS, 1.0},
-	{"iou", "segloss.iou", SHARED | B(O_SOFT_LABEL) | B(O_EMPTY), 1e-6},
-	{"tversky", "segloss.tversky", SHARED | B(O_ALPHA) | B(O_BETA) | B(O_SOFT_LABEL), 1e-5},
-	{"focal_tversky", "segloss.focal_tversky",
-	 SHARED | B(O_ALPHA) | B(O_BETA) | B(O_GAMMA) | B(O_SOFT_LABEL), 1e-5},
-	{"sensitivity_specificity", "segloss.sensitivity_specificity", SHARED | B(O_LAMBDA), 1e-5},
-	{"generalized_dice", "segloss.generalized_dice", SHARED | B(O_W_TYPE), 1e-5},
-	{"bce_dice", "segloss.bce_dice",
-	 SHARED | DICE_OPTS | B(O_POS_WEIGHT) | B(O_BCE_WEIGHT) | B(O_DICE_WEIGHT), 1.0},
-	{"dice_focal", "segloss.dice_focal",
-	 SHARED | DICE_OPTS | B(O_ALPHA) | B(O_GAMMA) | B(O_LAMBDA), 1.0},
-};
-
-/* ---- parsed options ------------------------------------------------- */
-
-typedef struct lopts {
-	int act, red, incl_bg, batch, grad;
-	int has[O_COUNT];
-	sl_tensor *mask, *out;
-	int weight_idx;    /* stack index of the weight table or tensor, 0 if none */
-	int alpha_idx;     /* stack index of an alpha list, 0 if none */
-	double smooth, snr, sdr, eps;
-	double pos_weight;
-	int pos_auto;
-	int alpha_off;     /* alpha = false */
-	double alpha, beta, gamma, lambda;
-	int squared, complement, soft, empty_complement, w_type;
-	double bce_weight, dice_weight;
-} lopts;
-
-static const char *const activations[] = {"none", "sigmoid", "softmax", NULL};
-static const char *const reductions[] = {"mean", "sum", "none", NULL};
-static const char *const wtypes[] = {"square", "simple", "uniform", NULL};
-static const char *const empties[] = {"none", "complement", NULL};
+_Static_assert(SL_O_COUNT <= 32, "options are bits of an unsigned");
 
 /* The largest value of a number that the kernels hold as a float32. */
 #define FMAX ((double)FLT_MAX)
+#define A(a) (1u << (a))
 
-static sl_tensor *opt_tensor(lua_State *L, const char *fn, const char *opt, int idx)
+/* ---- a loss with its options, compiled ---------------------------------- */
+
+static const int list_opt[SL_NLIST] = {SL_O_WEIGHT, SL_O_ALPHA};
+
+/* The n numbers of the list at idx (a table or a tensor) into dst; records
+ * the first one outside [lo, hi]. */
+static void read_list(lua_State *L, int idx, double lo, double hi, double *dst, size_t n, size_t *bad,
+                      double *badv)
 {
 	sl_tensor *t = sl_totensor(L, idx);
-	if (!t)
-		sl_opterror(L, fn, opt, idx, "a segloss.Tensor");
-	return t;
-}
-
-/* The closest option name to s, for "did you mean" (edit distance <= 2). */
-static const char *suggest(const char *s, unsigned known)
-{
-	const char *best = NULL;
-	size_t bestd = 3, n = strlen(s);
-	if (n > 40)
-		return NULL;
-	for (int o = 0; o < O_COUNT; o++) {
-		if (!(known & B(o)))
-			continue;
-		const char *t = optnames[o];
-		size_t m = strlen(t), prev[48], cur[48];
-		if (m > 40)
-			continue;
-		for (size_t j = 0; j <= m; j++)
-			prev[j] = j;
-		for (size_t i = 1; i <= n; i++) {
-			cur[0] = i;
-			for (size_t j = 1; j <= m; j++) {
-				size_t sub = prev[j - 1] + (s[i - 1] != t[j - 1]);
-				size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-				cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-			}
-			memcpy(prev, cur, (m + 1) * sizeof prev[0]);
-		}
-		if (prev[m] < bestd) {
-			bestd = prev[m];
-			best = t;
-		}
-	}
-	return best;
-}
-
-/* Walks the opts table at index oi; every key must be an option this loss
- * knows. Leaves nothing on the stack but pushes values it keeps an index to
- * (weight, alpha list), which stay until the function returns. */
-static void parse_opts(lua_State *L, const lossdef *d, int oi, lopts *o)
-{
-	const char *fn = d->fname;
-	memset(o, 0, sizeof *o);
-	o->incl_bg = 1;
-	o->grad = 1;
-	if (lua_isnoneornil(L, oi))
-		return;
-	if (lua_type(L, oi) != LUA_TTABLE) {
-		char b[96];
-		sl_error(L, fn, "opts must be a table, got %s", sl_describe(L, oi, b, sizeof b));
-	}
-	lua_pushnil(L);
-	while (lua_next(L, oi)) {
-		int vi = lua_gettop(L);
-		if (lua_type(L, -2) != LUA_TSTRING) {
-			char b[96];
-			sl_error(L, fn, "option names must be strings, got %s", sl_describe(L, -2, b, sizeof b));
-		}
-		const char *key = lua_tostring(L, -2);
-		int o_id = -1;
-		for (int i = 0; i < O_COUNT; i++)
-			if (sl_isstring(L, -2, optnames[i]))
-				o_id = i;
-		if (o_id < 0 || !(d->opts & B(o_id))) {
-			char q[4 * 40 + 8];
-			const char *s = suggest(key, d->opts);
-			sl_quote(L, -2, q, sizeof q);
-			if (s)
-				sl_error(L, fn, "unknown option %s (did you mean \"%s\"?)", q, s);
-			sl_error(L, fn, "unknown option %s", q);
-		}
-		o->has[o_id] = 1;
-		switch (o_id) {
-		case O_ACTIVATION:
-			o->act = sl_optenum(L, fn, key, vi, activations);
-			break;
-		case O_REDUCTION:
-			o->red = sl_optenum(L, fn, key, vi, reductions);
-			break;
-		case O_MASK:
-			o->mask = opt_tensor(L, fn, key, vi);
-			break;
-		case O_WEIGHT:
-			if (lua_type(L, vi) != LUA_TTABLE && !sl_totensor(L, vi))
-				sl_opterror(L, fn, key, vi, "a list of one number >= 0 per channel");
-			o->weight_idx = 1; /* pushed below, once the table walk is over */
-			break;
-		case O_INCLUDE_BACKGROUND:
-			o->incl_bg = sl_optbool(L, fn, key, vi);
-			break;
-		case O_BATCH:
-			o->batch = sl_optbool(L, fn, key, vi);
-			break;
-		case O_SMOOTH:
-			o->smooth = sl_optnum(L, fn, key, vi, 0.0, 0, INFINITY, 0);
-			break;
-		case O_SMOOTH_NR:
-			o->snr = sl_optnum(L, fn, key, vi, 0.0, 0, INFINITY, 0);
-			break;
-		case O_SMOOTH_DR:
-			o->sdr = sl_optnum(L, fn, key, vi, 0.0, 0, INFINITY, 0);
-			break;
-		case O_EPS:
-			/* in (0, 1) and a normal float32: the kernels clamp logs at
-			 * (float)eps, whose reciprocal must be finite */
-			o->eps = lua_type(L, vi) == LUA_TNUMBER ? lua_tonumber(L, vi) : (double)NAN;
-			if (!(o->eps >= (double)FLT_MIN && o->eps < 1.0)) {
-				char exp[96];
-				snprintf(exp, sizeof exp, "a number in (0, 1) no smaller than %.8g (float32)",
-				         (double)FLT_MIN);
-				sl_opterror(L, fn, key, vi, exp);
-			}
-			break;
-		case O_GRAD:
-			o->grad = sl_optbool(L, fn, key, vi);
-			break;
-		case O_OUT:
-			o->out = opt_tensor(L, fn, key, vi);
-			break;
-		case O_POS_WEIGHT:
-			if (sl_isstring(L, vi, "auto"))
-				o->pos_auto = 1;
-			else if (lua_type(L, vi) == LUA_TNUMBER)
-				o->pos_weight = sl_optnum(L, fn, key, vi, 0.0, 0, FMAX, 0);
-			else
-				sl_opterror(L, fn, key, vi, "a number >= 0 or \"auto\"");
-			break;
-		case O_ALPHA:
-			if (lua_type(L, vi) == LUA_TBOOLEAN && !lua_toboolean(L, vi))
-				o->alpha_off = 1;
-			else if (lua_type(L, vi) == LUA_TTABLE)
-				o->alpha_idx = 1; /* a list: checked against C later */
-			else
-				o->alpha = sl_optnum(L, fn, key, vi, 0.0, 0, 1.0, 0);
-			break;
-		case O_BETA:
-			o->beta = sl_optnum(L, fn, key, vi, 0.0, 0, INFINITY, 0);
-			break;
-		case O_GAMMA:
-			o->gamma = sl_optnum(L, fn, key, vi, 0.0, 0, FMAX, 0);
-			break;
-		case O_SQUARED:
-			o->squared = sl_optbool(L, fn, key, vi);
-			break;
-		case O_COMPLEMENT:
-			o->complement = sl_optbool(L, fn, key, vi);
-			break;
-		case O_SOFT_LABEL:
-			o->soft = sl_optbool(L, fn, key, vi);
-			break;
-		case O_EMPTY:
-			o->empty_complement = sl_optenum(L, fn, key, vi, empties);
-			break;
-		case O_LAMBDA:
-			/* docs/losses.md: lambda in [0, 1] for every loss that takes it
-			 * (for dice_focal a larger focal weight is written as
-			 * Dice{} + k*Focal{alpha = false}) */
-			o->lambda = sl_optnum(L, fn, key, vi, 0.0, 0, 1.0, 0);
-			break;
-		case O_W_TYPE:
-			o->w_type = sl_optenum(L, fn, key, vi, wtypes);
-			break;
-		case O_BCE_WEIGHT:
-			o->bce_weight = sl_optnum(L, fn, key, vi, 0.0, 0, FMAX, 0);
-			break;
-		case O_DICE_WEIGHT:
-			o->dice_weight = sl_optnum(L, fn, key, vi, 0.0, 0, FMAX, 0);
-			break;
-		default:
-			break;
-		}
-		lua_pop(L, 1);
-	}
-	/* keep the weight and alpha values at fixed stack slots */
-	if (o->weight_idx) {
-		lua_getfield(L, oi, "weight");
-		o->weight_idx = lua_gettop(L);
-	}
-	if (o->alpha_idx) {
-		lua_getfield(L, oi, "alpha");
-		o->alpha_idx = lua_gettop(L);
-	}
-}
-
-/* Reads a list (table or tensor) of C numbers at idx into dst; each in
- * [lo, hi]. */
-static void read_list(lua_State *L, const char *fn, const char *opt, int idx, size_t C, double lo,
-                      double hi, double *dst)
-{
-	sl_tensor *t = sl_totensor(L, idx);
-	size_t n = t ? t->numel : (size_t)lua_rawlen(L, idx);
-	if (n != C)
-		sl_error(L, fn, "option %s must have one entry per channel (%zu), got %zu", opt, C, n);
-	for (size_t i = 0; i < C; i++) {
+	*bad = 0;
+	for (size_t i = 0; i < n; i++) {
 		double v;
 		if (t) {
 			v = (double)t->data[i];
@@ -298,15 +47,176 @@ static void read_list(lua_State *L, const char *fn, const char *opt, int idx, si
 			v = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : (double)NAN;
 			lua_pop(L, 1);
 		}
-		if (!(isfinite(v) && v >= lo && v <= hi)) {
-			char b[64];
-			if (hi == FMAX)
-				sl_error(L, fn, "option %s[%zu] must be a number >= %g within the float32 range "
-				         "(<= %.8g), got %s", opt, i + 1, lo, FMAX, sl_numstr(v, b, sizeof b));
-			sl_error(L, fn, "option %s[%zu] must be a number in [%g, %g], got %s", opt, i + 1, lo, hi,
-			         sl_numstr(v, b, sizeof b));
+		if (!*bad && !(isfinite(v) && v >= lo && v <= hi)) {
+			*bad = i + 1;
+			*badv = v;
 		}
 		dst[i] = v;
+	}
+}
+
+/* Walks the options table against the registry's options (names, types,
+ * ranges), resolves every default, and copies the lists (part.h). */
+void sl_part_compile(lua_State *L, const char *fn, int id, int oi, sl_part *p)
+{
+	sl_optval ov[SL_O_COUNT];
+	sl_opts_walk(L, fn, oi, sl_loss_options, SL_O_COUNT, sl_loss_known(id), ov);
+	memset(p, 0, sizeof *p);
+	p->id = id;
+	for (int o = 0; o < SL_O_COUNT; o++)
+		if (ov[o].given)
+			p->given |= A(o);
+	p->act = ov[SL_O_ACTIVATION].given ? (int)ov[SL_O_ACTIVATION].num : SL_ACT_NONE;
+	for (int o = 0; o < SL_O_COUNT; o++) {
+		if (ov[o].given && !ov[o].special && !ov[o].list) {
+			p->v[o] = ov[o].num;
+			continue;
+		}
+		if (ov[o].given)
+			continue;
+		sl_default d = sl_loss_default(id, o, p->act);
+		if (d.kind == SL_DEF_VALUE)
+			p->v[o] = d.v;
+		else if (d.kind == SL_DEF_FROM)
+			p->v[o] = p->v[(int)d.v]; /* an option of a smaller index */
+		else if (d.kind == SL_DEF_FALSE && o == SL_O_ALPHA)
+			p->alpha_off = 1;
+	}
+	if (ov[SL_O_ALPHA].given && ov[SL_O_ALPHA].special)
+		p->alpha_off = 1;
+	p->pos_auto = ov[SL_O_POS_WEIGHT].special;
+	p->red = (int)p->v[SL_O_REDUCTION];
+	p->incl_bg = p->v[SL_O_INCLUDE_BACKGROUND] != 0.0;
+	p->batch = p->v[SL_O_BATCH] != 0.0;
+	p->grad = p->v[SL_O_GRAD] != 0.0;
+	p->mask = ov[SL_O_MASK].tensor;
+	p->out = ov[SL_O_OUT].tensor;
+	size_t total = 0, n[SL_NLIST];
+	for (int k = 0; k < SL_NLIST; k++) {
+		const sl_optval *v = &ov[list_opt[k]];
+		sl_tensor *t = v->list ? sl_totensor(L, v->idx) : NULL;
+		n[k] = !v->list ? 0 : t ? t->numel : (size_t)lua_rawlen(L, v->idx);
+		total += n[k];
+	}
+	if (!total && !ov[SL_O_WEIGHT].list && !ov[SL_O_ALPHA].list)
+		return;
+	double *mem = sl_alloc(L, fn, (total ? total : 1) * sizeof(double), 0);
+	for (int k = 0; k < SL_NLIST; k++) {
+		const sl_optdesc *d = &sl_loss_options[list_opt[k]];
+		if (!ov[list_opt[k]].list)
+			continue;
+		read_list(L, ov[list_opt[k]].idx, d->lo, d->hi, mem, n[k], &p->bad[k], &p->badv[k]);
+		p->list[k] = mem;
+		p->nlist[k] = n[k];
+		mem += n[k];
+	}
+}
+
+/* The first entry of list k that is out of range, as an error. */
+static void bad_entry(lua_State *L, const char *fn, const sl_part *p, int k)
+{
+	const sl_optdesc *d = &sl_loss_options[list_opt[k]];
+	char b[64];
+	if (d->hi == FMAX)
+		sl_error(L, fn, "option %s[%zu] must be a number >= %g within the float32 range "
+		         "(<= %.8g), got %s", d->name, p->bad[k], d->lo, FMAX, sl_numstr(p->badv[k], b, sizeof b));
+	sl_error(L, fn, "option %s[%zu] must be a number in [%g, %g], got %s", d->name, p->bad[k], d->lo,
+	         d->hi, sl_numstr(p->badv[k], b, sizeof b));
+}
+
+void sl_part_check_entries(lua_State *L, const char *fn, const sl_part *p)
+{
+	for (int k = 0; k < SL_NLIST; k++)
+		if (p->bad[k])
+			bad_entry(L, fn, p, k);
+}
+
+/* The list k of a part, checked against C: its length, then its entries. */
+static const double *part_list(lua_State *L, const char *fn, const sl_part *p, int k, size_t C)
+{
+	if (!p->list[k])
+		return NULL;
+	if (p->nlist[k] != C)
+		sl_error(L, fn, "option %s must have one entry per channel (%zu), got %zu",
+		         sl_loss_options[list_opt[k]].name, C, p->nlist[k]);
+	if (p->bad[k])
+		bad_entry(L, fn, p, k);
+	return p->list[k];
+}
+
+/* ---- checks of a compiled part ------------------------------------------ */
+
+/* The activations a loss allows, as the error says them: `"sigmoid" or
+ * "none"`. */
+static const char *act_list(unsigned acts, char *buf, size_t len)
+{
+	int order[] = {SL_ACT_SIGMOID, SL_ACT_SOFTMAX, SL_ACT_NONE}, k = 0, n = 0;
+	size_t m = 0;
+	for (int i = 0; i < 3; i++)
+		n += (acts & A(order[i])) != 0;
+	buf[0] = '\0';
+	for (int i = 0; i < 3 && m < len; i++)
+		if (acts & A(order[i])) {
+			k++;
+			m += (size_t)snprintf(buf + m, len - m, "%s\"%s\"", k == 1 ? "" : k == n ? " or " : ", ",
+			                      sl_activations[order[i]]);
+		}
+	return buf;
+}
+
+/* The activation rule of the loss and of its parts (a preset), first
+ * failure first. */
+static void check_activation(lua_State *L, const char *fn, int id, int act)
+{
+	const sl_lossdesc *d = &sl_losses[id];
+	if (d->acts && !(d->acts & A(act))) {
+		char b[64];
+		sl_error(L, fn, "%s needs activation %s, got \"%s\"%s%s%s", d->name, act_list(d->acts, b, sizeof b),
+		         sl_activations[act], d->act_hint ? " (" : "", d->act_hint ? d->act_hint : "",
+		         d->act_hint ? ")" : "");
+	}
+	for (int i = 0; i < d->nparts; i++)
+		check_activation(L, fn, d->parts[i].loss, act);
+}
+
+/* The combinations of docs/losses.md that are errors (part.h). */
+void sl_part_check(lua_State *L, const char *fn, const sl_part *p, size_t C, int nparts)
+{
+	int id = p->id, act = p->act;
+	const sl_lossdesc *d = &sl_losses[id];
+	/* an empty target and prediction would give s_nr / 0 */
+	double snr = p->v[SL_O_SMOOTH_NR], sdr = p->v[SL_O_SMOOTH_DR];
+	if (sdr == 0.0 && snr > 0.0 && sl_loss_flag(id, SL_LF_SMOOTH_NR))
+		sl_error(L, fn, "smooth_dr = 0 with smooth_nr = %g divides by 0 on an empty target and "
+		         "prediction (give smooth_dr > 0, or smooth_nr = 0)", snr);
+	check_activation(L, fn, id, act);
+	if (C && p->v[SL_O_COMPLEMENT] != 0.0 && (p->v[SL_O_SQUARED] != 0.0 || C != 1))
+		sl_error(L, fn, "option complement needs C = 1 and squared = false, got C = %zu%s", C,
+		         p->v[SL_O_SQUARED] != 0.0 ? " and squared = true" : "");
+	for (int o = 0; o < SL_O_COUNT; o++) {
+		const sl_lossopt *e = p->given & A(o) ? sl_loss_optentry(id, o) : NULL;
+		if (e && e->refused)
+			sl_error(L, fn, "option %s is not supported (%s)", sl_loss_options[o].name, e->refused);
+	}
+	if ((d->kind == SL_KIND_PRESET || nparts > 1) && p->red == SL_RED_NONE)
+		sl_error(L, fn, "a combination of losses has no reduction \"none\"");
+	/* alpha: a number, false or a list per class (focal), or a number alone
+	 * (tversky) */
+	if (p->given & A(SL_O_ALPHA)) {
+		int list = p->list[SL_LIST_ALPHA] != NULL, isfalse = p->alpha_off;
+		if (sl_loss_opttype(id, SL_O_ALPHA) == SL_OT_NUM_FALSE_CHANNELS) {
+			if (list && act != SL_ACT_SOFTMAX)
+				sl_error(L, fn, "option alpha must be a number in [0, 1] or false with activation \"%s\", "
+				         "got a table", sl_activations[act]);
+			if (C && act == SL_ACT_SOFTMAX && !isfalse && !list)
+				sl_error(L, fn, "option alpha must be a list of %zu numbers in [0, 1] or false with "
+				         "activation \"softmax\", got %g", C, p->v[SL_O_ALPHA]);
+		} else {
+			if (list)
+				sl_error(L, fn, "option alpha must be a number in [0, 1], got a table");
+			if (isfalse)
+				sl_error(L, fn, "option alpha must be a number in [0, 1], got boolean false");
+		}
 	}
 }
 
@@ -384,359 +294,128 @@ _Noreturn void sl_loss_raise(lua_State *L, const char *fn, struct sl_lossrun *ru
 	}
 }
 
-/* ---- buffers owned by Lua -------------------------------------------- */
-
-#define BUFFER_MT "segloss.buffer"
-
-/* A buffer of n doubles that only C writes: the one at idx if it is one of
- * ours and large enough, else a new one (pushed; *fresh set). */
-static double *private_buffer(lua_State *L, const char *fn, int idx, size_t n, int *fresh)
-{
-	*fresh = 0;
-	if (idx && luaL_testudata(L, idx, BUFFER_MT) && lua_rawlen(L, idx) >= n * sizeof(double))
-		return lua_touserdata(L, idx);
-	double *b = sl_alloc(L, fn, n * sizeof(double), 0);
-	if (luaL_newmetatable(L, BUFFER_MT)) {
-		lua_pushliteral(L, "segloss.buffer");
-		lua_setfield(L, -2, "__name");
-	}
-	lua_setmetatable(L, -2);
-	*fresh = 1;
-	return b;
-}
-
 /* ---- evaluation of one or more parts ----------------------------------- */
 
-#define MAXPARTS SL_MAXREG
+/* What a part adds to the run, whatever its kind. */
+typedef struct compctx {
+	const sl_part *p;
+	double weight;             /* the part's weight in the sum */
+	const double *cwd;         /* class weights (C), or NULL */
+	const double *alist;       /* softmax focal's alpha list (C), or NULL */
+	float *cwf, *cwv;          /* per-class factors of the pixel parts */
+	size_t C;
+	int c0;
+} compctx;
 
-/* Call-level arguments: the functional form takes them from opts, a
- * criterion passes them positionally (so that its steps allocate nothing). */
-typedef struct callargs {
-	sl_tensor *x, *t, *mask, *out;
-	int out_idx;               /* stack index of out */
-	int want_grad;
-	int scratch_out;           /* out is the caller's own buffer (criteria):
-	                              it may be written before every check is done */
-	const sl_tensor *ext_stats; /* (C, SL_NSTAT) statistics for batch parts */
-	int last_idx;              /* a table to fill with per-part values, or 0 */
-	int stats_only;            /* return the batch-summed (C, SL_NSTAT) statistics */
-} callargs;
-
-/* Per-class arrays of one part, on the C stack for up to LOCALC classes. */
-#define LOCALC 64
-typedef struct partbuf {
-	double cwd[LOCALC], alist[LOCALC];
-	float cwf[LOCALC], cwv[LOCALC];
-} partbuf;
-
-/* s_nr and s_dr of a part: smooth_nr / smooth_dr where given, else smooth,
- * else the loss's default (R4 of docs/losses.md) */
-static void smoothing(const lossdef *d, const lopts *o, double *snr, double *sdr)
+/* Adds loss id's components to the run, each with the factor its preset
+ * gives it (bce_weight, lambda, ...). */
+static void add_comp(lua_State *L, const char *fn, sl_lossrun *run, const compctx *cc, int id, double factor)
 {
-	double smooth = o->has[O_SMOOTH] ? o->smooth : d->smooth;
-	*snr = o->has[O_SMOOTH_NR] ? o->snr : smooth;
-	*sdr = o->has[O_SMOOTH_DR] ? o->sdr : smooth;
-}
-
-/* An empty target and prediction would give s_nr / 0 (sensitivity_
- * specificity has no s_nr). */
-static void check_smoothing(lua_State *L, const char *fn, int id, const lopts *o)
-{
-	double snr, sdr;
-	smoothing(&defs[id], o, &snr, &sdr);
-	if (sdr == 0.0 && snr > 0.0 && id != L_BCE && id != L_CE && id != L_FOCAL && id != L_SENSSPEC)
-		sl_error(L, fn, "smooth_dr = 0 with smooth_nr = %g divides by 0 on an empty target and "
-		         "prediction (give smooth_dr > 0, or smooth_nr = 0)", snr);
-}
-
-/* The checks of one part against the data: the combinations of
- * docs/losses.md that are errors. */
-static void check_part(lua_State *L, const char *fn, int id, const lopts *o, size_t C, int act,
-                       int nparts)
-{
-	check_smoothing(L, fn, id, o);
-	if ((id == L_BCE || id == L_BCE_DICE) && act == SL_ACT_SOFTMAX)
-		sl_error(L, fn, "bce needs activation \"sigmoid\" or \"none\", got \"softmax\" (use ce)");
-	if (id == L_CE && act == SL_ACT_SIGMOID)
-		sl_error(L, fn, "ce needs activation \"softmax\" or \"none\", got \"sigmoid\" (use bce)");
-	if (o->complement && (o->squared || C != 1))
-		sl_error(L, fn, "option complement needs C = 1 and squared = false, got C = %zu%s", C,
-		         o->squared ? " and squared = true" : "");
-	if (id == L_GDICE && o->weight_idx)
-		sl_error(L, fn, "option weight is not supported (generalized_dice weighs classes by w_type)");
-	if ((id == L_BCE_DICE || id == L_DICE_FOCAL || nparts > 1) && o->red == SL_RED_NONE)
-		sl_error(L, fn, "a combination of losses has no reduction \"none\"");
-	int focal_part = id == L_FOCAL || id == L_DICE_FOCAL;
-	if (focal_part && o->alpha_idx && act != SL_ACT_SOFTMAX)
-		sl_error(L, fn, "option alpha must be a number in [0, 1] or false with activation \"%s\", "
-		         "got a table", activations[act]);
-	if (focal_part && act == SL_ACT_SOFTMAX && o->has[O_ALPHA] && !o->alpha_off && !o->alpha_idx)
-		sl_error(L, fn, "option alpha must be a list of %zu numbers in [0, 1] or false with "
-		         "activation \"softmax\", got %g", C, o->alpha);
-	if ((id == L_TVERSKY || id == L_FTVERSKY) && o->alpha_idx)
-		sl_error(L, fn, "option alpha must be a number in [0, 1], got a table");
-	if ((id == L_TVERSKY || id == L_FTVERSKY) && o->alpha_off)
-		sl_error(L, fn, "option alpha must be a number in [0, 1], got boolean false");
+	const sl_lossdesc *d = &sl_losses[id];
+	const sl_part *p = cc->p;
+	sl_lossjob *j = &run->job;
+	size_t C = cc->C;
+	switch (d->kind) {
+	case SL_KIND_PRESET:
+		for (int i = 0; i < d->nparts; i++) {
+			int wo = d->parts[i].weight_opt;
+			add_comp(L, fn, run, cc, d->parts[i].loss, wo >= 0 ? factor * p->v[wo] : factor);
+		}
+		return;
+	case SL_KIND_PIXEL: {
+		sl_pixk *px = &j->pix[j->npix];
+		sl_pixmeta *pm = &run->pm[j->npix++];
+		px->type = d->comp;
+		pm->factor = factor;
+		pm->weight = cc->weight * factor;
+		if (d->comp == SL_PX_BCE) {
+			px->pos_weight = (float)(p->pos_auto ? 1.0 : p->v[SL_O_POS_WEIGHT]);
+			pm->pos_auto = p->pos_auto;
+		} else if (d->comp == SL_PX_FOCAL) {
+			px->gamma = (float)p->v[SL_O_GAMMA];
+			if (p->act == SL_ACT_SOFTMAX) {
+				/* α_c joins the class weight; "none" values keep α but not w */
+				if (cc->alist && !p->alpha_off)
+					for (size_t c = 0; c < C; c++) {
+						cc->cwf[c] = (float)((cc->cwd ? cc->cwd[c] : 1.0) * cc->alist[c]);
+						cc->cwv[c] = (float)cc->alist[c];
+					}
+			} else {
+				px->alpha_on = !p->alpha_off;
+				px->alpha = (float)p->v[SL_O_ALPHA];
+			}
+		}
+		px->c0 = cc->c0;
+		px->cw = cc->cwf;
+		px->cwv = cc->cwv;
+		pm->reduction = p->red;
+		return;
+	}
+	case SL_KIND_REGION: {
+		sl_regpart *rp = &run->reg[run->nreg++];
+		rp->type = d->comp;
+		rp->factor = factor;
+		rp->weight = cc->weight * factor;
+		rp->reduction = p->red;
+		rp->batch = p->batch;
+		rp->c0 = cc->c0;
+		rp->snr = p->v[SL_O_SMOOTH_NR];
+		rp->sdr = p->v[SL_O_SMOOTH_DR];
+		rp->squared = p->v[SL_O_SQUARED] != 0.0;
+		rp->complement = p->v[SL_O_COMPLEMENT] != 0.0;
+		rp->soft = p->v[SL_O_SOFT_LABEL] != 0.0;
+		rp->empty_complement = p->v[SL_O_EMPTY] != 0.0;
+		rp->alpha = p->v[SL_O_ALPHA];
+		rp->beta = p->v[SL_O_BETA];
+		rp->gamma = p->v[SL_O_GAMMA];
+		rp->eps = p->v[SL_O_EPS];
+		rp->lambda = p->v[SL_O_LAMBDA];
+		rp->w_type = (int)p->v[SL_O_W_TYPE];
+		rp->opts = p->v;
+		rp->cw = cc->cwd;
+		return;
+	}
+	default: /* SL_KIND_GENERIC: no loss of this kind yet */
+		sl_error(L, fn, "%s: loss kind \"%s\" cannot be evaluated", d->name, sl_kind_names[d->kind]);
+	}
 }
 
 /* Adds the components of one part (two for the presets) to the run. */
-static void add_part(lua_State *L, const char *fn, sl_lossrun *run, int id, const lopts *o,
-                     double weight, size_t C, int act, partbuf *pb, double *cwd_big)
+static void add_part(lua_State *L, const char *fn, sl_lossrun *run, const sl_part *p, double weight,
+                     size_t C, float *cwf, float *cwv)
 {
-	const lossdef *d = &defs[id];
-	double *cwd = C <= LOCALC ? pb->cwd : cwd_big;
-	double *alist = C <= LOCALC ? pb->alist : cwd_big + C;
-	float *cwf = C <= LOCALC ? pb->cwf : (float *)(cwd_big + 2 * C);
-	float *cwv = cwf + (C <= LOCALC ? LOCALC : C);
-	int have_w = o->weight_idx != 0, have_alist = o->alpha_idx != 0;
-	if (have_w)
-		read_list(L, fn, "weight", o->weight_idx, C, 0.0, FMAX, cwd);
-	if (have_alist)
-		read_list(L, fn, "alpha", o->alpha_idx, C, 0.0, 1.0, alist);
+	compctx cc = {p, weight, NULL, NULL, cwf, cwv, C, !p->incl_bg && C >= 2 ? 1 : 0};
+	cc.cwd = part_list(L, fn, p, SL_LIST_WEIGHT, C);
+	cc.alist = part_list(L, fn, p, SL_LIST_ALPHA, C);
 	for (size_t c = 0; c < C; c++) {
-		cwf[c] = (float)(have_w ? cwd[c] : 1.0);
+		cwf[c] = (float)(cc.cwd ? cc.cwd[c] : 1.0);
 		cwv[c] = 1.0f;
 	}
-	sl_lossjob *j = &run->job;
-	int c0 = !o->incl_bg && C >= 2 ? 1 : 0;
-	double snr, sdr;
-	smoothing(d, o, &snr, &sdr);
-	int focal_part = id == L_FOCAL || id == L_DICE_FOCAL;
-	int np0 = j->npix;
-	if (j->npix >= SL_MAXPIX - 1 || run->nreg >= SL_MAXREG - 1)
+	if (run->job.npix >= SL_MAXPIX - 1 || run->nreg >= SL_MAXREG - 1)
 		sl_error(L, fn, "a combination takes at most %d parts", SL_MAXREG - 1);
-
-	/* pixel parts */
-	if (id == L_BCE || id == L_BCE_DICE) {
-		sl_pixk *px = &j->pix[j->npix];
-		sl_pixmeta *pm = &run->pm[j->npix++];
-		px->type = SL_PX_BCE;
-		px->pos_weight = (float)(o->has[O_POS_WEIGHT] && !o->pos_auto ? o->pos_weight : 1.0);
-		pm->pos_auto = o->pos_auto;
-		pm->factor = id == L_BCE_DICE && o->has[O_BCE_WEIGHT] ? o->bce_weight : 1.0;
-		pm->weight = weight * pm->factor;
-	} else if (id == L_CE) {
-		j->pix[j->npix].type = SL_PX_CE;
-		run->pm[j->npix].factor = 1.0;
-		run->pm[j->npix++].weight = weight;
-	} else if (focal_part) {
-		sl_pixk *px = &j->pix[j->npix];
-		sl_pixmeta *pm = &run->pm[j->npix++];
-		px->type = SL_PX_FOCAL;
-		px->gamma = (float)(o->has[O_GAMMA] ? o->gamma : 2.0);
-		pm->factor = id == L_DICE_FOCAL && o->has[O_LAMBDA] ? o->lambda : 1.0;
-		pm->weight = weight * pm->factor;
-		if (act == SL_ACT_SOFTMAX) {
-			/* α_c joins the class weight; "none" values keep α but not w */
-			if (have_alist && !o->alpha_off)
-				for (size_t c = 0; c < C; c++) {
-					cwf[c] = (float)((have_w ? cwd[c] : 1.0) * alist[c]);
-					cwv[c] = (float)alist[c];
-				}
-		} else {
-			/* default 0.25 in focal, false inside dice_focal */
-			px->alpha_on = !o->alpha_off && (o->has[O_ALPHA] || id == L_FOCAL);
-			px->alpha = (float)(o->has[O_ALPHA] ? o->alpha : 0.25);
-		}
-	}
-	for (int i = np0; i < j->npix; i++) {
-		j->pix[i].c0 = c0;
-		j->pix[i].cw = cwf;
-		j->pix[i].cwv = cwv;
-		run->pm[i].reduction = o->red;
-	}
-
-	/* region parts */
-	int rtype = -1;
-	switch (id) {
-	case L_DICE:
-	case L_BCE_DICE:
-	case L_DICE_FOCAL:
-		rtype = SL_R_DICE;
-		break;
-	case L_IOU:
-		rtype = SL_R_IOU;
-		break;
-	case L_TVERSKY:
-		rtype = SL_R_TVERSKY;
-		break;
-	case L_FTVERSKY:
-		rtype = SL_R_FTVERSKY;
-		break;
-	case L_SENSSPEC:
-		rtype = SL_R_SENSSPEC;
-		break;
-	case L_GDICE:
-		rtype = SL_R_GDICE;
-		break;
-	default:
-		break;
-	}
-	if (rtype >= 0) {
-		sl_regpart *rp = &run->reg[run->nreg++];
-		rp->type = rtype;
-		rp->factor = id == L_BCE_DICE && o->has[O_DICE_WEIGHT] ? o->dice_weight : 1.0;
-		rp->weight = weight * rp->factor;
-		rp->reduction = o->red;
-		rp->batch = o->batch;
-		rp->c0 = c0;
-		rp->snr = snr;
-		rp->sdr = sdr;
-		rp->squared = o->squared;
-		rp->complement = o->complement;
-		rp->soft = o->soft;
-		rp->empty_complement = o->empty_complement;
-		rp->alpha = o->has[O_ALPHA] ? o->alpha : 0.3;
-		rp->beta = o->has[O_BETA] ? o->beta : 0.7;
-		rp->gamma = o->has[O_GAMMA] ? o->gamma : 0.75;
-		rp->eps = o->has[O_EPS] ? o->eps : 1e-7;
-		rp->lambda = o->has[O_LAMBDA] ? o->lambda : 0.05;
-		rp->w_type = o->w_type;
-		rp->cw = have_w ? cwd : NULL;
-	}
+	add_comp(L, fn, run, &cc, p->id, 1.0);
 }
 
-/* Sets t[key] = v. */
-static void setnum(lua_State *L, int t, const char *key, double v)
+void sl_eval_prepare(lua_State *L, sl_eval *ev)
 {
-	lua_pushnumber(L, v);
-	lua_setfield(L, t, key);
-}
-
-/* The components (pixel or region) of the run that make up each part. */
-typedef struct comps {
-	int part[2 * SL_MAXREG], kind[2 * SL_MAXREG], n; /* kind: index << 1 | is_region */
-} comps;
-
-/* Fills the `last` table: total, and per part {value = (its own value),
- * weighted = (times its weight), per_class = {...}} (per_class for region
- * parts: the part's mean over samples, class by class). Existing subtables
- * are reused. */
-static void fill_last(lua_State *L, int lt, const sl_lossrun *run, const comps *cp, int nparts,
-                      const double *weights, size_t N, size_t C, double total)
-{
-	setnum(L, lt, "total", total);
-	lua_getfield(L, lt, "parts");
-	if (!lua_istable(L, -1)) {
-		lua_pop(L, 1);
-		lua_createtable(L, nparts, 0);
-		lua_pushvalue(L, -1);
-		lua_setfield(L, lt, "parts");
-	}
-	int pt = lua_gettop(L);
-	for (int p = 0; p < nparts; p++) {
-		if (lua_rawgeti(L, pt, p + 1) != LUA_TTABLE) {
-			lua_pop(L, 1);
-			lua_createtable(L, 0, 3);
-			lua_pushvalue(L, -1);
-			lua_rawseti(L, pt, p + 1);
-		}
-		int e = lua_gettop(L);
-		double v = 0.0;
-		int reg = -1;
-		for (int k = 0; k < cp->n; k++) {
-			if (cp->part[k] != p)
-				continue;
-			int i = cp->kind[k] >> 1;
-			if (cp->kind[k] & 1) {
-				v += run->reg[i].factor * run->reg[i].value;
-				reg = i;
-			} else {
-				v += run->pm[i].factor * run->pm[i].value;
-			}
-		}
-		setnum(L, e, "value", v);
-		setnum(L, e, "weighted", weights[p] * v);
-		if (reg >= 0 && run->reg[reg].L && run->reg[reg].type != SL_R_GDICE) {
-			const sl_regpart *rp = &run->reg[reg];
-			size_t R = sl_region_rows(rp, N);
-			if (lua_getfield(L, e, "per_class") != LUA_TTABLE) {
-				lua_pop(L, 1);
-				lua_createtable(L, (int)C, 0);
-				lua_pushvalue(L, -1);
-				lua_setfield(L, e, "per_class");
-			}
-			for (size_t c = 0; c < C; c++) {
-				/* mean over the rows where the class takes part (M' > 0) */
-				double sum = 0.0;
-				size_t cnt = 0;
-				for (size_t r = 0; r < R; r++) {
-					double m = 0.0;
-					for (size_t n = rp->batch ? 0 : r; n < (rp->batch ? N : r + 1); n++)
-						m += run->stats[(n * C + c) * SL_NSTAT + SL_S_M];
-					if ((int)c >= rp->c0 && m > 0.0) {
-						sum += rp->L[r * C + c];
-						cnt++;
-					}
-				}
-				lua_pushnumber(L, cnt ? sum / (double)cnt : 0.0);
-				lua_rawseti(L, -2, (lua_Integer)c + 1);
-			}
-			lua_pop(L, 1);
-		}
-		lua_pop(L, 1);
-	}
-	lua_pop(L, 1);
-}
-
-/* Statistics given for batch parts (crit:from_stats): a (C, 9) tensor of
- * sums, each finite and >= 0, with TP <= SP, ST and SP, ST <= M' (sums of
- * p t, p, t and 1 over the valid elements). Returns them as doubles. */
-static double *ext_stats(lua_State *L, const char *fn, const sl_tensor *st, size_t C)
-{
-	static const char *const names[SL_NSTAT_PUBLIC] = {"TP", "SP", "ST", "M'", "SP2",
-	                                                    "ST2", "SAD", "SQT", "SQN"};
 	char a[160];
-	if (st->ndim != 2 || (size_t)st->shape[0] != C || st->shape[1] != SL_NSTAT_PUBLIC)
-		sl_error(L, fn, "statistics must have shape {%zu,%d}, got %s", C, SL_NSTAT_PUBLIC,
-		         sl_shapestr(st->ndim, st->shape, a, sizeof a));
-	double *ext = sl_alloc(L, fn, C * SL_NSTAT * sizeof(double), 0);
-	memset(ext, 0, C * SL_NSTAT * sizeof(double));
-	for (size_t c = 0; c < C; c++) {
-		const float *r = st->data + c * SL_NSTAT_PUBLIC;
-		for (int k = 0; k < SL_NSTAT_PUBLIC; k++) {
-			float v = r[k];
-			if (!(isfinite(v) && v >= 0.0f)) {
-				char b[64];
-				sl_error(L, fn, "statistics[%zu][%d] (%s) must be a finite number >= 0, got %s", c + 1,
-				         k + 1, names[k], sl_numstr((double)v, b, sizeof b));
-			}
-			ext[c * SL_NSTAT + (size_t)k] = (double)v;
-		}
-		if (!(r[SL_S_TP] <= r[SL_S_SP] && r[SL_S_TP] <= r[SL_S_ST] && r[SL_S_SP] <= r[SL_S_M] &&
-		      r[SL_S_ST] <= r[SL_S_M]))
-			sl_error(L, fn, "statistics[%zu] (class %zu) are not sums over one set of elements "
-			         "(TP <= SP, TP <= ST, SP <= M' and ST <= M' must hold; got TP %g, SP %g, "
-			         "ST %g, M' %g)", c + 1, c, (double)r[SL_S_TP], (double)r[SL_S_SP],
-			         (double)r[SL_S_ST], (double)r[SL_S_M]);
-	}
-	return ext;
-}
-
-/* Evaluates the parts (ids, opts tables at stack indices, weights) on the
- * call's data; pushes the loss (a number, or a tensor for reduction "none")
- * and the gradient (or nil). */
-static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, const int *optidx,
-                    const double *weights, callargs *ca)
-{
-	lopts os[MAXPARTS];
-	char a[160];
-	sl_tensor *x = ca->x, *t = ca->t;
-	for (int p = 0; p < nparts; p++)
-		parse_opts(L, &defs[ids[p]], optidx[p], &os[p]);
+	const char *fn = ev->fn;
+	const sl_part *const *os = ev->parts;
+	int nparts = ev->nparts;
+	sl_tensor *x = ev->x, *t = ev->t;
 	/* the parts share the activation, eps and mask: one pass computes them */
-	int act = os[0].act;
-	double eps = os[0].has[O_EPS] ? os[0].eps : 1e-7;
-	sl_tensor *mask = ca->mask ? ca->mask : os[0].mask;
+	int act = os[0]->act;
+	double eps = os[0]->v[SL_O_EPS];
+	sl_tensor *mask = ev->mask ? ev->mask : os[0]->mask;
 	for (int p = 1; p < nparts; p++) {
-		if (os[p].act != act)
+		if (os[p]->act != act)
 			sl_error(L, fn, "the parts of a combination must share the activation (part 1: \"%s\", "
-			         "part %d: \"%s\")", activations[act], p + 1, activations[os[p].act]);
-		double e2 = os[p].has[O_EPS] ? os[p].eps : 1e-7;
+			         "part %d: \"%s\")", sl_activations[act], p + 1, sl_activations[os[p]->act]);
+		double e2 = os[p]->v[SL_O_EPS];
 		if (e2 != eps)
 			sl_error(L, fn, "the parts of a combination must share eps (part 1: %g, part %d: %g)",
 			         eps, p + 1, e2);
-		if (!ca->mask && os[p].mask != os[0].mask)
+		if (!ev->mask && os[p]->mask != os[0]->mask)
 			sl_error(L, fn, "the parts of a combination must share the mask (part %d has another)",
 			         p + 1);
 	}
@@ -768,301 +447,306 @@ static int evaluate(lua_State *L, const char *fn, int nparts, const int *ids, co
 		sl_error(L, fn, "activation \"softmax\" supports at most %d channels, got %zu",
 		         SL_MAXC_SOFTMAX, C);
 	for (int p = 0; p < nparts; p++)
-		check_part(L, fn, ids[p], &os[p], C, act, nparts);
-	int red = os[0].red;
+		sl_part_check(L, fn, os[p], C, nparts);
+	int red = os[0]->red;
 
 	/* out: a tensor of x's shape that shares storage with no input; a
 	 * criterion's own buffer that does is replaced by a fresh one */
-	int want_grad = ca->want_grad && red != SL_RED_NONE;
-	sl_tensor *out = want_grad ? ca->out : NULL;
+	int want_grad = ev->want_grad && red != SL_RED_NONE;
+	sl_tensor *out = want_grad ? ev->out : NULL;
 	if (out) {
 		if (!sl_same_shape(x->ndim, x->shape, out->ndim, out->shape))
 			sl_shape_mismatch(L, fn, "option out", out, "input", x->ndim, x->shape, NULL);
 		int shared = overlaps(out, x) || overlaps(out, t) || (mask && overlaps(out, mask));
-		if (shared && ca->scratch_out)
+		if (shared && ev->scratch_out)
 			out = NULL;
 		else if (shared)
 			sl_error(L, fn, "option out shares storage with %s",
 			         overlaps(out, x) ? "the input" : overlaps(out, t) ? "the target" : "the mask");
 	}
+	ev->out = out;
+	ev->want_grad = want_grad;
+	ev->mask = mask;
+	ev->N = N;
+	ev->C = C;
+	ev->M = M;
+	ev->act = act;
+	ev->red = red;
+	ev->labels = labels;
 
 	/* the run: every part's components */
-	sl_lossrun run;
-	sl_loss_init(&run, N, C, M, x->data, t->data, labels, act, (float)eps);
-	sl_lossjob *j = &run.job;
+	sl_lossrun *run = &ev->run;
+	sl_loss_init(run, N, C, M, x->data, t->data, labels, act, (float)eps);
+	sl_lossjob *j = &run->job;
 	j->m = mask ? mask->data : NULL;
 	j->mask_full = mask_full;
-	run.want_grad = want_grad;
-	run.split_pixel = sl_getctx(L)->split_pixel;
-	partbuf pbs[MAXPARTS];
-	double *big = NULL;
-	if (C > LOCALC) /* per-class arrays of wide inputs, on the Lua stack */
-		big = sl_alloc(L, fn, (size_t)nparts * C * (2 * sizeof(double) + 2 * sizeof(float)), 0);
-	comps cp = {.n = 0};
+	run->want_grad = want_grad;
+	run->split_pixel = sl_getctx(L)->split_pixel;
+	float *big = NULL;
+	if (C > SL_LOCALC) /* per-class arrays of wide inputs, on the Lua stack */
+		big = sl_alloc(L, fn, (size_t)nparts * C * 2 * sizeof(float), 0);
+	ev->ncomp = 0;
 	for (int p = 0; p < nparts; p++) {
-		int np0 = j->npix, nr0 = run.nreg;
-		add_part(L, fn, &run, ids[p], &os[p], weights[p], C, act, &pbs[p],
-		         big ? big + (size_t)p * C * 3 : NULL);
+		int np0 = j->npix, nr0 = run->nreg;
+		float *cwf = big ? big + (size_t)p * C * 2 : ev->cwbuf[p][0];
+		add_part(L, fn, run, os[p], ev->weights[p], C, cwf, big ? cwf + C : ev->cwbuf[p][1]);
 		for (int i = np0; i < j->npix; i++) {
-			cp.part[cp.n] = p;
-			cp.kind[cp.n++] = i << 1;
+			ev->comp_part[ev->ncomp] = p;
+			ev->comp_kind[ev->ncomp++] = i << 1;
 		}
-		for (int i = nr0; i < run.nreg; i++) {
-			cp.part[cp.n] = p;
-			cp.kind[cp.n++] = i << 1 | 1;
+		for (int i = nr0; i < run->nreg; i++) {
+			ev->comp_part[ev->ncomp] = p;
+			ev->comp_kind[ev->ncomp++] = i << 1 | 1;
 		}
 	}
-	if (ca->ext_stats) {
-		double *ext = ext_stats(L, fn, ca->ext_stats, C);
-		for (int i = 0; i < run.nreg; i++)
-			run.reg[i].ext = run.reg[i].batch ? ext : NULL;
-	}
+}
 
-	/* outputs: a "none" tensor, the per-(row, class) values, the gradient */
-	sl_tensor *vals = NULL;
-	sl_regpart *rp0 = run.nreg ? &run.reg[0] : NULL;
-	if (red == SL_RED_NONE) {
+size_t sl_eval_worksize(const sl_eval *ev)
+{
+	size_t n = ev->N * ev->C * SL_NSTAT;
+	for (int i = 0; i < ev->run.nreg; i++)
+		n += sl_region_rows(&ev->run.reg[i], ev->N) * sl_region_cols(&ev->run.reg[i], ev->C);
+	return n;
+}
+
+void sl_eval_run(lua_State *L, sl_eval *ev, double *work)
+{
+	const char *fn = ev->fn;
+	sl_lossrun *run = &ev->run;
+	sl_lossjob *j = &run->job;
+	size_t N = ev->N, C = ev->C;
+	sl_tensor *x = ev->x;
+
+	/* outputs: a "none" tensor, the gradient or the statistics */
+	ev->vals = ev->stats = NULL;
+	ev->vals_idx = ev->grad_idx = ev->stats_idx = 0;
+	sl_regpart *rp0 = run->nreg ? &run->reg[0] : NULL;
+	if (ev->red == SL_RED_NONE) {
 		int64_t shape[SL_MAXDIM];
 		if (rp0) {
 			shape[0] = (int64_t)sl_region_rows(rp0, N);
 			shape[1] = (int64_t)sl_region_cols(rp0, C);
-			vals = sl_newtensor(L, fn, 2, shape);
+			ev->vals = sl_newtensor(L, fn, 2, shape);
 		} else {
 			memcpy(shape, x->shape, sizeof shape);
-			if (act == SL_ACT_SOFTMAX || j->pix[0].type == SL_PX_CE)
+			if (ev->act == SL_ACT_SOFTMAX || j->pix[0].type == SL_PX_CE)
 				shape[1] = 1;
-			vals = sl_newtensor(L, fn, x->ndim, shape);
-			j->out = vals->data;
+			ev->vals = sl_newtensor(L, fn, x->ndim, shape);
+			j->out = ev->vals->data;
 			j->out_mode = SL_OUT_VALUES;
 		}
+		ev->vals_idx = lua_gettop(L);
 	}
-	int validx = lua_gettop(L);
-	/* The run's statistics and the region parts' L live in memory Lua owns,
-	 * so that nothing leaks when filling the results raises (a metamethod,
-	 * memory); a criterion's last table keeps it, in a userdata type only C
-	 * makes: no allocation per step, and nothing Lua puts there is written
-	 * into. */
-	size_t nL = 0, nst = N * C * SL_NSTAT;
-	for (int i = 0; i < run.nreg; i++)
-		nL += sl_region_rows(&run.reg[i], N) * sl_region_cols(&run.reg[i], C);
-	int bidx = 0, fresh;
-	if (ca->last_idx) {
-		lua_getfield(L, ca->last_idx, "_buf");
-		bidx = lua_gettop(L);
+	/* the run's statistics and the region parts' L live in the caller's
+	 * memory (Lua-owned: nothing leaks when filling the results raises) */
+	run->stats_mem = work;
+	double *Lbuf = work + N * C * SL_NSTAT;
+	for (int i = 0; i < run->nreg; i++) {
+		run->reg[i].L = Lbuf;
+		Lbuf += sl_region_rows(&run->reg[i], N) * sl_region_cols(&run->reg[i], C);
 	}
-	double *work = private_buffer(L, fn, bidx, nst + nL, &fresh);
-	if (fresh && ca->last_idx) {
-		lua_pushvalue(L, -1);
-		lua_setfield(L, ca->last_idx, "_buf");
-	}
-	run.stats_mem = work;
-	double *Lbuf = work + nst;
-	for (int i = 0; i < run.nreg; i++) {
-		run.reg[i].L = Lbuf;
-		Lbuf += sl_region_rows(&run.reg[i], N) * sl_region_cols(&run.reg[i], C);
-	}
-	sl_tensor *st_out = NULL;
-	int stidx = 0;
-	if (ca->stats_only) {
+	if (ev->stats_only) {
 		int64_t shape[2] = {(int64_t)C, SL_NSTAT_PUBLIC};
-		st_out = sl_newtensor(L, fn, 2, shape);
-		stidx = lua_gettop(L);
+		ev->stats = sl_newtensor(L, fn, 2, shape);
+		ev->stats_idx = lua_gettop(L);
 	}
 	sl_tensor *g = NULL;
-	if (want_grad) {
-		if (out) {
-			g = out;
-			run.out_user = !ca->scratch_out;
-			lua_pushvalue(L, ca->out_idx);
+	if (ev->want_grad) {
+		if (ev->out) {
+			g = ev->out;
+			run->out_user = !ev->scratch_out;
+			lua_pushvalue(L, ev->out_idx);
 		} else {
 			g = sl_newtensor(L, fn, x->ndim, x->shape);
 		}
 		j->out = g->data;
+		ev->grad_idx = lua_gettop(L);
 	}
-	int gidx = lua_gettop(L);
 
-	if (ca->stats_only) {
-		run.stats_only = 1;
-		run.want_grad = 0;
+	if (ev->stats_only) {
+		run->stats_only = 1;
+		run->want_grad = 0;
 		j->npix = 0;
 	}
 	sl_exec e = sl_getexec(L);
-	int rc = sl_loss_run(&e, &run); /* nothing it allocates survives it */
-	sl_getctx(L)->gen_ran = run.gen_ran;
-	if (g && (rc == SL_OK || !run.out_user))
+	int rc = sl_loss_run(&e, run); /* nothing it allocates survives it */
+	sl_getctx(L)->gen_ran = run->gen_ran;
+	if (g && (rc == SL_OK || !run->out_user))
 		sl_touch(g); /* written (a failed run writes only into our own buffers) */
 	if (rc != SL_OK)
-		sl_loss_raise(L, fn, &run, rc, x, t, mask, C);
-	if (st_out) {
+		sl_loss_raise(L, fn, run, rc, x, ev->t, ev->mask, C);
+	if (ev->stats) {
 		for (size_t c = 0; c < C; c++)
 			for (int k = 0; k < SL_NSTAT_PUBLIC; k++) {
 				double v = 0.0;
 				for (size_t n = 0; n < N; n++)
-					v += run.stats[(n * C + c) * SL_NSTAT + (size_t)k];
-				st_out->data[c * SL_NSTAT_PUBLIC + (size_t)k] = (float)v;
+					v += run->stats[(n * C + c) * SL_NSTAT + (size_t)k];
+				ev->stats->data[c * SL_NSTAT_PUBLIC + (size_t)k] = (float)v;
 			}
-		lua_pushvalue(L, stidx);
+	} else if (ev->vals && rp0) {
+		for (size_t i = 0; i < ev->vals->numel; i++)
+			ev->vals->data[i] = (float)rp0->L[i];
+	}
+}
+
+int sl_eval_push(lua_State *L, sl_eval *ev)
+{
+	if (ev->stats) {
+		lua_pushvalue(L, ev->stats_idx);
 		return 1;
 	}
-	double total = run.total;
-	if (red == SL_RED_NONE && rp0)
-		for (size_t i = 0; i < vals->numel; i++)
-			vals->data[i] = (float)rp0->L[i];
-	if (ca->last_idx)
-		fill_last(L, ca->last_idx, &run, &cp, nparts, weights, N, C, total);
-	if (red == SL_RED_NONE)
-		lua_pushvalue(L, validx);
+	if (ev->red == SL_RED_NONE)
+		lua_pushvalue(L, ev->vals_idx);
 	else
-		lua_pushnumber(L, total);
-	if (want_grad)
-		lua_pushvalue(L, gidx);
+		lua_pushnumber(L, ev->run.total);
+	if (ev->want_grad)
+		lua_pushvalue(L, ev->grad_idx);
 	else
 		lua_pushnil(L);
 	return 2;
 }
 
-/* segloss.<name>(x, t, opts) */
+/* segloss.<name>(x, t, opts): compile, then evaluate */
 static int loss_call(lua_State *L)
 {
 	int id = (int)lua_tointeger(L, lua_upvalueindex(2));
-	const char *fn = defs[id].fname;
+	const char *fn = sl_losses[id].fname;
 	sl_checknargs(L, fn, 0, 2, 3);
-	callargs ca = {0};
-	ca.x = sl_checktensor(L, 1, fn, "input");
-	ca.t = sl_checktensor(L, 2, fn, "target");
+	sl_eval ev;
+	ev.fn = fn;
+	ev.x = sl_checktensor(L, 1, fn, "input");
+	ev.t = sl_checktensor(L, 2, fn, "target");
 	lua_settop(L, 3);
-	lopts o;
-	parse_opts(L, &defs[id], 3, &o); /* for out and grad; evaluate parses again */
-	ca.out = o.out;
-	if (o.out) {
-		lua_getfield(L, 3, "out");
-		ca.out_idx = lua_gettop(L);
-	}
-	ca.want_grad = o.grad;
-	int optidx = 3;
+	sl_part part;
+	sl_part_compile(L, fn, id, 3, &part);
+	const sl_part *pp = &part;
 	double w = 1.0;
-	return evaluate(L, fn, 1, &id, &optidx, &w, &ca);
+	ev.nparts = 1;
+	ev.parts = &pp;
+	ev.weights = &w;
+	ev.mask = NULL;
+	ev.out = part.out;
+	ev.out_idx = 0;
+	if (part.out) {
+		lua_getfield(L, 3, "out");
+		ev.out_idx = lua_gettop(L);
+	}
+	ev.want_grad = part.grad;
+	ev.scratch_out = 0;
+	ev.stats_only = 0;
+	sl_eval_prepare(L, &ev);
+	double *work = sl_alloc(L, fn, sl_eval_worksize(&ev) * sizeof(double), 0);
+	sl_eval_run(L, &ev, work);
+	return sl_eval_push(L, &ev);
 }
 
-/* The id of the loss called name (a string without NUL), or -1. */
-static int find_loss(lua_State *L, int idx)
+int sl_loss_find(lua_State *L, int idx)
 {
-	for (int i = 0; i < L_COUNT; i++)
-		if (sl_isstring(L, idx, defs[i].name))
+	for (int i = 0; i < SL_L_COUNT; i++)
+		if (sl_isstring(L, idx, sl_losses[i].name))
 			return i;
 	return -1;
 }
 
-static int opt_flag(lua_State *L, const char *fn, int idx, const char *what)
+/* ---- segloss.losses() ---------------------------------------------------- */
+
+static void setstr(lua_State *L, int t, const char *k, const char *v)
 {
-	if (lua_type(L, idx) != LUA_TBOOLEAN && !lua_isnil(L, idx)) {
-		char d[96];
-		sl_error(L, fn, "%s must be a boolean, got %s", what, sl_describe(L, idx, d, sizeof d));
-	}
-	return lua_toboolean(L, idx);
+	if (!v)
+		return;
+	lua_pushstring(L, v);
+	lua_setfield(L, t, k);
 }
 
-static sl_tensor *opt_tensor_arg(lua_State *L, const char *fn, int idx, const char *what)
+/* Does loss id (and every part of it) allow activation a? */
+static int act_allowed(int id, int a)
 {
-	return lua_isnil(L, idx) ? NULL : sl_checktensor(L, idx, fn, what);
+	const sl_lossdesc *d = &sl_losses[id];
+	if (d->acts && !(d->acts & A(a)))
+		return 0;
+	for (int i = 0; i < d->nparts; i++)
+		if (!act_allowed(d->parts[i].loss, a))
+			return 0;
+	return 1;
 }
 
-/* segloss.core.combo(fname, parts, x, t, mask, out, want_grad, scratch_out,
- * stats, last, stats_only) — the evaluation behind criteria: parts is a list
- * of {name, opts, weight}; out (a tensor or nil) receives the gradient;
- * scratch_out says out is the criterion's own buffer (it may then be
- * written before every check is done, and is replaced by a fresh tensor if
- * it shares storage with an input); stats (a (C, 9) tensor or nil)
- * replaces the statistics of batch parts; last (a table or nil) receives
- * the values per part; stats_only returns the batch's (C, 9) statistics
- * instead. Everything is checked: this is reachable from Lua. */
-static int core_combo(lua_State *L)
+/* segloss.losses(): one descriptor per loss, a fresh table each call */
+static int loss_losses(lua_State *L)
 {
-	lua_settop(L, 11);
-	const char *fn = lua_type(L, 1) == LUA_TSTRING ? sl_checkstr(L, 1, "segloss.core.combo", "fname")
-	                                               : "segloss.core.combo";
-	if (lua_type(L, 2) != LUA_TTABLE) {
-		char d[96];
-		sl_error(L, fn, "parts must be a list of {name, opts, weight}, got %s",
-		         sl_describe(L, 2, d, sizeof d));
+	sl_checknargs(L, "segloss.losses", 0, 0, 0);
+	lua_createtable(L, SL_L_COUNT, 0);
+	for (int id = 0; id < SL_L_COUNT; id++) {
+		const sl_lossdesc *d = &sl_losses[id];
+		lua_createtable(L, 0, 16);
+		int e = lua_gettop(L);
+		setstr(L, e, "name", d->name);
+		setstr(L, e, "class", d->class_name);
+		setstr(L, e, "kind", sl_kind_names[d->kind]);
+		setstr(L, e, "paper", d->paper);
+		setstr(L, e, "summary", d->summary);
+		setstr(L, e, "doc", d->doc);
+		setstr(L, e, "usage", d->usage);
+		setstr(L, e, "usage_target", d->usage_t);
+		setstr(L, e, "none_shape", d->none_shape);
+		/* the activations it allows: its own rule and its parts' */
+		lua_createtable(L, 3, 0);
+		int k = 0;
+		for (int a = 0; sl_activations[a]; a++) {
+			if (act_allowed(id, a)) {
+				lua_pushstring(L, sl_activations[a]);
+				lua_rawseti(L, -2, ++k);
+			}
+		}
+		lua_setfield(L, e, "activations");
+		if (d->nparts) {
+			lua_createtable(L, d->nparts, 0);
+			for (int i = 0; i < d->nparts; i++) {
+				lua_createtable(L, 0, 2);
+				int pt = lua_gettop(L);
+				setstr(L, pt, "name", sl_losses[d->parts[i].loss].name);
+				if (d->parts[i].weight_opt >= 0)
+					setstr(L, pt, "weight", sl_loss_options[d->parts[i].weight_opt].name);
+				lua_rawseti(L, -2, i + 1);
+			}
+			lua_setfield(L, e, "parts");
+		}
+		lua_createtable(L, 0, SL_O_COUNT);
+		unsigned known = sl_loss_known(id);
+		for (int o = 0; o < SL_O_COUNT; o++) {
+			if (!(known & A(o)))
+				continue;
+			const sl_lossopt *oe = sl_loss_optentry(id, o);
+			sl_default none = {SL_DEF_NONE, 0.0, 0};
+			sl_default sm = sl_loss_default(id, o, SL_ACT_SOFTMAX), df = sl_loss_default(id, o, SL_ACT_NONE);
+			int same = sm.kind == df.kind && sm.v == df.v;
+			sl_push_optdesc(L, sl_loss_options, o, sl_loss_opttype(id, o), df, same ? none : sm,
+			                oe ? oe->doc : NULL, oe ? oe->refused : NULL);
+			/* its place in the table (the order of the reference), and
+			 * whether every loss takes it */
+			lua_pushinteger(L, o + 1);
+			lua_setfield(L, -2, "index");
+			if (A(o) & SL_O_SHARED) {
+				lua_pushboolean(L, 1);
+				lua_setfield(L, -2, "shared");
+			}
+			lua_setfield(L, -2, sl_loss_options[o].name);
+		}
+		lua_setfield(L, e, "options");
+		lua_rawseti(L, -2, id + 1);
 	}
-	callargs ca = {0};
-	ca.x = sl_checktensor(L, 3, fn, "input");
-	ca.t = sl_checktensor(L, 4, fn, "target");
-	ca.mask = opt_tensor_arg(L, fn, 5, "mask");
-	ca.out = opt_tensor_arg(L, fn, 6, "out");
-	ca.out_idx = 6;
-	ca.want_grad = opt_flag(L, fn, 7, "want_grad");
-	ca.scratch_out = opt_flag(L, fn, 8, "scratch_out");
-	ca.ext_stats = opt_tensor_arg(L, fn, 9, "statistics");
-	if (!lua_isnil(L, 10) && !lua_istable(L, 10)) {
-		char d[96];
-		sl_error(L, fn, "last must be a table or nil, got %s", sl_describe(L, 10, d, sizeof d));
-	}
-	ca.last_idx = lua_istable(L, 10) ? 10 : 0;
-	ca.stats_only = opt_flag(L, fn, 11, "stats_only");
-	lua_Unsigned n = lua_rawlen(L, 2);
-	if (n < 1 || n > MAXPARTS - 1)
-		sl_error(L, fn, "a combination takes 1 to %d parts, got %llu", MAXPARTS - 1,
-		         (unsigned long long)n);
-	int ids[MAXPARTS], optidx[MAXPARTS];
-	double weights[MAXPARTS];
-	luaL_checkstack(L, 3 * (int)n + 8, NULL);
-	for (int p = 0; p < (int)n; p++) {
-		char d[96];
-		if (lua_rawgeti(L, 2, p + 1) != LUA_TTABLE)
-			sl_error(L, fn, "part %d must be a table {name, opts, weight}, got %s", p + 1,
-			         sl_describe(L, -1, d, sizeof d));
-		int pt = lua_gettop(L);
-		lua_rawgeti(L, pt, 1);
-		if ((ids[p] = find_loss(L, -1)) < 0)
-			sl_error(L, fn, "part %d: unknown loss %s", p + 1, sl_describe(L, -1, d, sizeof d));
-		if (lua_rawgeti(L, pt, 2) != LUA_TTABLE && !lua_isnil(L, -1))
-			sl_error(L, fn, "part %d: options must be a table, got %s", p + 1,
-			         sl_describe(L, -1, d, sizeof d));
-		optidx[p] = lua_gettop(L);
-		lua_rawgeti(L, pt, 3);
-		double w = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : (double)NAN;
-		if (!(isfinite(w) && fabs(w) <= FMAX))
-			sl_error(L, fn, "the weight of part %d must be a finite number within the float32 range "
-			         "(|w| <= %.8g), got %s", p + 1, FMAX, sl_describe(L, -1, d, sizeof d));
-		weights[p] = w;
-	}
-	return evaluate(L, fn, (int)n, ids, optidx, weights, &ca);
-}
-
-/* segloss.core.check_opts(fname, name, opts): the checks a constructor can
- * make without data (option names and values). */
-static int core_check_opts(lua_State *L)
-{
-	const char *fn = sl_checkstr(L, 1, "segloss.core.check_opts", "fname");
-	int id = find_loss(L, 2);
-	if (id < 0) {
-		char d[96];
-		sl_error(L, fn, "unknown loss %s", sl_describe(L, 2, d, sizeof d));
-	}
-	lopts o;
-	lua_settop(L, 3);
-	lossdef d = defs[id];
-	d.fname = fn;
-	parse_opts(L, &d, 3, &o);
-	/* what can be told without data: smoothing that divides by 0 */
-	check_smoothing(L, fn, id, &o);
-	return 0;
+	return 1;
 }
 
 void sl_loss_open(lua_State *L, int ctx)
 {
-	for (int i = 0; i < L_COUNT; i++) {
+	for (int i = 0; i < SL_L_COUNT; i++) {
 		lua_pushvalue(L, ctx);
 		lua_pushinteger(L, i);
 		lua_pushcclosure(L, loss_call, 2);
-		lua_setfield(L, -2, defs[i].name);
+		lua_setfield(L, -2, sl_losses[i].name);
 	}
-	lua_pushvalue(L, ctx);
-	lua_pushcclosure(L, core_combo, 1);
-	lua_setfield(L, -2, "combo");
-	lua_pushvalue(L, ctx);
-	lua_pushcclosure(L, core_check_opts, 1);
-	lua_setfield(L, -2, "check_opts");
+	lua_pushcfunction(L, loss_losses);
+	lua_setfield(L, -2, "losses");
+	lua_pushinteger(L, SL_MAXPARTS);
+	lua_setfield(L, -2, "max_parts");
 }

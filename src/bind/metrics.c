@@ -1,6 +1,8 @@
 /*
  * metrics.c — segloss.metrics in C: the distance transform, and the
- * per-(sample, class) metrics behind segloss.metrics.evaluate.
+ * per-(sample, class) metrics behind segloss.metrics.evaluate with the
+ * checks of its arguments and options (through the option walker the
+ * losses use, opts.c).
  */
 #include <float.h>
 #include <math.h>
@@ -11,12 +13,12 @@
 #include "../metrics/metrics.h"
 #include "bind.h"
 
-/* spacing: a list of nd positive finite numbers at idx (or nil: all 1) */
+/* spacing: a list of nd positive finite numbers at idx (idx 0 or nil: all 1) */
 static void get_spacing(lua_State *L, const char *fn, int idx, int nd, double *h)
 {
 	for (int a = 0; a < nd; a++)
 		h[a] = 1.0;
-	if (lua_isnoneornil(L, idx))
+	if (idx == 0 || lua_isnoneornil(L, idx))
 		return;
 	if (lua_type(L, idx) != LUA_TTABLE) {
 		char d[96];
@@ -62,7 +64,7 @@ static double rel_spacing(lua_State *L, const char *fn, int nd, const size_t *sh
 /* segloss.metrics.distance_transform(mask [, spacing]): for each nonzero
  * voxel the distance to the nearest zero voxel, 0 elsewhere (SciPy's
  * distance_transform_edt); +Inf everywhere if there is no zero voxel. */
-static int metrics_edt(lua_State *L)
+static int metrics_distance_transform(lua_State *L)
 {
 	const char *fn = "segloss.metrics.distance_transform";
 	sl_checknargs(L, fn, 0, 1, 2);
@@ -109,7 +111,30 @@ static int metrics_edt(lua_State *L)
 	return 1;
 }
 
+/* The options of segloss.metrics.evaluate, checked by the walker of the
+ * losses (opts.c): the same types, ranges and wording. */
+enum { MO_ACTIVATION, MO_THRESHOLD, MO_SPACING, MO_TOLERANCE, MO_EMPTY_DISTANCE, MO_INCLUDE_BACKGROUND,
+       MO_DISTANCES, MO_CLASSES, MO_COUNT };
 static const char *const acts[] = {"none", "sigmoid", "softmax", NULL};
+static const sl_optdesc metric_opts[MO_COUNT] = {
+	[MO_ACTIVATION] = {"activation", SL_OT_ENUM, acts, 0, 0, 0, 0, NULL, SL_DEFV(SL_ACT_NONE),
+	                   "how the prediction is read: probabilities (thresholded), sigmoid logits "
+	                   "(thresholded), softmax logits (argmax over C)"},
+	[MO_THRESHOLD] = {"threshold", SL_OT_NUMBER, NULL, 0.0, 1.0, 1, 1, NULL, SL_DEFV(0.5),
+	                  "probabilities at or above it are foreground"},
+	[MO_SPACING] = {"spacing", SL_OT_NUMBERS, NULL, 0, 0, 0, 0, "a list of one number > 0 per spatial axis",
+	                SL_DEFTEXT("1 per axis"), "voxel size per spatial axis, in the order of the axes"},
+	[MO_TOLERANCE] = {"tolerance", SL_OT_NUMBER, NULL, 0.0, INFINITY, 0, 1, NULL, SL_DEFV(1.0),
+	                  "distance (physical units) within which nsd counts a surface voxel"},
+	[MO_EMPTY_DISTANCE] = {"empty_distance", SL_OT_NUMBER, NULL, 0.0, INFINITY, 0, 1, NULL,
+	                       SL_DEFTEXT("the image diagonal"), "hd, hd95, assd when exactly one mask is empty"},
+	[MO_INCLUDE_BACKGROUND] = {"include_background", SL_OT_BOOL, NULL, 0, 0, 0, 0, NULL, SL_DEFV(1),
+	                           "false leaves class 0 out (when there are 2 classes or more)"},
+	[MO_DISTANCES] = {"distances", SL_OT_BOOL, NULL, 0, 0, 0, 0, NULL, SL_DEFV(1),
+	                  "false skips hd, hd95, assd and nsd"},
+	[MO_CLASSES] = {"classes", SL_OT_INT, NULL, 2.0, (double)(1 << 24), 0, 0, NULL, SL_DEFTEXT("C"),
+	                "the number of classes of a label-map prediction {N,1,...}"},
+};
 
 static void setf(lua_State *L, int t, const char *k, double v)
 {
@@ -117,26 +142,29 @@ static void setf(lua_State *L, int t, const char *k, double v)
 	lua_setfield(L, t, k);
 }
 
-/* segloss.core.metrics(pred, target, activation, threshold, spacing,
- * tolerance, empty_distance, include_background, distances, classes) ->
- * { N, C, c0, empty_distance, rows = { {sample, class, dice, iou, ...,
- * empty = "none"|"both"|"pred"|"target"}, ... } }
- * Called by lua/segloss/metrics.lua, which checks the option table first;
- * every argument is checked again here (nil means the default). */
-static int core_metrics(lua_State *L)
+/* segloss.metrics.evaluate(pred, target [, opts]) in C: checks everything
+ * and returns { N, C, c0, empty_distance, distances, rows = { {sample,
+ * class, dice, iou, ..., empty = "none"|"both"|"pred"|"target"}, ... } },
+ * from which lua/segloss/metrics.lua makes the means per class and sample. */
+static int metrics_evaluate(lua_State *L)
 {
 	const char *fn = "segloss.metrics.evaluate";
-	lua_settop(L, 10);
+	sl_checknargs(L, fn, 0, 0, 3);
+	lua_settop(L, 3);
 	sl_tensor *x = sl_checktensor(L, 1, fn, "prediction");
 	sl_tensor *t = sl_checktensor(L, 2, fn, "target");
-	/* nil: the default */
-	int act = lua_isnil(L, 3) ? SL_ACT_NONE : sl_optenum(L, fn, "activation", 3, acts);
-	double thr = lua_isnil(L, 4) ? 0.5 : sl_optnum(L, fn, "threshold", 4, 0.0, 1, 1.0, 1);
-	double tol = lua_isnil(L, 6) ? 1.0 : sl_optnum(L, fn, "tolerance", 6, 0.0, 0, INFINITY, 1);
-	double empty_given = lua_isnil(L, 7) ? -1.0 : sl_optnum(L, fn, "empty_distance", 7, 0.0, 0, INFINITY, 1);
-	int incl_bg = lua_isnil(L, 8) ? 1 : sl_optbool(L, fn, "include_background", 8);
-	int want_dist = lua_isnil(L, 9) ? 1 : sl_optbool(L, fn, "distances", 9);
-	lua_Integer classes = lua_isnil(L, 10) ? 0 : sl_checkint(L, 10, fn, "option classes", 2, 1 << 24);
+	sl_optval ov[MO_COUNT];
+	sl_opts_walk(L, fn, 3, metric_opts, MO_COUNT, (1u << MO_COUNT) - 1u, ov);
+	/* not given: the default (empty_distance: the diagonal, below; classes:
+	 * those of the prediction) */
+	for (int o = 0; o < MO_COUNT; o++)
+		if (!ov[o].given)
+			ov[o].num = metric_opts[o].def.kind == SL_DEF_VALUE ? metric_opts[o].def.v : -1.0;
+	int act = (int)ov[MO_ACTIVATION].num;
+	double thr = ov[MO_THRESHOLD].num, tol = ov[MO_TOLERANCE].num, empty_given = ov[MO_EMPTY_DISTANCE].num;
+	int incl_bg = ov[MO_INCLUDE_BACKGROUND].num != 0.0, want_dist = ov[MO_DISTANCES].num != 0.0;
+	lua_Integer classes = ov[MO_CLASSES].given ? (lua_Integer)ov[MO_CLASSES].num : 0;
+	int spacing_idx = ov[MO_SPACING].given ? ov[MO_SPACING].idx : 0;
 	char a[160];
 	if (x->ndim < 3 || x->ndim > 2 + SL_EDT_MAXDIM)
 		sl_error(L, fn, "prediction must have 3 to 5 dimensions (N, C, spatial...), got shape %s",
@@ -165,7 +193,7 @@ static int core_metrics(lua_State *L)
 	if (act == SL_ACT_SOFTMAX && C < 2)
 		sl_error(L, fn, "activation \"softmax\" needs at least 2 channels, got C = 1");
 	double h[SL_EDT_MAXDIM], r[SL_EDT_MAXDIM];
-	get_spacing(L, fn, 5, nd, h);
+	get_spacing(L, fn, spacing_idx, nd, h);
 	size_t shape[SL_EDT_MAXDIM];
 	for (int i = 0; i < nd; i++)
 		shape[i] = (size_t)x->shape[i + 2];
@@ -254,6 +282,8 @@ static int core_metrics(lua_State *L)
 	lua_pushinteger(L, (lua_Integer)c0);
 	lua_setfield(L, res, "c0");
 	setf(L, res, "empty_distance", empty_d);
+	lua_pushboolean(L, want_dist);
+	lua_setfield(L, res, "distances");
 	lua_createtable(L, (int)(N * (C - c0)), 0);
 	int rows = lua_gettop(L);
 	int k = 0;
@@ -319,9 +349,9 @@ static int core_metrics(lua_State *L)
 void sl_metrics_open(lua_State *L, int ctx)
 {
 	lua_pushvalue(L, ctx);
-	lua_pushcclosure(L, metrics_edt, 1);
+	lua_pushcclosure(L, metrics_distance_transform, 1);
 	lua_setfield(L, -2, "distance_transform");
 	lua_pushvalue(L, ctx);
-	lua_pushcclosure(L, core_metrics, 1);
-	lua_setfield(L, -2, "metrics");
+	lua_pushcclosure(L, metrics_evaluate, 1);
+	lua_setfield(L, -2, "metrics_evaluate");
 }

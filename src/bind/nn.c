@@ -521,7 +521,7 @@ static void state_args(lua_State *L, const char *fn, sl_tensor **ts, const char 
 }
 
 /* optim_sgd(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first) */
-static int optim_sgd(lua_State *L)
+static int nn_optim_sgd(lua_State *L)
 {
 	const char *fn = "segloss.core.optim_sgd";
 	sl_checknargs(L, fn, 0, 9, 9);
@@ -551,7 +551,7 @@ static int optim_sgd(lua_State *L)
 }
 
 /* optim_adam(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay, decoupled) */
-static int optim_adam(lua_State *L)
+static int nn_optim_adam(lua_State *L)
 {
 	const char *fn = "segloss.core.optim_adam";
 	sl_checknargs(L, fn, 0, 11, 11);
@@ -597,8 +597,8 @@ static const luaL_Reg funcs[] = {
 	{"nn_norm_backward", nn_norm_backward},
 	{"nn_concat", nn_concat},
 	{"nn_split", nn_split},
-	{"optim_sgd", optim_sgd},
-	{"optim_adam", optim_adam},
+	{"optim_sgd", nn_optim_sgd},
+	{"optim_adam", nn_optim_adam},
 	{NULL, NULL},
 };
 

@@ -163,6 +163,9 @@ typedef struct sl_regpart {
 	const double *cw; /* class weights (C), NULL = 1 */
 	const double *ext; /* with batch: (C, SL_NSTAT) statistics to use instead of
 	                      the batch's own (e.g. all-reduced over workers) */
+	const double *opts; /* every option of the part, resolved, indexed by the
+	                       registry's SL_O_* (src/loss/registry.h): a new loss's
+	                       own options reach its math here; NULL if not given */
 	/* results */
 	double value;   /* reduced value ("mean"/"sum"), 0 for "none" */
 	double *L;      /* per (row, c): rows x C, or rows x 1 for gdice; 0 where

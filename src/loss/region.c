@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "loss.h"
+#include "registry.h" /* SL_O_*: a loss's own options, rp->opts[SL_O_*] */
 
 /* a / b, or lim where b = 0 (then a = 0 too: the bindings refuse smooth_nr
  * > 0 with smooth_dr = 0); *ok says whether b > 0 */

@@ -29,20 +29,26 @@ docs/losses.md.
 
 Layout (a module imports only those above it):
 
+    registry.py    segloss.losses() of the in-tree build (make first): the
+                   names, options, defaults, activations and presets
     common.py      torch set-up, LOSS_NAMES (file order), KNOWN options,
-                   DEFAULT_SMOOTH, GoldenError/check, comparisons, rnd32
-    reference.py   the losses in PyTorch float64 (t_<loss>, TORCH_LOSS)
+                   DEFAULT_SMOOTH (from the registry), GoldenError/check,
+                   comparisons, rnd32
+    reference.py   the losses in PyTorch float64 (t_<loss>, TORCH_LOSS: one
+                   entry per loss of the registry)
     scalar.py      the loop-based second implementation (class Scalar)
     selfcheck.py   the self-checks run before anything is written
     case.py        Case, build_inputs, edits (empty_class, mask_all, ...),
                    expectations (expect_zero, ...)
     cases/<loss>.py  one module per loss (combinations included): cases()
-                   returns that loss's list; cases/__init__.py maps names
+                   returns that loss's list; cases/__init__.py finds them by
+                   the registry's names
     write.py       guards, JSON formatting, run_case, build_file
     cli.py         main(): arguments, self-checks, writing the files
 
-A new loss: its name in LOSS_NAMES and KNOWN (and DEFAULT_SMOOTH), t_<loss>
-in reference.py and TORCH_LOSS, a method in scalar.py's Scalar, the
-self-checks that apply, cases/<loss>.py and its entry in cases/__init__.py.
-Append new cases at the end of a list: a case's id holds its position.
+A new loss: its descriptor in src/loss/registry.c (make), and cases/<loss>.py
+with cases(), and -- for a loss that is not a preset of existing ones --
+torch_loss(x, t, m, o) and scalar(sc) there; options reach both with the
+registry's defaults filled in.  Append new cases at the end of a list: a
+case's id holds its position.
 """

@@ -1,38 +1,23 @@
 """What every part of the golden generator shares: torch set-up, the loss
-names, the options each loss knows and their defaults, the error type, and
-the comparison and float32 helpers."""
+names, the options each loss knows and their defaults (from the registry),
+the error type, and the comparison and float32 helpers."""
 import numpy as np
 import torch
+
+from . import registry
 
 torch.set_num_threads(1)
 DT = torch.float64
 GENERATOR = "tools/gen_golden.py"
 
-LOSS_NAMES = ["bce", "ce", "focal", "dice", "iou", "tversky", "focal_tversky",
-              "sensitivity_specificity", "generalized_dice", "bce_dice", "dice_focal"]
-
 # ---------------------------------------------------------------------------
-# Options: which names each loss knows, defaults
+# The losses, the options each knows and their defaults: from the registry
 # ---------------------------------------------------------------------------
-SHARED = {"activation", "reduction", "weight", "include_background", "batch",
-          "smooth", "smooth_nr", "smooth_dr", "eps"}
-KNOWN = {
-    "bce": SHARED | {"pos_weight"},
-    "ce": set(SHARED),
-    "focal": SHARED | {"alpha", "gamma"},
-    "dice": SHARED | {"squared", "complement", "soft_label"},
-    "iou": SHARED | {"empty", "soft_label"},
-    "tversky": SHARED | {"alpha", "beta", "soft_label"},
-    "focal_tversky": SHARED | {"alpha", "beta", "gamma", "soft_label"},
-    "sensitivity_specificity": SHARED | {"lambda"},
-    "generalized_dice": SHARED | {"w_type"},
-}
-KNOWN["bce_dice"] = KNOWN["bce"] | KNOWN["dice"] | {"bce_weight", "dice_weight"}
-KNOWN["dice_focal"] = KNOWN["dice"] | KNOWN["focal"] | {"lambda"}
-
-DEFAULT_SMOOTH = {"dice": 1.0, "iou": 1e-6, "tversky": 1e-5, "focal_tversky": 1e-5,
-                  "sensitivity_specificity": 1e-5, "generalized_dice": 1e-5}
-EPS_DEFAULT = 1e-7
+LOSS_NAMES = registry.names()
+KNOWN = {n: registry.known(n) for n in LOSS_NAMES}
+DEFAULT_SMOOTH = {n: float(registry.default(n, "smooth")) for n in LOSS_NAMES
+                  if registry.kind(n) == "region"}
+EPS_DEFAULT = float(registry.default(LOSS_NAMES[0], "eps"))
 
 
 def opt(o, key, default):

@@ -1,12 +1,15 @@
 """The reference implementation: every loss of docs/losses.md as PyTorch tensor
 formulas in float64, differentiated by autograd ("LOSSES.md" in the comments
-means docs/losses.md; R1-R16 are its readings).  A new loss gets its t_<name>
-here and an entry in TORCH_LOSS."""
+means docs/losses.md; R1-R16 are its readings).  TORCH_LOSS has one entry per
+loss of the registry: t_<name> here, the weighted sum of a preset's parts, or
+the torch_loss of a loss's own cases module (cases/<name>.py).  Options
+arrive with the registry's defaults filled in (registry.resolve)."""
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .common import (DEFAULT_SMOOTH, DT, EPS_DEFAULT, KNOWN, GoldenError, check, opt,
+from . import registry
+from .common import (DEFAULT_SMOOTH, DT, EPS_DEFAULT, KNOWN, LOSS_NAMES, GoldenError, check, opt,
                      smooth_pair)
 
 
@@ -367,24 +370,32 @@ def t_generalized_dice(x, t, m, o):
     return total / n if n > 0 else total * 0.0
 
 
-def t_bce_dice(x, t, m, o):
-    check(opt(o, "reduction", "mean") != "none", "combination with reduction none")
-    return (float(opt(o, "bce_weight", 1.0)) * t_bce(x, t, m, o)
-            + float(opt(o, "dice_weight", 1.0)) * t_dice(x, t, m, o))
+def preset_loss(name):
+    """A preset of the registry: the weighted sum of its parts, each given the
+    preset's options with the preset's defaults (dice_focal's alpha = false)."""
+    def f(x, t, m, o):
+        check(opt(o, "reduction", "mean") != "none", "combination with reduction none")
+        o = registry.resolve(name, o)
+        total = None
+        for part, wopt in registry.parts(name):
+            v = TORCH_LOSS[part](x, t, m, o)
+            v = v if wopt is None else float(o[wopt]) * v
+            total = v if total is None else total + v
+        return total
+    return f
 
 
-def t_dice_focal(x, t, m, o):
-    check(opt(o, "reduction", "mean") != "none", "combination with reduction none")
-    return (t_dice(x, t, m, o)
-            + float(opt(o, "lambda", 1.0)) * t_focal(x, t, m, o, alpha_default=False))
+def own_loss(name):
+    """A loss whose reference lives with its cases (cases/<name>.py: torch_loss),
+    given the options with the registry's defaults."""
+    def f(x, t, m, o):
+        from .cases import MODULES
+        return MODULES[name].torch_loss(x, t, m, registry.resolve(name, o))
+    return f
 
 
-TORCH_LOSS = {
-    "bce": t_bce, "ce": t_ce, "focal": t_focal, "dice": t_dice, "iou": t_iou,
-    "tversky": t_tversky, "focal_tversky": t_focal_tversky,
-    "sensitivity_specificity": t_sensitivity_specificity,
-    "generalized_dice": t_generalized_dice, "bce_dice": t_bce_dice, "dice_focal": t_dice_focal,
-}
+TORCH_LOSS = {n: preset_loss(n) if registry.kind(n) == "preset" else globals().get("t_" + n) or own_loss(n)
+              for n in LOSS_NAMES}
 
 
 def validate_opts(name, o, x_shape, t_shape, mask_shape):
@@ -394,8 +405,7 @@ def validate_opts(name, o, x_shape, t_shape, mask_shape):
     act = opt(o, "activation", "none")
     check(act in ("none", "sigmoid", "softmax"), "activation")
     check(not (act == "softmax" and C < 2), "softmax with C = 1")
-    check(not (name in ("bce", "bce_dice") and act == "softmax"), "bce with softmax")
-    check(not (name == "ce" and act == "sigmoid"), "ce with sigmoid")
+    check(act in registry.activations(name), "%s with activation %s" % (name, act))
     check(opt(o, "reduction", "mean") in ("mean", "sum", "none"), "reduction")
     if mask_shape is not None:
         check(mask_shape[1] in (1, C) and mask_shape[0] == x_shape[0]
@@ -412,7 +422,7 @@ def torch_eval(name, x_np, t_np, m_np, o):
     m_raw = None if m_np is None else torch.tensor(m_np.astype(np.float64), dtype=DT)
     t = expand_target(x, t_raw)
     m = expand_mask(x, m_raw)
-    loss = TORCH_LOSS[name](x, t, m, o)
+    loss = TORCH_LOSS[name](x, t, m, registry.resolve(name, o))
     if opt(o, "reduction", "mean") == "none":
         return loss.detach().numpy().copy(), None
     check(loss.dim() == 0, "scalar loss")

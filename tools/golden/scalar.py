@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from . import registry
 from .common import EPS_DEFAULT
 
 
@@ -286,15 +287,23 @@ class Scalar:
         n = sum(taken)
         return tot / n if n else 0.0
 
-    def value(self):
-        nm = self.name
-        if nm == "bce_dice":
-            return (float(self.o.get("bce_weight", 1.0)) * self.bce()
-                    + float(self.o.get("dice_weight", 1.0)) * self.dice())
-        if nm == "dice_focal":
-            return self.dice() + float(self.o.get("lambda", 1.0)) * self.focal(alpha_default=False)
-        return getattr(self, nm)()
+    def value(self, name=None):
+        """The loss value: a method named after the loss, a preset's weighted
+        sum of its parts, or the scalar(sc) of the loss's cases module."""
+        nm = name or self.name
+        if registry.kind(nm) == "preset":
+            total = None
+            for part, wopt in registry.parts(nm):
+                v = self.value(part)
+                v = v if wopt is None else float(self.o[wopt]) * v
+                total = v if total is None else total + v
+            return total
+        own = getattr(self, nm, None)
+        if own is not None:
+            return own()
+        from .cases import MODULES
+        return MODULES[nm].scalar(self)
 
 
 def scalar_eval(name, x, t, m, o):
-    return Scalar(name, x, t, m, o).value()
+    return Scalar(name, x, t, m, registry.resolve(name, o)).value()

@@ -7,7 +7,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .common import (DEFAULT_SMOOTH, DT, LOSS_NAMES, check, expect_close, onehot_np,
+from . import registry
+from .common import (DEFAULT_SMOOTH, DT, KNOWN, LOSS_NAMES, check, expect_close, onehot_np,
                      rnd32)
 from .reference import TORCH_LOSS, expand_mask, expand_target, torch_eval
 
@@ -199,7 +200,7 @@ def selfcheck_invariants(R):
         compare_fns("softmax focal(g=0) == ce", ours("focal", t, m, of), ours("ce", t, m, oc), x)
         n_checks += 1
     # soft_label changes nothing for 0/1 targets (p != t everywhere here)
-    for name in ("dice", "iou", "tversky", "focal_tversky"):
+    for name in [n for n in LOSS_NAMES if registry.kind(n) == "region" and "soft_label" in KNOWN[n]]:
         for act, shape in (("sigmoid", (2, 2, 4, 5)), ("none", (2, 1, 6, 4)), ("softmax", (2, 3, 4, 3))):
             for extra in ({}, {"batch": True}, {"squared": True} if name == "dice" else {"smooth": 0.1}):
                 x, t, m = random_case_inputs(R, shape, act, "binary", "pix")
@@ -213,15 +214,15 @@ def selfcheck_invariants(R):
     # a constant weight == no weights for region means
     for name in LOSS_NAMES:
         for act in ("none", "sigmoid", "softmax"):
-            if (name in ("bce", "bce_dice") and act == "softmax") or (name == "ce" and act == "sigmoid"):
+            if act not in registry.activations(name):
                 continue
             shape = (2, 3, 4, 4)
             x, t, m = random_case_inputs(R, shape, act, "labels", "pix")
-            reds = ("mean", "sum") if name in ("bce_dice", "dice_focal") else ("mean", "sum", "none")
+            reds = ("mean", "sum") if registry.kind(name) == "preset" else ("mean", "sum", "none")
             for red in reds:
                 base = {"activation": act, "reduction": red}
-                if name == "generalized_dice":
-                    continue                       # takes no weight
+                if "refused" in registry.BY_NAME[name]["options"]["weight"]:
+                    continue                       # takes no weight (generalized_dice)
                 for wl in ([1.0, 1.0, 1.0],) + (([0.7, 0.7, 0.7],) if (red == "mean" and name in DEFAULT_SMOOTH) else ()):
                     a = torch_eval(name, x, t, m, dict(base, weight=wl))
                     b = torch_eval(name, x, t, m, base)
@@ -232,7 +233,7 @@ def selfcheck_invariants(R):
     # label-map target == its one-hot target (every loss with C >= 2)
     for name in LOSS_NAMES:
         for act in ("none", "sigmoid", "softmax"):
-            if (name in ("bce", "bce_dice") and act == "softmax") or (name == "ce" and act == "sigmoid"):
+            if act not in registry.activations(name):
                 continue
             for shape in ((2, 3, 4, 5), (2, 2, 2, 3, 3)):
                 x, lab, m = random_case_inputs(R, shape, act, "labels", "pix")

@@ -1,13 +1,19 @@
 """The case lists, one module per loss (cases/<loss>.py, each with a cases()
-that returns its list).  CASES maps a loss name to that function; the files
-are written in the order of LOSS_NAMES (common.py)."""
-from . import (bce, bce_dice, ce, dice, dice_focal, focal, focal_tversky, generalized_dice,
-               iou, sensitivity_specificity, tversky)
+that returns its list), found by the loss names of the registry: CASES maps
+a loss name to that function; the files are written in the registry's order
+(LOSS_NAMES).  A loss that is new to the references may also define there
+torch_loss(x, t, m, o), its PyTorch float64 reference (reference.py), and
+scalar(sc), its loop-based second implementation given the Scalar sc
+(scalar.py)."""
+import importlib
 
-CASES = {
-    "bce": bce.cases, "ce": ce.cases, "focal": focal.cases, "dice": dice.cases, "iou": iou.cases,
-    "tversky": tversky.cases, "focal_tversky": focal_tversky.cases,
-    "sensitivity_specificity": sensitivity_specificity.cases,
-    "generalized_dice": generalized_dice.cases, "bce_dice": bce_dice.cases,
-    "dice_focal": dice_focal.cases,
-}
+from ..common import LOSS_NAMES
+
+MODULES = {}
+for _name in LOSS_NAMES:
+    try:
+        MODULES[_name] = importlib.import_module("." + _name, __name__)
+    except ModuleNotFoundError as e:
+        if e.name != __name__ + "." + _name:
+            raise
+CASES = {n: m.cases for n, m in MODULES.items()}
