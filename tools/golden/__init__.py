@@ -32,7 +32,7 @@ Layout (a module imports only those above it):
     registry.py    segloss.losses() of the in-tree build (make first): the
                    names, options, defaults, activations and presets
     common.py      torch set-up, LOSS_NAMES (file order), KNOWN options,
-                   DEFAULT_SMOOTH (from the registry), GoldenError/check,
+                   default_smooth (the contract's), GoldenError/check,
                    comparisons, rnd32
     reference.py   the losses in PyTorch float64 (t_<loss>, TORCH_LOSS: one
                    entry per loss of the registry)

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 
+from . import registry
 from .cases import CASES
 from .common import LOSS_NAMES, GoldenError, check
 from .selfcheck import (selfcheck_builtins, selfcheck_conventions, selfcheck_gradcheck,
@@ -25,6 +26,7 @@ def main(description=None):
     names = LOSS_NAMES if not args.only else args.only.split(",")
     for n in names:
         check(n in CASES, "unknown loss " + n)
+    registry.check_defaults()
     try:
         R = np.random.default_rng(20240601)
         nb, has_tv = selfcheck_builtins(R)

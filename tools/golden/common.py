@@ -1,5 +1,5 @@
 """What every part of the golden generator shares: torch set-up, the loss
-names, the options each loss knows and their defaults (from the registry),
+names and the options each loss knows (from the registry), the contract's defaults,
 the error type, and the comparison and float32 helpers."""
 import numpy as np
 import torch
@@ -11,13 +11,17 @@ DT = torch.float64
 GENERATOR = "tools/gen_golden.py"
 
 # ---------------------------------------------------------------------------
-# The losses, the options each knows and their defaults: from the registry
+# The losses and the options each knows: from the registry (their defaults:
+# the contract's, registry.contract_default)
 # ---------------------------------------------------------------------------
 LOSS_NAMES = registry.names()
 KNOWN = {n: registry.known(n) for n in LOSS_NAMES}
-DEFAULT_SMOOTH = {n: float(registry.default(n, "smooth")) for n in LOSS_NAMES
-                  if registry.kind(n) == "region"}
-EPS_DEFAULT = float(registry.default(LOSS_NAMES[0], "eps"))
+EPS_DEFAULT = float(registry.SHARED_DEFAULTS["eps"])
+
+
+def default_smooth(name):
+    """The contract's default smooth of region loss name."""
+    return float(registry.contract_default(name, "smooth"))
 
 
 def opt(o, key, default):

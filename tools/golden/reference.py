@@ -3,13 +3,13 @@ formulas in float64, differentiated by autograd ("LOSSES.md" in the comments
 means docs/losses.md; R1-R16 are its readings).  TORCH_LOSS has one entry per
 loss of the registry: t_<name> here, the weighted sum of a preset's parts, or
 the torch_loss of a loss's own cases module (cases/<name>.py).  Options
-arrive with the registry's defaults filled in (registry.resolve)."""
+arrive with the contract's defaults filled in (registry.resolve)."""
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from . import registry
-from .common import (DEFAULT_SMOOTH, DT, EPS_DEFAULT, KNOWN, LOSS_NAMES, GoldenError, check, opt,
+from .common import (default_smooth, DT, EPS_DEFAULT, KNOWN, LOSS_NAMES, GoldenError, check, opt,
                      smooth_pair)
 
 
@@ -252,7 +252,7 @@ def region_loss(x, t, m, o, L_of):
 
 
 def dice_L(o):
-    snr, sdr = smooth_pair(o, DEFAULT_SMOOTH["dice"])
+    snr, sdr = smooth_pair(o, default_smooth("dice"))
     squared = bool(opt(o, "squared", False))
     complement = bool(opt(o, "complement", False))
 
@@ -274,7 +274,7 @@ def t_dice(x, t, m, o):
 
 
 def t_iou(x, t, m, o):
-    snr, sdr = smooth_pair(o, DEFAULT_SMOOTH["iou"])
+    snr, sdr = smooth_pair(o, default_smooth("iou"))
     empty = opt(o, "empty", "none")
     check(empty in ("none", "complement"), "iou empty")
 
@@ -303,11 +303,11 @@ def tversky_L(o, default_smooth):
 
 
 def t_tversky(x, t, m, o):
-    return region_loss(x, t, m, o, tversky_L(o, DEFAULT_SMOOTH["tversky"]))
+    return region_loss(x, t, m, o, tversky_L(o, default_smooth("tversky")))
 
 
 def t_focal_tversky(x, t, m, o):
-    base = tversky_L(o, DEFAULT_SMOOTH["focal_tversky"])
+    base = tversky_L(o, default_smooth("focal_tversky"))
     gamma = float(opt(o, "gamma", 0.75))
     eps = float(opt(o, "eps", EPS_DEFAULT))
 
@@ -319,7 +319,7 @@ def t_focal_tversky(x, t, m, o):
 
 
 def t_sensitivity_specificity(x, t, m, o):
-    _, sdr = smooth_pair(o, DEFAULT_SMOOTH["sensitivity_specificity"])  # R11
+    _, sdr = smooth_pair(o, default_smooth("sensitivity_specificity"))  # R11
     lam = float(opt(o, "lambda", 0.05))
 
     def L(s):
@@ -352,7 +352,7 @@ def t_generalized_dice(x, t, m, o):
     a = Act(x, act, float(opt(o, "eps", EPS_DEFAULT)))
     inc, _ = class_vectors(x, o)
     st = region_stats(a.p, t, m, bool(opt(o, "batch", False)), False)
-    snr, sdr = smooth_pair(o, DEFAULT_SMOOTH["generalized_dice"])
+    snr, sdr = smooth_pair(o, default_smooth("generalized_dice"))
     wts = gdice_weights(st["ST"], inc, opt(o, "w_type", "square"))
     num = 2.0 * (wts * st["TP"]).sum(dim=1) + snr
     den = (wts * (st["SP"] + st["ST"])).sum(dim=1) + sdr

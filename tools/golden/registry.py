@@ -2,10 +2,11 @@
 read through lua5.4 and lua-cjson from the in-tree build: run `make` first.
 Every list of losses in this package derives from it: the file order and
 names, the options each loss knows and their defaults, the activations it
-allows and the parts of a preset.  The references get each case's options
-with the registry's defaults filled in (resolve), so that a loss's defaults
-are written once, in its descriptor; the committed golden files pin them (a
-changed default fails spec 10 until the files are regenerated)."""
+allows and the parts of a preset.  The defaults are not taken from it: the
+references fill in the contract's (resolve: DEFAULTS in cases/<name>.py,
+SHARED_DEFAULTS here), and check_defaults stops the generator when the
+registry disagrees, so that a wrong default in C cannot flow into the
+references."""
 import json
 import os
 import subprocess
@@ -65,14 +66,54 @@ def default(name, opt, act="none"):
     return o.get("default")
 
 
+# The defaults every loss shares, as ../shared/LOSSES.md gives them; each
+# loss's own are DEFAULTS (and SOFTMAX_DEFAULTS) in cases/<name>.py. The
+# references take the defaults from there, not from the registry, so that a
+# wrong default in C shows up as a golden mismatch instead of flowing into
+# the references; check_defaults stops the generator when the two differ.
+SHARED_DEFAULTS = {"activation": "none", "reduction": "mean", "include_background": True,
+                   "batch": False, "eps": 1e-7, "grad": True}
+
+
+def contract_default(name, opt, act="none"):
+    """The contract's default of option opt for loss name with activation
+    act, or None."""
+    from . import cases  # cases imports common, which imports this module
+    mod = cases.MODULES[name]
+    if act == "softmax" and opt in getattr(mod, "SOFTMAX_DEFAULTS", {}):
+        return mod.SOFTMAX_DEFAULTS[opt]
+    if opt in getattr(mod, "DEFAULTS", {}):
+        return mod.DEFAULTS[opt]
+    return SHARED_DEFAULTS.get(opt)
+
+
+def check_defaults():
+    """Every default the registry gives equals the contract's, for every
+    activation; raises SystemExit naming the first that does not."""
+    for name in names():
+        for act in activations(name):
+            for opt in sorted(known(name)):
+                r, c = default(name, opt, act), contract_default(name, opt, act)
+                if r is None and c is None:
+                    continue
+                same = (r == c and type(r) is type(c)) or (
+                    isinstance(r, (int, float)) and not isinstance(r, bool) and
+                    isinstance(c, (int, float)) and not isinstance(c, bool) and float(r) == float(c))
+                if not same:
+                    raise SystemExit("golden: the default of %s's option %s with activation %s is %r in "
+                                     "the registry (src/loss/registry.c) but %r in the contract "
+                                     "(tools/golden/cases/%s.py DEFAULTS, or SHARED_DEFAULTS)"
+                                     % (name, opt, act, r, c, name))
+
+
 def resolve(name, o):
-    """The case's options o with every default of the registry filled in
+    """The case's options o with every default of the contract filled in
     (a new dict; o is left as it is)."""
     act = o.get("activation", "none")
     r = dict(o)
     for opt in sorted(known(name)):
         if opt not in r:
-            v = default(name, opt, act)
+            v = contract_default(name, opt, act)
             if v is not None:
                 r[opt] = v
     # then the options whose default is another's value (smooth_nr: smooth)

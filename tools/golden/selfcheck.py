@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from . import registry
-from .common import (DEFAULT_SMOOTH, DT, KNOWN, LOSS_NAMES, check, expect_close, onehot_np,
+from .common import (DT, KNOWN, LOSS_NAMES, check, expect_close, onehot_np,
                      rnd32)
 from .reference import TORCH_LOSS, expand_mask, expand_target, torch_eval
 
@@ -223,7 +223,7 @@ def selfcheck_invariants(R):
                 base = {"activation": act, "reduction": red}
                 if "refused" in registry.BY_NAME[name]["options"]["weight"]:
                     continue                       # takes no weight (generalized_dice)
-                for wl in ([1.0, 1.0, 1.0],) + (([0.7, 0.7, 0.7],) if (red == "mean" and name in DEFAULT_SMOOTH) else ()):
+                for wl in ([1.0, 1.0, 1.0],) + (([0.7, 0.7, 0.7],) if (red == "mean" and registry.kind(name) == "region") else ()):
                     a = torch_eval(name, x, t, m, dict(base, weight=wl))
                     b = torch_eval(name, x, t, m, base)
                     expect_close("%s uniform weights %s == none [loss]" % (name, wl), a[0], b[0])

@@ -5,6 +5,12 @@ from ..case import (Case, expect_grad_zero_sample, expect_zero, large_logits, ma
                     mask_sample, NON, scale_target, set_x, SIG, special_probs)
 
 
+# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# the C registry so that the references stay independent of it; the
+# generator stops when the two disagree (registry.check_defaults).
+DEFAULTS = {"pos_weight": 1.0}
+
+
 def cases():
     return [
         Case("sigmoid-2d-default", "C=1 binary target, all defaults but the activation",

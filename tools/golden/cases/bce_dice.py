@@ -3,6 +3,13 @@ from ..case import (Case, empty_sample, expect_grad_zero_sample, expect_zero,
                     large_logits, mask_all, mask_sample, NON, SIG, special_probs)
 
 
+# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# the C registry so that the references stay independent of it; the
+# generator stops when the two disagree (registry.check_defaults).
+DEFAULTS = {"bce_weight": 1.0, "dice_weight": 1.0, "pos_weight": 1.0, "smooth": 1.0, "squared": False,
+            "complement": False, "soft_label": False}
+
+
 def cases():
     return [
         Case("sigmoid-2d-default", "C=1, bce + dice with weights (1, 1)",

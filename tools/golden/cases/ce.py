@@ -5,6 +5,12 @@ from ..case import (Case, expect_grad_zero_sample, expect_zero, large_logits, ma
                     mask_sample, NON, set_x, SMX, special_probs)
 
 
+# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# the C registry so that the references stay independent of it; the
+# generator stops when the two disagree (registry.check_defaults).
+DEFAULTS = {}
+
+
 def cases():
     return [
         Case("softmax-2d-labelmap-default", "C=3 label map, defaults but the activation",

@@ -3,6 +3,13 @@ from ..case import (Case, expect_grad_zero_sample, expect_zero, large_logits, ma
                     mask_sample, NON, SIG, SMX, special_probs)
 
 
+# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# the C registry so that the references stay independent of it; the
+# generator stops when the two disagree (registry.check_defaults).
+DEFAULTS = {"alpha": 0.25, "gamma": 2.0}  # alpha: false with softmax (SOFTMAX_DEFAULTS)
+SOFTMAX_DEFAULTS = {"alpha": False}
+
+
 def cases():
     return [
         Case("sigmoid-2d-default", "C=1, defaults (alpha 0.25, gamma 2) with sigmoid",

@@ -3,6 +3,12 @@ from ..case import (Case, empty_sample, expect_entry, expect_grad_zero_sample, e
                     large_logits, mask_all, mask_sample, NON, perfect, SIG, SMX, ties)
 
 
+# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# the C registry so that the references stay independent of it; the
+# generator stops when the two disagree (registry.check_defaults).
+DEFAULTS = {"alpha": 0.3, "beta": 0.7, "gamma": 0.75, "smooth": 1e-5, "soft_label": False}
+
+
 def cases():
     return [
         Case("sigmoid-2d-default", "C=1, defaults (gamma 0.75, eps 1e-7, alpha 0.3, beta 0.7)",

@@ -4,6 +4,12 @@ from ..case import (Case, empty_class, empty_sample, expect_entries_small, expec
                     NON, SIG, SMX)
 
 
+# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# the C registry so that the references stay independent of it; the
+# generator stops when the two disagree (registry.check_defaults).
+DEFAULTS = {"w_type": "square", "smooth": 1e-5}
+
+
 def cases():
     return [
         Case("softmax-labelmap-default", "C=3 softmax, label map, defaults (w_type square, smooth 1e-5)",

@@ -4,6 +4,12 @@ from ..case import (Case, empty_class, empty_sample, expect_entries_small,
                     NON, SIG, SMX, ties)
 
 
+# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# the C registry so that the references stay independent of it; the
+# generator stops when the two disagree (registry.check_defaults).
+DEFAULTS = {"smooth": 1e-6, "empty": "none", "soft_label": False}
+
+
 def cases():
     return [
         Case("sigmoid-2d-default", "C=1, defaults (smooth 1e-6)",

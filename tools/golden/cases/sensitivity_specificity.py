@@ -3,6 +3,12 @@ from ..case import (Case, empty_sample, expect_entries_small, expect_grad_zero_s
                     expect_zero, large_logits, mask_all, mask_sample, NON, SIG, SMX)
 
 
+# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# the C registry so that the references stay independent of it; the
+# generator stops when the two disagree (registry.check_defaults).
+DEFAULTS = {"lambda": 0.05, "smooth": 1e-5}
+
+
 def cases():
     return [
         Case("sigmoid-2d-default", "C=1, defaults (lambda 0.05, smooth 1e-5)",
