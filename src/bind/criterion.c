@@ -312,12 +312,18 @@ static void keep_last(lua_State *L, const char *fn, plan *p, int pi, const sl_ev
 		for (int k = 0; k < ev->ncomp; k++) {
 			if (ev->comp_part[k] != q)
 				continue;
-			int i = ev->comp_kind[k] >> 1;
-			if (ev->comp_kind[k] & 1) {
+			int i = ev->comp_kind[k] >> 2;
+			switch (ev->comp_kind[k] & 3) {
+			case SL_COMP_REGION:
 				v += run->reg[i].factor * run->reg[i].value;
 				reg = i;
-			} else {
+				break;
+			case SL_COMP_GENERIC:
+				v += run->gen[i].factor * run->gen[i].value;
+				break;
+			default:
 				v += run->pm[i].factor * run->pm[i].value;
+				break;
 			}
 		}
 		p->value[q] = v;

@@ -305,7 +305,20 @@ typedef struct compctx {
 	float *cwf, *cwv;          /* per-class factors of the pixel parts */
 	size_t C;
 	int c0;
+	sl_splitpix *split;        /* segloss.core.debug_split: where pixel parts go
+	                              to run as generic parts; NULL: they do not */
 } compctx;
+
+/* Adds a generic part (loss.h) to the run. */
+static void add_generic(lua_State *L, const char *fn, sl_lossrun *run, const compctx *cc,
+                        sl_gen_fn eval, const void *ctx, double factor)
+{
+	if (run->ngen >= SL_MAXGEN)
+		sl_error(L, fn, "a combination takes at most %d parts", SL_MAXREG - 1);
+	run->gen[run->ngen++] = (sl_genpart){
+		.eval = eval, .opts = cc->p->v, .reduction = cc->p->red, .c0 = cc->c0, .cw = cc->cwd,
+		.ctx = ctx, .weight = cc->weight * factor, .factor = factor};
+}
 
 /* Adds loss id's components to the run, each with the factor its preset
  * gives it (bce_weight, lambda, ...). */
@@ -349,6 +362,14 @@ static void add_comp(lua_State *L, const char *fn, sl_lossrun *run, const compct
 		px->cw = cc->cwf;
 		px->cwv = cc->cwv;
 		pm->reduction = p->red;
+		if (cc->split && p->red != SL_RED_NONE && run->ngen < SL_MAXGEN) {
+			/* the check of the generic path: the part runs as a generic one */
+			sl_splitpix *sp = &cc->split[run->ngen];
+			sp->px = *px;
+			sp->pm = *pm;
+			j->npix--;
+			add_generic(L, fn, run, cc, sl_loss_split_eval, sp, factor);
+		}
 		return;
 	}
 	case SL_KIND_REGION: {
@@ -375,23 +396,24 @@ static void add_comp(lua_State *L, const char *fn, sl_lossrun *run, const compct
 		rp->cw = cc->cwd;
 		return;
 	}
-	default: /* SL_KIND_GENERIC: no loss of this kind yet */
-		sl_error(L, fn, "%s: loss kind \"%s\" cannot be evaluated", d->name, sl_kind_names[d->kind]);
+	default: /* SL_KIND_GENERIC */
+		add_generic(L, fn, run, cc, d->gen, NULL, factor);
+		return;
 	}
 }
 
 /* Adds the components of one part (two for the presets) to the run. */
 static void add_part(lua_State *L, const char *fn, sl_lossrun *run, const sl_part *p, double weight,
-                     size_t C, float *cwf, float *cwv)
+                     size_t C, float *cwf, float *cwv, sl_splitpix *split)
 {
-	compctx cc = {p, weight, NULL, NULL, cwf, cwv, C, !p->incl_bg && C >= 2 ? 1 : 0};
+	compctx cc = {p, weight, NULL, NULL, cwf, cwv, C, !p->incl_bg && C >= 2 ? 1 : 0, split};
 	cc.cwd = part_list(L, fn, p, SL_LIST_WEIGHT, C);
 	cc.alist = part_list(L, fn, p, SL_LIST_ALPHA, C);
 	for (size_t c = 0; c < C; c++) {
 		cwf[c] = (float)(cc.cwd ? cc.cwd[c] : 1.0);
 		cwv[c] = 1.0f;
 	}
-	if (run->job.npix >= SL_MAXPIX - 1 || run->nreg >= SL_MAXREG - 1)
+	if (run->job.npix >= SL_MAXPIX - 1 || run->nreg >= SL_MAXREG - 1 || run->ngen >= SL_MAXGEN - 1)
 		sl_error(L, fn, "a combination takes at most %d parts", SL_MAXREG - 1);
 	add_comp(L, fn, run, &cc, p->id, 1.0);
 }
@@ -481,22 +503,26 @@ void sl_eval_prepare(lua_State *L, sl_eval *ev)
 	j->m = mask ? mask->data : NULL;
 	j->mask_full = mask_full;
 	run->want_grad = want_grad;
-	run->split_pixel = sl_getctx(L)->split_pixel;
 	float *big = NULL;
 	if (C > SL_LOCALC) /* per-class arrays of wide inputs, on the Lua stack */
 		big = sl_alloc(L, fn, (size_t)nparts * C * 2 * sizeof(float), 0);
 	ev->ncomp = 0;
+	sl_splitpix *split = sl_getctx(L)->split_pixel ? ev->split : NULL;
 	for (int p = 0; p < nparts; p++) {
-		int np0 = j->npix, nr0 = run->nreg;
+		int np0 = j->npix, nr0 = run->nreg, ng0 = run->ngen;
 		float *cwf = big ? big + (size_t)p * C * 2 : ev->cwbuf[p][0];
-		add_part(L, fn, run, os[p], ev->weights[p], C, cwf, big ? cwf + C : ev->cwbuf[p][1]);
+		add_part(L, fn, run, os[p], ev->weights[p], C, cwf, big ? cwf + C : ev->cwbuf[p][1], split);
 		for (int i = np0; i < j->npix; i++) {
 			ev->comp_part[ev->ncomp] = p;
-			ev->comp_kind[ev->ncomp++] = i << 1;
+			ev->comp_kind[ev->ncomp++] = i << 2 | SL_COMP_PIXEL;
 		}
 		for (int i = nr0; i < run->nreg; i++) {
 			ev->comp_part[ev->ncomp] = p;
-			ev->comp_kind[ev->ncomp++] = i << 1 | 1;
+			ev->comp_kind[ev->ncomp++] = i << 2 | SL_COMP_REGION;
+		}
+		for (int i = ng0; i < run->ngen; i++) {
+			ev->comp_part[ev->ncomp] = p;
+			ev->comp_kind[ev->ncomp++] = i << 2 | SL_COMP_GENERIC;
 		}
 	}
 }

@@ -52,6 +52,9 @@ void sl_part_check(lua_State *L, const char *fn, const sl_part *p, size_t C, int
 /* Per-class float arrays of one part, on the C stack up to SL_LOCALC classes. */
 #define SL_LOCALC 64
 
+/* What a component of a run is: comp_kind[k] & 3. */
+enum { SL_COMP_PIXEL, SL_COMP_REGION, SL_COMP_GENERIC };
+
 /* One evaluation of compiled parts. The caller sets the inputs, then calls
  * sl_eval_prepare, sl_eval_run and sl_eval_push. */
 typedef struct sl_eval {
@@ -76,8 +79,9 @@ typedef struct sl_eval {
 	int act, red, labels;
 	sl_lossrun run;
 	/* the components of each part: comp_part[k] its part, comp_kind[k] =
-	 * index << 1 | is_region */
+	 * index << 2 | SL_COMP_* */
 	int comp_part[2 * SL_MAXREG], comp_kind[2 * SL_MAXREG], ncomp;
+	sl_splitpix split[SL_MAXGEN]; /* the pixel parts of segloss.core.debug_split */
 	float cwbuf[SL_MAXPARTS][2][SL_LOCALC];
 	/* set by sl_eval_run: stack indices of the results */
 	int vals_idx, grad_idx, stats_idx;

@@ -286,19 +286,14 @@ static int add_checked(const sl_exec *e, size_t n, const float *d, float *g, sl_
 	return rc;
 }
 
-/* The generic part of the split check: pixel part i of the run it points
- * to, evaluated by a run of its own (statistics for the mean and for
- * pos_weight "auto" included), its gradient computed into a scratch and
- * added into g. */
-typedef struct split_part {
-	const sl_lossrun *run;
-	int i;
-} split_part;
-
-static int split_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
-                      double *value, sl_bad *bad)
+/* The generic part of the split check: a pixel part (gp->ctx, an
+ * sl_splitpix) evaluated by a run of its own (statistics for the mean and
+ * for pos_weight "auto" included), its gradient computed into a scratch
+ * and added into g. */
+int sl_loss_split_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
+                       double *value, sl_bad *bad)
 {
-	const split_part *sp = gp->opts;
+	const sl_splitpix *sp = gp->ctx;
 	size_t n = j->N * j->C * j->M;
 	sl_lossrun *sub = malloc(sizeof *sub);
 	float *d = g ? malloc((n ? n : 1) * sizeof *d) : NULL;
@@ -311,8 +306,8 @@ static int split_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *g
 	sub->job.m = j->m;
 	sub->job.mask_full = j->mask_full;
 	sub->job.npix = 1;
-	sub->job.pix[0] = sp->run->job.pix[sp->i];
-	sub->pm[0] = sp->run->pm[sp->i];
+	sub->job.pix[0] = sp->px;
+	sub->pm[0] = sp->pm;
 	sub->pm[0].weight = gp->weight;
 	sub->want_grad = g != NULL;
 	sub->job.out = d;
@@ -524,20 +519,6 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 {
 	sl_lossjob *j = &run->job;
 	size_t n = j->N * j->C * j->M;
-	int npix = j->npix, ngen = run->ngen, split = 0, rc = SL_OK;
-	split_part sp[SL_MAXPIX];
-	if (run->split_pixel && j->out_mode != SL_OUT_VALUES && !run->stats_only && npix > 0 &&
-	    ngen + npix <= SL_MAXGEN) {
-		for (int i = 0; i < npix; i++) {
-			sp[i] = (split_part){run, i};
-			run->gen[run->ngen++] = (sl_genpart){.eval = split_eval, .opts = &sp[i],
-			                                     .reduction = run->pm[i].reduction,
-			                                     .weight = run->pm[i].weight,
-			                                     .factor = run->pm[i].factor};
-		}
-		j->npix = 0;
-		split = 1;
-	}
 	/* A generic part may fail after the fused pass has written: a run with
 	 * generic parts that writes into the caller's out goes into a scratch,
 	 * copied into out when the run succeeds. */
@@ -545,25 +526,18 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 	int out_user = run->out_user;
 	if (run->ngen > 0 && run->want_grad && out_user && !run->stats_only) {
 		scratch = malloc((n ? n : 1) * sizeof *scratch);
-		if (!scratch) {
-			rc = SL_ERR_NOMEM;
-			goto restore;
-		}
+		if (!scratch)
+			return SL_ERR_NOMEM;
 		j->out = scratch;
 		run->out_user = 0;
 	}
-	rc = run_parts(e, run);
-	if (scratch && rc == SL_OK)
-		memcpy(user, scratch, n * sizeof *user);
-restore:
-	free(scratch);
-	j->out = user;
-	run->out_user = out_user;
-	if (split) {
-		j->npix = npix;
-		for (int i = 0; i < npix; i++)
-			run->pm[i].value = run->gen[ngen + i].value;
-		run->ngen = ngen;
+	int rc = run_parts(e, run);
+	if (scratch) {
+		if (rc == SL_OK)
+			memcpy(user, scratch, n * sizeof *user);
+		free(scratch);
+		j->out = user;
+		run->out_user = out_user;
 	}
 	return rc;
 }

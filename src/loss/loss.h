@@ -226,13 +226,17 @@ typedef int (*sl_gen_fn)(const struct sl_exec *e, const sl_lossjob *j, const sl_
                          float *g, double *value, sl_bad *bad);
 struct sl_genpart {
 	sl_gen_fn eval;
-	const void *opts;  /* the loss's own parsed options, for eval */
+	const double *opts; /* its option values, indexed by SL_O_* (registry.h) */
 	int reduction;     /* SL_RED_MEAN or SL_RED_SUM */
+	int c0;            /* first included channel (include_background) */
+	const double *cw;  /* class weights (C), NULL = 1 */
+	const void *ctx;   /* anything else eval needs, or NULL */
 	double weight;     /* its weight in the sum of parts (factor included) */
 	double factor;     /* the part of that weight set inside a preset, else 1 */
 	double value;      /* result: eval's value */
 };
 #define SL_MAXGEN 8
+
 
 /* One evaluation: the job, its parts, and the results. */
 typedef struct sl_pixmeta {
@@ -243,6 +247,17 @@ typedef struct sl_pixmeta {
 	double value;    /* result: the reduced value */
 	double denom;    /* result: Σm of the mean (or 1) */
 } sl_pixmeta;
+
+/* The check of the generic path (segloss.core.debug_split): a pixel part
+ * evaluated as a generic part, by a run of its own whose gradient is
+ * added in; ctx points to one of these. Results agree with the fused pass
+ * to float rounding. */
+typedef struct sl_splitpix {
+	sl_pixk px;
+	sl_pixmeta pm;
+} sl_splitpix;
+int sl_loss_split_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
+                       double *value, sl_bad *bad);
 
 typedef struct sl_lossrun {
 	sl_lossjob job;  /* input pointers, act, eps, npix/pix (type, c0, gamma,
@@ -256,10 +271,6 @@ typedef struct sl_lossrun {
 	sl_pixmeta pm[SL_MAXPIX];
 	int ngen;
 	sl_genpart gen[SL_MAXGEN];
-	int split_pixel; /* a check of the generic path (segloss.core.debug_split):
-	                    every pixel part runs as a generic part, by a run of
-	                    its own whose gradient is added into out; results
-	                    agree with the fused pass to float rounding */
 	double *stats_mem; /* N x C x SL_NSTAT doubles from the caller for stats, or
 	                      NULL (then the run allocates them) */
 	/* results */

@@ -14,6 +14,7 @@
 #define SL_REGISTRY_H
 
 #include "../opt.h"
+#include "loss.h"
 
 /* Every option a loss can take, in one table (sl_loss_options). The ones
  * before SL_O_POS_WEIGHT are shared by every loss. The order is that of
@@ -86,6 +87,8 @@ typedef struct sl_lossdesc {
 	const char *doc;         /* the formula and what it agrees with, for the reference */
 	const char *usage;       /* options of an example call, Lua syntax */
 	const char *usage_t;     /* what the example passes as the target ("mask01", "labels") */
+	sl_gen_fn gen;           /* SL_KIND_GENERIC: its evaluation (loss.h), which reads its
+	                            options as opts[SL_O_*] */
 } sl_lossdesc;
 
 /* The losses, in the order segloss.losses() lists them. */
