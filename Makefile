@@ -83,8 +83,8 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS) $(BUILD)/.flags
 # The flags of each ISA's objects (simd_<isa>.o, and the benchmark's sleef_<isa>.o):
 # the 128-bit path is one source for SSE2 and NEON.
 ISA_FLAGS_avx2 = -DSL_ISA_AVX2 -mavx2 -mfma
-ISA_FLAGS_sse2 = -DSL_ISA_SSE2
-ISA_FLAGS_neon = -DSL_ISA_SSE2
+ISA_FLAGS_sse2 = -DSL_ISA_128
+ISA_FLAGS_neon = -DSL_ISA_128
 
 $(BUILD)/obj/simd_%.o: src/kern/simd.c $(HDRS) $(BUILD)/.flags
 	@mkdir -p $(dir $@)

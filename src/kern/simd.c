@@ -2,8 +2,8 @@
  * simd.c — the SIMD backends, written once against simd_isa.h.
  *
  * Built twice on x86-64: with -DSL_ISA_AVX2 -mavx2 -mfma (table
- * sl_kern__avx2) and with -DSL_ISA_SSE2 (sl_kern__sse2); on AArch64 the
- * SSE2 build is native NEON through SIMDe (sl_kern__neon). Every kernel runs
+ * sl_kern__avx2) and with -DSL_ISA_128 (sl_kern__sse2); on AArch64 the
+ * 128-bit build is native NEON through SIMDe (sl_kern__neon). Every kernel runs
  * its main loop on whole vectors and its tail through the same code on a
  * partial vector (vf_loadk / vf_storek), never through a second formula.
  */
