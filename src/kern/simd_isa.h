@@ -19,6 +19,9 @@
 #ifndef SL_SIMD_ISA_H
 #define SL_SIMD_ISA_H
 
+#include <stddef.h>
+#include <string.h>
+
 #if defined(SL_ISA_AVX2)
 
 #include <simde/x86/avx2.h>
@@ -200,5 +203,27 @@ static inline void vf_inter(vf ev, vf od, vf *a, vf *b)
 #else
 #error "simd_isa.h: define SL_ISA_AVX2 or SL_ISA_128"
 #endif
+
+/* Loads k <= SL_W floats, zero-filling the rest. */
+static inline vf vf_loadk(const float *p, size_t k)
+{
+	if (k == SL_W)
+		return vf_load(p);
+	float buf[SL_W] = {0};
+	memcpy(buf, p, k * sizeof(float));
+	return vf_load(buf);
+}
+
+/* Stores the first k <= SL_W lanes. */
+static inline void vf_storek(float *p, vf v, size_t k)
+{
+	if (k == SL_W) {
+		vf_store(p, v);
+		return;
+	}
+	float buf[SL_W];
+	vf_store(buf, v);
+	memcpy(p, buf, k * sizeof(float));
+}
 
 #endif
