@@ -8,10 +8,11 @@
  * points per function (see `make bench` and spec/04-vmath_spec.lua):
  *   v_exp, v_log, v_log1p <= 2 ulp; v_sigmoid, v_softplus <= 4 ulp.
  *
- * Method: the classic argument reductions (Cody & Waite) with minimax
- * polynomials from Cephes' single-precision library (S. Moshier): exp on
- * |r| <= ln2/2 after x = n ln2 + r; log on m - 1 with m in [sqrt(1/2),
- * sqrt(2)). The split ln2 = C1 + C2 keeps n*C1 exact even without FMA.
+ * Method: the classic argument reductions (Cody & Waite): exp on |r| <=
+ * ln2/2 after x = n ln2 + r, with a polynomial fitted for relative error;
+ * log on m - 1 with m in [sqrt(1/2), sqrt(2)), with the minimax polynomial
+ * of Cephes' single-precision library (S. Moshier). The split ln2 = C1 + C2
+ * keeps n*C1 exact even without FMA.
  */
 #ifndef SL_VMATH_H
 #define SL_VMATH_H
@@ -29,6 +30,36 @@
 /* The constant vectors one function needs are hoisted by the compiler when
  * the function is inlined into a loop. */
 
+/* The exponential: x = n ln2 + r with n = round(x / ln2) (Cody & Waite,
+ * ln2 in two parts), e^r = 1 + r P(r) on |r| <= ln2/2 with P of degree 5
+ * fitted for relative error (1.4 ulp in float with FMA), one FMA per
+ * coefficient, then 2^n. One polynomial for every exponential of the
+ * library: v_exp, v_pow through v_exp_lo, and the loss kernels' v_exp_neg,
+ * which differ only in how they make 2^n. */
+
+/* r = x - n ln2 for n = t - bias, where t = x/ln2 + bias rounds x/ln2 to
+ * an integer (bias = VM_MAGIC plus an integer that the caller wants in the
+ * low bits of t). */
+static inline vf v_exp_reduce(vf x, float bias, vf *t)
+{
+	*t = vf_fma(x, vf_set1(VM_LOG2E), vf_set1(bias));
+	vf n = vf_sub(*t, vf_set1(bias));
+	vf r = vf_fma(n, vf_set1(-VM_LN2_HI), x);
+	return vf_fma(n, vf_set1(-VM_LN2_LO), r);
+}
+
+/* e^r for |r| <= ln2/2 (a little beyond is fine: v_pow adds a correction) */
+static inline vf v_exp_r(vf r)
+{
+	vf p = vf_set1(0x1.6ae730p-10f);
+	p = vf_fma(p, r, vf_set1(0x1.126782p-7f));
+	p = vf_fma(p, r, vf_set1(0x1.555822p-5f));
+	p = vf_fma(p, r, vf_set1(0x1.55541ap-3f));
+	p = vf_fma(p, r, vf_set1(0x1.fffffcp-2f));
+	p = vf_fma(p, r, vf_set1(1.0f));
+	return vf_fma(p, r, vf_set1(1.0f));
+}
+
 /* e^(x + lo), |lo| << |x| (lo is a correction term, see v_pow); with_lo is
  * a compile-time constant. Lanes below -104 give 0, above 89 overflow to
  * +Inf; NaN propagates through both clamps (vf_max/vf_min return their
@@ -37,22 +68,12 @@ static inline vf v_exp_lo(vf x, vf lo, int with_lo)
 {
 	x = vf_max(vf_set1(-104.0f), x);
 	x = vf_min(vf_set1(89.0f), x);
-	/* n = round(x / ln2), r = x - n ln2 in [-ln2/2, ln2/2] */
-	vf t = vf_fma(x, vf_set1(VM_LOG2E), vf_set1(VM_MAGIC));
+	vf t;
+	vf r = v_exp_reduce(x, VM_MAGIC, &t);
 	vf n = vf_sub(t, vf_set1(VM_MAGIC));
-	vf r = vf_fma(n, vf_set1(-VM_LN2_HI), x);
-	r = vf_fma(n, vf_set1(-VM_LN2_LO), r);
 	if (with_lo)
 		r = vf_add(r, lo);
-	/* e^r = 1 + r + r^2 P(r), Cephes expf coefficients */
-	vf p = vf_set1(0x1.a0d2cep-13f);              /* 1.9875691500e-4 */
-	p = vf_fma(p, r, vf_set1(0x1.6e879cp-10f));   /* 1.3981999507e-3 */
-	p = vf_fma(p, r, vf_set1(0x1.111210p-7f));    /* 8.3334519073e-3 */
-	p = vf_fma(p, r, vf_set1(0x1.555382p-5f));    /* 4.1665795894e-2 */
-	p = vf_fma(p, r, vf_set1(0x1.555554p-3f));    /* 1.6666665459e-1 */
-	p = vf_fma(p, r, vf_set1(0x1p-1f));           /* 5.0000001201e-1 rounds to 0.5 */
-	vf r2 = vf_mul(r, r);
-	vf y = vf_add(vf_fma(p, r2, r), vf_set1(1.0f));
+	vf y = v_exp_r(r);
 	/* y * 2^n as y * 2^n1 * 2^n2 with n1 = floor(n/2): both factors are
 	 * normal for n in [-150, 128], the first product is exact and the second
 	 * rounds once — also into the subnormal range. */
@@ -186,28 +207,20 @@ static inline vf v_softplus(vf x)
 
 /* ---- the sigmoid and its logarithms, as the loss kernels compute them -- */
 
-/* e^z for z <= 0. 2^n is made by shifting the integer that a magic bias
- * leaves in the low bits of t; e^r is 1 + r P(r) with P of degree 5 fitted
- * for relative error on |r| <= ln2/2 (1.4 ulp in float with FMA), one FMA
- * per coefficient. A vector with a lane below ln 2^-126 = -87.34 (a
- * subnormal or zero result, so a logit beyond ±87) takes v_exp, which
- * scales into the subnormals and down to 0 correctly. */
+/* e^z for z <= 0, the exponential of the loss kernels: the same as v_exp
+ * but for 2^n, made in one shift of the integer n + 127 that the bias
+ * leaves in the low bits of t, no clamps. A vector with a lane below
+ * ln 2^-126 = -87.34 (a subnormal or zero result, so a logit beyond ±87)
+ * takes v_exp, which scales into the subnormals and down to 0 correctly;
+ * *slow says so. */
 static inline vf v_exp_neg_s(vf z, int *slow)
 {
 	if ((*slow = vf_movemask(vf_lt(z, vf_set1(-87.33654f))) != 0))
 		return v_exp(z);
-	vf t = vf_fma(z, vf_set1(VM_LOG2E), vf_set1(0x1.8p+23f + 127.0f));
-	vf n = vf_sub(t, vf_set1(0x1.8p+23f + 127.0f));
+	vf t;
+	vf r = v_exp_reduce(z, VM_MAGIC + 127.0f, &t);
 	vf s = vi_as_vf(vi_sll(vf_as_vi(t), 23));
-	vf r = vf_fma(n, vf_set1(-VM_LN2_HI), z);
-	r = vf_fma(n, vf_set1(-VM_LN2_LO), r);
-	vf p = vf_set1(0x1.6ae730p-10f);
-	p = vf_fma(p, r, vf_set1(0x1.126782p-7f));
-	p = vf_fma(p, r, vf_set1(0x1.555822p-5f));
-	p = vf_fma(p, r, vf_set1(0x1.55541ap-3f));
-	p = vf_fma(p, r, vf_set1(0x1.fffffcp-2f));
-	p = vf_fma(p, r, vf_set1(1.0f));
-	return vf_mul(vf_fma(p, r, vf_set1(1.0f)), s);
+	return vf_mul(v_exp_r(r), s);
 }
 
 static inline vf v_exp_neg(vf z)
