@@ -163,45 +163,6 @@ static int core_vmath_accuracy(lua_State *L)
 	return 1;
 }
 
-/* loss_variants() -> {{name, kind, act, labels, mask, full, bce, storep,
- * region, pixel, fromp, calls}, ..., missed = n}: the variants of the
- * current backend's loss kernels (loss_variants.inc) and how often each ran
- * since the module was loaded; missed counts the jobs that found none. An
- * empty list for scalar. For the specs and benchmarks. */
-static int core_loss_variants(lua_State *L)
-{
-	static const char *const acts[] = {"none", "sigmoid", "softmax"};
-	static const char *const pxms[] = {"none", "bce", "focal2", "other"};
-	sl_checknargs(L, "segloss.core.loss_variants", 0, 0, 0);
-	const sl_lossvars *lv = sl_getctx(L)->kern->loss_variants;
-	int n = lv ? lv->n : 0;
-	lua_createtable(L, n, 1);
-	for (int i = 0; i < n; i++) {
-		const sl_lossvar *v = &lv->v[i];
-		lua_createtable(L, 0, 12);
-		lua_pushstring(L, v->name);
-		lua_setfield(L, -2, "name");
-		lua_pushstring(L, v->kind == SL_VAR_STATS ? "stats" : "fused");
-		lua_setfield(L, -2, "kind");
-		lua_pushstring(L, acts[v->act]);
-		lua_setfield(L, -2, "act");
-		const char *const flags[] = {"labels", "mask", "full", "bce", "storep", "region", "fromp"};
-		const int vals[] = {v->labels, v->mask, v->full, v->bce, v->storep, v->reg, v->fromp};
-		for (int k = 0; k < 7; k++) {
-			lua_pushboolean(L, vals[k]);
-			lua_setfield(L, -2, flags[k]);
-		}
-		lua_pushstring(L, pxms[v->pxm]);
-		lua_setfield(L, -2, "pixel");
-		lua_pushinteger(L, (lua_Integer)__atomic_load_n(&lv->calls[i], __ATOMIC_RELAXED));
-		lua_setfield(L, -2, "calls");
-		lua_rawseti(L, -2, i + 1);
-	}
-	lua_pushinteger(L, lv ? (lua_Integer)__atomic_load_n(&lv->calls[n], __ATOMIC_RELAXED) : 0);
-	lua_setfield(L, -2, "missed");
-	return 1;
-}
-
 static const luaL_Reg funcs[] = {
 	{"backend", core_backend},
 	{"set_backend", core_set_backend},
@@ -213,7 +174,6 @@ static const luaL_Reg funcs[] = {
 	{"ncpu", core_ncpu},
 	{"threads_used", core_threads_used},
 	{"vmath_accuracy", core_vmath_accuracy},
-	{"loss_variants", core_loss_variants},
 	{NULL, NULL},
 };
 
@@ -278,5 +238,6 @@ int luaopen_segloss_core(lua_State *L)
 	sl_npz_open(L, ctx);
 	sl_conv_open(L, ctx);
 	sl_data_open(L, ctx);
+	sl_kernels_open(L, ctx);
 	return 1;
 }

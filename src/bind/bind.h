@@ -117,6 +117,9 @@ _Noreturn void sl_loss_raise(lua_State *L, const char *fn, struct sl_lossrun *ru
 /* loss.c: sets the functional losses (segloss.dice, ...) into the table on
  * the top of the stack */
 void sl_loss_open(lua_State *L, int ctx);
+/* kernels.c: segloss.core.loss_variants and loss_fused (the loss kernels
+ * for specs and benchmarks) into the table on the top of the stack */
+void sl_kernels_open(lua_State *L, int ctx);
 /* metrics.c: distance_transform and metrics into the table on the top */
 void sl_metrics_open(lua_State *L, int ctx);
 /* nn.c: the network's kernels and optimiser steps (nn_*, optim_*) into the

@@ -475,11 +475,27 @@ static inline void pixrow_init(pixrow *pr, const sl_pixk *px, size_t c)
 	pr->type = px->type;
 }
 
+/* The first element of the task whose out is not finite, as a bad gradient;
+ * returns 1 if there is one. */
+static int first_bad_grad(const sl_lossjob *j, size_t n, size_t s0, size_t s1, sl_bad *bad)
+{
+	for (size_t c = 0; c < j->C; c++)
+		for (size_t s = s0; s < s1; s++) {
+			size_t i = (n * j->C + c) * j->M + s;
+			if (!isfinite(j->out[i]))
+				return sl_record(bad, SL_BAD_GRAD, i, j->out[i]);
+		}
+	return 0;
+}
+
 /* The end of a fused task: the pixel parts' sums into vals, unless a check
  * failed or a sum overflowed; then the scalar kernel redoes the task (and
  * names the first bad element, if there is one). With p read from out
  * (FROMP) the task cannot be redone, since out now holds the gradient: the
- * first gradient that is not finite is the error. */
+ * first gradient that is not finite is the error. Nor when the gradient was
+ * added into out (accumulate, not dry): the scalar kernel then runs as a
+ * trial of the gradient alone, for a bad input or the values in double,
+ * and if it finds nothing wrong, the first sum that is not finite is. */
 static inline void fused_finish(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,
                                 sl_bad *bad, vf *va, dacc *dv, int npix, int failed, int FROMP)
 {
@@ -489,15 +505,19 @@ static inline void fused_finish(const sl_lossjob *j, size_t n, size_t s0, size_t
 		tot[i] = dacc_total(&dv[i]);
 		failed |= !isfinite(tot[i]);
 	}
-	if (failed && FROMP) {
-		for (size_t c = 0; c < j->C; c++)
-			for (size_t s = s0; s < s1; s++) {
-				size_t i = (n * j->C + c) * j->M + s;
-				if (!isfinite(j->out[i])) {
-					sl_record(bad, SL_BAD_GRAD, i, j->out[i]);
-					return;
-				}
-			}
+	if (failed && FROMP && first_bad_grad(j, n, s0, s1, bad))
+		return;
+	if (failed && j->accumulate && !j->dry) {
+		sl_lossjob trial = *j;
+		trial.dry = 1;
+		trial.accumulate = 0;
+		double v[SL_MAXPIX] = {0};
+		sl_loss_fused__scalar(&trial, n, s0, s1, v, bad);
+		if (bad->kind != SL_BAD_NONE || first_bad_grad(j, n, s0, s1, bad))
+			return;
+		for (int i = 0; i < j->npix; i++)
+			vals[i] += v[i];
+		return;
 	}
 	if (failed) {
 		sl_loss_fused__scalar(j, n, s0, s1, vals, bad);
@@ -617,7 +637,7 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 {
 	size_t C = j->C, M = j->M;
 	int npix = PXM != SL_PXM_NONE ? j->npix : 0, kfull = j->coef_full;
-	int grad = j->out_mode == SL_OUT_GRAD, write = grad && !j->dry;
+	int grad = j->out_mode == SL_OUT_GRAD, write = grad && !j->dry, acc = j->accumulate;
 	int nk = kfull ? SL_NK : SL_NK_BASIC;
 	vf one = vf_set1(1.0f), cmax = vf_set1((float)C - 1.0f);
 	vf va[SL_MAXPIX];
@@ -649,7 +669,7 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 		if (PXM != SL_PXM_NONE && PXM != SL_PXM_GEN && !active) {
 			/* a channel below the single part's c0: gradient 0 (or only the regions') */
 			if (!REG) {
-				if (write)
+				if (write && !acc)
 					memset(orow + s0, 0, (s1 - s0) * sizeof(float));
 				continue;
 			}
@@ -683,6 +703,8 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 		                              &ck, ACT, HM, REG, PXM, FROMP)                     \
 		               : fused_ew_vec(j, prs, npix, active, k, kfull, x, t, m, packed, va, \
 		                              &ck, ACT, HM, REG, SL_PXM_NONE, FROMP);            \
+		if (acc)                                                                          \
+			g = vf_add(LOAD(orow + s), g);                                            \
 		if (grad)                                                                         \
 			ck.gz = vf_fma(g, vf_zero(), ck.gz);                                      \
 		if (write)                                                                        \
@@ -831,6 +853,8 @@ fused_sm_vec(const sl_lossjob *j, const pixrow *prs, int npix, size_t n, size_t 
 			vf hx = vf_add(hpre[c], acc);
 			acc = vf_add(acc, hb[c]);
 			vf g = vf_sub(vf_mul(hb[c], pre[c]), vf_mul(pb[c], hx));
+			if (j->accumulate)
+				g = vf_add(vf_loadk(ob + c * M, kk), g);
 			ck->gz = vf_fma(g, zero, ck->gz);
 			if (!j->dry)
 				vf_storek(ob + c * M, g, kk);
@@ -983,6 +1007,7 @@ void SL_SFX(sl_loss_fused)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, 
                            sl_bad *bad)
 {
 	assert(j->act >= SL_ACT_NONE && j->act <= SL_ACT_SOFTMAX);
+	assert(!j->accumulate || (j->out_mode == SL_OUT_GRAD && !j->p_in_out));
 	int reg = j->coef != NULL, pix = j->npix > 0, fromp = j->p_in_out != 0;
 	int smx = j->act == SL_ACT_SOFTMAX;
 	/* reduction "none" value maps and wide softmax: the scalar kernel */

@@ -121,6 +121,15 @@ typedef struct sl_lossjob {
 	int out_mode;     /* SL_OUT_*; with no pixel part and SL_OUT_NOTHING no fused pass runs */
 	int dry;          /* the fused pass computes and checks the gradient but writes
 	                     nothing (a trial run before writing into the caller's out) */
+	int accumulate;   /* with SL_OUT_GRAD: the fused pass adds its gradient to what
+	                     out holds (out = out + g, one float addition per element)
+	                     instead of storing it, for parts whose gradient other code
+	                     wrote there first; every sum is checked to be finite. Not
+	                     with p_in_out. A SIMD task that fails (a bad input, a sum
+	                     that overflows) cannot be redone over out: the driver must
+	                     validate x and t before such a pass if the run is to fail
+	                     without touching out, as for any write into the caller's
+	                     out (and can run a dry trial first; dry works with it) */
 	float *out;       /* gradient (x's shape) or value map; the fused pass checks
 	                     that every value it writes is finite */
 	int p_in_out;     /* the stats pass stores p into out, the fused pass reads it
