@@ -230,17 +230,20 @@ typedef struct vsig {
 	vf z, p, q;
 } vsig;
 
-static inline vsig v_sig(vf x)
+/* the same from z = e^-|x| computed before (v_exp_neg) */
+static inline vsig v_sig_z(vf x, vf z)
 {
 	vsig o;
-	o.z = v_exp_neg(v_negabs(x));
-	vf r = vf_div(vf_set1(1.0f), vf_add(vf_set1(1.0f), o.z));
-	vf zr = vf_mul(o.z, r);
+	o.z = z;
+	vf r = vf_div(vf_set1(1.0f), vf_add(vf_set1(1.0f), z));
+	vf zr = vf_mul(z, r);
 	vf pos = vf_ge(x, vf_zero());
 	o.p = vf_sel(pos, r, zr);
 	o.q = vf_sel(pos, zr, r);
 	return o;
 }
+
+static inline vsig v_sig(vf x) { return v_sig_z(x, v_exp_neg(v_negabs(x))); }
 
 /* The sigmoid of x, its complement and softplus(-x) = -ln p from one
  * exponential: with z = e^-|x|, r = 1/(1 + z) and s = z/(2 + z), the
@@ -253,12 +256,13 @@ typedef struct vsigl {
 	vf p, q, spn, spp; /* sigmoid, 1 - sigmoid, softplus(-x), softplus(x) */
 } vsigl;
 
-static inline vsigl v_sig_log(vf x)
+/* the same from z = e^-|x| computed before by v_exp_neg_s, slow set if it
+ * took the slow path for this vector (or for any of a group of vectors:
+ * the result is the same) */
+static inline vsigl v_sig_log_z(vf x, vf z, int slow)
 {
 	vsigl o;
 	vf one = vf_set1(1.0f);
-	int slow;
-	vf z = v_exp_neg_s(v_negabs(x), &slow);
 	vf r = vf_div(one, vf_add(one, z));
 	vf zr = vf_mul(z, r);
 	vf pos = vf_ge(x, vf_zero());
@@ -276,6 +280,12 @@ static inline vsigl v_sig_log(vf x)
 	return o;
 }
 
+static inline vsigl v_sig_log(vf x)
+{
+	int slow;
+	vf z = v_exp_neg_s(v_negabs(x), &slow);
+	return v_sig_log_z(x, z, slow);
+}
 
 /* sigma(x) = 1/(1 + e^-x), as 1/(1 + z) for x >= 0 and z/(1 + z) for x < 0
  * with z = e^-|x|: one exp, one division, no overflow, exact tails. */
