@@ -1,9 +1,11 @@
 /*
  * kernels.c — the loss kernels seen from Lua, for specs and benchmarks:
  * segloss.core.loss_variants() lists the current backend's SIMD variants
- * (loss_variants.inc) with their call counts, and segloss.core.loss_fused
+ * (loss_variants.inc) with their call counts, segloss.core.loss_fused
  * runs its fused pass on a job described in Lua, without the driver, so
- * that a spec can set what no public function sets yet (accumulate).
+ * that a spec can set what no public function sets yet (accumulate), and
+ * segloss.core.vmath_map applies one vector function into a given tensor
+ * (what make bench compares the pixel losses with).
  */
 #include <float.h>
 #include <string.h>
@@ -249,11 +251,43 @@ static int kernels_loss_fused(lua_State *L)
 	return 1;
 }
 
+/* segloss.core.vmath_map(fn, x, y [, g]): y = fn(x) elementwise with the
+ * current backend's vector function fn ("exp", "log", "log1p", "sigmoid",
+ * "softplus", or "pow" with exponent g >= 0), into y of x's size (y may be
+ * x), on the context's threads: what the loss kernels' arithmetic costs
+ * without a loss around it, for make bench. */
+static int kernels_vmath_map(lua_State *L)
+{
+	static const char *const fns[] = {"exp", "log", "log1p", "sigmoid", "softplus", "pow", NULL};
+	const char *fn = "segloss.core.vmath_map";
+	sl_checknargs(L, fn, 0, 3, 4);
+	int f = sl_optenum(L, fn, "function", 1, fns);
+	sl_tensor *x = sl_checktensor(L, 2, fn, "x");
+	sl_tensor *y = sl_checktensor(L, 3, fn, "y");
+	if (y->numel != x->numel)
+		sl_error(L, fn, "y must have the %zu elements of x, got %zu", x->numel, y->numel);
+	if (y->data != x->data && overlap(x, y))
+		sl_error(L, fn, "y overlaps x without being x");
+	sl_exec e = sl_getexec(L);
+	if (f == 5) {
+		double g = sl_checknum(L, 4, fn, "exponent", 1);
+		if (!(g >= 0.0 && g <= 0x1p24))
+			sl_error(L, fn, "exponent must be in [0, 2^24], got %g", g);
+		sl_op_pow(&e, x->numel, x->data, (float)g, y->data);
+	} else {
+		const sl_unary_fn maps[] = {e.k->exp, e.k->log, e.k->log1p, e.k->sigmoid, e.k->softplus};
+		sl_op_map(&e, maps[f], x->numel, x->data, y->data);
+	}
+	sl_touch(y);
+	return 0;
+}
+
 void sl_kernels_open(lua_State *L, int ctx)
 {
 	static const luaL_Reg fns[] = {
 		{"loss_variants", kernels_loss_variants},
 		{"loss_fused", kernels_loss_fused},
+		{"vmath_map", kernels_vmath_map},
 		{NULL, NULL},
 	};
 	lua_pushvalue(L, ctx);
