@@ -87,19 +87,21 @@ end
 
 -- The call that reaches variant v on inputs (x, t) with options opts: a
 -- function returning (value, gradient). The switches map to calls so: a
--- statistics pass without store_p is crit:stats() (compared statistic by
--- statistic); store_p and from_p take a criterion's own buffer (the
--- statistics pass then leaves p there: the pixel parts must be bce or
--- absent); without them, where p would be left, a functional loss writes
--- into opts.out. full: region parts that read every statistic (the size
--- index si varies the region coefficients' kind too).
+-- statistics pass that stores nothing is crit:stats() (compared statistic
+-- by statistic); store_p/from_p and store_z/from_z take a criterion's own
+-- buffer, where the statistics pass then leaves p (the pixel parts are bce
+-- or absent) or e^-|x| (sigmoid, other pixel parts); without them, where
+-- something would be left, a functional loss writes into opts.out. full:
+-- region parts that read every statistic (the size index si varies the
+-- region coefficients' kind too).
 local function call_for(v, x, t, opts, si)
   local full = v.full or (v.kind == "fused" and si >= 2)
   if v.kind == "stats" then
     local parts = region_parts(v.full)
     if v.bce then table.insert(parts, 1, { "BCE", { pos_weight = 2 } }) end
+    if v.storez then table.insert(parts, 1, { "Focal", {} }) end
     local crit = criterion(parts, opts)
-    if not v.storep then return function() return 0, crit:stats(x, t) end end
+    if not (v.storep or v.storez) then return function() return 0, crit:stats(x, t) end end
     return function() return crit(x, t) end
   end
   local pix = {}
@@ -119,16 +121,20 @@ local function call_for(v, x, t, opts, si)
   if v.region then
     for _, p in ipairs(region_parts(full)) do parts[#parts + 1] = p end
   end
-  -- p is left in the buffer unless a part is not bce or the activation is "none"
-  local leaves_p = v.region and v.act ~= "none" and (v.pixel == "none" or v.pixel == "bce" or v.fromp)
-  if v.fromp or not leaves_p then
+  -- a criterion's buffer keeps p or z with a region part and sigmoid, and p
+  -- with softmax and region parts alone
+  local keeps = v.region and (v.act == "sigmoid" or (v.act == "softmax" and v.pixel == "none"))
+  if v.fromp or v.fromz or not keeps then
     local crit = criterion(parts, opts)
     return function() return crit(x, t) end
   end
-  -- one functional loss writing into out: dice (full: squared), bce_dice
-  local name = v.pixel == "bce" and "bce_dice" or full and si == 3 and "sensitivity_specificity" or "dice"
+  -- one functional loss writing into out: dice (full: squared, or
+  -- sensitivity_specificity), bce_dice, dice_focal
+  local name = v.pixel == "bce" and "bce_dice" or (v.pixel == "focal2" or v.pixel == "other") and "dice_focal"
+    or full and si == 3 and "sensitivity_specificity" or "dice"
   local o = { out = T.zeros(x:shape()), squared = full and name ~= "sensitivity_specificity" or nil }
   if name == "bce_dice" then o.pos_weight = 2 end
+  if name == "dice_focal" then o.gamma = v.pixel == "other" and 1.5 or 2 end
   for k, val in pairs(opts) do o[k] = val end
   return function() return segloss[name](x, t, o) end
 end
@@ -167,7 +173,7 @@ describe("loss kernel variants", function()
     return
   end
 
-  it("the list holds the 132 variants the driver can reach, each once", function()
+  it("the list holds the 148 variants the driver can reach, each once", function()
     local seen = {}
     for _, v in ipairs(list) do
       assert.is_nil(seen[v.name], "listed twice: " .. v.name)
@@ -175,9 +181,10 @@ describe("loss kernel variants", function()
       -- the name says what the switches say
       assert.truthy(v.name:find("^" .. v.kind .. "_" .. v.act .. "_" .. (v.labels and "labels" or "dense")
         .. "_" .. (v.mask and "mask" or "nomask")), v.name)
-      assert.is_false(v.act == "none" and (v.storep or v.fromp or v.bce), v.name .. " is unreachable")
+      assert.is_false(v.act ~= "sigmoid" and (v.storez or v.fromz or v.bce), v.name .. " is unreachable")
+      assert.is_false(v.act == "none" and (v.storep or v.fromp), v.name .. " is unreachable")
     end
-    assert.equal(132, #list)
+    assert.equal(148, #list)
   end)
 
   for _, v in ipairs(list) do

@@ -14,7 +14,7 @@
 #include "bind.h"
 
 /* segloss.core.loss_variants() -> {{name, kind, act, labels, mask, full, bce,
- * storep, region, pixel, fromp, calls}, ..., missed = n}: the variants of
+ * storep, storez, region, pixel, fromp, fromz, calls}, ..., missed = n}: the variants of
  * the current backend's loss kernels and how often each ran since the
  * module was loaded (in this process); missed counts the jobs that found
  * none and ran the scalar kernel. An empty list for scalar. */
@@ -28,16 +28,18 @@ static int kernels_loss_variants(lua_State *L)
 	lua_createtable(L, n, 1);
 	for (int i = 0; i < n; i++) {
 		const sl_lossvar *v = &lv->v[i];
-		const char *const flags[] = {"labels", "mask", "full", "bce", "storep", "region", "fromp"};
-		const int vals[] = {v->labels, v->mask, v->full, v->bce, v->storep, v->reg, v->fromp};
-		lua_createtable(L, 0, 12);
+		const char *const flags[] = {"labels", "mask", "full",   "bce",   "storep",
+		                             "storez", "region", "fromp", "fromz"};
+		const int vals[] = {v->labels, v->mask, v->full,  v->bce,  v->storep,
+		                    v->storez, v->reg,  v->fromp, v->fromz};
+		lua_createtable(L, 0, 14);
 		lua_pushstring(L, v->name);
 		lua_setfield(L, -2, "name");
 		lua_pushstring(L, v->kind == SL_VAR_STATS ? "stats" : "fused");
 		lua_setfield(L, -2, "kind");
 		lua_pushstring(L, acts[v->act]);
 		lua_setfield(L, -2, "act");
-		for (int k = 0; k < 7; k++) {
+		for (int k = 0; k < 9; k++) {
 			lua_pushboolean(L, vals[k]);
 			lua_setfield(L, -2, flags[k]);
 		}

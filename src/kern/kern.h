@@ -32,14 +32,16 @@ enum { SL_PXM_NONE, SL_PXM_BCE, SL_PXM_FOCAL2, SL_PXM_GEN };
 
 /* One variant of a SIMD backend's loss kernels (loss_variants.inc): its
  * name and compile-time switches. A statistics-pass variant has reg = pxm =
- * fromp = 0, a fused-pass variant full = bce = storep = 0. */
+ * fromp = fromz = 0, a fused-pass variant full = bce = storep = storez = 0. */
 enum { SL_VAR_STATS, SL_VAR_FUSED };
 typedef struct sl_lossvar {
 	const char *name;
-	int kind;                   /* SL_VAR_* */
-	int act, labels, mask;      /* SL_ACT_*, a label map, a mask */
-	int full, bce, storep;      /* statistics: job.stats_full, bce_stats, p_in_out */
-	int reg, pxm, fromp;        /* fused: region coefficients, SL_PXM_*, job.p_in_out */
+	int kind;                     /* SL_VAR_* */
+	int act, labels, mask;        /* SL_ACT_*, a label map, a mask */
+	int full, bce, storep, storez; /* statistics: job.stats_full, bce_stats, p_in_out,
+	                                  z_in_out */
+	int reg, pxm, fromp, fromz;   /* fused: region coefficients, SL_PXM_*, job.p_in_out,
+	                                 z_in_out */
 } sl_lossvar;
 
 /* The variants of a backend and how often each ran since the module was

@@ -139,6 +139,8 @@ void sl_loss_stats__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, 
 			double p = j->act == SL_ACT_SIGMOID ? sigmoid((double)j->x[i]) : (double)j->x[i];
 			if (j->p_in_out) /* sigmoid: the smaller of p, 1 - p, signed */
 				j->out[i] = j->x[i] < 0.0f ? (float)p : -(float)sigmoid(-(double)j->x[i]);
+			else if (j->z_in_out) /* e^-|x| for the SIMD fused pass (read by it only) */
+				j->out[i] = (float)exp(-fabs((double)j->x[i]));
 			double m = sl_mval(j, n, c, s), t = sl_tval(j, n, c, s);
 			add_stats(st + c * SL_NSTAT, j->stats_full, m, p, t);
 			if (j->bce_stats && m != 0.0) {
@@ -340,7 +342,7 @@ static void fused_softmax(const sl_lossjob *j, size_t n, size_t s0, size_t s1, d
 void sl_loss_fused__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,
                            sl_bad *bad)
 {
-	assert(!j->accumulate || (j->out_mode == SL_OUT_GRAD && !j->p_in_out));
+	assert(!j->accumulate || (j->out_mode == SL_OUT_GRAD && !j->p_in_out && !j->z_in_out));
 	if (j->act == SL_ACT_SOFTMAX)
 		fused_softmax(j, n, s0, s1, vals, bad);
 	else

@@ -78,6 +78,18 @@ static inline int exp_block(const float *x, size_t s, size_t end, vf *zb)
 	return slow;
 }
 
+/* The same from the z the statistics pass left in out (z_in_out), and
+ * whether v_exp_neg_s would have taken its slow path. */
+static inline int z_block(const float *x, const float *zin, size_t s, size_t end, vf *zb)
+{
+	int slow = 0;
+	for (size_t k = 0; s < end; s += SL_W, k++) {
+		zb[k] = vf_load(zin + s);
+		slow |= vf_movemask(vf_lt(v_negabs(vf_load(x + s)), vf_set1(VM_EXP_NEG_SLOW))) != 0;
+	}
+	return slow;
+}
+
 /* all-ones in the lanes below k */
 static inline vf lanes_below(size_t k)
 {
@@ -218,16 +230,19 @@ static inline __attribute__((always_inline)) void stat_zero(vstats *a, dstats *d
 }
 
 /* p of one vector of x (z = e^-|x| with sigmoid), with the checks of x;
- * stores p for the fused pass; with BCES also softplus(-x) */
+ * stores p (STP) or z (STZ) for the fused pass; with BCES also
+ * softplus(-x) */
 static inline __attribute__((always_inline)) vf stats_p(rowchk *ck, vf x, vf z, int slow,
                                                         float *pout, size_t kk, vsp *sp, int ACT,
-                                                        int STP, int BCES)
+                                                        int STP, int STZ, int BCES)
 {
 	if (ACT == SL_ACT_SIGMOID) {
 		vf q, p = v_sig_pq(x, z, slow, BCES, &q, sp);
 		ck->xz = vf_fma(x, vf_zero(), ck->xz);
 		if (STP) /* +p for x < 0, -(1 - p) for x >= 0 */
 			vf_storek(pout, vf_sel(vf_ge(x, vf_zero()), vf_xor(q, vf_set1(-0.0f)), p), kk);
+		if (STZ)
+			vf_storek(pout, z, kk);
 		return p;
 	}
 	ck->lo = vf_min(x, ck->lo);
@@ -237,7 +252,7 @@ static inline __attribute__((always_inline)) vf stats_p(rowchk *ck, vf x, vf z, 
 
 static inline __attribute__((always_inline)) void
 stats_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad *bad, int ACT,
-         int LAB, int MSK, int FULL, int STP)
+         int LAB, int MSK, int FULL, int STP, int STZ)
 {
 	size_t C = j->C, M = j->M;
 	vf one = vf_set1(1.0f), cmax = vf_set1((float)C - 1.0f);
@@ -246,7 +261,7 @@ stats_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad
 		const float *xr = j->x + (n * C + c) * M;
 		const float *tr = LAB ? j->t + n * M : j->t + (n * C + c) * M;
 		const float *mr = MSK ? j->m + (j->mask_full ? (n * C + c) * M : n * M) : NULL;
-		float *pr = STP ? j->out + (n * C + c) * M : NULL;
+		float *pr = STP || STZ ? j->out + (n * C + c) * M : NULL;
 		int chk_lab = LAB && c == 0, chk_m = MSK && (j->mask_full || c == 0);
 		vf cv = vf_set1((float)c);
 		vstats a;
@@ -278,7 +293,7 @@ stats_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad
 				}
 				vsp sp = {vf_zero(), vf_zero()};
 				vf p = stats_p(&ck, x, zb[kz], slow, pr ? pr + s : NULL, SL_W, &sp, ACT, STP,
-				               FULL & 2);
+				               STZ, FULL & 2);
 				stat_add(a.v, p, t, m, sp, MSK, MSK, FULL);
 			}
 			stat_flush(&a, &d, FULL);
@@ -304,7 +319,7 @@ stats_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad
 			vsp sp = {vf_zero(), vf_zero()};
 			int slow = 0;
 			vf z = ACT == SL_ACT_SIGMOID ? v_exp_neg_s(v_negabs(x), &slow) : vf_zero();
-			vf p = stats_p(&ck, x, z, slow, pr ? pr + s : NULL, kk, &sp, ACT, STP, FULL & 2);
+			vf p = stats_p(&ck, x, z, slow, pr ? pr + s : NULL, kk, &sp, ACT, STP, STZ, FULL & 2);
 			stat_add(a.v, p, t, m, sp, 1, MSK, FULL);
 			stat_flush(&a, &d, FULL);
 		}
@@ -659,7 +674,7 @@ fused_ew_vec(const sl_lossjob *j, const pixrow *prs, int npix, int active, const
 
 static inline __attribute__((always_inline)) void
 fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_bad *bad, int ACT,
-         int LAB, int MSK, int REG, int PXM, int FROMP)
+         int LAB, int MSK, int REG, int PXM, int FROMP, int FROMZ)
 {
 	size_t C = j->C, M = j->M;
 	int npix = PXM != SL_PXM_NONE ? j->npix : 0, kfull = j->coef_full;
@@ -744,7 +759,7 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 		while (s + SL_W <= s1) {
 			size_t end = s + SUB * SL_W <= s1 ? s + SUB * SL_W : s1 - (s1 - s) % SL_W;
 			vf zb[SUB];
-			int slow = EXPZ ? exp_block(xr, s, end, zb) : 0;
+			int slow = FROMZ ? z_block(xr, orow, s, end, zb) : EXPZ ? exp_block(xr, s, end, zb) : 0;
 #define STORE(p, v) vf_store((p), (v))
 			for (size_t kz = 0; s < end; s += SL_W, kz++)
 				FUSED_STEP(LOADF, MSK, SL_W, zb[kz]);
@@ -755,7 +770,13 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 		if (s < s1) {
 			size_t kk = s1 - s;
 			int slow = 0;
-			vf z = EXPZ ? v_exp_neg_s(v_negabs(vf_loadk(xr + s, kk)), &slow) : vf_zero();
+			vf z = vf_zero(), xn = v_negabs(vf_loadk(xr + s, kk));
+			if (FROMZ) {
+				z = vf_loadk(orow + s, kk);
+				slow = vf_movemask(vf_lt(xn, vf_set1(VM_EXP_NEG_SLOW))) != 0;
+			} else if (EXPZ) {
+				z = v_exp_neg_s(xn, &slow);
+			}
 #define STORE(p, v) vf_storek((p), (v), kk)
 			FUSED_STEP(LOADK, 1, kk, z);
 #undef STORE
@@ -932,23 +953,23 @@ fused_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 /* ---- the variants of loss_variants.inc ------------------------------------ */
 
 /* the kernels, one function per line of the list */
-#define SL_STATS_VARIANT(name, A, L, Mk, F, B, P)                                             \
+#define SL_STATS_VARIANT(name, A, L, Mk, F, B, P, Z)                                          \
 	static void name(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st,      \
 	                 sl_bad *bad)                                                           \
 	{                                                                                       \
 		if ((A) == SL_ACT_SOFTMAX)                                                      \
 			stats_sm(j, n, s0, s1, st, bad, L, Mk, F, P);                            \
 		else                                                                            \
-			stats_ew(j, n, s0, s1, st, bad, A, L, Mk, (F) | (B) << 1, P);            \
+			stats_ew(j, n, s0, s1, st, bad, A, L, Mk, (F) | (B) << 1, P, Z);         \
 	}
-#define SL_FUSED_VARIANT(name, A, L, Mk, R, X, P)                                             \
+#define SL_FUSED_VARIANT(name, A, L, Mk, R, X, P, Z)                                          \
 	static void name(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,    \
 	                 sl_bad *bad)                                                           \
 	{                                                                                       \
 		if ((A) == SL_ACT_SOFTMAX)                                                      \
 			fused_sm(j, n, s0, s1, vals, bad, L, Mk, R, (X) != SL_PXM_NONE, P);      \
 		else                                                                            \
-			fused_ew(j, n, s0, s1, vals, bad, A, L, Mk, R, X, P);                    \
+			fused_ew(j, n, s0, s1, vals, bad, A, L, Mk, R, X, P, Z);                 \
 	}
 #include "loss_variants.inc"
 #undef SL_STATS_VARIANT
@@ -967,18 +988,20 @@ enum {
 /* The dispatch tables: one slot per combination of a job's switches, the
  * number of its variant + 1 there, 0 where the list has none. The slot of
  * a combination is its switches as digits of a mixed-radix number. */
-#define STATS_KEY(A, L, Mk, F, B, P) ((((((A) * 2 + (L)) * 2 + (Mk)) * 2 + (F)) * 2 + (B)) * 2 + (P))
-#define FUSED_KEY(A, L, Mk, R, X, P) ((((((A) * 2 + (L)) * 2 + (Mk)) * 2 + (R)) * 4 + (X)) * 2 + (P))
-static const unsigned char stats_at[STATS_KEY(3, 0, 0, 0, 0, 0)] = {
-#define SL_STATS_VARIANT(name, A, L, Mk, F, B, P) [STATS_KEY(A, L, Mk, F, B, P)] = VAR_##name + 1,
+#define STATS_KEY(A, L, Mk, F, B, P, Z)                                                            \
+	(((((((A) * 2 + (L)) * 2 + (Mk)) * 2 + (F)) * 2 + (B)) * 2 + (P)) * 2 + (Z))
+#define FUSED_KEY(A, L, Mk, R, X, P, Z)                                                            \
+	(((((((A) * 2 + (L)) * 2 + (Mk)) * 2 + (R)) * 4 + (X)) * 2 + (P)) * 2 + (Z))
+static const unsigned char stats_at[STATS_KEY(3, 0, 0, 0, 0, 0, 0)] = {
+#define SL_STATS_VARIANT(name, A, L, Mk, F, B, P, Z) [STATS_KEY(A, L, Mk, F, B, P, Z)] = VAR_##name + 1,
 #define SL_FUSED_VARIANT(...)
 #include "loss_variants.inc"
 #undef SL_STATS_VARIANT
 #undef SL_FUSED_VARIANT
 };
-static const unsigned char fused_at[FUSED_KEY(3, 0, 0, 0, 0, 0)] = {
+static const unsigned char fused_at[FUSED_KEY(3, 0, 0, 0, 0, 0, 0)] = {
 #define SL_STATS_VARIANT(...)
-#define SL_FUSED_VARIANT(name, A, L, Mk, R, X, P) [FUSED_KEY(A, L, Mk, R, X, P)] = VAR_##name + 1,
+#define SL_FUSED_VARIANT(name, A, L, Mk, R, X, P, Z) [FUSED_KEY(A, L, Mk, R, X, P, Z)] = VAR_##name + 1,
 #include "loss_variants.inc"
 #undef SL_STATS_VARIANT
 #undef SL_FUSED_VARIANT
@@ -1002,10 +1025,10 @@ static const sl_fused_fn fused_fn[NVAR] = {
 
 /* what each variant is (kern.h), and how often it ran */
 static const sl_lossvar vars[NVAR] = {
-#define SL_STATS_VARIANT(name, A, L, Mk, F, B, P) \
-	[VAR_##name] = {#name, SL_VAR_STATS, A, L, Mk, F, B, P, 0, 0, 0},
-#define SL_FUSED_VARIANT(name, A, L, Mk, R, X, P) \
-	[VAR_##name] = {#name, SL_VAR_FUSED, A, L, Mk, 0, 0, 0, R, X, P},
+#define SL_STATS_VARIANT(name, A, L, Mk, F, B, P, Z) \
+	[VAR_##name] = {#name, SL_VAR_STATS, A, L, Mk, F, B, P, Z, 0, 0, 0, 0},
+#define SL_FUSED_VARIANT(name, A, L, Mk, R, X, P, Z) \
+	[VAR_##name] = {#name, SL_VAR_FUSED, A, L, Mk, 0, 0, 0, 0, R, X, P, Z},
 #include "loss_variants.inc"
 #undef SL_STATS_VARIANT
 #undef SL_FUSED_VARIANT
@@ -1025,7 +1048,7 @@ void SL_SFX(sl_loss_stats)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, 
 		return;
 	}
 	int v = stats_at[STATS_KEY(j->act, j->labels != 0, j->m != NULL, j->stats_full != 0,
-	                           j->bce_stats != 0, j->p_in_out != 0)] - 1;
+	                           j->bce_stats != 0, j->p_in_out != 0, j->z_in_out != 0)] - 1;
 	if (v < 0) {
 		count_call(NVAR);
 		sl_loss_stats__scalar(j, n, s0, s1, st, bad);
@@ -1039,8 +1062,8 @@ void SL_SFX(sl_loss_fused)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, 
                            sl_bad *bad)
 {
 	assert(j->act >= SL_ACT_NONE && j->act <= SL_ACT_SOFTMAX);
-	assert(!j->accumulate || (j->out_mode == SL_OUT_GRAD && !j->p_in_out));
-	int reg = j->coef != NULL, pix = j->npix > 0, fromp = j->p_in_out != 0;
+	assert(!j->accumulate || (j->out_mode == SL_OUT_GRAD && !j->p_in_out && !j->z_in_out));
+	int reg = j->coef != NULL, pix = j->npix > 0, fromp = j->p_in_out != 0, fromz = j->z_in_out != 0;
 	int smx = j->act == SL_ACT_SOFTMAX;
 	/* reduction "none" value maps and wide softmax: the scalar kernel */
 	if (j->out_mode == SL_OUT_VALUES || (smx && j->C > SIMD_MAXC) || (!reg && !pix)) {
@@ -1062,7 +1085,7 @@ void SL_SFX(sl_loss_fused)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, 
 		else
 			pxm = SL_PXM_GEN;
 	}
-	int v = fused_at[FUSED_KEY(j->act, j->labels != 0, j->m != NULL, reg, pxm, fromp)] - 1;
+	int v = fused_at[FUSED_KEY(j->act, j->labels != 0, j->m != NULL, reg, pxm, fromp, fromz)] - 1;
 	if (v < 0) {
 		count_call(NVAR);
 		sl_loss_fused__scalar(j, n, s0, s1, vals, bad);

@@ -192,9 +192,10 @@ static inline vf v_negabs(vf x) { return vf_or(x, vf_set1(-0.0f)); }
  * ln 2^-126 = -87.34 (a subnormal or zero result, so a logit beyond ±87)
  * takes v_exp, which scales into the subnormals and down to 0 correctly;
  * *slow says so. */
+#define VM_EXP_NEG_SLOW (-87.33654f) /* below: a subnormal or zero e^z */
 static inline vf v_exp_neg_s(vf z, int *slow)
 {
-	if ((*slow = vf_movemask(vf_lt(z, vf_set1(-87.33654f))) != 0))
+	if ((*slow = vf_movemask(vf_lt(z, vf_set1(VM_EXP_NEG_SLOW))) != 0))
 		return v_exp(z);
 	vf t;
 	vf r = v_exp_reduce(z, VM_MAGIC + 127.0f, &t);

@@ -277,6 +277,9 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 	j->p_in_out = j->need_stats && (j->npix == 0 || all_bce) && run->want_grad &&
 	              !run->out_user && j->act != SL_ACT_NONE && !run->stats_only;
 	j->bce_stats = j->p_in_out && all_bce;
+	/* the other sigmoid jobs with a fresh gradient keep e^-|x| there instead */
+	j->z_in_out = j->need_stats && !j->p_in_out && j->npix > 0 && run->want_grad &&
+	              !run->out_user && j->act == SL_ACT_SIGMOID && !run->stats_only;
 	int precheck_x = !x_seen && writes && run->out_user;
 	int precheck_t = !t_seen && writes && run->out_user;
 	j->fused_check_x = !x_seen && !precheck_x;

@@ -137,6 +137,12 @@ typedef struct sl_lossjob {
 	                     sigmoid the smaller of p and 1 - p is stored, the sign
 	                     bit set when it is 1 - p (sl_sig_pack), so that neither
 	                     loses precision */
+	int z_in_out;     /* sigmoid, where p_in_out cannot serve (pixel parts that need
+	                     logarithms): the stats pass stores z = e^-|x| into out, the
+	                     fused pass reads it instead of computing the exponential
+	                     again; the results are the same bits. The scalar kernels
+	                     store it too (as the float of their double) but do not
+	                     read it. Neither p_in_out nor z_in_out with accumulate */
 
 	/* region coefficients, (N, C, nk) floats, nk = SL_NK if coef_full else
 	 * SL_NK_BASIC; NULL if there is no region part */
