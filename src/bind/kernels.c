@@ -206,7 +206,10 @@ static int kernels_loss_fused(lua_State *L)
 			    (px->type == SL_PX_CE && j.act == SL_ACT_SIGMOID))
 				sl_error(L, fn, "pixel part %d: %s with activation %s", i + 1, types[px->type],
 				         acts[j.act]);
-			px->c0 = (int)num_field(L, fn, e, "c0", 0, 0, (double)C);
+			double c0 = num_field(L, fn, e, "c0", 0, 0, (double)C);
+			if (c0 != (double)(int)c0)
+				sl_error(L, fn, "pixel part %d: c0 must be an integer, got %g", i + 1, c0);
+			px->c0 = (int)c0;
 			px->scale = (float)num_field(L, fn, e, "scale", 1, -FLT_MAX, FLT_MAX);
 			px->pos_weight = (float)num_field(L, fn, e, "pos_weight", 1, 0, FLT_MAX);
 			px->gamma = (float)num_field(L, fn, e, "gamma", 2, 0, 100);
