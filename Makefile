@@ -42,22 +42,25 @@ LDLIBS = -ldnnl -lzip -lpng -lm
 # threads must not outlive the code they sleep in
 MODULE_LDFLAGS = -Wl,-z,nodelete
 
-# The SIMD backends: one source, one object per ISA, ISA flags on that object only.
+# The SIMD backends: each source of ISA_SRCS gives one object per ISA, ISA
+# flags on those objects only.
 MACHINE := $(shell $(CC) -dumpmachine)
 ifneq (,$(filter x86_64% i686% i386%,$(MACHINE)))
-SIMD_OBJS = $(BUILD)/obj/simd_avx2.o $(BUILD)/obj/simd_sse2.o
+ISAS = avx2 sse2
 else
-SIMD_OBJS = $(BUILD)/obj/simd_neon.o
+ISAS = neon
 endif
+ISA_SRCS = simd loss_simd
+SIMD_OBJS = $(foreach s,$(ISA_SRCS),$(foreach i,$(ISAS),$(BUILD)/obj/$(s)_$(i).o))
 
 SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/npz.c src/outfile.c src/shape.c \
        src/bind/check.c src/bind/opts.c src/bind/tensor.c src/bind/print.c src/bind/loss.c src/bind/criterion.c src/bind/metrics.c \
-       src/bind/npz.c src/bind/conv.c src/bind/nn.c src/bind/data.c \
+       src/bind/npz.c src/bind/conv.c src/bind/nn.c src/bind/data.c src/bind/kernels.c \
        src/loss/driver.c src/loss/region.c src/loss/registry.c src/metrics/edt.c src/nn/conv.c src/nn/layers.c src/nn/norm.c \
        src/data/augment.c src/data/synth.c src/data/png.c \
        src/kern/scalar.c src/kern/nn_scalar.c src/kern/loss_scalar.c src/kern/dispatch.c src/kern/vmcheck.c
 OBJS = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(SIMD_OBJS)
-HDRS = $(wildcard src/*.h src/*/*.h)
+HDRS = $(wildcard src/*.h src/*/*.h src/*/*.inc)
 MODULE = $(BUILD)/segloss/core.so
 
 # Debian packages: what the tests need, and what the extras need.
@@ -84,13 +87,17 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS) $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-# The flags of each ISA's objects (simd_<isa>.o, and the benchmark's sleef_<isa>.o):
-# the 128-bit path is one source for SSE2 and NEON.
+# The flags of each ISA's objects (simd_<isa>.o, loss_simd_<isa>.o, and the
+# benchmark's sleef_<isa>.o): the 128-bit path is one source for SSE2 and NEON.
 ISA_FLAGS_avx2 = -DSL_ISA_AVX2 -mavx2 -mfma
-ISA_FLAGS_sse2 = -DSL_ISA_SSE2
-ISA_FLAGS_neon = -DSL_ISA_SSE2
+ISA_FLAGS_sse2 = -DSL_ISA_128
+ISA_FLAGS_neon = -DSL_ISA_128
 
 $(BUILD)/obj/simd_%.o: src/kern/simd.c $(HDRS) $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ISA_FLAGS_$*) -c $< -o $@
+
+$(BUILD)/obj/loss_simd_%.o: src/kern/loss_simd.c $(HDRS) $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ISA_FLAGS_$*) -c $< -o $@
 

@@ -79,6 +79,34 @@ function U.medians(names, items, runs, label)
   return out
 end
 
+--- Best (minimum) and median times in ms of `runs` interleaved rounds, as
+-- U.medians but keeping both: on a machine whose memory bandwidth swings
+-- from minute to minute, the best of each item, all measured in the same
+-- rounds, compare like with like.
+function U.bests(names, items, runs, label)
+  local ts = {}
+  for _, name in ipairs(names) do
+    ts[name] = {}
+    items[name]()
+    items[name]()
+  end
+  for r = 1, runs do
+    for _, name in ipairs(names) do
+      collectgarbage("step", 0)
+      local t0 = U.clock()
+      items[name]()
+      ts[name][r] = U.clock() - t0
+    end
+    if label then U.tick("%s: round %d/%d", label, r, runs) end
+  end
+  local best, med = {}, {}
+  for name, v in pairs(ts) do
+    table.sort(v)
+    best[name], med[name] = v[1] * 1e3, v[(#v + 1) // 2] * 1e3
+  end
+  return best, med
+end
+
 --- A printer that keeps its lines for a markdown file.
 function U.report()
   local lines = {}

@@ -272,5 +272,6 @@ int luaopen_segloss_core(lua_State *L)
 	sl_npz_open(L, ctx);
 	sl_conv_open(L, ctx);
 	sl_data_open(L, ctx);
+	sl_kernels_open(L, ctx);
 	return 1;
 }

@@ -148,6 +148,9 @@ _Noreturn void sl_loss_raise(lua_State *L, const char *fn, struct sl_lossrun *ru
 void sl_loss_open(lua_State *L, int ctx);
 /* criterion.c: what criteria call (combo, check_opts) into the table on the top */
 void sl_criterion_open(lua_State *L, int ctx);
+/* kernels.c: segloss.core.loss_variants and loss_fused (the loss kernels
+ * for specs and benchmarks) into the table on the top of the stack */
+void sl_kernels_open(lua_State *L, int ctx);
 /* metrics.c: distance_transform and metrics_evaluate into the table on the top */
 void sl_metrics_open(lua_State *L, int ctx);
 /* nn.c: the network's kernels and optimiser steps (nn_*, optim_*) into the

@@ -25,6 +25,35 @@
 
 typedef void (*sl_unary_fn)(size_t n, const float *x, float *y);
 
+/* Pixel-part modes of the SIMD fused pass, fixed at compile time for the
+ * common jobs: no pixel part, one bce part, one focal part with gamma 2,
+ * anything else (a loop over the parts; every pixel part with softmax). */
+enum { SL_PXM_NONE, SL_PXM_BCE, SL_PXM_FOCAL2, SL_PXM_GEN };
+
+/* One variant of a SIMD backend's loss kernels (loss_variants.inc): its
+ * name and compile-time switches. A statistics-pass variant has reg = pxm =
+ * fromp = fromz = 0, a fused-pass variant full = bce = storep = storez = 0. */
+enum { SL_VAR_STATS, SL_VAR_FUSED };
+typedef struct sl_lossvar {
+	const char *name;
+	int kind;                     /* SL_VAR_* */
+	int act, labels, mask;        /* SL_ACT_*, a label map, a mask */
+	int full, bce, storep, storez; /* statistics: job.stats_full, bce_stats, p_in_out,
+	                                  z_in_out */
+	int reg, pxm, fromp, fromz;   /* fused: region coefficients, SL_PXM_*, job.p_in_out,
+	                                 z_in_out */
+} sl_lossvar;
+
+/* The variants of a backend and how often each ran since the module was
+ * loaded (per process, whatever the Lua state; relaxed atomic counts, one
+ * per task): calls[n] counts the jobs that found no variant and ran the
+ * scalar kernel instead (0 unless the list misses a job the driver makes). */
+typedef struct sl_lossvars {
+	const sl_lossvar *v;
+	int n;
+	unsigned long *calls;
+} sl_lossvars;
+
 typedef struct sl_kern {
 	const char *name;
 
@@ -65,6 +94,8 @@ typedef struct sl_kern {
 	 * Returns 1 if a check failed (the driver then finds the element). */
 	int (*loss_check)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, int cx, int ct,
 	                  double *st);
+	/* the variants behind loss_stats and loss_fused; NULL for scalar */
+	const sl_lossvars *loss_variants;
 
 	/* The network's elementwise, pooling, normalisation and optimiser kernels (nnkern.h). */
 	const sl_nnkern *nn;

@@ -2,6 +2,7 @@
  * loss_scalar.c — the reference loss kernels: one element at a time, in
  * double, with libm. The SIMD kernels are checked against these.
  */
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -54,6 +55,22 @@ static int put(const sl_lossjob *j, size_t i, double v, int kind, sl_bad *bad)
 	float f = (float)v;
 	if (!isfinite(f))
 		return sl_record(bad, kind, i, f);
+	if (!j->dry)
+		j->out[i] = f;
+	return 0;
+}
+
+/* Stores the gradient g at out[i] — or adds it to out[i] with
+ * j->accumulate, in one float addition, as the SIMD kernels do — unless the
+ * job is a trial; records it as bad (and returns 1) if the float result is
+ * not finite. */
+static int put_grad(const sl_lossjob *j, size_t i, double g, sl_bad *bad)
+{
+	float f = (float)g;
+	if (j->accumulate)
+		f = j->out[i] + f;
+	if (!isfinite(f))
+		return sl_record(bad, SL_BAD_GRAD, i, f);
 	if (!j->dry)
 		j->out[i] = f;
 	return 0;
@@ -122,6 +139,8 @@ void sl_loss_stats__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, 
 			double p = j->act == SL_ACT_SIGMOID ? sigmoid((double)j->x[i]) : (double)j->x[i];
 			if (j->p_in_out) /* sigmoid: the smaller of p, 1 - p, signed */
 				j->out[i] = j->x[i] < 0.0f ? (float)p : -(float)sigmoid(-(double)j->x[i]);
+			else if (j->z_in_out) /* e^-|x| for the SIMD fused pass (read by it only) */
+				j->out[i] = (float)exp(-fabs((double)j->x[i]));
 			double m = sl_mval(j, n, c, s), t = sl_tval(j, n, c, s);
 			add_stats(st + c * SL_NSTAT, j->stats_full, m, p, t);
 			if (j->bce_stats && m != 0.0) {
@@ -218,7 +237,7 @@ static void fused_elementwise(const sl_lossjob *j, size_t n, size_t s0, size_t s
 						return;
 				}
 			}
-			if (j->out_mode == SL_OUT_GRAD && put(j, i, gx, SL_BAD_GRAD, bad))
+			if (j->out_mode == SL_OUT_GRAD && put_grad(j, i, gx, bad))
 				return;
 		}
 	}
@@ -311,7 +330,7 @@ static void fused_softmax(const sl_lossjob *j, size_t n, size_t s0, size_t s1, d
 			for (size_t c = C; c-- > 0;) {
 				double hx = e[c] + suf;
 				suf += h[c];
-				if (put(j, (n * C + c) * M + s, h[c] * q[c] - p[c] * hx, SL_BAD_GRAD, bad))
+				if (put_grad(j, (n * C + c) * M + s, h[c] * q[c] - p[c] * hx, bad))
 					return;
 			}
 		} else if (j->out_mode == SL_OUT_VALUES && put(j, n * M + s, mpix * lsumv[0], SL_BAD_VALUE, bad)) {
@@ -323,6 +342,7 @@ static void fused_softmax(const sl_lossjob *j, size_t n, size_t s0, size_t s1, d
 void sl_loss_fused__scalar(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,
                            sl_bad *bad)
 {
+	assert(!j->accumulate || (j->out_mode == SL_OUT_GRAD && !j->p_in_out && !j->z_in_out));
 	if (j->act == SL_ACT_SOFTMAX)
 		fused_softmax(j, n, s0, s1, vals, bad);
 	else

@@ -2,8 +2,9 @@
  * simd.c — the SIMD backends, written once against simd_isa.h.
  *
  * Built twice on x86-64: with -DSL_ISA_AVX2 -mavx2 -mfma (table
- * sl_kern__avx2) and with -DSL_ISA_SSE2 (sl_kern__sse2); on AArch64 the
- * SSE2 build is native NEON through SIMDe (sl_kern__neon). Every kernel runs
+ * sl_kern__avx2) and with -DSL_ISA_128 (sl_kern__sse2); on AArch64 the
+ * 128-bit build is native NEON through SIMDe (sl_kern__neon). The loss
+ * kernels of the table come from loss_simd.c, built the same way. Every kernel runs
  * its main loop on whole vectors and its tail through the same code on a
  * partial vector (vf_loadk / vf_storek), never through a second formula.
  */
@@ -11,32 +12,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "../loss/validate.h"
 #include "kern.h"
+#include "loss_simd.h"
 #include "simd_isa.h"
 #include "vmath.h"
-
-/* Loads k <= SL_W floats, zero-filling the rest. */
-static inline vf vf_loadk(const float *p, size_t k)
-{
-	if (k == SL_W)
-		return vf_load(p);
-	float buf[SL_W] = {0};
-	memcpy(buf, p, k * sizeof(float));
-	return vf_load(buf);
-}
-
-/* Stores the first k <= SL_W lanes. */
-static inline void vf_storek(float *p, vf v, size_t k)
-{
-	if (k == SL_W) {
-		vf_store(p, v);
-		return;
-	}
-	float buf[SL_W];
-	vf_store(buf, v);
-	memcpy(p, buf, k * sizeof(float));
-}
 
 #define UNARY_KERNEL(fname, vfun)                                              \
 	static void SL_SFX(fname)(size_t n, const float *x, float *y)          \
@@ -228,7 +207,6 @@ static void SL_SFX(softmax)(size_t C, size_t M, size_t s0, size_t s1, const floa
 		softmax_tile(C, M, s, s1 - s, x, y);
 }
 
-#include "loss_simd.h"
 #include "nn_simd.h"
 
 static void SL_SFX(sigpq)(size_t n, const float *x, float *p, float *q, float *spn)
@@ -263,8 +241,9 @@ const sl_kern SL_SFX(sl_kern) = {
 	.minmax = SL_SFX(minmax),
 	.softmax = SL_SFX(softmax),
 	.sigpq = SL_SFX(sigpq),
-	.loss_stats = SL_SFX(loss_stats),
-	.loss_fused = SL_SFX(loss_fused),
-	.loss_check = SL_SFX(loss_check),
+	.loss_stats = SL_SFX(sl_loss_stats),
+	.loss_fused = SL_SFX(sl_loss_fused),
+	.loss_check = SL_SFX(sl_loss_check),
+	.loss_variants = &SL_SFX(sl_loss_variants),
 	.nn = &SL_SFX(sl_nnkern),
 };

@@ -3,7 +3,8 @@
  *
  * simd.c is compiled once per instruction set. The build defines one of
  *   SL_ISA_AVX2  (256-bit, compiled with -mavx2 -mfma: native AVX2 + FMA)
- *   SL_ISA_SSE2  (128-bit: native SSE2 on x86-64, native NEON on AArch64)
+ *   SL_ISA_128   (128-bit: native SSE2 on x86-64, native NEON on AArch64;
+ *                 the backend is called "sse2" or "neon" accordingly)
  * and this header maps a small vocabulary (vf_*, vi_*) onto the matching
  * simde_mm_* / simde_mm256_* intrinsics. Kernels are written once against it.
  *
@@ -17,6 +18,9 @@
  */
 #ifndef SL_SIMD_ISA_H
 #define SL_SIMD_ISA_H
+
+#include <stddef.h>
+#include <string.h>
 
 #if defined(SL_ISA_AVX2)
 
@@ -110,7 +114,7 @@ static inline void vf_inter(vf ev, vf od, vf *a, vf *b)
 	*b = simde_mm256_permute2f128_ps(lo, hi, 0x31);
 }
 
-#elif defined(SL_ISA_SSE2)
+#elif defined(SL_ISA_128)
 
 #include <simde/x86/sse2.h>
 
@@ -197,7 +201,29 @@ static inline void vf_inter(vf ev, vf od, vf *a, vf *b)
 }
 
 #else
-#error "simd_isa.h: define SL_ISA_AVX2 or SL_ISA_SSE2"
+#error "simd_isa.h: define SL_ISA_AVX2 or SL_ISA_128"
 #endif
+
+/* Loads k <= SL_W floats, zero-filling the rest. */
+static inline vf vf_loadk(const float *p, size_t k)
+{
+	if (k == SL_W)
+		return vf_load(p);
+	float buf[SL_W] = {0};
+	memcpy(buf, p, k * sizeof(float));
+	return vf_load(buf);
+}
+
+/* Stores the first k <= SL_W lanes. */
+static inline void vf_storek(float *p, vf v, size_t k)
+{
+	if (k == SL_W) {
+		vf_store(p, v);
+		return;
+	}
+	float buf[SL_W];
+	vf_store(buf, v);
+	memcpy(p, buf, k * sizeof(float));
+}
 
 #endif

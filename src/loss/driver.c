@@ -368,8 +368,12 @@ static int run_parts(const sl_exec *e, sl_lossrun *run)
 	for (int i = 0; i < j->npix; i++)
 		all_bce &= j->pix[i].type == SL_PX_BCE && run->pm[i].reduction != SL_RED_NONE;
 	j->p_in_out = j->need_stats && (j->npix == 0 || all_bce) && run->want_grad &&
-	              !run->out_user && j->act != SL_ACT_NONE && !run->stats_only;
+	              !run->out_user && j->act != SL_ACT_NONE && !run->stats_only && !j->accumulate;
 	j->bce_stats = j->p_in_out && all_bce;
+	/* the other sigmoid jobs with a fresh gradient keep e^-|x| there instead */
+	j->z_in_out = j->need_stats && !j->p_in_out && j->npix > 0 && run->want_grad &&
+	              !run->out_user && j->act == SL_ACT_SIGMOID && !run->stats_only &&
+	              !j->accumulate;
 	int precheck_x = !x_seen && writes && run->out_user;
 	int precheck_t = !t_seen && writes && run->out_user;
 	int gen = run->ngen > 0 && !run->stats_only;

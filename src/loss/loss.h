@@ -127,6 +127,15 @@ typedef struct sl_lossjob {
 	int out_mode;     /* SL_OUT_*; with no pixel part and SL_OUT_NOTHING no fused pass runs */
 	int dry;          /* the fused pass computes and checks the gradient but writes
 	                     nothing (a trial run before writing into the caller's out) */
+	int accumulate;   /* with SL_OUT_GRAD: the fused pass adds its gradient to what
+	                     out holds (out = out + g, one float addition per element)
+	                     instead of storing it, for parts whose gradient other code
+	                     wrote there first; every sum is checked to be finite. Not
+	                     with p_in_out. A SIMD task that fails (a bad input, a sum
+	                     that overflows) cannot be redone over out: the driver must
+	                     validate x and t before such a pass if the run is to fail
+	                     without touching out, as for any write into the caller's
+	                     out (and can run a dry trial first; dry works with it) */
 	float *out;       /* gradient (x's shape) or value map; the fused pass checks
 	                     that every value it writes is finite */
 	int p_in_out;     /* the stats pass stores p into out, the fused pass reads it
@@ -134,6 +143,12 @@ typedef struct sl_lossjob {
 	                     sigmoid the smaller of p and 1 - p is stored, the sign
 	                     bit set when it is 1 - p (sl_sig_pack), so that neither
 	                     loses precision */
+	int z_in_out;     /* sigmoid, where p_in_out cannot serve (pixel parts that need
+	                     logarithms): the stats pass stores z = e^-|x| into out, the
+	                     fused pass reads it instead of computing the exponential
+	                     again; the results are the same bits. The scalar kernels
+	                     store it too (as the float of their double) but do not
+	                     read it. Neither p_in_out nor z_in_out with accumulate */
 
 	/* region coefficients, (N, C, nk) floats, nk = SL_NK if coef_full else
 	 * SL_NK_BASIC; NULL if there is no region part */
