@@ -250,58 +250,18 @@ static int pixel_level(const sl_lossjob *j, int i)
 
 /* ---- generic parts -------------------------------------------------- */
 
-/* g += d, checking that every sum is finite; returns 0 or SL_ERR_INPUT with
- * the first overflow (SL_BAD_GRAD) in *bad. Fixed blocks, so the result and
- * the reported index do not depend on the thread count. */
-static int add_checked(const sl_exec *e, size_t n, const float *d, float *g, sl_bad *bad)
-{
-	size_t nb = (n + SL_BLOCK - 1) / SL_BLOCK;
-	int nt = sl_exec_threads(e, n);
-	nt = (size_t)nt > nb ? (int)nb : nt;
-	int rc = SL_OK;
-	size_t first = (size_t)-1;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-	for (size_t b = 0; b < nb; b++) {
-		sl_note_team(e);
-		size_t i0 = b * SL_BLOCK, i1 = i0 + SL_BLOCK < n ? i0 + SL_BLOCK : n;
-		float acc = 0.0f;
-		for (size_t i = i0; i < i1; i++) {
-			g[i] += d[i];
-			acc += g[i] * 0.0f; /* NaN once any sum is Inf or NaN */
-		}
-		if (acc != 0.0f) {
-			for (size_t i = i0; i < i1; i++)
-				if (!isfinite(g[i])) {
-#pragma omp critical(sl_add_checked)
-					if (i < first)
-						first = i;
-					break;
-				}
-		}
-	}
-	if (first != (size_t)-1) {
-		sl_record(bad, SL_BAD_GRAD, first, g[first]);
-		rc = SL_ERR_INPUT;
-	}
-	return rc;
-}
-
 /* The generic part of the split check: a pixel part (gp->ctx, an
  * sl_splitpix) evaluated by a run of its own (statistics for the mean and
- * for pos_weight "auto" included), its gradient computed into a scratch
- * and added into g. */
+ * for pos_weight "auto" included), whose fused pass adds its gradient into
+ * g (the accumulate mode: one float addition per element, every sum
+ * checked to be finite). */
 int sl_loss_split_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
                        double *value, sl_bad *bad)
 {
 	const sl_splitpix *sp = gp->ctx;
-	size_t n = j->N * j->C * j->M;
 	sl_lossrun *sub = malloc(sizeof *sub);
-	float *d = g ? malloc((n ? n : 1) * sizeof *d) : NULL;
-	if (!sub || (g && !d)) {
-		free(sub);
-		free(d);
+	if (!sub)
 		return SL_ERR_NOMEM;
-	}
 	sl_loss_init(sub, j->N, j->C, j->M, j->x, j->t, j->labels, j->act, j->eps);
 	sub->job.m = j->m;
 	sub->job.mask_full = j->mask_full;
@@ -310,18 +270,15 @@ int sl_loss_split_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *
 	sub->pm[0] = sp->pm;
 	sub->pm[0].weight = gp->weight;
 	sub->want_grad = g != NULL;
-	sub->job.out = d;
+	sub->job.out = g;
+	sub->job.accumulate = g != NULL;
 	int rc = sl_loss_run(e, sub);
-	if (rc == SL_OK) {
+	if (rc == SL_OK)
 		*value = sub->pm[0].value;
-		if (g)
-			rc = add_checked(e, n, d, g, bad);
-	} else if (rc == SL_ERR_INPUT) {
+	else if (rc == SL_ERR_INPUT)
 		*bad = sub->bad;
-	}
 	sl_loss_free(sub);
 	free(sub);
-	free(d);
 	return rc;
 }
 
