@@ -33,6 +33,7 @@
 
 #define SUB 16
 #define SIMD_MAXC 64
+#define SM_GROUP 64 /* channel-vectors of exponentials a softmax group holds */
 
 /* ---- building blocks ------------------------------------------------ */
 
@@ -67,7 +68,8 @@ static inline __attribute__((always_inline)) vf v_sig_pq(vf x, vf z, int slow, i
  * exponential, a division, ln(1 + z), the loss) then overlap in the CPU,
  * which a whole chain per vector, some 100 instructions, does not let it
  * do — the focal loss' fused pass ran 1.5x slower so. */
-static inline int exp_block(const float *x, size_t s, size_t end, vf *zb)
+static inline __attribute__((always_inline)) int exp_block(const float *x, size_t s, size_t end,
+                                                           vf *zb)
 {
 	int slow = 0;
 	for (size_t k = 0; s < end; s += SL_W, k++) {
@@ -78,9 +80,27 @@ static inline int exp_block(const float *x, size_t s, size_t end, vf *zb)
 	return slow;
 }
 
+/* The clamped logarithms of activation "none", ln max(eps, p) and
+ * ln max(eps, 1 - p) with p = x, of the same vectors, first for the same
+ * reason. */
+static inline __attribute__((always_inline)) void log_block(const float *x, size_t s, size_t end,
+                                                            float eps, vf *lb)
+{
+	vf e = vf_set1(eps), one = vf_set1(1.0f);
+	for (size_t k = 0; s < end; s += SL_W, k++) {
+		vf p = vf_load(x + s), q = vf_sub(one, p);
+		lb[4 * k] = v_log(vf_max(e, p));
+		lb[4 * k + 1] = v_log(vf_max(e, q));
+		/* and their derivatives: 1/p on [eps, 1], else 0 */
+		lb[4 * k + 2] = vf_and(vf_ge(p, e), vf_div(one, vf_max(e, p)));
+		lb[4 * k + 3] = vf_and(vf_ge(q, e), vf_div(vf_set1(-1.0f), vf_max(e, q)));
+	}
+}
+
 /* The same from the z the statistics pass left in out (z_in_out), and
  * whether v_exp_neg_s would have taken its slow path. */
-static inline int z_block(const float *x, const float *zin, size_t s, size_t end, vf *zb)
+static inline __attribute__((always_inline)) int z_block(const float *x, const float *zin, size_t s,
+                                                         size_t end, vf *zb)
 {
 	int slow = 0;
 	for (size_t k = 0; s < end; s += SL_W, k++) {
@@ -341,24 +361,50 @@ stats_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad
 
 /* ---- statistics pass, softmax ----------------------------------------- */
 
-static inline __attribute__((always_inline)) void
-stats_sm_vec(const sl_lossjob *j, size_t n, size_t s, size_t kk, vf *a, rowchk *ck, vf *pb, int LAB,
-             int MSK, int FULL, int STP, int HASM, vf lanes)
+/* The softmax of one vector of pixels: e_c = e^(x_c - max) into e, the max,
+ * 1/S and ln S (PIX) of S = Σ e_c; with xz, x * 0 added there (the check of
+ * x). The passes compute it for a group of vectors first, then the rest
+ * vector by vector, for the reason of exp_block. */
+typedef struct smpre {
+	const vf *e;
+	vf mx, rS, lS;
+} smpre;
+
+static inline __attribute__((always_inline)) smpre sm_exps(const float *xb, size_t C, size_t M,
+                                                           size_t kk, vf *e, vf *xz, int PIX)
 {
-	size_t C = j->C, M = j->M;
-	const float *xb = j->x + n * C * M + s;
-	vf one = vf_set1(1.0f);
-	vf mx = vf_loadk(xb, kk);
+	smpre o;
+	vf mx = vf_loadk(xb, kk), S = vf_zero();
 	for (size_t c = 1; c < C; c++)
 		mx = vf_max(vf_loadk(xb + c * M, kk), mx);
-	vf S = vf_zero();
 	for (size_t c = 0; c < C; c++) {
 		vf x = vf_loadk(xb + c * M, kk);
-		ck->xz = vf_fma(x, vf_zero(), ck->xz);
-		pb[c] = v_exp_neg(vf_sub(x, mx));
-		S = vf_add(S, pb[c]);
+		if (xz)
+			*xz = vf_fma(x, vf_zero(), *xz);
+		e[c] = v_exp_neg(vf_sub(x, mx));
+		S = vf_add(S, e[c]);
 	}
-	vf rS = vf_div(one, S);
+	o.e = e;
+	o.mx = mx;
+	o.rS = vf_div(vf_set1(1.0f), S);
+	o.lS = PIX ? v_log(S) : vf_zero();
+	return o;
+}
+
+
+static inline __attribute__((always_inline)) void
+stats_sm_vec(const sl_lossjob *j, size_t n, size_t s, size_t kk, vf *a, rowchk *ck, vf *pb,
+             const smpre *sp, int LAB, int MSK, int FULL, int STP, int HASM, vf lanes)
+{
+	size_t C = j->C, M = j->M;
+	vf one = vf_set1(1.0f);
+	smpre own;
+	if (!sp) {
+		own = sm_exps(j->x + n * C * M + s, C, M, kk, pb, &ck->xz, 0);
+		sp = &own;
+	}
+	const vf *eb = sp->e;
+	vf rS = sp->rS;
 	vf lab = vf_zero(), m = HASM ? vf_and(lanes, one) : one;
 	if (LAB) {
 		lab = vf_loadk(j->t + n * M + s, kk);
@@ -369,7 +415,7 @@ stats_sm_vec(const sl_lossjob *j, size_t n, size_t s, size_t kk, vf *a, rowchk *
 		ck->bad = vf_or(ck->bad, bad_mask(m));
 	}
 	for (size_t c = 0; c < C; c++) {
-		vf p = vf_mul(pb[c], rS), t;
+		vf p = vf_mul(eb[c], rS), t;
 		if (LAB) {
 			t = vf_and(vf_eq(lab, vf_set1((float)c)), one);
 		} else {
@@ -404,8 +450,10 @@ stats_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad
 	chk_init(&ck);
 	size_t s = s0;
 	int sub = 0;
+	/* the softmax vector by vector: grouped as in the fused pass, this pass
+	 * (which also stores p with a fresh gradient) measured 5 % slower */
 	for (; s + SL_W <= s1; s += SL_W) {
-		stats_sm_vec(j, n, s, SL_W, a, &ck, pb, LAB, MSK, FULL, STP, MSK, vf_zero());
+		stats_sm_vec(j, n, s, SL_W, a, &ck, pb, NULL, LAB, MSK, FULL, STP, MSK, vf_zero());
 		if (++sub == SUB) {
 			for (size_t c = 0; c < C; c++)
 				for (int k = 0; k < NS; k++)
@@ -414,7 +462,7 @@ stats_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad
 		}
 	}
 	if (s < s1)
-		stats_sm_vec(j, n, s, s1 - s, a, &ck, pb, LAB, MSK, FULL, STP, 1, lanes_below(s1 - s));
+		stats_sm_vec(j, n, s, s1 - s, a, &ck, pb, NULL, LAB, MSK, FULL, STP, 1, lanes_below(s1 - s));
 	int failed = chk_failed(&ck, 0, !LAB);
 	for (size_t c = 0; c < C; c++) {
 		for (int k = 0; k < NS; k++) {
@@ -434,27 +482,31 @@ stats_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad
 
 /* ---- fused value and gradient pass --------------------------------------- */
 
-/* dL/dp of the region parts for one vector, from the coefficients of its
- * (n, c) broadcast in k (kfull: all SL_NK, else SL_NK_BASIC):
+/* dL/dp of the region parts for one vector, from the coefficients k of
+ * its (n, c) (kfull: all SL_NK, else SL_NK_BASIC):
  * K_T0 (1 - t) + K_T1 t + K_P (p - t) [+ K_SAD sgn(p - t)
- * + 2 (p - t)(K_SE1 t + K_SE0 (1 - t))]: no cancellation (loss.h). */
-static inline __attribute__((always_inline)) vf region_gp(const vf *k, int kfull, vf p, vf t)
+ * + 2 (p - t)(K_SE1 t + K_SE0 (1 - t))]: no cancellation (loss.h). The
+ * broadcasts are hoisted out of the loop where k cannot change in it (a
+ * row's copy on the stack), and cost a load each where it can. */
+static inline __attribute__((always_inline)) vf region_gp(const float *k, int kfull, vf p, vf t)
 {
-	vf one = vf_set1(1.0f), zero = vf_zero();
+	vf one = vf_set1(1.0f), zero = vf_zero(), k0 = vf_set1(k[SL_K_T0]);
 	vf d = vf_sub(p, t);
-	vf gp = vf_fma(k[SL_K_T1], t, vf_fnma(t, k[SL_K_T0], k[SL_K_T0])); /* K_T0 (1 - t) */
-	gp = vf_fma(k[SL_K_P], d, gp);
+	vf gp = vf_fma(vf_set1(k[SL_K_T1]), t, vf_fnma(t, k0, k0)); /* K_T0 (1 - t) */
+	gp = vf_fma(vf_set1(k[SL_K_P]), d, gp);
 	if (kfull) {
+		vf ks0 = vf_set1(k[SL_K_SE0]);
 		vf sg = vf_sub(vf_and(vf_gt(d, zero), one), vf_and(vf_lt(d, zero), one));
-		gp = vf_fma(k[SL_K_SAD], sg, gp);
-		gp = vf_fma(vf_add(d, d), vf_fma(k[SL_K_SE1], t, vf_fnma(t, k[SL_K_SE0], k[SL_K_SE0])), gp);
+		gp = vf_fma(vf_set1(k[SL_K_SAD]), sg, gp);
+		gp = vf_fma(vf_add(d, d), vf_fma(vf_set1(k[SL_K_SE1]), t, vf_fnma(t, ks0, ks0)), gp);
 	}
 	return gp;
 }
 
 /* q^g and g q^(g-1) for the focal factor; the derivative is 0 where q = 0
  * (docs/losses.md, Conventions). gi: g as an integer 0..4, or -1. */
-static inline void v_focal_pow(vf q, float g, int gi, vf *qg, vf *dqg)
+static inline __attribute__((always_inline)) void v_focal_pow(vf q, float g, int gi, vf *qg,
+                                                                vf *dqg)
 {
 	vf pos = vf_gt(q, vf_zero());
 	switch (gi) {
@@ -568,6 +620,7 @@ static inline void fused_finish(const sl_lossjob *j, size_t n, size_t s0, size_t
 		vals[i] += tot[i];
 }
 
+
 /* ℓ and dℓ/dx of one pixel part for one vector (sigmoid or "none") */
 static inline __attribute__((always_inline)) void
 pix_term(const pixrow *pr, int type, int gi, vf t, vf omt, vf p, vf q, vf dpdx, vsp sp,
@@ -612,9 +665,9 @@ pix_term(const pixrow *pr, int type, int gi, vf t, vf omt, vf p, vf q, vf dpdx, 
 /* One vector of the elementwise fused pass: returns d loss / d x, adds the
  * pixel parts' w m ℓ into va[]. */
 static inline __attribute__((always_inline)) vf
-fused_ew_vec(const sl_lossjob *j, const pixrow *prs, int npix, int active, const vf *k, int kfull,
-             vf x, vf z, int slow, vf t, vf m, vf packed, vf *va, rowchk *ck, int ACT, int HASM,
-             int REG, int PXM, int FROMP)
+fused_ew_vec(const pixrow *prs, int npix, int active, const float *k, int kfull, vf x, vf z,
+             int slow, const vf *lb, vf t, vf m, vf packed, vf *va, rowchk *ck,
+             int ACT, int HASM, int REG, int PXM, int FROMP)
 {
 	vf one = vf_set1(1.0f), zero = vf_zero();
 	vf p, q, dpdx, lp = zero, lq = zero, dlp = zero, dlq = zero;
@@ -634,12 +687,11 @@ fused_ew_vec(const sl_lossjob *j, const pixrow *prs, int npix, int active, const
 		ck->lo = vf_min(x, ck->lo);
 		ck->hi = vf_max(x, ck->hi);
 		if (PXM != SL_PXM_NONE) {
-			/* clamped logs: ln max(p, eps), derivative 1/p on [eps, 1], else 0 */
-			vf eps = vf_set1(j->eps);
-			lp = v_log(vf_max(eps, p));
-			lq = v_log(vf_max(eps, q));
-			dlp = vf_and(vf_ge(p, eps), vf_div(one, vf_max(eps, p)));
-			dlq = vf_and(vf_ge(q, eps), vf_div(vf_set1(-1.0f), vf_max(eps, q)));
+			/* clamped logs: ln max(p, eps) and their derivatives (log_block) */
+			lp = lb[0];
+			lq = lb[1];
+			dlp = lb[2];
+			dlq = lb[3];
 		}
 	}
 	vf gx = zero, omt = vf_sub(one, t);
@@ -680,6 +732,7 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 	int npix = PXM != SL_PXM_NONE ? j->npix : 0, kfull = j->coef_full;
 	int grad = j->out_mode == SL_OUT_GRAD, write = grad && !j->dry, acc = j->accumulate;
 	const int EXPZ = ACT == SL_ACT_SIGMOID && !FROMP; /* exponentials first (exp_block) */
+	const int LOGS = ACT == SL_ACT_NONE && PXM != SL_PXM_NONE; /* logarithms first (log_block) */
 	int nk = kfull ? SL_NK : SL_NK_BASIC;
 	vf one = vf_set1(1.0f), cmax = vf_set1((float)C - 1.0f);
 	vf va[SL_MAXPIX];
@@ -698,10 +751,9 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 		float *orow = j->out + (n * C + c) * M;
 		int chk_lab = chk_t && LAB && c == 0, chk_m = chk_t && MSK && (j->mask_full || c == 0);
 		vf cv = vf_set1((float)c);
-		vf k[SL_NK];
+		float k[SL_NK] = {0}; /* the row's coefficients, out of reach of the stores */
 		if (REG)
-			for (int i = 0; i < nk; i++)
-				k[i] = vf_set1(j->coef[(n * C + c) * (size_t)nk + (size_t)i]);
+			memcpy(k, j->coef + (n * C + c) * (size_t)nk, (size_t)nk * sizeof(float));
 		pixrow prs[SL_MAXPIX];
 		int active = 0;
 		for (int i = 0; i < npix; i++) {
@@ -718,8 +770,8 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 		}
 		int px_here = PXM == SL_PXM_GEN || active;
 /* one vector; HM: multiply by m; the loads are full or partial (kk); Z: its
- * e^-|x| (sigmoid) */
-#define FUSED_STEP(LOAD, HM, KK, Z)                                                               \
+ * e^-|x| (sigmoid), LP, LQ: its clamped logarithms ("none") */
+#define FUSED_STEP(LOAD, HM, KK, Z, LB)                                                           \
 	do {                                                                                      \
 		vf x = FROMP ? vf_zero() : LOAD(xr + s), t, m = one;                              \
 		vf packed = FROMP ? LOAD(orow + s) : vf_zero();                                   \
@@ -742,9 +794,9 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 		} else if (HM) {                                                                  \
 			m = vf_and(lanes_below(KK), one);                                         \
 		}                                                                                 \
-		vf g = px_here ? fused_ew_vec(j, prs, npix, active, k, kfull, x, Z, slow, t, m,     \
+		vf g = px_here ? fused_ew_vec(prs, npix, active, k, kfull, x, Z, slow, LB, t, m,     \
 		                              packed, va, &ck, ACT, HM, REG, PXM, FROMP)         \
-		               : fused_ew_vec(j, prs, npix, active, k, kfull, x, Z, slow, t, m,     \
+		               : fused_ew_vec(prs, npix, active, k, kfull, x, Z, slow, LB, t, m,     \
 		                              packed, va, &ck, ACT, HM, REG, SL_PXM_NONE, FROMP); \
 		if (acc)                                                                          \
 			g = vf_add(LOAD(orow + s), g);                                            \
@@ -758,11 +810,13 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 		size_t s = s0;
 		while (s + SL_W <= s1) {
 			size_t end = s + SUB * SL_W <= s1 ? s + SUB * SL_W : s1 - (s1 - s) % SL_W;
-			vf zb[SUB];
+			vf zb[SUB], lb[LOGS ? 4 * SUB : 1];
 			int slow = FROMZ ? z_block(xr, orow, s, end, zb) : EXPZ ? exp_block(xr, s, end, zb) : 0;
+			if (LOGS)
+				log_block(xr, s, end, j->eps, lb);
 #define STORE(p, v) vf_store((p), (v))
 			for (size_t kz = 0; s < end; s += SL_W, kz++)
-				FUSED_STEP(LOADF, MSK, SL_W, zb[kz]);
+				FUSED_STEP(LOADF, MSK, SL_W, zb[kz], lb + (LOGS ? 4 * kz : 0));
 #undef STORE
 			for (int i = 0; i < npix; i++)
 				dacc_add(&dv[i], &va[i]);
@@ -777,8 +831,14 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 			} else if (EXPZ) {
 				z = v_exp_neg_s(xn, &slow);
 			}
+			vf lb[4] = {vf_zero(), vf_zero(), vf_zero(), vf_zero()};
+			if (LOGS) {
+				float xk[SL_W] = {0};
+				memcpy(xk, xr + s, kk * sizeof(float));
+				log_block(xk, 0, SL_W, j->eps, lb);
+			}
 #define STORE(p, v) vf_storek((p), (v), kk)
-			FUSED_STEP(LOADK, 1, kk, z);
+			FUSED_STEP(LOADK, 1, kk, z, lb);
 #undef STORE
 		}
 #undef LOADF
@@ -791,35 +851,36 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 	fused_finish(j, n, s0, s1, vals, bad, va, dv, npix, failed, FROMP);
 }
 
-/* One vector of pixels of the softmax fused pass. */
+
+/* One vector of pixels of the softmax fused pass; pre: its softmax computed
+ * before (sm_exps), or NULL. */
 static inline __attribute__((always_inline)) void
 fused_sm_vec(const sl_lossjob *j, const pixrow *prs, int npix, size_t n, size_t s, size_t kk,
-             vf *pb, vf *hb, vf *va, rowchk *ck, int LAB, int MSK, int REG, int PIX, int FROMP,
-             int HASM, vf lanes)
+             vf *pb, vf *hb, vf *va, rowchk *ck, const smpre *sp, int LAB, int MSK, int REG, int PIX,
+             int FROMP, int HASM, vf lanes)
 {
 	size_t C = j->C, M = j->M;
 	int nk = j->coef_full ? SL_NK : SL_NK_BASIC, chk_t = j->fused_check_t;
 	const float *xb = j->x + n * C * M + s;
 	float *ob = j->out + n * C * M + s;
 	vf one = vf_set1(1.0f), zero = vf_zero(), lS = zero, rS = one, mx = zero;
-	vf eb[SIMD_MAXC];
+	vf ebuf[SIMD_MAXC];
+	const vf *eb = ebuf;
 	if (FROMP) {
 		for (size_t c = 0; c < C; c++)
 			pb[c] = vf_loadk(ob + c * M, kk);
 	} else {
-		mx = vf_loadk(xb, kk);
-		for (size_t c = 1; c < C; c++)
-			mx = vf_max(vf_loadk(xb + c * M, kk), mx);
-		vf S = zero;
-		for (size_t c = 0; c < C; c++) {
-			eb[c] = v_exp_neg(vf_sub(vf_loadk(xb + c * M, kk), mx));
-			S = vf_add(S, eb[c]);
+		smpre own;
+		if (!sp) { /* a tail: computed here */
+			own = sm_exps(xb, C, M, kk, ebuf, NULL, PIX);
+			sp = &own;
 		}
-		rS = vf_div(one, S);
+		eb = sp->e;
+		mx = sp->mx;
+		rS = sp->rS;
+		lS = sp->lS;
 		for (size_t c = 0; c < C; c++)
 			pb[c] = vf_mul(eb[c], rS);
-		if (PIX)
-			lS = v_log(S);
 	}
 	vf lab = zero, m = HASM ? vf_and(lanes, one) : one;
 	if (LAB) {
@@ -861,11 +922,8 @@ fused_sm_vec(const sl_lossjob *j, const pixrow *prs, int npix, size_t n, size_t 
 		}
 		vf h = zero;
 		if (REG) {
-			const float *kc = j->coef + (n * C + c) * (size_t)nk;
-			vf k[SL_NK];
-			for (int i = 0; i < nk; i++) /* nk = SL_NK with coef_full: all six exist */
-				k[i] = vf_set1(kc[i]);
-			h = vf_mul(pb[c], region_gp(k, j->coef_full, pb[c], t));
+			/* nk = SL_NK with coef_full: all six exist */
+			h = vf_mul(pb[c], region_gp(j->coef + (n * C + c) * (size_t)nk, j->coef_full, pb[c], t));
 			if (HASM)
 				h = vf_mul(h, m);
 		}
@@ -896,7 +954,8 @@ fused_sm_vec(const sl_lossjob *j, const pixrow *prs, int npix, size_t n, size_t 
 	/* dL/dx_c = h_c - p_c Σ_k h_k = h_c q_c - p_c Σ_{k≠c} h_k: no cancellation
 	 * when one class takes (almost) all of the probability */
 	if (j->out_mode == SL_OUT_GRAD) {
-		vf acc = zero, hpre[SIMD_MAXC];
+		int add = j->accumulate, write = !j->dry;
+		vf acc = zero, hpre[SIMD_MAXC], gz = ck->gz;
 		for (size_t c = 0; c < C; c++) {
 			hpre[c] = acc;
 			acc = vf_add(acc, hb[c]);
@@ -906,12 +965,13 @@ fused_sm_vec(const sl_lossjob *j, const pixrow *prs, int npix, size_t n, size_t 
 			vf hx = vf_add(hpre[c], acc);
 			acc = vf_add(acc, hb[c]);
 			vf g = vf_sub(vf_mul(hb[c], pre[c]), vf_mul(pb[c], hx));
-			if (j->accumulate)
+			if (add)
 				g = vf_add(vf_loadk(ob + c * M, kk), g);
-			ck->gz = vf_fma(g, zero, ck->gz);
-			if (!j->dry)
+			gz = vf_fma(g, zero, gz);
+			if (write)
 				vf_storek(ob + c * M, g, kk);
 		}
+		ck->gz = gz;
 	}
 }
 
@@ -932,20 +992,32 @@ fused_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 	}
 	rowchk ck;
 	chk_init(&ck);
-	size_t s = s0;
+	size_t s = s0, M = j->M;
 	int sub = 0;
-	for (; s + SL_W <= s1; s += SL_W) {
-		fused_sm_vec(j, prs, npix, n, s, SL_W, pb, hb, va, &ck, LAB, MSK, REG, PIX, FROMP, MSK,
-		             vf_zero());
-		if (PIX && ++sub == SUB) {
-			for (int i = 0; i < npix; i++)
-				dacc_add(&dv[i], &va[i]);
-			sub = 0;
+	/* the softmax of a group of vectors first, then the rest vector by
+	 * vector (as exp_block for the sigmoid): as many vectors as SM_GROUP
+	 * channels' exponentials, at most SUB */
+	size_t grp = SM_GROUP / C < 1 ? 1 : SM_GROUP / C > SUB ? SUB : SM_GROUP / C;
+	vf eg[SM_GROUP];
+	smpre pg[SUB];
+	while (s + SL_W <= s1) {
+		size_t g = 0;
+		if (!FROMP)
+			for (; g < grp && s + (g + 1) * SL_W <= s1; g++)
+				pg[g] = sm_exps(j->x + n * C * M + s + g * SL_W, C, M, SL_W, eg + g * C, NULL, PIX);
+		for (size_t k = 0; k < (FROMP ? 1 : g); k++, s += SL_W) {
+			fused_sm_vec(j, prs, npix, n, s, SL_W, pb, hb, va, &ck, FROMP ? NULL : &pg[k], LAB,
+			             MSK, REG, PIX, FROMP, MSK, vf_zero());
+			if (PIX && ++sub == SUB) {
+				for (int i = 0; i < npix; i++)
+					dacc_add(&dv[i], &va[i]);
+				sub = 0;
+			}
 		}
 	}
 	if (s < s1)
-		fused_sm_vec(j, prs, npix, n, s, s1 - s, pb, hb, va, &ck, LAB, MSK, REG, PIX, FROMP, 1,
-		             lanes_below(s1 - s));
+		fused_sm_vec(j, prs, npix, n, s, s1 - s, pb, hb, va, &ck, NULL, LAB, MSK, REG, PIX, FROMP,
+		             1, lanes_below(s1 - s));
 	fused_finish(j, n, s0, s1, vals, bad, va, dv, npix,
 	             grad_failed(&ck) || (j->fused_check_t && chk_failed(&ck, 0, !LAB)), FROMP);
 }
@@ -953,23 +1025,25 @@ fused_sm(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 /* ---- the variants of loss_variants.inc ------------------------------------ */
 
 /* the kernels, one function per line of the list */
+/* the body by activation (the list's act token): softmax has its own */
+#define STATS_BODY_SL_ACT_NONE(A, L, Mk, F, B, P, Z) stats_ew(j, n, s0, s1, st, bad, A, L, Mk, (F) | (B) << 1, P, Z)
+#define STATS_BODY_SL_ACT_SIGMOID STATS_BODY_SL_ACT_NONE
+#define STATS_BODY_SL_ACT_SOFTMAX(A, L, Mk, F, B, P, Z) stats_sm(j, n, s0, s1, st, bad, L, Mk, F, P)
+#define FUSED_BODY_SL_ACT_NONE(A, L, Mk, R, X, P, Z) fused_ew(j, n, s0, s1, vals, bad, A, L, Mk, R, X, P, Z)
+#define FUSED_BODY_SL_ACT_SIGMOID FUSED_BODY_SL_ACT_NONE
+#define FUSED_BODY_SL_ACT_SOFTMAX(A, L, Mk, R, X, P, Z)                                          \
+	fused_sm(j, n, s0, s1, vals, bad, L, Mk, R, (X) != SL_PXM_NONE, P)
 #define SL_STATS_VARIANT(name, A, L, Mk, F, B, P, Z)                                          \
 	static void name(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st,      \
 	                 sl_bad *bad)                                                           \
 	{                                                                                       \
-		if ((A) == SL_ACT_SOFTMAX)                                                      \
-			stats_sm(j, n, s0, s1, st, bad, L, Mk, F, P);                            \
-		else                                                                            \
-			stats_ew(j, n, s0, s1, st, bad, A, L, Mk, (F) | (B) << 1, P, Z);         \
+		STATS_BODY_##A(A, L, Mk, F, B, P, Z);                                           \
 	}
 #define SL_FUSED_VARIANT(name, A, L, Mk, R, X, P, Z)                                          \
 	static void name(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals,    \
 	                 sl_bad *bad)                                                           \
 	{                                                                                       \
-		if ((A) == SL_ACT_SOFTMAX)                                                      \
-			fused_sm(j, n, s0, s1, vals, bad, L, Mk, R, (X) != SL_PXM_NONE, P);      \
-		else                                                                            \
-			fused_ew(j, n, s0, s1, vals, bad, A, L, Mk, R, X, P, Z);                 \
+		FUSED_BODY_##A(A, L, Mk, R, X, P, Z);                                           \
 	}
 #include "loss_variants.inc"
 #undef SL_STATS_VARIANT
