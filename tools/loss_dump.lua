@@ -22,12 +22,13 @@ local outdir = assert(arg[1], "usage: lua5.4 tools/loss_dump.lua OUTDIR [backend
 local backends = {}
 for b in (arg[2] or table.concat(segloss.backends(), ",")):gmatch("[^,]+") do backends[#backends + 1] = b end
 
-local LOSSES = { "bce", "ce", "focal", "dice", "iou", "tversky", "focal_tversky",
-  "sensitivity_specificity", "generalized_dice", "bce_dice", "dice_focal" }
-local CLASSES = { bce = "BCE", ce = "CE", focal = "Focal", dice = "Dice", iou = "IoU", tversky = "Tversky",
-  focal_tversky = "FocalTversky", sensitivity_specificity = "SensitivitySpecificity",
-  generalized_dice = "GeneralizedDice", bce_dice = "BCEDice", dice_focal = "DiceFocal" }
--- extra option sets per loss (besides the defaults)
+-- every loss of the registry, with its criterion class
+local LOSSES, CLASSES = {}, {}
+for _, d in ipairs(segloss.losses()) do
+  LOSSES[#LOSSES + 1] = d.name
+  CLASSES[d.name] = d.class
+end
+-- extra option sets of some losses (besides the defaults)
 local EXTRA = {
   bce = { { pos_weight = 3 }, { reduction = "sum", include_background = false }, { reduction = "none" } },
   ce = { { include_background = false }, { reduction = "none" } },
