@@ -56,27 +56,8 @@ end
 -- items alike. Two warm-up calls each. With `label`, a progress line at
 -- most every 10 s ("<label>: round r/runs").
 function U.medians(names, items, runs, label)
-  local ts = {}
-  for _, name in ipairs(names) do
-    ts[name] = {}
-    items[name]()
-    items[name]()
-  end
-  for r = 1, runs do
-    for _, name in ipairs(names) do
-      collectgarbage("step", 0)
-      local t0 = U.clock()
-      items[name]()
-      ts[name][r] = U.clock() - t0
-    end
-    if label then U.tick("%s: round %d/%d", label, r, runs) end
-  end
-  local out = {}
-  for name, v in pairs(ts) do
-    table.sort(v)
-    out[name] = v[(#v + 1) // 2] * 1e3
-  end
-  return out
+  local _, med = U.bests(names, items, runs, label)
+  return med
 end
 
 --- Best (minimum) and median times in ms of `runs` interleaved rounds, as

@@ -59,6 +59,11 @@ const char *sl_quote(lua_State *L, int idx, char *buf, size_t len);
 const char *sl_numstr(double v, char *buf, size_t len);
 /* Are the shapes (na, a) and (nb, b) the same? */
 int sl_same_shape(int na, const int64_t *a, int nb, const int64_t *b);
+/* Is t's shape x's with one channel, (N, 1, S...) — a label map or a
+ * per-pixel mask of x? */
+int sl_pixel_shape(const sl_tensor *x, const sl_tensor *t);
+/* Do the elements of a and b share memory? */
+int sl_overlaps(const sl_tensor *a, const sl_tensor *b);
 /* The error `<what> shape <t's shape> does not match <refwhat> <shape><tail>`;
  * refwhat NULL leaves out the word and its space, tail NULL is "". */
 _Noreturn void sl_shape_mismatch(lua_State *L, const char *fname, const char *what, const sl_tensor *t,

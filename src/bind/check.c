@@ -4,6 +4,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,24 @@ int sl_same_shape(int na, const int64_t *a, int nb, const int64_t *b)
 		if (a[i] != b[i])
 			return 0;
 	return 1;
+}
+
+int sl_pixel_shape(const sl_tensor *x, const sl_tensor *t)
+{
+	if (t->ndim != x->ndim || t->shape[0] != x->shape[0] || t->shape[1] != 1)
+		return 0;
+	for (int i = 2; i < x->ndim; i++)
+		if (t->shape[i] != x->shape[i])
+			return 0;
+	return 1;
+}
+
+int sl_overlaps(const sl_tensor *a, const sl_tensor *b)
+{
+	/* as integers: comparing pointers into different objects is undefined */
+	uintptr_t a0 = (uintptr_t)a->data, a1 = (uintptr_t)(a->data + a->numel);
+	uintptr_t b0 = (uintptr_t)b->data, b1 = (uintptr_t)(b->data + b->numel);
+	return a0 < b1 && b0 < a1;
 }
 
 _Noreturn void sl_shape_mismatch(lua_State *L, const char *fname, const char *what, const sl_tensor *t,

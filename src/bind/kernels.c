@@ -55,22 +55,6 @@ static int kernels_loss_variants(lua_State *L)
 	return 1;
 }
 
-static int overlap(const sl_tensor *a, const sl_tensor *b)
-{
-	return a->data < b->data + b->numel && b->data < a->data + a->numel;
-}
-
-/* t is x's shape with 1 channel */
-static int pixel_shape(const sl_tensor *x, const sl_tensor *t)
-{
-	if (t->ndim != x->ndim || t->shape[0] != x->shape[0] || t->shape[1] != 1)
-		return 0;
-	for (int i = 2; i < x->ndim; i++)
-		if (t->shape[i] != x->shape[i])
-			return 0;
-	return 1;
-}
-
 /* field k of the table at idx onto the stack, without metamethods (so that
  * no Lua code runs and what the table holds stays alive); returns its type */
 static int field(lua_State *L, int idx, const char *k)
@@ -155,7 +139,7 @@ static int kernels_loss_fused(lua_State *L)
 	j.x = x->data;
 	j.t = t->data;
 	if (!sl_same_shape(x->ndim, x->shape, t->ndim, t->shape)) {
-		if (!(C >= 2 && pixel_shape(x, t)))
+		if (!(C >= 2 && sl_pixel_shape(x, t)))
 			sl_shape_mismatch(L, fn, "target", t, "input", x->ndim, x->shape, NULL);
 		j.labels = 1;
 	}
@@ -174,7 +158,7 @@ static int kernels_loss_fused(lua_State *L)
 	if (m) {
 		if (sl_same_shape(x->ndim, x->shape, m->ndim, m->shape))
 			j.mask_full = C > 1;
-		else if (!pixel_shape(x, m))
+		else if (!sl_pixel_shape(x, m))
 			sl_shape_mismatch(L, fn, "mask", m, "input", x->ndim, x->shape, NULL);
 		j.m = m->data;
 	}
@@ -183,7 +167,7 @@ static int kernels_loss_fused(lua_State *L)
 		sl_error(L, fn, "job.out must be a tensor of the input's shape");
 	if (!sl_same_shape(x->ndim, x->shape, out->ndim, out->shape))
 		sl_shape_mismatch(L, fn, "out", out, "input", x->ndim, x->shape, NULL);
-	if (overlap(out, x) || overlap(out, t) || (m && overlap(out, m)))
+	if (sl_overlaps(out, x) || sl_overlaps(out, t) || (m && sl_overlaps(out, m)))
 		sl_error(L, fn, "out shares storage with an input");
 	j.out = out->data;
 	sl_tensor *coef = tensor_field(L, fn, 3, "coef");
@@ -280,7 +264,7 @@ static int kernels_vmath_map(lua_State *L)
 	sl_tensor *y = sl_checktensor(L, 3, fn, "y");
 	if (y->numel != x->numel)
 		sl_error(L, fn, "y must have the %zu elements of x, got %zu", x->numel, y->numel);
-	if (y->data != x->data && overlap(x, y))
+	if (y->data != x->data && sl_overlaps(x, y))
 		sl_error(L, fn, "y overlaps x without being x");
 	sl_exec e = sl_getexec(L);
 	if (f == 5) {

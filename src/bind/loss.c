@@ -222,23 +222,6 @@ void sl_part_check(lua_State *L, const char *fn, const sl_part *p, size_t C, int
 
 /* ---- shapes --------------------------------------------------------- */
 
-/* (N, 1, S...) of x */
-static int is_pixel_shape(const sl_tensor *x, const sl_tensor *t)
-{
-	if (t->ndim != x->ndim || t->shape[0] != x->shape[0] || t->shape[1] != 1)
-		return 0;
-	for (int i = 2; i < x->ndim; i++)
-		if (t->shape[i] != x->shape[i])
-			return 0;
-	return 1;
-}
-
-static int overlaps(const sl_tensor *a, const sl_tensor *b)
-{
-	const float *a0 = a->data, *a1 = a->data + a->numel;
-	const float *b0 = b->data, *b1 = b->data + b->numel;
-	return a0 < b1 && b0 < a1;
-}
 
 /* ---- the error of a failed run ---------------------------------------- */
 
@@ -449,7 +432,7 @@ void sl_eval_prepare(lua_State *L, sl_eval *ev)
 	size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1], M = x->numel / (N * C);
 	int labels = 0;
 	if (!sl_same_shape(x->ndim, x->shape, t->ndim, t->shape)) {
-		if (C >= 2 && is_pixel_shape(x, t))
+		if (C >= 2 && sl_pixel_shape(x, t))
 			labels = 1;
 		else
 			sl_shape_mismatch(L, fn, "target", t, "input", x->ndim, x->shape,
@@ -459,7 +442,7 @@ void sl_eval_prepare(lua_State *L, sl_eval *ev)
 	if (mask) {
 		if (sl_same_shape(x->ndim, x->shape, mask->ndim, mask->shape))
 			mask_full = C > 1;
-		else if (!is_pixel_shape(x, mask))
+		else if (!sl_pixel_shape(x, mask))
 			sl_shape_mismatch(L, fn, "option mask", mask, "input", x->ndim, x->shape,
 			                  " (expected {N,1,...} or the input's shape)");
 	}
@@ -479,12 +462,12 @@ void sl_eval_prepare(lua_State *L, sl_eval *ev)
 	if (out) {
 		if (!sl_same_shape(x->ndim, x->shape, out->ndim, out->shape))
 			sl_shape_mismatch(L, fn, "option out", out, "input", x->ndim, x->shape, NULL);
-		int shared = overlaps(out, x) || overlaps(out, t) || (mask && overlaps(out, mask));
+		int shared = sl_overlaps(out, x) || sl_overlaps(out, t) || (mask && sl_overlaps(out, mask));
 		if (shared && ev->scratch_out)
 			out = NULL;
 		else if (shared)
 			sl_error(L, fn, "option out shares storage with %s",
-			         overlaps(out, x) ? "the input" : overlaps(out, t) ? "the target" : "the mask");
+			         sl_overlaps(out, x) ? "the input" : sl_overlaps(out, t) ? "the target" : "the mask");
 	}
 	ev->out = out;
 	ev->want_grad = want_grad;

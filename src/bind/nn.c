@@ -66,19 +66,12 @@ static void need_shape(lua_State *L, const char *fn, const sl_tensor *t, const c
 	}
 }
 
-static int overlaps(const sl_tensor *a, const sl_tensor *b)
-{
-	uintptr_t a0 = (uintptr_t)a->data, a1 = (uintptr_t)(a->data + a->numel);
-	uintptr_t b0 = (uintptr_t)b->data, b1 = (uintptr_t)(b->data + b->numel);
-	return a0 < b1 && b0 < a1;
-}
-
 /* out may not share memory with in (exact: `same` allows the very same
  * elements, for elementwise operations) */
 static void need_apart(lua_State *L, const char *fn, const sl_tensor *out, const char *wout,
                        const sl_tensor *in, const char *win, int same)
 {
-	if (!out || !in || !overlaps(out, in))
+	if (!out || !in || !sl_overlaps(out, in))
 		return;
 	if (same && out->data == in->data && out->numel == in->numel)
 		return;
@@ -516,7 +509,7 @@ static void state_args(lua_State *L, const char *fn, sl_tensor **ts, const char 
 			need_same(L, fn, ts[i], names[i], ts[0], names[0]);
 	for (int i = 0; i < n; i++)
 		for (int k = 0; k < i; k++)
-			if (ts[i] && ts[k] && overlaps(ts[i], ts[k]))
+			if (ts[i] && ts[k] && sl_overlaps(ts[i], ts[k]))
 				sl_error(L, fn, "%s must not share memory with %s", names[i], names[k]);
 }
 
