@@ -116,6 +116,11 @@ def special_probs(count=None):
     return f
 
 
+def empty_pred(c, n, cl):
+    """Sample n's prediction of class cl (about) empty: p = 0, or a logit of -40."""
+    c.x[n, cl] = 0 if c.act == "none" else -40.0
+
+
 def empty_class(n, cl, pred=True):
     """Class cl absent from sample n's target; with pred, also (about) absent from the prediction."""
     def f(c):
@@ -127,10 +132,7 @@ def empty_class(n, cl, pred=True):
                 c.t[n, (cl + 1) % c.C] += c.t[n, cl]
             c.t[n, cl] = 0
         if pred:
-            if c.act == "none":
-                c.x[n, cl] = 0
-            else:
-                c.x[n, cl] = -40.0
+            empty_pred(c, n, cl)
     return f
 
 
@@ -140,10 +142,7 @@ def empty_sample(n):
             if c.labelmap:
                 raise GoldenError("a label map cannot empty every class")
             c.t[n, cl] = 0
-            if c.act == "none":
-                c.x[n, cl] = 0
-            else:
-                c.x[n, cl] = -40.0
+            empty_pred(c, n, cl)
     return f
 
 
