@@ -56,7 +56,7 @@ SIMD_OBJS = $(foreach s,$(ISA_SRCS),$(foreach i,$(ISAS),$(BUILD)/obj/$(s)_$(i).o
 SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/npz.c src/outfile.c src/shape.c \
        src/bind/check.c src/bind/opts.c src/bind/tensor.c src/bind/print.c src/bind/loss.c src/bind/criterion.c src/bind/metrics.c \
        src/bind/npz.c src/bind/conv.c src/bind/nn.c src/bind/data.c src/bind/kernels.c \
-       src/loss/driver.c src/loss/region.c src/loss/registry.c src/metrics/edt.c src/nn/conv.c src/nn/layers.c src/nn/norm.c \
+       $(sort $(wildcard src/loss/*.c)) src/metrics/edt.c src/nn/conv.c src/nn/layers.c src/nn/norm.c \
        src/data/augment.c src/data/synth.c src/data/png.c \
        src/kern/scalar.c src/kern/nn_scalar.c src/kern/loss_scalar.c src/kern/dispatch.c src/kern/vmcheck.c
 OBJS = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(SIMD_OBJS)

@@ -55,6 +55,33 @@ static void read_list(lua_State *L, int idx, double lo, double hi, double *dst, 
 	}
 }
 
+/* Option spacing: a list of 1 to 3 finite numbers > 0 (one per spatial
+ * axis: sl_eval_prepare checks the count against the data). */
+static void read_spacing(lua_State *L, const char *fn, const sl_optval *ov, sl_part *p)
+{
+	for (int a = 0; a < 3; a++)
+		p->spacing[a] = 1.0;
+	if (!ov[SL_O_SPACING].list)
+		return;
+	int idx = ov[SL_O_SPACING].idx;
+	lua_Unsigned n = lua_rawlen(L, idx);
+	if (n < 1 || n > 3)
+		sl_error(L, fn, "option spacing must be a list of one number > 0 per spatial axis (1 to 3), "
+		         "got a table of length %llu", (unsigned long long)n);
+	for (int a = 0; a < (int)n; a++) {
+		lua_rawgeti(L, idx, a + 1);
+		double v = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : (double)NAN;
+		if (!(isfinite(v) && v > 0.0)) {
+			char b[96];
+			sl_error(L, fn, "option spacing[%d] must be a finite number > 0, got %s", a + 1,
+			         sl_describe(L, -1, b, sizeof b));
+		}
+		p->spacing[a] = v;
+		lua_pop(L, 1);
+	}
+	p->nspacing = (int)n;
+}
+
 /* Walks the options table against the registry's options (names, types,
  * ranges), resolves every default, and copies the lists (part.h). */
 void sl_part_compile(lua_State *L, const char *fn, int id, int oi, sl_part *p)
@@ -91,6 +118,7 @@ void sl_part_compile(lua_State *L, const char *fn, int id, int oi, sl_part *p)
 	p->grad = p->v[SL_O_GRAD] != 0.0;
 	p->mask = ov[SL_O_MASK].tensor;
 	p->out = ov[SL_O_OUT].tensor;
+	read_spacing(L, fn, ov, p);
 	size_t total = 0, n[SL_NLIST];
 	for (int k = 0; k < SL_NLIST; k++) {
 		const sl_optval *v = &ov[list_opt[k]];
@@ -200,6 +228,12 @@ void sl_part_check(lua_State *L, const char *fn, const sl_part *p, size_t C, int
 	}
 	if ((d->kind == SL_KIND_PRESET || nparts > 1) && p->red == SL_RED_NONE)
 		sl_error(L, fn, "a combination of losses has no reduction \"none\"");
+	if (d->kind == SL_KIND_GENERIC && !d->gen_shape && p->red == SL_RED_NONE)
+		sl_error(L, fn, "%s has no reduction \"none\" (use \"mean\" or \"sum\")", d->name);
+	if (C && C != 1 && sl_loss_flag(id, SL_LF_C1))
+		sl_error(L, fn, "%s is binary: the input must have one channel, got C = %zu", d->name, C);
+	if (p->given & A(SL_O_IGNORE_INDEX))
+		sl_error(L, fn, "option ignore_index is not implemented yet");
 	/* alpha: a number, false or a list per class (focal), or a number alone
 	 * (tversky) */
 	if (p->given & A(SL_O_ALPHA)) {
@@ -300,7 +334,8 @@ static void add_generic(lua_State *L, const char *fn, sl_lossrun *run, const com
 		sl_error(L, fn, "a combination takes at most %d parts", SL_MAXREG - 1);
 	run->gen[run->ngen++] = (sl_genpart){
 		.eval = eval, .opts = cc->p->v, .reduction = cc->p->red, .c0 = cc->c0, .cw = cc->cwd,
-		.ctx = ctx, .weight = cc->weight * factor, .factor = factor};
+		.ctx = ctx, .weight = cc->weight * factor, .factor = factor,
+		.spacing = {cc->p->spacing[0], cc->p->spacing[1], cc->p->spacing[2]}};
 }
 
 /* Adds loss id's components to the run, each with the factor its preset
@@ -483,6 +518,14 @@ void sl_eval_prepare(lua_State *L, sl_eval *ev)
 	sl_lossrun *run = &ev->run;
 	sl_loss_init(run, N, C, M, x->data, t->data, labels, act, (float)eps);
 	sl_lossjob *j = &run->job;
+	/* real scores with "none" when every part takes them (the Lovász hinge) */
+	j->x_real = act == SL_ACT_NONE;
+	for (int p = 0; p < nparts; p++) {
+		j->x_real &= sl_loss_flag(os[p]->id, SL_LF_REAL_X);
+		if (os[p]->nspacing && os[p]->nspacing != x->ndim - 2)
+			sl_error(L, fn, "option spacing has %d number%s, the input has %d spatial axes",
+			         os[p]->nspacing, os[p]->nspacing == 1 ? "" : "s", x->ndim - 2);
+	}
 	j->m = mask ? mask->data : NULL;
 	j->mask_full = mask_full;
 	run->want_grad = want_grad;
@@ -507,6 +550,12 @@ void sl_eval_prepare(lua_State *L, sl_eval *ev)
 			ev->comp_part[ev->ncomp] = p;
 			ev->comp_kind[ev->ncomp++] = i << 2 | SL_COMP_GENERIC;
 		}
+	}
+	for (int i = 0; i < run->ngen; i++) { /* the spatial shape, for distance maps and pooling */
+		sl_genpart *gp = &run->gen[i];
+		gp->sdim = x->ndim - 2;
+		for (int k = 0; k < 3; k++)
+			gp->shape[k] = k < gp->sdim ? (size_t)x->shape[2 + k] : 1;
 	}
 }
 
@@ -536,6 +585,11 @@ void sl_eval_run(lua_State *L, sl_eval *ev, double *work)
 			shape[0] = (int64_t)sl_region_rows(rp0, N);
 			shape[1] = (int64_t)sl_region_cols(rp0, C);
 			ev->vals = sl_newtensor(L, fn, 2, shape);
+		} else if (run->ngen) { /* one generic part: its own shape */
+			const sl_part *p0 = ev->parts[0];
+			int nd = sl_losses[p0->id].gen_shape(x->ndim, x->shape, p0->v, shape);
+			ev->vals = sl_newtensor(L, fn, nd, shape);
+			run->gen[0].vals = ev->vals->data;
 		} else {
 			memcpy(shape, x->shape, sizeof shape);
 			if (ev->act == SL_ACT_SOFTMAX || j->pix[0].type == SL_PX_CE)

@@ -34,6 +34,10 @@ typedef struct sl_part {
 	const double *list[SL_NLIST];
 	size_t nlist[SL_NLIST], bad[SL_NLIST];
 	double badv[SL_NLIST];
+	/* spacing: one number > 0 per spatial axis (checked against the data's
+	 * dimensions later), 1 per axis when not given */
+	double spacing[3];
+	int nspacing;           /* 0: not given */
 } sl_part;
 
 /* The id of the loss whose name is the string at idx, or -1. */

@@ -350,7 +350,7 @@ stats_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *st, sl_bad
 		}
 		if (!MSK)
 			st[c * SL_NSTAT + SL_S_M] += (double)(s1 - s0);
-		failed |= chk_failed(&ck, ACT == SL_ACT_NONE, !LAB);
+		failed |= chk_failed(&ck, ACT == SL_ACT_NONE && !j->x_real, !LAB);
 	}
 	if (failed) {
 		/* the scalar kernel finds the first bad element, or does it right */
@@ -847,7 +847,7 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 	}
 	int failed = grad_failed(&ck);
 	if (j->fused_check_x || j->fused_check_t)
-		failed |= chk_failed(&ck, ACT == SL_ACT_NONE && j->fused_check_x, !LAB && chk_t);
+		failed |= chk_failed(&ck, ACT == SL_ACT_NONE && !j->x_real && j->fused_check_x, !LAB && chk_t);
 	fused_finish(j, n, s0, s1, vals, bad, va, dv, npix, failed, FROMP);
 }
 
@@ -1223,7 +1223,7 @@ int SL_SFX(sl_loss_check)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, i
 		if (chk_m)
 			for (s = s0; s < s1; s += SL_W)
 				ck.bad = vf_or(ck.bad, bad_mask(vf_loadk(mr + s, s1 - s < SL_W ? s1 - s : SL_W)));
-		failed = chk_failed(&ck, cx && j->act == SL_ACT_NONE, chk_t);
+		failed = chk_failed(&ck, cx && j->act == SL_ACT_NONE && !j->x_real, chk_t);
 		if (st && !failed) { /* Σ m t and Σ m */
 			vf ast = vf_zero(), am = vf_zero(), cv = vf_set1((float)c);
 			dacc dst = {vd_zero(), vd_zero()}, dm = {vd_zero(), vd_zero()};

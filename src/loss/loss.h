@@ -114,6 +114,7 @@ typedef struct sl_lossjob {
 	size_t N, C, M;
 	const float *x, *t, *m;
 	int labels, mask_full, act;
+	int x_real; /* with activation "none": x holds real scores, no [0, 1] check */
 	float eps; /* clamp of logs with activation "none" */
 
 	/* what the passes do */
@@ -248,6 +249,11 @@ struct sl_genpart {
 	const void *ctx;   /* anything else eval needs, or NULL */
 	double weight;     /* its weight in the sum of parts (factor included) */
 	double factor;     /* the part of that weight set inside a preset, else 1 */
+	int sdim;          /* spatial dimensions (1 to 3) and their sizes: j->M is */
+	size_t shape[3];   /* their product; unused sizes are 1 */
+	double spacing[3]; /* the element spacing per spatial axis (option spacing; 1) */
+	float *vals;       /* reduction "none": where eval writes its values, in the
+	                      shape of the descriptor's gen_shape; else NULL */
 	double value;      /* result: eval's value */
 };
 #define SL_MAXGEN 8

@@ -16,6 +16,7 @@ const char *const sl_activations[] = {"none", "sigmoid", "softmax", NULL};
 const char *const sl_reductions[] = {"mean", "sum", "none", NULL};
 static const char *const w_types[] = {"square", "simple", "uniform", NULL};
 static const char *const empties[] = {"none", "complement", NULL};
+static const char *const class_sets[] = {"present", "all", NULL};
 
 const char *const sl_kind_names[SL_KIND_COUNT] = {"pixel", "region", "preset", "generic"};
 
@@ -49,6 +50,11 @@ const sl_optdesc sl_loss_options[SL_O_COUNT] = {
 	[SL_O_EPS] = {"eps", SL_OT_NUMBER, NULL, (double)FLT_MIN, 1.0, 0, 1,
 	              "a number in (0, 1) no smaller than 1.1754944e-38 (float32)", SL_DEFV(1e-7),
 	              "clamp of logarithms with activation \"none\""},
+	/* labels are float32: an integer they hold exactly */
+	[SL_O_IGNORE_INDEX] = {"ignore_index", SL_OT_INT, NULL, -16777216.0, 16777216.0, 0, 0, NULL,
+	                       SL_DEFTEXT("none"),
+	                       "a label (or, with a target of x's shape, a target value) whose elements take "
+	                       "no part, as if masked"},
 	[SL_O_GRAD] = BOOLOPT("grad", 1, "false: no gradient pass, the gradient is nil"),
 	[SL_O_OUT] = {"out", SL_OT_TENSOR, NULL, 0, 0, 0, 0, NULL, NODEF, "receives the gradient"},
 	[SL_O_POS_WEIGHT] = {"pos_weight", SL_OT_NUM_AUTO, NULL, 0.0, FMAX, 0, 0,
@@ -69,6 +75,18 @@ const sl_optdesc sl_loss_options[SL_O_COUNT] = {
 	                 "class weights 1/ST^2 (\"square\"), 1/ST (\"simple\") or 1 (\"uniform\")"},
 	[SL_O_BCE_WEIGHT] = NUMOPT("bce_weight", 0.0, FMAX, 0, 0, SL_DEFV(1.0), "weight of the bce part"),
 	[SL_O_DICE_WEIGHT] = NUMOPT("dice_weight", 0.0, FMAX, 0, 0, SL_DEFV(1.0), "weight of the dice part"),
+	[SL_O_PER_IMAGE] = BOOLOPT("per_image", 0, "one value per image, then their mean (else one over the batch)"),
+	[SL_O_CLASSES] = {"classes", SL_OT_ENUM, class_sets, 0, 0, 0, 0, NULL, SL_DEFV(0),
+	                  "the classes averaged: those present in the target, or all"},
+	[SL_O_SPACING] = {"spacing", SL_OT_NUMBERS, NULL, 0, 0, 0, 0,
+	                  "a list of one number > 0 per spatial axis", SL_DEFTEXT("1 per axis"),
+	                  "the element spacing per spatial axis, for distances"},
+	[SL_O_ITERATIONS] = {"iterations", SL_OT_INT, NULL, 0.0, 10000.0, 0, 0, NULL, SL_DEFV(3),
+	                     "steps of the soft skeleton"},
+	[SL_O_DELTA] = NUMOPT("delta", 0.0, 1.0, 0, 0, NODEF, "delta"),
+	[SL_O_K] = NUMOPT("k", 0.0, 100.0, 1, 0, SL_DEFV(10.0), "the percentage of the terms kept, the largest"),
+	[SL_O_LABEL_SMOOTHING] = NUMOPT("label_smoothing", 0.0, 1.0, 0, 1, SL_DEFV(0.0),
+	                                "targets become t (1 - eps) + eps / K (K = C with softmax, else 2)"),
 };
 
 #define A(a) (1u << (a))

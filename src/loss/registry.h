@@ -21,10 +21,12 @@
  * "did you mean" suggestions between equally close names. */
 enum {
 	SL_O_ACTIVATION, SL_O_REDUCTION, SL_O_MASK, SL_O_WEIGHT, SL_O_INCLUDE_BACKGROUND, SL_O_BATCH,
-	SL_O_SMOOTH, SL_O_SMOOTH_NR, SL_O_SMOOTH_DR, SL_O_EPS, SL_O_GRAD, SL_O_OUT,
+	SL_O_SMOOTH, SL_O_SMOOTH_NR, SL_O_SMOOTH_DR, SL_O_EPS, SL_O_IGNORE_INDEX, SL_O_GRAD, SL_O_OUT,
 	SL_O_POS_WEIGHT, SL_O_ALPHA, SL_O_BETA, SL_O_GAMMA, SL_O_SQUARED, SL_O_COMPLEMENT,
 	SL_O_SOFT_LABEL, SL_O_EMPTY, SL_O_LAMBDA, SL_O_W_TYPE, SL_O_BCE_WEIGHT, SL_O_DICE_WEIGHT,
-	SL_O_COUNT
+	SL_O_PER_IMAGE, SL_O_CLASSES, SL_O_SPACING, SL_O_ITERATIONS, SL_O_DELTA, SL_O_K,
+	SL_O_LABEL_SMOOTHING,
+	SL_O_COUNT /* at most 32: the options a loss knows are the bits of an unsigned */
 };
 #define SL_O_SHARED ((1u << (SL_O_OUT + 1)) - 1u)
 
@@ -67,6 +69,15 @@ typedef struct sl_presetpart {
 /* Flags of a loss. */
 #define SL_LF_SMOOTH_NR 1u /* divides (... + s_nr) by (... + s_dr): smooth_dr = 0
                               with smooth_nr > 0 divides by 0 */
+#define SL_LF_REAL_X 2u    /* with activation "none", x holds real scores (the Lovász
+                              hinge): no [0, 1] check, unless another part of the
+                              combination needs one */
+#define SL_LF_C1 4u        /* binary: the input must have one channel (C = 1) */
+
+/* The shape of a generic loss's reduction "none" value: fills shape[] from
+ * x's shape (ndim dimensions, N, C, then the spatial sizes) and the part's
+ * option values opts[SL_O_*]; returns the number of dimensions. */
+typedef int (*sl_gen_shape_fn)(int ndim, const int64_t *xshape, const double *opts, int64_t *shape);
 
 typedef struct sl_lossdesc {
 	const char *name;        /* "dice": segloss.dice, the golden file, cases/<name>.py */
@@ -89,6 +100,8 @@ typedef struct sl_lossdesc {
 	const char *usage_t;     /* what the example passes as the target ("mask01", "labels") */
 	sl_gen_fn gen;           /* SL_KIND_GENERIC: its evaluation (loss.h), which reads its
 	                            options as opts[SL_O_*] */
+	sl_gen_shape_fn gen_shape; /* SL_KIND_GENERIC with a reduction "none": its shape
+	                              (none_shape says it in words); NULL: none refused */
 } sl_lossdesc;
 
 /* The losses, in the order segloss.losses() lists them. */

@@ -41,7 +41,7 @@ static inline int sl_bad_x(const sl_lossjob *j, size_t i, sl_bad *bad)
 	float v = j->x[i];
 	if (!isfinite(v))
 		return sl_record(bad, SL_BAD_X_NONFINITE, i, v);
-	if (j->act == SL_ACT_NONE && !(v >= 0.0f && v <= 1.0f))
+	if (j->act == SL_ACT_NONE && !j->x_real && !(v >= 0.0f && v <= 1.0f))
 		return sl_record(bad, SL_BAD_X_RANGE, i, v);
 	return 0;
 }
