@@ -30,6 +30,21 @@ local function class_of(name)
   end
 end
 
+-- The activation a loss gets on the U-Net's logits when the user gives none:
+-- the sigmoid where the loss takes it, else "none" (a loss on real scores,
+-- such as the Lovász hinge, whose sign is the prediction as the sigmoid's 1/2).
+local function default_activation(name)
+  for _, d in ipairs(require("segloss").losses()) do
+    if d.name == name then
+      for _, a in ipairs(d.activations) do
+        if a == "sigmoid" then return "sigmoid" end
+      end
+      return "none"
+    end
+  end
+  return "sigmoid"
+end
+
 -- the text of an option value in a loss id
 local function vtext(v)
   if type(v) == "table" then
@@ -52,7 +67,8 @@ local function slug(s) return (s:gsub("[^%w_.=-]", "-")) end
 --- The losses of the experiment as {id, name, spec, make}: a loss name
 -- ("dice"), a name with options ({"bce", pos_weight = "auto"}), or
 -- {name = "...", criterion = crit or function returning one}. Options
--- without `activation` get activation = "sigmoid" (the U-Net gives logits).
+-- without `activation` get activation = "sigmoid" (the U-Net gives logits),
+-- or "none" for a loss that takes no sigmoid (the Lovász hinge's scores).
 function E.losses(list, fname)
   fname = fname or "segloss.experiment.losses"
   if type(list) ~= "table" or #list == 0 then fail(fname, "losses must be a non-empty list, got " .. describe(list)) end
@@ -96,7 +112,7 @@ function E.losses(list, fname)
       table.sort(keys)
       local id = name
       for _, k in ipairs(keys) do id = id .. "_" .. k .. "=" .. vtext(opts[k]) end
-      if opts.activation == nil then opts.activation = "sigmoid" end
+      if opts.activation == nil then opts.activation = default_activation(name) end
       local ctor = segloss[class]
       local probe = ctor(opts) -- checks the options now, not after hours of training
       local display = type(l.name) == "string" and l.name or id
