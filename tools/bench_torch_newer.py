@@ -20,7 +20,9 @@ so that the thresholded prediction and the skeletons look like a network's.
 Writes DIR/newer_<shape>_x.npy, DIR/newer_<shape>_t.npy (float32; t is the
 mask, or the label map for M) and DIR/bench_newer.json: the cases (loss,
 shape, activation, the peer's options and segloss's options), and for each
-the median and best ms over the rounds. Without python3-torch it writes the
+the median and best ms over the rounds (wall clock: "ms", "best"; the
+calling thread's CPU time, which a busy machine disturbs less: "cpu_ms",
+"cpu_best"). Without python3-torch it writes the
 inputs and the cases only (bench/newer.lua then has no PyTorch column).
 Progress on stderr ("bench: ... [s]").
 
@@ -178,6 +180,7 @@ def main():
                 fns[i](wx, wt).backward()
             xs = X.clone().requires_grad_(True)
             ts = {i: [] for i, _ in its}
+            cs = {i: [] for i, _ in its}  # CPU time of the calling thread (PyTorch runs its CPU backward there)
             rounds, r = a.runs, 0
             while r < rounds:
                 t0 = time.perf_counter()
@@ -185,9 +188,10 @@ def main():
                     if r > 0 and a.slow > 0 and ts[i][0] > a.slow * 1e3:
                         continue
                     xs.grad = None
-                    t1 = time.perf_counter()
+                    t1, c1 = time.perf_counter(), time.thread_time()
                     fns[i](xs, Tt).backward()
                     ts[i].append((time.perf_counter() - t1) * 1e3)
+                    cs[i].append((time.thread_time() - c1) * 1e3)
                 r += 1
                 el = time.perf_counter() - t0
                 if r == 1 and a.budget > 0:  # the budget counts the losses that get more rounds
@@ -198,9 +202,11 @@ def main():
                     key, r, rounds, len(its), el))
             for i, c in its:
                 c["ms"], c["best"], c["rounds"] = statistics.median(ts[i]), min(ts[i]), len(ts[i])
+                c["cpu_ms"], c["cpu_best"] = statistics.median(cs[i]), min(cs[i])
                 if a.verbose:
-                    print("torch %-3s %-15s %-8s median %9.1f ms  best %9.1f ms" % (
-                        key, c["loss"], c["activation"], c["ms"], c["best"]), file=sys.stderr)
+                    print("torch %-3s %-15s %-8s median %9.1f ms  best %9.1f ms  (CPU: median %9.1f, best %9.1f)" % (
+                        key, c["loss"], c["activation"], c["ms"], c["best"], c["cpu_ms"], c["cpu_best"]),
+                        file=sys.stderr)
     path = os.path.join(a.dir, "bench_newer.json")
     with open(path, "w") as fh:
         json.dump(out, fh, indent=1)
