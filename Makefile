@@ -158,7 +158,7 @@ lint: deps-test deps-lint
 # $(BUILD)/bench_*.md. BENCH=quick (default): PyTorch gets 3-7 interleaved
 # rounds per shape and thread count, as many as fit in 10 s after the first;
 # the newer losses' peers 2-5 rounds within 8 s per shape, a peer slower than
-# 3 s a call (clDice at shapes B and D3) one call; BENCH=full: 7 rounds
+# 3 s a call (clDice at shapes B and D3) two calls; BENCH=full: 7 rounds
 # everywhere, 5 for the newer losses' peers.
 LUA_ENV = LUA_PATH_5_4="lua/?.lua;lua/?/init.lua;;" LUA_CPATH_5_4="$(BUILD)/?.so;;"
 BENCH ?= quick

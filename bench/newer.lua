@@ -117,7 +117,8 @@ for _, r in ipairs(rows) do
   local target = TARGET[c.loss] or DEFAULT_TARGET
   local tbest, tmed = c.best, c.ms
   local sl = r.best and string.format("%.2f (%.2f)", r.best, r.med) or "–"
-  local pt = tbest and string.format("%.1f (%.1f)%s", tbest, tmed, c.rounds == 1 and ", 1 call" or "") or "–"
+  local few = tbest and c.rounds < (ref.runs or c.rounds) and string.format(", %d calls", c.rounds) or ""
+  local pt = tbest and string.format("%.1f (%.1f)%s", tbest, tmed, few) or "–"
   local ratio, mark = "–", ""
   if r.best and tbest then
     local q = tbest / r.best
