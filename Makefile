@@ -5,14 +5,19 @@
 #   make run        install missing packages, build, run the main example
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make lint       luacheck, and the C build with warnings as errors
-#   make bench      the benchmarks, about 5.5 minutes on the 2-core dev VM, progress
+#   make bench      the benchmarks, about 6 minutes on the 2-core dev VM, progress
 #                   on stderr: vector math against libm and SLEEF; losses and
-#                   combinations against the memory floor and PyTorch; metrics
-#                   against SciPy; a U-Net training step against PyTorch; the
-#                   per-call overhead of criteria and functional losses
+#                   combinations against the memory floor and PyTorch; the newer
+#                   losses (Lovász, boundary, Hausdorff, clDice, ...) against
+#                   their PyTorch peers; metrics against SciPy; a U-Net training
+#                   step against PyTorch; the per-call overhead of criteria and
+#                   functional losses
 #   make bench-full the same with every PyTorch median of 7 calls (= make bench
 #                   BENCH=full; 6.5 minutes there, more when busy); the quick
 #                   default gives PyTorch's slow configurations (B, C) 3 calls
+#   make bench-newer the newer losses against their PyTorch peers alone
+#                   (tools/bench_torch_newer.py + bench/newer.lua, about 1 minute;
+#                   a loss not yet in the registry is skipped with a line saying so)
 #   make bench-unet the U-Net step alone (bench/unet.lua)
 #   make bench-overhead  what a call costs beyond its kernels (bench/overhead.lua, about 3 s)
 #   make bench-conv the convolutions layer by layer against PyTorch (6 minutes)
@@ -74,7 +79,7 @@ PKGS_DOC = lua-ldoc
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
 
-.PHONY: all test run asan lint bench bench-full bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
+.PHONY: all test run asan lint bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
 
 all: $(MODULE)
 
@@ -145,29 +150,41 @@ lint: deps-test deps-lint
 	@$(MAKE) --no-print-directory all BUILD=build-lint EXTRA_CFLAGS=-Werror
 
 # Vector math (C), then the losses against the memory floor and, when
-# python3-torch is installed, against PyTorch in the same run; then the
+# python3-torch is installed, against PyTorch in the same run; then the newer
+# losses against their PyTorch peers (tools/peers.py), 1 thread; then the
 # metrics against SciPy; then a U-Net training step and inference against
 # PyTorch (bench/unet.lua, also alone as make bench-unet). Each stage says on stderr what it does and how far it
 # is ("bench: ... [seconds since the start]"); the tables go to stdout and to
 # $(BUILD)/bench_*.md. BENCH=quick (default): PyTorch gets 3-7 interleaved
 # rounds per shape and thread count, as many as fit in 10 s after the first;
-# BENCH=full: 7 rounds everywhere.
+# the newer losses' peers 2-5 rounds within 8 s per shape, a peer slower than
+# 3 s a call (clDice at shapes B and D3) two calls; BENCH=full: 7 rounds
+# everywhere, 5 for the newer losses' peers.
 LUA_ENV = LUA_PATH_5_4="lua/?.lua;lua/?/init.lua;;" LUA_CPATH_5_4="$(BUILD)/?.so;;"
 BENCH ?= quick
 ifeq ($(BENCH),full)
 BENCH_TORCH_ARGS = --runs 7
+BENCH_NEWER_ARGS = --runs 5
 BENCH_UNET_ROUNDS = 3
 else ifeq ($(BENCH),quick)
 BENCH_TORCH_ARGS = --runs 7 --budget 10 --min-runs 3
+BENCH_NEWER_ARGS = --runs 5 --budget 8 --min-runs 2 --slow 3
 BENCH_UNET_ROUNDS = 2
 else
 $(error BENCH=$(BENCH): use BENCH=quick (default) or BENCH=full)
 endif
+# The newer losses (stage 5, and make bench-newer): the PyTorch peers write
+# the inputs and their times (numpy alone: the inputs, no times), then
+# segloss runs on the same .npy files; the table in $(BUILD)/bench_newer.md.
+BENCH_NEWER = if /usr/bin/python3 -c "import numpy" 2>/dev/null; then \
+		/usr/bin/python3 tools/bench_torch_newer.py --dir $(BUILD) $(BENCH_NEWER_ARGS) && \
+		$(LUA_ENV) $(LUA) bench/newer.lua --dir $(BUILD) --md $(BUILD)/bench_newer.md; \
+	else echo "(python3-numpy is not installed: no newer-loss benchmark)"; fi
 bench: deps-test deps-bench
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory $(BUILD)/bench_vmath
 	@set -e; BENCH_T0=$$(date +%s); export BENCH_T0; \
-	stage() { echo "bench: ($$1/8) $$2 [$$(( $$(date +%s) - BENCH_T0 )) s]" >&2; }; \
+	stage() { echo "bench: ($$1/9) $$2 [$$(( $$(date +%s) - BENCH_T0 )) s]" >&2; }; \
 	stage 1 "vector math against libm and SLEEF, 7 functions x each backend ($(BUILD)/bench_vmath)"; \
 	$(BUILD)/bench_vmath; \
 	echo; \
@@ -185,24 +202,32 @@ bench: deps-test deps-bench
 	stage 4 "segloss combinations (bench/combos.lua)"; \
 	$(LUA_ENV) $(LUA) bench/combos.lua $$torch --md $(BUILD)/bench_combos.md; \
 	echo; \
+	stage 5 "newer losses against their PyTorch peers, 1 thread (tools/bench_torch_newer.py, bench/newer.lua)"; \
+	$(BENCH_NEWER); \
+	echo; \
 	if /usr/bin/python3 -c "import scipy" 2>/dev/null; then \
-		stage 5 "SciPy metrics (tools/bench_scipy_metrics.py)"; \
+		stage 6 "SciPy metrics (tools/bench_scipy_metrics.py)"; \
 		/usr/bin/python3 tools/bench_scipy_metrics.py --dir $(BUILD); \
-		stage 6 "segloss metrics (bench/metrics.lua)"; \
+		stage 7 "segloss metrics (bench/metrics.lua)"; \
 		$(LUA_ENV) $(LUA) bench/metrics.lua --dir $(BUILD) --md $(BUILD)/bench_metrics.md; \
 	else \
 		echo "(python3-scipy is not installed: no metrics benchmark against SciPy)"; \
 	fi; \
 	echo; \
-	stage 7 "U-Net training step and inference against PyTorch, $(BENCH_UNET_ROUNDS) rounds (bench/unet.lua)"; \
+	stage 8 "U-Net training step and inference against PyTorch, $(BENCH_UNET_ROUNDS) rounds (bench/unet.lua)"; \
 	$(LUA_ENV) $(LUA) bench/unet.lua --rounds $(BENCH_UNET_ROUNDS) --md $(BUILD)/bench_unet.md; \
 	echo; \
-	stage 8 "per-call overhead of criteria and functional losses on small tensors (bench/overhead.lua)"; \
+	stage 9 "per-call overhead of criteria and functional losses on small tensors (bench/overhead.lua)"; \
 	$(LUA_ENV) $(LUA) bench/overhead.lua --md $(BUILD)/bench_overhead.md; \
 	echo "bench: done in $$(( $$(date +%s) - BENCH_T0 )) s (BENCH=$(BENCH))" >&2
 
 bench-full:
 	@$(MAKE) --no-print-directory bench BENCH=full
+
+bench-newer: deps-test deps-bench
+	@$(MAKE) --no-print-directory all
+	@BENCH_T0=$$(date +%s); export BENCH_T0; $(BENCH_NEWER); \
+	echo "bench: newer losses done in $$(( $$(date +%s) - BENCH_T0 )) s (BENCH=$(BENCH))" >&2
 
 bench-unet: deps-test deps-bench
 	@$(MAKE) --no-print-directory all
