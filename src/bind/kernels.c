@@ -205,6 +205,7 @@ static int kernels_loss_fused(lua_State *L)
 			px->c0 = (int)c0;
 			px->scale = (float)num_field(L, fn, e, "scale", 1, -FLT_MAX, FLT_MAX);
 			px->pos_weight = (float)num_field(L, fn, e, "pos_weight", 1, 0, FLT_MAX);
+			px->neg_weight = (float)num_field(L, fn, e, "neg_weight", 1, 0, FLT_MAX);
 			px->gamma = (float)num_field(L, fn, e, "gamma", 2, 0, 100);
 			if (field(L, e, "alpha") != LUA_TNIL) {
 				px->alpha = (float)sl_optnum(L, fn, "alpha", lua_gettop(L), 0, 0, 1, 0);
