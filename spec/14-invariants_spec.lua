@@ -4,6 +4,9 @@ local H = require "helpers"
 local T = segloss.tensor
 local bin = H.bin
 local function labels(N, C, h, w) return H.labels({ N, C, h, w }) end
+-- Lua 5.4 has no hyperbolic functions (for the dice terms here, in [0, 1])
+local function cosh(v) return (math.exp(v) + math.exp(-v)) / 2 end
+local function tanh(v) return (math.exp(v) - math.exp(-v)) / (math.exp(v) + math.exp(-v)) end
 
 -- same value and gradient up to float rounding
 local function close(l1, g1, l2, g2, what)
@@ -147,7 +150,7 @@ describe("invariants", function()
         local l = segloss.log_cosh_dice(xi, ti, { activation = act, reduction = "none" })
         for i = 1, d:numel() do
           local dv, lv = d:reshape(d:numel()):get(i), l:reshape(l:numel()):get(i)
-          assert.is_true(math.abs(lv - math.log(math.cosh(dv))) <= 1e-6 * lv + 1e-9, act .. " entry " .. i)
+          assert.is_true(math.abs(lv - math.log(cosh(dv))) <= 1e-6 * lv + 1e-9, act .. " entry " .. i)
         end
       end
       -- one sample and class: the gradient is tanh(L) times dice's
@@ -155,7 +158,7 @@ describe("invariants", function()
       t1 = t1:reshape(1, 1, 216)
       local ld, gd = segloss.dice(x1, t1, { activation = "sigmoid" })
       local l1, g1 = segloss.log_cosh_dice(x1, t1, { activation = "sigmoid" })
-      close(l1, g1, math.log(math.cosh(ld)), gd * math.tanh(ld), "log_cosh_dice one (n, c)")
+      close(l1, g1, math.log(cosh(ld)), gd * tanh(ld), "log_cosh_dice one (n, c)")
       -- near a perfect prediction: L^2/2 - L^4/12, relative precision kept
       local p = t1 * 0.998 + 0.001
       local lds = segloss.dice(p, t1, { smooth = 1e-3 })
