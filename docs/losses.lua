@@ -289,3 +289,52 @@
 -- @treturn number the loss
 -- @treturn segloss.Tensor|nil the gradient
 -- @usage local loss, grad = segloss.dice_focal(logits, labels, {activation = "softmax", lambda = 0.5})
+
+--- Log-cosh Dice loss: log(cosh(L)) of each Dice term, smoother near a perfect prediction.
+--
+-- `L = log(cosh(L_dice))` per sample and class, with `L_dice` dice's term
+-- and all of dice's options (`smooth` 1, `squared`, `complement`,
+-- `soft_label`); then reduced like dice. Its gradient is dice's times
+-- `tanh(L_dice)`. Jadon applies log cosh after the mean over the batch;
+-- the two agree for one sample and class (or `batch = true` with C = 1).
+--
+-- Invariant: about `L_dice² / 2` for a small dice term (`L - L_dice²/2 =
+-- -L_dice⁴/12 + ...`).
+--
+-- Defaults: `smooth = 1`, `squared = false`, `complement = false`, `soft_label = false`.
+-- Activations: "none", "sigmoid", "softmax". Paper: Jadon 2020.
+--
+-- <a href="../../docs/losses.md#log_cosh_dice">docs/losses.md: log_cosh_dice</a>
+-- @function segloss.log_cosh_dice
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options, `squared`, `complement`, `soft_label`
+-- @return the loss (number, or a tensor (N, C), or (1, C) with batch with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.log_cosh_dice(logits, mask01, {activation = "sigmoid"})
+
+--- Combo loss: `alpha` · weighted cross-entropy + (1 - `alpha`) · dice, in one statistics pass and one fused pass.
+--
+-- `alpha · wce + (1 - alpha) · L_dice` with `wce` the mean over the
+-- elements of `-[beta t log p + (1 - beta)(1 - t) log(1 - p)]` (`beta`
+-- above 1/2 punishes false negatives) and `L_dice = 1 - dice coefficient`
+-- (dice's options: `smooth` 1, `squared`, ...). Binary and multi-label
+-- (sigmoid or none). The paper's `alpha · wce - (1 - alpha) · DSC` is
+-- this minus the constant `1 - alpha`.
+--
+-- Invariant: `beta < 1` gives `alpha (1 - beta) · BCE{pos_weight =
+-- beta/(1 - beta)} + (1 - alpha) · Dice{}`.
+--
+-- Defaults: `smooth = 1`, `alpha = 0.5`, `beta = 0.5`, `squared = false`, `complement = false`, `soft_label = false`.
+-- Refuses `pos_weight` (combo weighs the positive term by beta).
+-- Activations: "none", "sigmoid". Paper: Taghanaki et al. 2019.
+-- A preset: `alpha` · bce (its terms weighed by `beta` and 1 - `beta`) + (1 - `alpha`) · dice.
+--
+-- <a href="../../docs/losses.md#combo">docs/losses.md: combo</a>
+-- @function segloss.combo
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts options of bce and dice, `alpha`, `beta`
+-- @treturn number the loss
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.combo(logits, mask01, {activation = "sigmoid", alpha = 0.5, beta = 0.7})

@@ -4,6 +4,9 @@ local H = require "helpers"
 local T = segloss.tensor
 local bin = H.bin
 local function labels(N, C, h, w) return H.labels({ N, C, h, w }) end
+-- Lua 5.4 has no hyperbolic functions (for the dice terms here, in [0, 1])
+local function cosh(v) return (math.exp(v) + math.exp(-v)) / 2 end
+local function tanh(v) return (math.exp(v) - math.exp(-v)) / (math.exp(v) + math.exp(-v)) end
 
 -- same value and gradient up to float rounding
 local function close(l1, g1, l2, g2, what)
@@ -102,10 +105,13 @@ describe("invariants", function()
         if H.allows(d, act) then
           local xi, ti = x, t
           if act == "softmax" then xi, ti = xs, lab end
-          -- the preset with its part weights at 0.3, 0.4, ...
+          -- the preset with its part weights at 0.3, 0.4, ... (a weight two
+          -- parts share, combo's alpha, at the first one's), and beta at 0.7
+          -- where a bce part's terms follow it (combo)
           local o = { activation = act }
           for i, p in ipairs(d.parts) do
-            if p.weight then o[p.weight] = 0.2 + 0.1 * i end
+            if p.weight and not o[p.weight] then o[p.weight] = 0.2 + 0.1 * i end
+            if p.beta then o.beta = 0.7 end
           end
           local l1, g1 = segloss[d.name](xi, ti, o)
           local sum, gsum = 0, nil
@@ -121,11 +127,66 @@ describe("invariants", function()
               if own and dv ~= nil and dv ~= ov then po[k] = dv end
             end
             local w = p.weight and o[p.weight] or 1
+            if p.complement then w = 1 - w end
+            if p.beta then -- beta t log p + (1 - beta)(1 - t) log(1 - p): (1 - beta) bce{pos_weight = beta/(1 - beta)}
+              w = w * (1 - o.beta)
+              po.pos_weight = o.beta / (1 - o.beta)
+            end
             local l, g = segloss[p.name](xi, ti, po)
             sum = sum + w * l
             gsum = gsum and gsum + g * w or g * w
           end
           close(l1, g1, sum, gsum, d.name .. " " .. act)
+        end
+      end
+    end
+  end)
+
+  it("log_cosh_dice is log cosh of each dice term, its gradient dice's times tanh, about dice^2/2 when small",
+    function()
+      for _, c in ipairs { { x, t, "sigmoid" }, { xs, lab, "softmax" } } do
+        local xi, ti, act = c[1], c[2], c[3]
+        local d = segloss.dice(xi, ti, { activation = act, reduction = "none" })
+        local l = segloss.log_cosh_dice(xi, ti, { activation = act, reduction = "none" })
+        for i = 1, d:numel() do
+          local dv, lv = d:reshape(d:numel()):get(i), l:reshape(l:numel()):get(i)
+          assert.is_true(math.abs(lv - math.log(cosh(dv))) <= 1e-6 * lv + 1e-9, act .. " entry " .. i)
+        end
+      end
+      -- one sample and class: the gradient is tanh(L) times dice's
+      local x1, t1 = x:reshape(2, 216):narrow(1, 1, 1):reshape(1, 1, 216), t:reshape(2, 216):narrow(1, 1, 1)
+      t1 = t1:reshape(1, 1, 216)
+      local ld, gd = segloss.dice(x1, t1, { activation = "sigmoid" })
+      local l1, g1 = segloss.log_cosh_dice(x1, t1, { activation = "sigmoid" })
+      close(l1, g1, math.log(cosh(ld)), gd * tanh(ld), "log_cosh_dice one (n, c)")
+      -- near a perfect prediction: L^2/2 - L^4/12, relative precision kept
+      local p = t1 * 0.998 + 0.001
+      local lds = segloss.dice(p, t1, { smooth = 1e-3 })
+      local lls = segloss.log_cosh_dice(p, t1, { smooth = 1e-3 })
+      assert.is_true(lds > 0 and lds < 1e-2, "a small dice term: " .. lds)
+      local want = lds * lds / 2 - lds ^ 4 / 12
+      assert.is_true(math.abs(lls - want) <= 1e-6 * want, string.format("%.9g vs %.9g", lls, want))
+    end)
+
+  it("combo with alpha = 0 is dice, with alpha = 1 the weighted cross-entropy (beta 1 and 0 included)", function()
+    local p = x:sigmoid()
+    for _, act in ipairs { "sigmoid", "none" } do
+      local xi = act == "none" and p or x
+      for _, red in ipairs { "mean", "sum" } do
+        local o = { activation = act, reduction = red }
+        local l1, g1 = segloss.combo(xi, t, { activation = act, reduction = red, alpha = 0, beta = 0.9 })
+        local l2, g2 = segloss.dice(xi, t, o)
+        close(l1, g1, l2, g2, "combo alpha 0 " .. act .. " " .. red)
+        for _, b in ipairs { 0, 0.25, 1 } do
+          l1, g1 = segloss.combo(xi, t, { activation = act, reduction = red, alpha = 1, beta = b })
+          -- beta t (-log p) + (1 - beta)(1 - t)(-log(1 - p)) as two bce calls on
+          -- mirrored inputs: bce(p, t) with pos_weight w has w t (-log p) + (1 - t)(-log(1 - p))
+          local la, ga = segloss.bce(xi, t, { activation = act, reduction = red, pos_weight = 1 })
+          local lb, gb = segloss.bce(xi, t, { activation = act, reduction = red, pos_weight = 0 })
+          -- lb: the negative term alone; la - lb: the positive term alone
+          local l2b = b * (la - lb) + (1 - b) * lb
+          local g2b = (ga - gb) * b + gb * (1 - b)
+          close(l1, g1, l2b, g2b, "combo alpha 1 beta " .. b .. " " .. act .. " " .. red)
         end
       end
     end

@@ -243,7 +243,8 @@ describe("fused pass, accumulate mode", function()
   -- the jobs: act, labels, mask, region coefficients, pixel parts
   local jobs = {}
   local PIX = {
-    none = {}, bce = { { type = "bce", pos_weight = 2 } }, focal2 = { { type = "focal", alpha = 0.25 } },
+    none = {}, bce = { { type = "bce", pos_weight = 2, neg_weight = 0.25 } },
+    focal2 = { { type = "focal", alpha = 0.25 } },
     other = { { type = "focal", gamma = 1.5 }, { type = "bce", scale = 0.5 } },
   }
   for _, act in ipairs({ "none", "sigmoid", "softmax" }) do

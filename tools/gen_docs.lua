@@ -87,7 +87,10 @@ local function facts(d)
   lines[#lines + 1] = "Activations: " .. quoted(d.activations) .. ". Paper: " .. d.paper .. "."
   if d.parts then
     local ps = {}
-    for _, p in ipairs(d.parts) do ps[#ps + 1] = (p.weight and "`" .. p.weight .. "` · " or "") .. p.name end
+    for _, p in ipairs(d.parts) do
+      local w = p.weight and (p.complement and "(1 - `" .. p.weight .. "`) · " or "`" .. p.weight .. "` · ") or ""
+      ps[#ps + 1] = w .. p.name .. (p.beta and " (its terms weighed by `beta` and 1 - `beta`)" or "")
+    end
     lines[#lines + 1] = "A preset: " .. table.concat(ps, " + ") .. "."
   end
   return comment(table.concat(lines, "\n"))
@@ -225,7 +228,12 @@ function M.losses_page(losses)
       or "shared options"
     if #own > 0 and not d.parts then opts = opts .. ", " .. table.concat(own, ", ") end
     if d.parts then
-      for _, p in ipairs(d.parts) do if p.weight then opts = opts .. ", `" .. p.weight .. "`" end end
+      local seen = {}
+      for _, p in ipairs(d.parts) do
+        if p.weight and not seen[p.weight] then opts = opts .. ", `" .. p.weight .. "`" end
+        if p.weight then seen[p.weight] = true end
+        if p.beta then opts = opts .. ", `beta`" end
+      end
     end
     out[#out + 1] = table.concat({
       "--- " .. d.summary,

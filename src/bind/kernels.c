@@ -104,7 +104,8 @@ static sl_tensor *tensor_field(lua_State *L, const char *fn, int idx, const char
  * pixel part's Σ w_c m ℓ. job = {act = "none" | "sigmoid" | "softmax",
  * eps = 1e-7, mask = tensor, coef = tensor (N, C, 3 or 6), pix = {{type =
  * the name of a pixel loss of the registry (bce...), c0 = 0, scale = 1,
- * pos_weight = 1, gamma = 2, alpha = [0, 1] (focal with sigmoid or "none"), weight = tensor (C)},
+ * pos_weight = 1, neg_weight = 1, gamma = 2, alpha = [0, 1] (focal with sigmoid or "none"), weight =
+ * tensor (C)},
  * ...}, out = tensor (x's shape), accumulate = false, dry = false, check =
  * false (the pass validates x, t and the mask)}. t is x's shape or a label
  * map (N, 1, ...). A bad input or gradient is an error naming its kind and
@@ -205,6 +206,7 @@ static int kernels_loss_fused(lua_State *L)
 			px->c0 = (int)c0;
 			px->scale = (float)num_field(L, fn, e, "scale", 1, -FLT_MAX, FLT_MAX);
 			px->pos_weight = (float)num_field(L, fn, e, "pos_weight", 1, 0, FLT_MAX);
+			px->neg_weight = (float)num_field(L, fn, e, "neg_weight", 1, 0, FLT_MAX);
 			px->gamma = (float)num_field(L, fn, e, "gamma", 2, 0, 100);
 			if (field(L, e, "alpha") != LUA_TNIL) {
 				px->alpha = (float)sl_optnum(L, fn, "alpha", lua_gettop(L), 0, 0, 1, 0);

@@ -232,6 +232,8 @@ void sl_part_check(lua_State *L, const char *fn, const sl_part *p, size_t C, int
 		sl_error(L, fn, "%s has no reduction \"none\" (use \"mean\" or \"sum\")", d->name);
 	if (C && C != 1 && sl_loss_flag(id, SL_LF_C1))
 		sl_error(L, fn, "%s is binary: the input must have one channel, got C = %zu", d->name, C);
+	if (sl_loss_flag(id, SL_LF_BETA01) && p->v[SL_O_BETA] > 1.0)
+		sl_error(L, fn, "option beta must be a number in [0, 1], got %g", p->v[SL_O_BETA]);
 	if (p->given & A(SL_O_IGNORE_INDEX))
 		sl_error(L, fn, "option ignore_index is not implemented yet");
 	/* alpha: a number, false or a list per class (focal), or a number alone
@@ -340,7 +342,8 @@ static void add_generic(lua_State *L, const char *fn, sl_lossrun *run, const com
 
 /* Adds loss id's components to the run, each with the factor its preset
  * gives it (bce_weight, lambda, ...). */
-static void add_comp(lua_State *L, const char *fn, sl_lossrun *run, const compctx *cc, int id, double factor)
+static void add_comp(lua_State *L, const char *fn, sl_lossrun *run, const compctx *cc, int id, double factor,
+                     unsigned ppflags)
 {
 	const sl_lossdesc *d = &sl_losses[id];
 	const sl_part *p = cc->p;
@@ -349,8 +352,10 @@ static void add_comp(lua_State *L, const char *fn, sl_lossrun *run, const compct
 	switch (d->kind) {
 	case SL_KIND_PRESET:
 		for (int i = 0; i < d->nparts; i++) {
-			int wo = d->parts[i].weight_opt;
-			add_comp(L, fn, run, cc, d->parts[i].loss, wo >= 0 ? factor * p->v[wo] : factor);
+			const sl_presetpart *pp = &d->parts[i];
+			int wo = pp->weight_opt;
+			double w = wo < 0 ? 1.0 : pp->flags & SL_PP_COMPLEMENT ? 1.0 - p->v[wo] : p->v[wo];
+			add_comp(L, fn, run, cc, pp->loss, factor * w, pp->flags);
 		}
 		return;
 	case SL_KIND_PIXEL: {
@@ -360,8 +365,14 @@ static void add_comp(lua_State *L, const char *fn, sl_lossrun *run, const compct
 		pm->factor = factor;
 		pm->weight = cc->weight * factor;
 		if (d->comp == SL_PX_BCE) {
-			px->pos_weight = (float)(p->pos_auto ? 1.0 : p->v[SL_O_POS_WEIGHT]);
-			pm->pos_auto = p->pos_auto;
+			if (ppflags & SL_PP_BETA) { /* combo: beta t log p + (1 - beta)(1 - t) log(1 - p) */
+				px->pos_weight = (float)p->v[SL_O_BETA];
+				px->neg_weight = (float)(1.0 - p->v[SL_O_BETA]);
+			} else {
+				px->pos_weight = (float)(p->pos_auto ? 1.0 : p->v[SL_O_POS_WEIGHT]);
+				px->neg_weight = 1.0f;
+				pm->pos_auto = p->pos_auto;
+			}
 		} else if (d->comp == SL_PX_FOCAL) {
 			px->gamma = (float)p->v[SL_O_GAMMA];
 			if (p->act == SL_ACT_SOFTMAX) {
@@ -433,7 +444,7 @@ static void add_part(lua_State *L, const char *fn, sl_lossrun *run, const sl_par
 	}
 	if (run->job.npix >= SL_MAXPIX - 1 || run->nreg >= SL_MAXREG - 1 || run->ngen >= SL_MAXGEN - 1)
 		sl_error(L, fn, "a combination takes at most %d parts", SL_MAXREG - 1);
-	add_comp(L, fn, run, &cc, p->id, 1.0);
+	add_comp(L, fn, run, &cc, p->id, 1.0, 0);
 }
 
 void sl_eval_prepare(lua_State *L, sl_eval *ev)
@@ -769,6 +780,16 @@ static int loss_losses(lua_State *L)
 				setstr(L, pt, "name", sl_losses[d->parts[i].loss].name);
 				if (d->parts[i].weight_opt >= 0)
 					setstr(L, pt, "weight", sl_loss_options[d->parts[i].weight_opt].name);
+				/* weighed by 1 - the option (combo's dice), and a bce part whose
+				 * terms beta weighs (combo's cross-entropy) */
+				if (d->parts[i].flags & SL_PP_COMPLEMENT) {
+					lua_pushboolean(L, 1);
+					lua_setfield(L, pt, "complement");
+				}
+				if (d->parts[i].flags & SL_PP_BETA) {
+					lua_pushboolean(L, 1);
+					lua_setfield(L, pt, "beta");
+				}
 				lua_rawseti(L, -2, i + 1);
 			}
 			lua_setfield(L, e, "parts");

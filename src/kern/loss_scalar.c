@@ -209,9 +209,9 @@ static void fused_elementwise(const sl_lossjob *j, size_t n, size_t s0, size_t s
 					continue;
 				double w = px->cw ? (double)px->cw[c] : 1.0, l, dl;
 				if (px->type == SL_PX_BCE) {
-					double pw = (double)px->pos_weight;
-					l = -(pw * t * lp + (1.0 - t) * lq);
-					dl = -(pw * t * dlp + (1.0 - t) * dlq);
+					double pw = (double)px->pos_weight, nw = (double)px->neg_weight;
+					l = -(pw * t * lp + nw * (1.0 - t) * lq);
+					dl = -(pw * t * dlp + nw * (1.0 - t) * dlq);
 				} else if (px->type == SL_PX_CE) {
 					l = -t * lp;
 					dl = -t * dlp;

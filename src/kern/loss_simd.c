@@ -548,7 +548,7 @@ static inline __attribute__((always_inline)) void v_focal_pow(vf q, float g, int
 /* per-row constants of the pixel parts */
 typedef struct pixrow {
 	vf w, sw;      /* class weight, and scale times it */
-	vf pw;         /* bce pos_weight */
+	vf pw, nw;     /* bce pos_weight, neg_weight */
 	vf al, al1;    /* focal alpha_t = al t + al1 (1 - t) */
 	float g;
 	int gi, type;
@@ -560,6 +560,7 @@ static inline void pixrow_init(pixrow *pr, const sl_pixk *px, size_t c)
 	pr->w = vf_set1(w);
 	pr->sw = vf_set1(px->scale * w);
 	pr->pw = vf_set1(px->pos_weight);
+	pr->nw = vf_set1(px->neg_weight);
 	pr->al = vf_set1(px->alpha_on ? px->alpha : 1.0f);
 	pr->al1 = vf_set1(px->alpha_on ? 1.0f - px->alpha : 1.0f);
 	pr->g = px->gamma;
@@ -632,14 +633,16 @@ pix_term(const pixrow *pr, int type, int gi, vf t, vf omt, vf p, vf q, vf dpdx, 
 	vf one = vf_set1(1.0f), zero = vf_zero();
 	if (type == SL_PX_BCE) {
 		if (ACT == SL_ACT_SIGMOID) {
-			/* ℓ = w t softplus(-x) + (1 - t) softplus(x), g = -w t q + (1 - t) p */
-			vf wt = vf_mul(pr->pw, t);
-			*l = vf_fma(wt, sp.n, vf_mul(omt, sp.p));
-			*g = vf_fma(vf_sub(zero, wt), q, vf_mul(omt, p));
+			/* ℓ = w t softplus(-x) + v (1 - t) softplus(x), g = -w t q + v (1 - t) p
+			 * (w, v: pos_weight, neg_weight; v = 1 but in combo, and v·(1 - t)
+			 * is then 1 - t exactly) */
+			vf wt = vf_mul(pr->pw, t), vt = vf_mul(pr->nw, omt);
+			*l = vf_fma(wt, sp.n, vf_mul(vt, sp.p));
+			*g = vf_fma(vf_sub(zero, wt), q, vf_mul(vt, p));
 		} else {
-			vf pt = vf_mul(pr->pw, t);
-			*l = vf_sub(zero, vf_fma(pt, lp, vf_mul(omt, lq)));
-			*g = vf_sub(zero, vf_fma(pt, dlp, vf_mul(omt, dlq)));
+			vf pt = vf_mul(pr->pw, t), vt = vf_mul(pr->nw, omt);
+			*l = vf_sub(zero, vf_fma(pt, lp, vf_mul(vt, lq)));
+			*g = vf_sub(zero, vf_fma(pt, dlp, vf_mul(vt, dlq)));
 		}
 	} else if (type == SL_PX_CE) {
 		*l = vf_sub(zero, vf_mul(t, lp));

@@ -225,7 +225,7 @@ static double grad_bound(const sl_lossrun *run)
 				w = fabs((double)px->cw[c]) > w ? fabs((double)px->cw[c]) : w;
 		}
 		if (px->type == SL_PX_BCE)
-			f = ((double)px->pos_weight + 1.0) * (none ? ie : 1.0);
+			f = ((double)px->pos_weight + (double)px->neg_weight) * (none ? ie : 1.0);
 		else if (px->type == SL_PX_CE)
 			f = none ? ie : 1.0;
 		else if (!none)
@@ -418,13 +418,13 @@ static int run_parts(const sl_exec *e, sl_lossrun *run)
 			goto done;
 		}
 		if (j->bce_stats) {
-			/* Σ w_c (w+ Σ t softplus(-x) + Σ (1 - t) softplus(x)) */
+			/* Σ w_c (w+ Σ t softplus(-x) + w- Σ (1 - t) softplus(x)) */
 			double v = 0.0;
 			for (size_t n = 0; n < N; n++)
 				for (size_t c = (size_t)px->c0; c < C; c++) {
 					const double *s = run->stats + (n * C + c) * SL_NSTAT;
 					double w = px->cw ? (double)px->cw[c] : 1.0;
-					v += w * ((double)px->pos_weight * s[SL_S_BA] + s[SL_S_BB]);
+					v += w * ((double)px->pos_weight * s[SL_S_BA] + (double)px->neg_weight * s[SL_S_BB]);
 				}
 			pm->value = pm->denom > 0.0 ? v / pm->denom : 0.0;
 			run->total += pm->weight * pm->value;

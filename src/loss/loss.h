@@ -6,7 +6,7 @@
  * Every loss of docs/losses.md is a sum of parts of three kinds:
  *
  *   region parts (dice, iou, tversky, focal_tversky, sensitivity_specificity,
- *   generalized_dice) are functions of additive per-(n, c) statistics. One
+ *   generalized_dice, log_cosh_dice) are functions of additive per-(n, c) statistics. One
  *   statistics pass gathers them; region.c turns them into values and into
  *   per-(n, c) gradient coefficients, which add up across parts:
  *     dL/dp = m (K_T0 (1 - t) + K_T1 t + K_P (p - t) + K_SAD sgn(p - t)
@@ -70,7 +70,9 @@ typedef struct sl_pixk {
 	int type;
 	int c0;            /* first channel it sums over (include_background) */
 	float scale;       /* gradient factor: part weight / (Σm for "mean", 1 for "sum") */
-	float pos_weight;  /* bce */
+	float pos_weight;  /* bce: weight of the positive term t log p */
+	float neg_weight;  /* bce: weight of the negative term (1 - t) log(1 - p); 1 but in
+	                      combo (1 - beta) */
 	float gamma;       /* focal */
 	int alpha_on;      /* focal sigmoid/none: alpha_t on */
 	float alpha;       /* focal sigmoid/none */
@@ -162,7 +164,7 @@ typedef struct sl_lossjob {
 } sl_lossjob;
 
 /* A region part: its options, and after sl_region_eval its results. */
-enum { SL_R_DICE, SL_R_IOU, SL_R_TVERSKY, SL_R_FTVERSKY, SL_R_SENSSPEC, SL_R_GDICE };
+enum { SL_R_DICE, SL_R_IOU, SL_R_TVERSKY, SL_R_FTVERSKY, SL_R_SENSSPEC, SL_R_GDICE, SL_R_LCDICE };
 enum { SL_W_SQUARE, SL_W_SIMPLE, SL_W_UNIFORM };
 
 typedef struct sl_regpart {

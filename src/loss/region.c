@@ -52,6 +52,22 @@ static void class_stats(const sl_regpart *rp, const double *st, size_t N, size_t
 			out[k] += st[(n * C + c) * SL_NSTAT + (size_t)k];
 }
 
+/* log(cosh(L)) for any L, without overflow or cancellation: for |L| <= 1
+ * as log1p(2 sinh²(|L|/2)) (cosh L - 1 = 2 sinh²(L/2) exactly, so that the
+ * value near 0, about L²/2, keeps its relative precision: |L| + log1p(e^-2|L|)
+ * - log 2 would there subtract two numbers near log 2); beyond, as |L| +
+ * log1p(e^-2|L|) - log 2, which neither overflows nor loses more than a few
+ * ulps (the result is above 0.43 there). */
+static double log_cosh(double L)
+{
+	double a = fabs(L);
+	if (a <= 1.0) {
+		double h = sinh(0.5 * a);
+		return log1p(2.0 * h * h);
+	}
+	return a + log1p(exp(-2.0 * a)) - 0.69314718055994530942;
+}
+
 /* soft_label: TP = (SP + ST - SAD)/2 replaces Σ p t */
 static double true_pos(const sl_regpart *rp, const double *s)
 {
@@ -78,6 +94,7 @@ static double region_L(const sl_regpart *rp, const double *s, double *D)
 	int ok, ok2;
 	switch (rp->type) {
 	case SL_R_DICE:
+	case SL_R_LCDICE:
 		if (rp->complement) {
 			double TN = Mv - SP - ST + TP;
 			double A1 = TP + snr, B1 = SP + ST + 2.0 * sdr;
@@ -103,6 +120,14 @@ static double region_L(const sl_regpart *rp, const double *s, double *D)
 				else
 					dSP = A / (B * B);
 			}
+		}
+		if (rp->type == SL_R_LCDICE) {
+			/* log cosh of the dice term; d/dL log cosh L = tanh L */
+			double f = tanh(L);
+			L = log_cosh(L);
+			dTP *= f;
+			dSP *= f;
+			dSP2 *= f;
 		}
 		break;
 	case SL_R_IOU:

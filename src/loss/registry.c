@@ -132,8 +132,18 @@ static const sl_lossopt dice_focal_opts[] = {
 	OPTD(SL_O_LAMBDA, SL_DEFV(1.0), "weight of the focal part"),
 	{SL_O_ALPHA, SL_DEFFALSE, SL_DEFFALSE, -1, NULL, "the focal part's alpha, as focal's"},
 };
-static const sl_presetpart bce_dice_parts[] = {{SL_L_BCE, SL_O_BCE_WEIGHT}, {SL_L_DICE, SL_O_DICE_WEIGHT}};
-static const sl_presetpart dice_focal_parts[] = {{SL_L_DICE, -1}, {SL_L_FOCAL, SL_O_LAMBDA}};
+static const sl_lossopt combo_opts[] = {
+	{SL_O_ALPHA, SL_DEFV(0.5), NODEF, SL_OT_NUMBER, NULL,
+	 "weight of the cross-entropy part, in [0, 1]; the dice part has 1 - alpha"},
+	OPTD(SL_O_BETA, SL_DEFV(0.5), "weight of the positive term of the cross-entropy, in [0, 1] (false "
+	     "negatives); the negative term has 1 - beta"),
+	{SL_O_POS_WEIGHT, NODEF, NODEF, -1, "combo weighs the positive term by beta", NULL},
+};
+static const sl_presetpart bce_dice_parts[] = {{SL_L_BCE, SL_O_BCE_WEIGHT, 0}, {SL_L_DICE, SL_O_DICE_WEIGHT, 0}};
+static const sl_presetpart dice_focal_parts[] = {{SL_L_DICE, -1, 0}, {SL_L_FOCAL, SL_O_LAMBDA, 0}};
+static const sl_presetpart combo_parts[] = {
+	{SL_L_BCE, SL_O_ALPHA, SL_PP_BETA}, {SL_L_DICE, SL_O_ALPHA, SL_PP_COMPLEMENT},
+};
 
 #define N(a) (int)(sizeof(a) / sizeof((a)[0]))
 #define OPTS(a) a, N(a)
@@ -293,6 +303,39 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 		"Agrees with MONAI's `DiceFocalLoss` for sigmoid.\n"
 		"Invariant: equals `Dice{...} + lambda * Focal{alpha = false, ...}`.",
 		"activation = \"softmax\", lambda = 0.5", "labels",
+	},
+	[SL_L_LOG_COSH_DICE] = {
+		"log_cosh_dice", "LogCoshDice", "segloss.log_cosh_dice", SL_KIND_REGION, SL_R_LCDICE, ALLACTS, NULL,
+		SL_LF_SMOOTH_NR, OPTS(dice_opts), NULL, 0, "(N, C), or (1, C) with batch",
+		"Jadon 2020",
+		"Log-cosh Dice loss: log(cosh(L)) of each Dice term, smoother near a perfect prediction.",
+		"`L = log(cosh(L_dice))` per sample and class, with `L_dice` dice's term\n"
+		"and all of dice's options (`smooth` 1, `squared`, `complement`,\n"
+		"`soft_label`); then reduced like dice. Its gradient is dice's times\n"
+		"`tanh(L_dice)`. Jadon applies log cosh after the mean over the batch;\n"
+		"the two agree for one sample and class (or `batch = true` with C = 1).\n"
+		"\n"
+		"Invariant: about `L_dice² / 2` for a small dice term (`L - L_dice²/2 =\n"
+		"-L_dice⁴/12 + ...`).",
+		"activation = \"sigmoid\"", "mask01",
+	},
+	[SL_L_COMBO] = {
+		"combo", "Combo", "segloss.combo", SL_KIND_PRESET, -1, A(SL_ACT_NONE) | A(SL_ACT_SIGMOID),
+		"combo's cross-entropy is binary: for classes, segloss.CE{...} + segloss.Dice{...}",
+		SL_LF_BETA01, OPTS(combo_opts), OPTS(combo_parts), NULL,
+		"Taghanaki et al. 2019",
+		"Combo loss: `alpha` · weighted cross-entropy + (1 - `alpha`) · dice, in one statistics "
+		"pass and one fused pass.",
+		"`alpha · wce + (1 - alpha) · L_dice` with `wce` the mean over the\n"
+		"elements of `-[beta t log p + (1 - beta)(1 - t) log(1 - p)]` (`beta`\n"
+		"above 1/2 punishes false negatives) and `L_dice = 1 - dice coefficient`\n"
+		"(dice's options: `smooth` 1, `squared`, ...). Binary and multi-label\n"
+		"(sigmoid or none). The paper's `alpha · wce - (1 - alpha) · DSC` is\n"
+		"this minus the constant `1 - alpha`.\n"
+		"\n"
+		"Invariant: `beta < 1` gives `alpha (1 - beta) · BCE{pos_weight =\n"
+		"beta/(1 - beta)} + (1 - alpha) · Dice{}`.",
+		"activation = \"sigmoid\", alpha = 0.5, beta = 0.7", "mask01",
 	},
 };
 

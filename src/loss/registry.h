@@ -64,7 +64,14 @@ typedef struct sl_lossopt {
 typedef struct sl_presetpart {
 	int loss;                /* SL_L_* */
 	int weight_opt;          /* SL_O_*, or -1 */
+	unsigned flags;          /* SL_PP_* */
 } sl_presetpart;
+/* Flags of a preset's part. */
+#define SL_PP_COMPLEMENT 1u /* weighed by 1 - the option's value (combo's dice: 1 - alpha) */
+#define SL_PP_BETA 2u       /* a bce part whose positive term is weighed by the option beta
+                               and whose negative term by 1 - beta, instead of pos_weight and
+                               1 (combo's weighted cross-entropy, exact for every beta in
+                               [0, 1]: beta = 1 drops the negative term) */
 
 /* Flags of a loss. */
 #define SL_LF_SMOOTH_NR 1u /* divides (... + s_nr) by (... + s_dr): smooth_dr = 0
@@ -73,6 +80,8 @@ typedef struct sl_presetpart {
                               hinge): no [0, 1] check, unless another part of the
                               combination needs one */
 #define SL_LF_C1 4u        /* binary: the input must have one channel (C = 1) */
+#define SL_LF_BETA01 8u    /* the option beta is a weight in [0, 1] (combo), not any
+                              number >= 0 (tversky) */
 
 /* The shape of a generic loss's reduction "none" value: fills shape[] from
  * x's shape (ndim dimensions, N, C, then the spatial sizes) and the part's
@@ -107,7 +116,8 @@ typedef struct sl_lossdesc {
 /* The losses, in the order segloss.losses() lists them. */
 enum {
 	SL_L_BCE, SL_L_CE, SL_L_FOCAL, SL_L_DICE, SL_L_IOU, SL_L_TVERSKY, SL_L_FOCAL_TVERSKY,
-	SL_L_SENSSPEC, SL_L_GDICE, SL_L_BCE_DICE, SL_L_DICE_FOCAL, SL_L_COUNT
+	SL_L_SENSSPEC, SL_L_GDICE, SL_L_BCE_DICE, SL_L_DICE_FOCAL, SL_L_LOG_COSH_DICE, SL_L_COMBO,
+	SL_L_COUNT
 };
 extern const sl_lossdesc sl_losses[SL_L_COUNT];
 

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 
 from . import registry
-from .cases import CASES
+from .cases import CASES, MODULES
 from .common import LOSS_NAMES, GoldenError, check
 from .selfcheck import (selfcheck_builtins, selfcheck_conventions, selfcheck_gradcheck,
                         selfcheck_invariants)
@@ -33,9 +33,13 @@ def main(description=None):
         ni = selfcheck_invariants(R)
         ng = selfcheck_gradcheck(R)
         nc = selfcheck_conventions()
-        print("self-checks passed: %d against PyTorch built-ins%s, %d invariants, %d gradchecks, %d convention values"
+        # a loss's own checks (cases/<name>.py selfcheck(R): against its
+        # published implementation, say), each returning its count
+        no = sum(MODULES[n].selfcheck(R) for n in LOSS_NAMES if hasattr(MODULES.get(n), "selfcheck"))
+        print("self-checks passed: %d against PyTorch built-ins%s, %d invariants, %d gradchecks, %d convention "
+              "values, %d of the losses' own"
               % (nb, " (torchvision included)" if has_tv else " (torchvision not installed: its formula only)",
-                 ni, ng, nc))
+                 ni, ng, nc, no))
         texts = {}
         for n in names:
             texts[n], count = build_file(n)

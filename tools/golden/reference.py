@@ -372,9 +372,14 @@ def t_generalized_dice(x, t, m, o):
 
 def preset_loss(name):
     """A preset of the registry: the weighted sum of its parts, each given the
-    preset's options with the preset's defaults (dice_focal's alpha = false)."""
+    preset's options with the preset's defaults (dice_focal's alpha = false);
+    or, for a preset whose cases module has its own torch_loss (combo, whose
+    parts the registry weighs by 1 - alpha and beta), that one."""
     def f(x, t, m, o):
         check(opt(o, "reduction", "mean") != "none", "combination with reduction none")
+        from .cases import MODULES
+        if hasattr(MODULES.get(name), "torch_loss"):
+            return MODULES[name].torch_loss(x, t, m, registry.resolve(name, o))
         o = registry.resolve(name, o)
         total = None
         for part, wopt in registry.parts(name):

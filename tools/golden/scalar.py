@@ -291,7 +291,8 @@ class Scalar:
         """The loss value: a method named after the loss, a preset's weighted
         sum of its parts, or the scalar(sc) of the loss's cases module."""
         nm = name or self.name
-        if registry.kind(nm) == "preset":
+        from .cases import MODULES
+        if registry.kind(nm) == "preset" and not hasattr(MODULES.get(nm), "scalar"):
             total = None
             for part, wopt in registry.parts(nm):
                 v = self.value(part)
@@ -301,7 +302,6 @@ class Scalar:
         own = getattr(self, nm, None)
         if own is not None:
             return own()
-        from .cases import MODULES
         return MODULES[nm].scalar(self)
 
 
