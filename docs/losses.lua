@@ -290,6 +290,53 @@
 -- @treturn segloss.Tensor|nil the gradient
 -- @usage local loss, grad = segloss.dice_focal(logits, labels, {activation = "softmax", lambda = 0.5})
 
+--- Boundary loss: p weighted by the signed distance map of the target.
+--
+-- `L = mean over valid (n, c, s) of p·φ`, `φ` the signed distance map of
+-- `t_c > 0.5` per (n, c): outside the target the distance to the nearest
+-- target element, inside `-(d - 1)` with `d` the distance to the nearest
+-- element outside it; 0 everywhere for an empty or full target. Distances
+-- from segloss's exact EDT in `spacing` units, over the whole image (the
+-- mask only leaves terms out); the maps are constants. Usually scheduled
+-- against a region loss: `S.linear(0.01, 1, n) * Boundary{} + GeneralizedDice{}`.
+--
+-- Agrees with Kervadec et al.'s `one_hot2dist` + `SurfaceLoss`.
+-- Invariant: with activation "none" the value is linear in p.
+--
+-- Activations: "none", "sigmoid", "softmax". Paper: Kervadec et al. 2019 (MIDL), boundary loss.
+--
+-- <a href="../../docs/losses.md#boundary">docs/losses.md: boundary</a>
+-- @function segloss.boundary
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options, `spacing`
+-- @return the loss (number, or a tensor of x's shape with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.boundary(logits, labels, {activation = "softmax"})
+
+--- Hausdorff distance loss: squared errors weighted by the distance maps of prediction and target.
+--
+-- `L = mean over valid (n, c, s) of (p - t)² (d_p^α + d_t^α)`, `d_q` the
+-- distance from each element of the mask `q > 0.5` to the nearest element
+-- on its other side (0 everywhere for an empty or full mask), per (n, c),
+-- by segloss's exact EDT in `spacing` units; the maps are constants.
+--
+-- Agrees with MONAI's `HausdorffDTLoss` for C = 1 (MONAI takes one
+-- transform over all the channels of a sample together).
+-- Invariant: with `alpha = 0` it is twice the mean squared error.
+--
+-- Defaults: `alpha = 2`.
+-- Activations: "none", "sigmoid", "softmax". Paper: Karimi & Salcudean 2019 (IEEE TMI), the distance-transform form.
+--
+-- <a href="../../docs/losses.md#hausdorff_dt">docs/losses.md: hausdorff_dt</a>
+-- @function segloss.hausdorff_dt
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options, `alpha`, `spacing`
+-- @return the loss (number, or a tensor of x's shape with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.hausdorff_dt(logits, mask01, {activation = "sigmoid"})
+
 --- Log-cosh Dice loss: log(cosh(L)) of each Dice term, smoother near a perfect prediction.
 --
 -- `L = log(cosh(L_dice))` per sample and class, with `L_dice` dice's term

@@ -60,6 +60,41 @@ local function make_mask(shape, kind)
   return m
 end
 
+-- Losses that threshold p at 0.5 (hausdorff_dt's map of p > 0.5, a
+-- constant): a difference step must not cross it, so their inputs keep p
+-- at least 0.05 from it.
+local THRESHOLD_HALF = { hausdorff_dt = true }
+local function away_from_half(x, shape, act)
+  local xs = x:reshape(x:numel())
+  if act ~= "softmax" then
+    local mid, gap = act == "none" and 0.5 or 0, act == "none" and 0.05 or 0.25
+    for i = 1, xs:numel() do
+      local v = xs:get(i)
+      if math.abs(v - mid) < gap then xs:set(i, v < mid and mid - gap or mid + gap) end
+    end
+    return
+  end
+  local C = shape[2]
+  local M = x:numel() // (shape[1] * C)
+  for n = 0, shape[1] - 1 do
+    for s = 1, M do
+      for _ = 1, 5 do
+        local z, sum = {}, 0
+        for c = 0, C - 1 do z[c] = math.exp(xs:get((n * C + c) * M + s)); sum = sum + z[c] end
+        local moved = false
+        for c = 0, C - 1 do
+          if math.abs(z[c] / sum - 0.5) < 0.05 then
+            local i = (n * C + c) * M + s
+            xs:set(i, xs:get(i) + 0.5)
+            moved = true
+          end
+        end
+        if not moved then break end
+      end
+    end
+  end
+end
+
 local function fd_error(name, x, t, opts, h)
   local _, g = segloss[name](x, t, opts)
   local o2 = { grad = false }
@@ -132,6 +167,12 @@ local cases = {
   { "dice_focal", { activation = "sigmoid" }, { 2, 1, 4, 5 }, "bin" },
   { "dice_focal", { activation = "softmax", lambda = 0.5, alpha = { 0.3, 0.3, 0.4 } }, { 2, 3, 3, 4 }, "labels" },
   { "dice_focal", { activation = "sigmoid", gamma = 1, alpha = 0.25, squared = true }, { 2, 2, 3, 4 }, "soft" },
+  { "boundary", { activation = "sigmoid", spacing = { 2, 0.5 } }, { 2, 1, 4, 5 }, "bin" },
+  { "boundary", { activation = "softmax", include_background = true, weight = { 1, 2, 0.5 } }, { 2, 3, 3, 4 }, "labels", "pix" },
+  { "boundary", { activation = "none", reduction = "sum" }, { 1, 2, 2, 3, 4 }, "bin", "full" },
+  { "hausdorff_dt", { activation = "sigmoid", alpha = 1, spacing = { 1.5, 1 } }, { 2, 1, 4, 5 }, "bin" },
+  { "hausdorff_dt", { activation = "softmax", include_background = true }, { 2, 3, 3, 4 }, "labels", "pix" },
+  { "hausdorff_dt", { activation = "none", alpha = 3, reduction = "sum" }, { 1, 2, 2, 3, 4 }, "soft", "full" },
 }
 
 local H = require "helpers"
@@ -152,6 +193,7 @@ describe("finite differences", function()
     it(desc, function()
       segloss.seed(1000 + i)
       local x = make_x(shape, opts.activation or "none")
+      if THRESHOLD_HALF[name] then away_from_half(x, shape, opts.activation or "none") end
       local t = make_t(shape, tkind)
       local o = {}
       for k, v in pairs(opts) do o[k] = v end

@@ -121,6 +121,13 @@ typedef struct sl_optval {
 	double num;            /* a number, a boolean (0/1), an enum's index, an integer */
 	sl_tensor *tensor;     /* SL_OT_TENSOR */
 } sl_optval;
+/* The spacings h (nd of them) of an image of that shape relative to the
+ * largest, into r, and its diagonal; returns the scale of sl_edt_scale
+ * (metrics.h), or raises an error naming the spacing as `what` ("spacing",
+ * "option spacing") when the exact EDT cannot take it (metrics.c). */
+double sl_rel_spacing(lua_State *L, const char *fn, const char *what, int nd, const size_t *shape,
+                      const double *h, double *r, double *diag);
+
 /* Walks the opts table at oi (nil: no options) against the n descriptors
  * d; a name whose bit is not in `known` is unknown (with a suggestion).
  * Checks each value against its type and range; fills v[0..n-1]. The

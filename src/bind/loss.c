@@ -87,7 +87,9 @@ static void read_spacing(lua_State *L, const char *fn, const sl_optval *ov, sl_p
 void sl_part_compile(lua_State *L, const char *fn, int id, int oi, sl_part *p)
 {
 	sl_optval ov[SL_O_COUNT];
-	sl_opts_walk(L, fn, oi, sl_loss_options, SL_O_COUNT, sl_loss_known(id), ov);
+	sl_optdesc od[SL_O_COUNT];
+	sl_loss_optdescs(id, od);
+	sl_opts_walk(L, fn, oi, od, SL_O_COUNT, sl_loss_known(id), ov);
 	memset(p, 0, sizeof *p);
 	p->id = id;
 	for (int o = 0; o < SL_O_COUNT; o++)
@@ -536,6 +538,13 @@ void sl_eval_prepare(lua_State *L, sl_eval *ev)
 		if (os[p]->nspacing && os[p]->nspacing != x->ndim - 2)
 			sl_error(L, fn, "option spacing has %d number%s, the input has %d spatial axes",
 			         os[p]->nspacing, os[p]->nspacing == 1 ? "" : "s", x->ndim - 2);
+		if (sl_loss_known(os[p]->id) & A(SL_O_SPACING)) { /* distances: the EDT's range */
+			size_t sh[3];
+			double r[3], diag;
+			for (int k = 0; k < x->ndim - 2; k++)
+				sh[k] = (size_t)x->shape[2 + k];
+			sl_rel_spacing(L, fn, "option spacing", x->ndim - 2, sh, os[p]->spacing, r, &diag);
+		}
 	}
 	j->m = mask ? mask->data : NULL;
 	j->mask_full = mask_full;
@@ -796,6 +805,8 @@ static int loss_losses(lua_State *L)
 		}
 		lua_createtable(L, 0, SL_O_COUNT);
 		unsigned known = sl_loss_known(id);
+		sl_optdesc od[SL_O_COUNT];
+		sl_loss_optdescs(id, od);
 		for (int o = 0; o < SL_O_COUNT; o++) {
 			if (!(known & A(o)))
 				continue;
@@ -803,7 +814,7 @@ static int loss_losses(lua_State *L)
 			sl_default none = {SL_DEF_NONE, 0.0, 0};
 			sl_default sm = sl_loss_default(id, o, SL_ACT_SOFTMAX), df = sl_loss_default(id, o, SL_ACT_NONE);
 			int same = sm.kind == df.kind && sm.v == df.v;
-			sl_push_optdesc(L, sl_loss_options, o, sl_loss_opttype(id, o), df, same ? none : sm,
+			sl_push_optdesc(L, od, o, sl_loss_opttype(id, o), df, same ? none : sm,
 			                oe ? oe->doc : NULL, oe ? oe->refused : NULL);
 			/* its place in the table (the order of the reference), and
 			 * whether every loss takes it */

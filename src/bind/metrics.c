@@ -43,9 +43,10 @@ static void get_spacing(lua_State *L, const char *fn, int idx, int nd, double *h
 }
 
 /* The spacings relative to the largest (sl_edt_scale) and the image's
- * diagonal, or an error. */
-static double rel_spacing(lua_State *L, const char *fn, int nd, const size_t *shape, const double *h,
-                          double *r, double *diag)
+ * diagonal, or an error naming the spacing as `what` ("spacing", "option
+ * spacing"); shared with the losses that take distances (loss.c). */
+double sl_rel_spacing(lua_State *L, const char *fn, const char *what, int nd, const size_t *shape,
+                      const double *h, double *r, double *diag)
 {
 	double scale;
 	if (sl_edt_scale(nd, shape, h, r, &scale, diag) != 0) {
@@ -55,8 +56,8 @@ static double rel_spacing(lua_State *L, const char *fn, int nd, const size_t *sh
 			n += (size_t)snprintf(b + n, sizeof b - n, "%s%s", a ? ", " : "", sl_numstr(h[a], v, sizeof v));
 		if (n < sizeof b)
 			snprintf(b + n, sizeof b - n, "}");
-		sl_error(L, fn, "spacing %s is out of range: two axes' spacings may differ by a factor of at "
-		         "most 2^500 (about 3e150), and the image's diagonal must be a finite number", b);
+		sl_error(L, fn, "%s %s is out of range: two axes' spacings may differ by a factor of at "
+		         "most 2^500 (about 3e150), and the image's diagonal must be a finite number", what, b);
 	}
 	return scale;
 }
@@ -79,7 +80,7 @@ static int metrics_distance_transform(lua_State *L)
 	size_t shape[SL_EDT_MAXDIM];
 	for (int a = 0; a < m->ndim; a++)
 		shape[a] = (size_t)m->shape[a];
-	double diag, scale = rel_spacing(L, fn, m->ndim, shape, h, r, &diag);
+	double diag, scale = sl_rel_spacing(L, fn, "spacing", m->ndim, shape, h, r, &diag);
 	/* the result is float32: its smallest nonzero distance (one step along
 	 * the finest axis) and its largest (the diagonal) must both fit */
 	double hmin = INFINITY;
@@ -197,7 +198,7 @@ static int metrics_evaluate(lua_State *L)
 	size_t shape[SL_EDT_MAXDIM];
 	for (int i = 0; i < nd; i++)
 		shape[i] = (size_t)x->shape[i + 2];
-	double diag, scale = rel_spacing(L, fn, nd, shape, h, r, &diag);
+	double diag, scale = sl_rel_spacing(L, fn, "spacing", nd, shape, h, r, &diag);
 	double empty_d = empty_given >= 0.0 ? empty_given : diag;
 
 	/* the binary prediction: one-hot of a label map, argmax (softmax),

@@ -54,4 +54,12 @@ void sl_gen_targets(const sl_lossjob *j, size_t n, float *t, float *m);
 int sl_gen_chain(const sl_lossjob *j, size_t n, const float *p, const float *q, const double *dp, double w,
                  float *g, sl_bad *bad);
 
+/* boundary and hausdorff_dt (distance.c); sl_dist_shape: their reduction
+ * "none" shape, x's */
+int sl_boundary_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
+                     double *value, sl_bad *bad);
+int sl_hausdorff_dt_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
+                         double *value, sl_bad *bad);
+int sl_dist_shape(int ndim, const int64_t *xshape, const double *opts, int64_t *shape);
+
 #endif

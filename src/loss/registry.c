@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "generic.h"
 #include "loss.h"
 #include "registry.h"
 
@@ -143,6 +144,15 @@ static const sl_presetpart bce_dice_parts[] = {{SL_L_BCE, SL_O_BCE_WEIGHT, 0}, {
 static const sl_presetpart dice_focal_parts[] = {{SL_L_DICE, -1, 0}, {SL_L_FOCAL, SL_O_LAMBDA, 0}};
 static const sl_presetpart combo_parts[] = {
 	{SL_L_BCE, SL_O_ALPHA, SL_PP_BETA}, {SL_L_DICE, SL_O_ALPHA, SL_PP_COMPLEMENT},
+};
+static const sl_lossopt boundary_opts[] = {
+	OPT(SL_O_SPACING, NODEF),
+	OPT(SL_O_INCLUDE_BACKGROUND, SL_DEFV(0)),
+};
+static const sl_lossopt hausdorff_opts[] = {
+	{SL_O_ALPHA, SL_DEFV(2.0), NODEF, SL_OT_NUMBER, NULL, "the exponent of the distances: d^alpha"},
+	OPT(SL_O_SPACING, NODEF),
+	OPT(SL_O_INCLUDE_BACKGROUND, SL_DEFV(0)),
 };
 
 #define N(a) (int)(sizeof(a) / sizeof((a)[0]))
@@ -337,6 +347,38 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 		"beta/(1 - beta)} + (1 - alpha) · Dice{}`.",
 		"activation = \"sigmoid\", alpha = 0.5, beta = 0.7", "mask01",
 	},
+	[SL_L_BOUNDARY] = {
+		"boundary", "Boundary", "segloss.boundary", SL_KIND_GENERIC, -1, ALLACTS, NULL, 0,
+		OPTS(boundary_opts), NULL, 0, "of x's shape",
+		"Kervadec et al. 2019 (MIDL), boundary loss",
+		"Boundary loss: p weighted by the signed distance map of the target.",
+		"`L = mean over valid (n, c, s) of p·φ`, `φ` the signed distance map of\n"
+		"`t_c > 0.5` per (n, c): outside the target the distance to the nearest\n"
+		"target element, inside `-(d - 1)` with `d` the distance to the nearest\n"
+		"element outside it; 0 everywhere for an empty or full target. Distances\n"
+		"from segloss's exact EDT in `spacing` units, over the whole image (the\n"
+		"mask only leaves terms out); the maps are constants. Usually scheduled\n"
+		"against a region loss: `S.linear(0.01, 1, n) * Boundary{} + GeneralizedDice{}`.\n"
+		"\n"
+		"Agrees with Kervadec et al.'s `one_hot2dist` + `SurfaceLoss`.\n"
+		"Invariant: with activation \"none\" the value is linear in p.",
+		"activation = \"softmax\"", "labels", sl_boundary_eval, sl_dist_shape,
+	},
+	[SL_L_HAUSDORFF_DT] = {
+		"hausdorff_dt", "HausdorffDT", "segloss.hausdorff_dt", SL_KIND_GENERIC, -1, ALLACTS, NULL, 0,
+		OPTS(hausdorff_opts), NULL, 0, "of x's shape",
+		"Karimi & Salcudean 2019 (IEEE TMI), the distance-transform form",
+		"Hausdorff distance loss: squared errors weighted by the distance maps of prediction and target.",
+		"`L = mean over valid (n, c, s) of (p - t)² (d_p^α + d_t^α)`, `d_q` the\n"
+		"distance from each element of the mask `q > 0.5` to the nearest element\n"
+		"on its other side (0 everywhere for an empty or full mask), per (n, c),\n"
+		"by segloss's exact EDT in `spacing` units; the maps are constants.\n"
+		"\n"
+		"Agrees with MONAI's `HausdorffDTLoss` for C = 1 (MONAI takes one\n"
+		"transform over all the channels of a sample together).\n"
+		"Invariant: with `alpha = 0` it is twice the mean squared error.",
+		"activation = \"sigmoid\"", "mask01", sl_hausdorff_dt_eval, sl_dist_shape,
+	},
 };
 
 const sl_lossopt *sl_loss_optentry(int id, int o)
@@ -387,6 +429,29 @@ sl_default sl_loss_default(int id, int o, int act)
 	if (act == SL_ACT_SOFTMAX && e->def_softmax.kind != SL_DEF_NONE)
 		return e->def_softmax;
 	return e->def;
+}
+
+/* Options whose range differs for a loss (a number; its entry narrows
+ * the type to SL_OT_NUMBER). */
+static const struct {
+	int loss, opt;
+	double lo, hi;
+} own_ranges[] = {
+	{SL_L_HAUSDORFF_DT, SL_O_ALPHA, 0.0, 10.0},
+};
+
+void sl_loss_optdescs(int id, sl_optdesc *d)
+{
+	for (int o = 0; o < SL_O_COUNT; o++)
+		d[o] = sl_loss_options[o];
+	for (int i = 0; i < N(own_ranges); i++)
+		if (own_ranges[i].loss == id) {
+			sl_optdesc *od = &d[own_ranges[i].opt];
+			od->type = SL_OT_NUMBER;
+			od->lo = own_ranges[i].lo;
+			od->hi = own_ranges[i].hi;
+			od->expect = NULL;
+		}
 }
 
 int sl_loss_opttype(int id, int o)

@@ -116,7 +116,8 @@ typedef struct sl_lossdesc {
 /* The losses, in the order segloss.losses() lists them. */
 enum {
 	SL_L_BCE, SL_L_CE, SL_L_FOCAL, SL_L_DICE, SL_L_IOU, SL_L_TVERSKY, SL_L_FOCAL_TVERSKY,
-	SL_L_SENSSPEC, SL_L_GDICE, SL_L_BCE_DICE, SL_L_DICE_FOCAL, SL_L_LOG_COSH_DICE, SL_L_COMBO,
+	SL_L_SENSSPEC, SL_L_GDICE, SL_L_BCE_DICE, SL_L_DICE_FOCAL, SL_L_BOUNDARY, SL_L_HAUSDORFF_DT,
+	SL_L_LOG_COSH_DICE, SL_L_COMBO,
 	SL_L_COUNT
 };
 extern const sl_lossdesc sl_losses[SL_L_COUNT];
@@ -129,6 +130,11 @@ unsigned sl_loss_known(int id);
 const sl_lossopt *sl_loss_optentry(int id, int o);
 /* The default of option o for loss id with activation act (SL_ACT_*). */
 sl_default sl_loss_default(int id, int o, int act);
+/* The descriptors of every option as loss id takes them (SL_O_COUNT
+ * entries): sl_loss_options with the loss's narrower ranges (registry.c's
+ * own_ranges: hausdorff_dt's alpha is an exponent, not a share in [0, 1]),
+ * which the option walker checks. */
+void sl_loss_optdescs(int id, sl_optdesc *d);
 /* The type of option o for loss id. */
 int sl_loss_opttype(int id, int o);
 /* Does the loss, or one of its parts, have flag f? */

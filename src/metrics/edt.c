@@ -143,6 +143,168 @@ int sl_edt_sq(const uint8_t *src, int ndim, const size_t *shape, const double *r
 	return 0;
 }
 
+/* One run [a0, c0] of a line of the two-sided transform (sl_edt_opposite):
+ * f[q] = h2 (q - p)² + f[p] minimised over the run's finite f[p] and over
+ * its ends a0 - 1 (if hasl) and c0 + 1 (if hasr), which hold the other
+ * value at distance 0; written over f[a0..c0] (each f is read before any
+ * is written). vp, vf (n + 2) and z (n + 3) are scratch: the parabolas of
+ * the lower envelope, their positions, values and left ends. */
+static void opp_run(double *f, size_t a0, size_t c0, int hasl, int hasr, double h2, double *vp, double *vf,
+                    double *z)
+{
+	size_t k = 0;
+	int any = 0;
+	for (size_t i = a0 - (size_t)hasl; i <= c0 + (size_t)hasr; i++) {
+		double fq = i < a0 || i > c0 ? 0.0 : f[i], q = (double)i;
+		if (isinf(fq))
+			continue;
+		if (!any) {
+			any = 1;
+			vp[0] = q;
+			vf[0] = fq;
+			z[0] = -INFINITY;
+			z[1] = INFINITY;
+			continue;
+		}
+		/* as dt1d: where parabola q starts to lie below parabola k; drop
+		 * those it hides */
+		double s;
+		for (;;) {
+			s = ((fq - vf[k]) / h2 / (q - vp[k]) + (q + vp[k])) * 0.5;
+			if (s > z[k] || k == 0)
+				break;
+			k--;
+		}
+		if (!(s > z[k])) {
+			vp[0] = q;
+			vf[0] = fq;
+			z[1] = INFINITY;
+			continue;
+		}
+		k++;
+		vp[k] = q;
+		vf[k] = fq;
+		z[k] = s;
+		z[k + 1] = INFINITY;
+	}
+	if (!any) {
+		for (size_t i = a0; i <= c0; i++)
+			f[i] = INFINITY;
+		return;
+	}
+	k = 0;
+	for (size_t i = a0; i <= c0; i++) {
+		double q = (double)i;
+		while (z[k + 1] < q)
+			k++;
+		double dq = q - vp[k];
+		f[i] = h2 * dq * dq + vf[k];
+	}
+}
+
+/* Lines gathered together along a non-contiguous axis: neighbours in
+ * memory, so that a gather reads whole cache lines. */
+#define OPP_LINES 8
+
+int sl_edt_opposite(const uint8_t *b, int ndim, const size_t *shape, const double *r, double *out,
+                    const sl_exec *e)
+{
+	size_t total = 1, maxn = 1;
+	for (int a = 0; a < ndim; a++) {
+		total *= shape[a];
+		maxn = shape[a] > maxn ? shape[a] : maxn;
+	}
+	if (total == 0)
+		return 0;
+	int failed = 0, threads = e && e->threads > 0 ? e->threads : 1;
+	/* the contiguous axis: the distance to the nearer end of the run, +1 */
+	{
+		size_t n = shape[ndim - 1], lines = total / n;
+		double h2 = r[ndim - 1] * r[ndim - 1];
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && lines > 64)
+		for (size_t l = 0; l < lines; l++) {
+			if (e)
+				sl_note_team(e);
+			const uint8_t *bl = b + l * n;
+			double *ol = out + l * n;
+			for (size_t a0 = 0; a0 < n;) {
+				size_t c0 = a0;
+				uint8_t v = bl[a0] != 0;
+				while (c0 + 1 < n && (bl[c0 + 1] != 0) == v)
+					c0++;
+				int hasl = a0 > 0, hasr = c0 + 1 < n;
+				for (size_t q = a0; q <= c0; q++) {
+					double dl = hasl ? (double)(q - a0 + 1) : (double)INFINITY;
+					double dr = hasr ? (double)(c0 + 1 - q) : (double)INFINITY;
+					double dd = dl < dr ? dl : dr;
+					ol[q] = h2 * dd * dd; /* +Inf stays +Inf */
+				}
+				a0 = c0 + 1;
+			}
+		}
+	}
+	/* the other axes: the envelope of each run */
+	for (int a = ndim - 2; a >= 0; a--) {
+		size_t n = shape[a], stride = 1;
+		for (int c = a + 1; c < ndim; c++)
+			stride *= shape[c];
+		if (n == 1)
+			continue;
+		size_t outer = total / (n * stride), blocks = (stride + OPP_LINES - 1) / OPP_LINES;
+		size_t items = outer * blocks;
+		double h2 = r[a] * r[a];
+#pragma omp parallel num_threads(threads) if (threads > 1 && items > 8)
+		{
+			double *f = malloc((OPP_LINES * maxn + 3 * maxn + 7) * sizeof(double));
+			uint8_t *bb = malloc(OPP_LINES * maxn);
+			if (!f || !bb) {
+#pragma omp atomic write
+				failed = 1;
+			}
+#pragma omp for schedule(static)
+			for (size_t it = 0; it < items; it++) {
+				if (e)
+					sl_note_team(e);
+				if (!f || !bb)
+					continue;
+				double *vp = f + OPP_LINES * maxn, *vf = vp + maxn + 2, *z = vf + maxn + 2;
+				size_t o = it / blocks, i0 = (it % blocks) * OPP_LINES;
+				size_t kb = stride - i0 < OPP_LINES ? stride - i0 : OPP_LINES;
+				size_t base = o * n * stride + i0;
+				for (size_t q = 0; q < n; q++) {
+					const double *src = out + base + q * stride;
+					const uint8_t *bs = b + base + q * stride;
+					for (size_t k = 0; k < kb; k++) {
+						f[k * maxn + q] = src[k];
+						bb[k * maxn + q] = bs[k] != 0;
+					}
+				}
+				for (size_t k = 0; k < kb; k++) {
+					double *fl = f + k * maxn;
+					const uint8_t *bl = bb + k * maxn;
+					for (size_t a0 = 0; a0 < n;) {
+						size_t c0 = a0;
+						while (c0 + 1 < n && bl[c0 + 1] == bl[a0])
+							c0++;
+						opp_run(fl, a0, c0, a0 > 0, c0 + 1 < n, h2, vp, vf, z);
+						a0 = c0 + 1;
+					}
+				}
+				for (size_t q = 0; q < n; q++) {
+					double *dst = out + base + q * stride;
+					for (size_t k = 0; k < kb; k++)
+						dst[k] = f[k * maxn + q];
+				}
+			}
+			free(f);
+			free(bb);
+		}
+		if (failed)
+			return -1;
+	}
+	return 0;
+}
+
 /* shape as 3-D, leading axes of size 1 */
 static void as3(int ndim, const size_t *shape, size_t *s3)
 {

@@ -34,6 +34,20 @@ int sl_edt_scale(int ndim, const size_t *shape, const double *spacing, double *r
 int sl_edt_sq(const uint8_t *src, int ndim, const size_t *shape, const double *r, double *out,
               const sl_exec *e);
 
+/* Squared distance from every element of the binary image b to the nearest
+ * element of the other value (an element with b != 0: to the nearest with
+ * b == 0, and the reverse), in the units of sl_edt_scale (relative spacings
+ * r); +Inf where the other value does not occur. Both sides come out of one
+ * set of passes, each line cut into runs of one value: a run's elements
+ * see the other value first at the run's two ends, so the lower envelope of
+ * each run, closed by those ends at distance 0, is exact; the first pass,
+ * along the contiguous axis, is that distance itself (no envelope). Linear
+ * in the number of elements; lines run on up to e->threads threads (exact:
+ * the result does not depend on their number). Returns 0, or -1 if memory
+ * runs out. */
+int sl_edt_opposite(const uint8_t *b, int ndim, const size_t *shape, const double *r, double *out,
+                    const sl_exec *e);
+
 /* The surface of a mask: voxels of the mask with a 4/6-connected neighbour
  * outside it or outside the image (mask XOR its erosion by the cross, border
  * counted as background). Writes edge[i] in {0, 1}; returns the count. */
