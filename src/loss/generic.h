@@ -14,6 +14,7 @@
 #define SL_GENERIC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "loss.h"
 
@@ -53,5 +54,10 @@ void sl_gen_targets(const sl_lossjob *j, size_t n, float *t, float *m);
  * SL_OK, or SL_ERR_INPUT with the first bad one recorded as SL_BAD_GRAD. */
 int sl_gen_chain(const sl_lossjob *j, size_t n, const float *p, const float *q, const double *dp, double w,
                  float *g, sl_bad *bad);
+
+/* cldice.c: clDice (Shit et al. 2021), its value and reduction "none" shape */
+int sl_cldice_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
+                   double *value, sl_bad *bad);
+int sl_cldice_shape(int ndim, const int64_t *xshape, const double *opts, int64_t *shape);
 
 #endif

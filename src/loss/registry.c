@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "generic.h"
 #include "loss.h"
 #include "registry.h"
 
@@ -131,6 +132,13 @@ static const sl_lossopt bce_dice_opts[] = {OPT(SL_O_BCE_WEIGHT, NODEF), OPT(SL_O
 static const sl_lossopt dice_focal_opts[] = {
 	OPTD(SL_O_LAMBDA, SL_DEFV(1.0), "weight of the focal part"),
 	{SL_O_ALPHA, SL_DEFFALSE, SL_DEFFALSE, -1, NULL, "the focal part's alpha, as focal's"},
+};
+static const sl_lossopt cldice_opts[] = {
+	{SL_O_ALPHA, SL_DEFV(0.5), NODEF, SL_OT_NUMBER, NULL,
+	 "weight of the skeleton term: (1 - alpha) dice + alpha clDice"},
+	OPTD(SL_O_ITERATIONS, SL_DEFV(3), "steps of the soft skeleton (erosions beyond the first)"),
+	SMOOTH(1.0),
+	OPT(SL_O_INCLUDE_BACKGROUND, SL_DEFV(0)),
 };
 static const sl_presetpart bce_dice_parts[] = {{SL_L_BCE, SL_O_BCE_WEIGHT}, {SL_L_DICE, SL_O_DICE_WEIGHT}};
 static const sl_presetpart dice_focal_parts[] = {{SL_L_DICE, -1}, {SL_L_FOCAL, SL_O_LAMBDA}};
@@ -293,6 +301,27 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 		"Agrees with MONAI's `DiceFocalLoss` for sigmoid.\n"
 		"Invariant: equals `Dice{...} + lambda * Focal{alpha = false, ...}`.",
 		"activation = \"softmax\", lambda = 0.5", "labels",
+	},
+	[SL_L_CLDICE] = {
+		"cldice", "ClDice", "segloss.cldice", SL_KIND_GENERIC, -1, ALLACTS, NULL,
+		SL_LF_SMOOTH_NR, OPTS(cldice_opts), NULL, 0, "(N, C), or (1, C) with batch",
+		"Shit et al. 2021 (clDice, CVPR)",
+		"clDice: Dice combined with the overlap of soft skeletons, for thin tubular structures.",
+		"Per (sample, class): `L = (1 - α) dice + α (1 - 2 Tprec Tsens / (Tprec + Tsens))`\n"
+		"with `Tprec = (Σm S(p) t + s_nr) / (Σm S(p) + s_dr)`,\n"
+		"`Tsens = (Σm S(t) p + s_nr) / (Σm S(t) + s_dr)` and dice as `dice`'s. `S` is\n"
+		"the soft skeleton of `iterations` steps of min/max pooling (erosion over the\n"
+		"cross, dilation over the full 3x3(x3) window), computed on the whole image;\n"
+		"masked elements take no part in the sums and get gradient 0. The gradient\n"
+		"flows through `S(p)` (min/max to the first extremal element in index\n"
+		"order); `S(t)` is a constant. 1-D, 2-D and 3-D.\n"
+		"\n"
+		"Agrees with MONAI's `SoftDiceclDiceLoss` with `batch = true` and\n"
+		"`include_background = false` for C = 2 (MONAI sums over the batch and\n"
+		"over all foreground channels together).\n"
+		"Invariant: `alpha = 0` equals `dice` with `include_background = false`.",
+		"activation = \"sigmoid\", iterations = 3, alpha = 0.5", "mask01",
+		sl_cldice_eval, sl_cldice_shape,
 	},
 };
 

@@ -107,7 +107,7 @@ typedef struct sl_lossdesc {
 /* The losses, in the order segloss.losses() lists them. */
 enum {
 	SL_L_BCE, SL_L_CE, SL_L_FOCAL, SL_L_DICE, SL_L_IOU, SL_L_TVERSKY, SL_L_FOCAL_TVERSKY,
-	SL_L_SENSSPEC, SL_L_GDICE, SL_L_BCE_DICE, SL_L_DICE_FOCAL, SL_L_COUNT
+	SL_L_SENSSPEC, SL_L_GDICE, SL_L_BCE_DICE, SL_L_DICE_FOCAL, SL_L_CLDICE, SL_L_COUNT
 };
 extern const sl_lossdesc sl_losses[SL_L_COUNT];
 
