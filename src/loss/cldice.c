@@ -573,7 +573,8 @@ int sl_cldice_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, 
 		if (!dp)
 			goto nomem;
 	}
-	int nt = sl_exec_threads(e, N * C * M);
+	/* a task costs some 16 passes over its image per step */
+	int nt = sl_exec_threads(e, N * C * M * 16 * (size_t)(cf.K + 1));
 	if ((size_t)nt > ntask)
 		nt = (int)ntask;
 	/* pass 1: the sums of every (n, c), and without batch its gradient */
