@@ -337,6 +337,34 @@
 -- @treturn segloss.Tensor|nil the gradient
 -- @usage local loss, grad = segloss.hausdorff_dt(logits, mask01, {activation = "sigmoid"})
 
+--- clDice: Dice combined with the overlap of soft skeletons, for thin tubular structures.
+--
+-- Per (sample, class): `L = (1 - α) dice + α (1 - 2 Tprec Tsens / (Tprec + Tsens))`
+-- with `Tprec = (Σm S(p) t + s_nr) / (Σm S(p) + s_dr)`,
+-- `Tsens = (Σm S(t) p + s_nr) / (Σm S(t) + s_dr)` and dice as `dice`'s. `S` is
+-- the soft skeleton of `iterations` steps of min/max pooling (erosion over the
+-- cross, dilation over the full 3x3(x3) window), computed on the whole image;
+-- masked elements take no part in the sums and get gradient 0. The gradient
+-- flows through `S(p)` (min/max to the first extremal element in index
+-- order); `S(t)` is a constant. 1-D, 2-D and 3-D.
+--
+-- Agrees with MONAI's `SoftDiceclDiceLoss` with `batch = true` and
+-- `include_background = false` for C = 2 (MONAI sums over the batch and
+-- over all foreground channels together).
+-- Invariant: `alpha = 0` equals `dice` with `include_background = false`.
+--
+-- Defaults: `smooth = 1`, `alpha = 0.5`, `iterations = 3`.
+-- Activations: "none", "sigmoid", "softmax". Paper: Shit et al. 2021 (clDice, CVPR).
+--
+-- <a href="../../docs/losses.md#cldice">docs/losses.md: cldice</a>
+-- @function segloss.cldice
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options, `alpha`, `iterations`
+-- @return the loss (number, or a tensor (N, C), or (1, C) with batch with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.cldice(logits, mask01, {activation = "sigmoid", iterations = 3, alpha = 0.5})
+
 --- Log-cosh Dice loss: log(cosh(L)) of each Dice term, smoother near a perfect prediction.
 --
 -- `L = log(cosh(L_dice))` per sample and class, with `L_dice` dice's term

@@ -14,6 +14,7 @@
 #define SL_GENERIC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "loss.h"
 
@@ -61,5 +62,9 @@ int sl_boundary_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genp
 int sl_hausdorff_dt_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
                          double *value, sl_bad *bad);
 int sl_dist_shape(int ndim, const int64_t *xshape, const double *opts, int64_t *shape);
+/* cldice.c: clDice (Shit et al. 2021), its value and reduction "none" shape */
+int sl_cldice_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
+                   double *value, sl_bad *bad);
+int sl_cldice_shape(int ndim, const int64_t *xshape, const double *opts, int64_t *shape);
 
 #endif

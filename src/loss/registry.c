@@ -154,6 +154,13 @@ static const sl_lossopt hausdorff_opts[] = {
 	OPT(SL_O_SPACING, NODEF),
 	OPT(SL_O_INCLUDE_BACKGROUND, SL_DEFV(0)),
 };
+static const sl_lossopt cldice_opts[] = {
+	{SL_O_ALPHA, SL_DEFV(0.5), NODEF, SL_OT_NUMBER, NULL,
+	 "weight of the skeleton term: (1 - alpha) dice + alpha clDice"},
+	OPTD(SL_O_ITERATIONS, SL_DEFV(3), "steps of the soft skeleton (erosions beyond the first)"),
+	SMOOTH(1.0),
+	OPT(SL_O_INCLUDE_BACKGROUND, SL_DEFV(0)),
+};
 
 #define N(a) (int)(sizeof(a) / sizeof((a)[0]))
 #define OPTS(a) a, N(a)
@@ -378,6 +385,27 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 		"transform over all the channels of a sample together).\n"
 		"Invariant: with `alpha = 0` it is twice the mean squared error.",
 		"activation = \"sigmoid\"", "mask01", sl_hausdorff_dt_eval, sl_dist_shape,
+	},
+	[SL_L_CLDICE] = {
+		"cldice", "ClDice", "segloss.cldice", SL_KIND_GENERIC, -1, ALLACTS, NULL,
+		SL_LF_SMOOTH_NR, OPTS(cldice_opts), NULL, 0, "(N, C), or (1, C) with batch",
+		"Shit et al. 2021 (clDice, CVPR)",
+		"clDice: Dice combined with the overlap of soft skeletons, for thin tubular structures.",
+		"Per (sample, class): `L = (1 - α) dice + α (1 - 2 Tprec Tsens / (Tprec + Tsens))`\n"
+		"with `Tprec = (Σm S(p) t + s_nr) / (Σm S(p) + s_dr)`,\n"
+		"`Tsens = (Σm S(t) p + s_nr) / (Σm S(t) + s_dr)` and dice as `dice`'s. `S` is\n"
+		"the soft skeleton of `iterations` steps of min/max pooling (erosion over the\n"
+		"cross, dilation over the full 3x3(x3) window), computed on the whole image;\n"
+		"masked elements take no part in the sums and get gradient 0. The gradient\n"
+		"flows through `S(p)` (min/max to the first extremal element in index\n"
+		"order); `S(t)` is a constant. 1-D, 2-D and 3-D.\n"
+		"\n"
+		"Agrees with MONAI's `SoftDiceclDiceLoss` with `batch = true` and\n"
+		"`include_background = false` for C = 2 (MONAI sums over the batch and\n"
+		"over all foreground channels together).\n"
+		"Invariant: `alpha = 0` equals `dice` with `include_background = false`.",
+		"activation = \"sigmoid\", iterations = 3, alpha = 0.5", "mask01",
+		sl_cldice_eval, sl_cldice_shape,
 	},
 };
 
