@@ -87,7 +87,16 @@ static void read_spacing(lua_State *L, const char *fn, const sl_optval *ov, sl_p
 void sl_part_compile(lua_State *L, const char *fn, int id, int oi, sl_part *p)
 {
 	sl_optval ov[SL_O_COUNT];
-	sl_opts_walk(L, fn, oi, sl_loss_options, SL_O_COUNT, sl_loss_known(id), ov);
+	if (sl_loss_opttype(id, SL_O_WEIGHT) == SL_OT_NUMBER) {
+		/* weight is one number here (unified_focal's λ), not a list: the
+		 * walker checks it as the loss takes it */
+		sl_optdesc d[SL_O_COUNT];
+		for (int o = 0; o < SL_O_COUNT; o++)
+			d[o] = sl_loss_optdesc(id, o);
+		sl_opts_walk(L, fn, oi, d, SL_O_COUNT, sl_loss_known(id), ov);
+	} else {
+		sl_opts_walk(L, fn, oi, sl_loss_options, SL_O_COUNT, sl_loss_known(id), ov);
+	}
 	memset(p, 0, sizeof *p);
 	p->id = id;
 	for (int o = 0; o < SL_O_COUNT; o++)
@@ -775,6 +784,9 @@ static int loss_losses(lua_State *L)
 		}
 		lua_createtable(L, 0, SL_O_COUNT);
 		unsigned known = sl_loss_known(id);
+		sl_optdesc all[SL_O_COUNT]; /* the options as this loss takes them */
+		for (int o = 0; o < SL_O_COUNT; o++)
+			all[o] = sl_loss_optdesc(id, o);
 		for (int o = 0; o < SL_O_COUNT; o++) {
 			if (!(known & A(o)))
 				continue;
@@ -782,8 +794,8 @@ static int loss_losses(lua_State *L)
 			sl_default none = {SL_DEF_NONE, 0.0, 0};
 			sl_default sm = sl_loss_default(id, o, SL_ACT_SOFTMAX), df = sl_loss_default(id, o, SL_ACT_NONE);
 			int same = sm.kind == df.kind && sm.v == df.v;
-			sl_push_optdesc(L, sl_loss_options, o, sl_loss_opttype(id, o), df, same ? none : sm,
-			                oe ? oe->doc : NULL, oe ? oe->refused : NULL);
+			sl_push_optdesc(L, all, o, all[o].type, df, same ? none : sm, oe ? oe->doc : NULL,
+			                oe ? oe->refused : NULL);
 			/* its place in the table (the order of the reference), and
 			 * whether every loss takes it */
 			lua_pushinteger(L, o + 1);

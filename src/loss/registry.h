@@ -107,7 +107,8 @@ typedef struct sl_lossdesc {
 /* The losses, in the order segloss.losses() lists them. */
 enum {
 	SL_L_BCE, SL_L_CE, SL_L_FOCAL, SL_L_DICE, SL_L_IOU, SL_L_TVERSKY, SL_L_FOCAL_TVERSKY,
-	SL_L_SENSSPEC, SL_L_GDICE, SL_L_BCE_DICE, SL_L_DICE_FOCAL, SL_L_COUNT
+	SL_L_SENSSPEC, SL_L_GDICE, SL_L_BCE_DICE, SL_L_DICE_FOCAL, SL_L_UNIFIED_FOCAL, SL_L_TOPK_CE,
+	SL_L_COUNT
 };
 extern const sl_lossdesc sl_losses[SL_L_COUNT];
 
@@ -121,6 +122,11 @@ const sl_lossopt *sl_loss_optentry(int id, int o);
 sl_default sl_loss_default(int id, int o, int act);
 /* The type of option o for loss id. */
 int sl_loss_opttype(int id, int o);
+/* Option o's descriptor as loss id takes it: sl_loss_options[o] with the
+ * loss's narrower type. A list of class weights narrowed to one number
+ * (unified_focal's weight, the λ between its two parts) is a mixing weight:
+ * a number in [0, 1]. */
+sl_optdesc sl_loss_optdesc(int id, int o);
 /* Does the loss, or one of its parts, have flag f? */
 int sl_loss_flag(int id, unsigned f);
 
