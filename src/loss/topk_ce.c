@@ -94,20 +94,32 @@ static void softmax_block(const tk *u, float *scr, size_t n, size_t s0, size_t l
 	size_t C = u->C, M = u->M;
 	const float *xn = u->j->x + n * C * M + s0;
 	float *z = scr, *ez = scr + C * TK_BS, *ls = scr + 2 * C * TK_BS, *S = ls + TK_BS;
-	for (size_t i = 0; i < len; i++) {
-		float mx = xn[i];
-		for (size_t c = 1; c < C; c++)
-			mx = xn[c * M + i] > mx ? xn[c * M + i] : mx;
-		for (size_t c = 0; c < C; c++)
-			z[c * TK_BS + i] = xn[c * M + i] - mx;
+	/* channel by channel, so that the loops vectorise: S holds the max first */
+#pragma omp simd
+	for (size_t i = 0; i < len; i++)
+		S[i] = xn[i];
+	for (size_t c = 1; c < C; c++) {
+		const float *xc = xn + c * M;
+#pragma omp simd
+		for (size_t i = 0; i < len; i++)
+			S[i] = xc[i] > S[i] ? xc[i] : S[i];
 	}
-	for (size_t c = 0; c < C; c++)
-		k->exp(len, z + c * TK_BS, ez + c * TK_BS);
-	for (size_t i = 0; i < len; i++) {
-		float s = 0.0f;
-		for (size_t c = 0; c < C; c++)
-			s += ez[c * TK_BS + i];
-		S[i] = s;
+	for (size_t c = 0; c < C; c++) {
+		const float *xc = xn + c * M;
+		float *zc = z + c * TK_BS;
+#pragma omp simd
+		for (size_t i = 0; i < len; i++)
+			zc[i] = xc[i] - S[i];
+		k->exp(len, zc, ez + c * TK_BS);
+	}
+#pragma omp simd
+	for (size_t i = 0; i < len; i++)
+		S[i] = 0.0f;
+	for (size_t c = 0; c < C; c++) {
+		const float *ec = ez + c * TK_BS;
+#pragma omp simd
+		for (size_t i = 0; i < len; i++)
+			S[i] += ec[i];
 	}
 	k->log(len, S, ls);
 }

@@ -87,6 +87,7 @@ static void prep(const uf *u, blk *b, size_t n, size_t s0, size_t len)
 		for (size_t c = 0; c < C; c++) {
 			float *lp = b->lp + c * UF_BS;
 			k->sigpq(len, xn + c * M, b->p + c * UF_BS, b->q + c * UF_BS, lp);
+#pragma omp simd
 			for (size_t i = 0; i < len; i++)
 				lp[i] = -lp[i]; /* softplus(-x) = -log p */
 		}
@@ -94,6 +95,7 @@ static void prep(const uf *u, blk *b, size_t n, size_t s0, size_t len)
 			/* the background p_0 = q: log q = -softplus(x); u_0 = p, and
 			 * p^γ = e^(γ log p), exact even where p underflows */
 			k->softplus(len, xn, b->tmp);
+#pragma omp simd
 			for (size_t i = 0; i < len; i++) {
 				b->tmp[i] = -b->tmp[i];
 				b->u[i] = g * b->lp[i];
@@ -104,47 +106,59 @@ static void prep(const uf *u, blk *b, size_t n, size_t s0, size_t len)
 		}
 		break;
 	case SL_ACT_SOFTMAX: {
-		/* log-softmax: z = x - max, log p = z - log Σ e^z; q_c = Σ_{k≠c} p_k
-		 * computed without cancellation for the largest class */
-		float *z = b->lp, *ez = b->p, *sum = b->u;
+		/* log-softmax: z = x - max, log p = z - log Σ e^z; q_c = (S - e_c)/S,
+		 * and for the (first) largest class, whose e^z = 1, the sum of the
+		 * others instead, without cancellation. Loops run over positions
+		 * within a channel, so that they vectorise. */
+		float *z = b->lp, *ez = b->p, *S = b->u, *rest = b->tmp, *ls = b->tmp + UF_BS;
+		float *top = b->q; /* the index of the largest class, as a float, until q is written */
+#pragma omp simd
 		for (size_t i = 0; i < len; i++) {
-			float mx = xn[i];
-			for (size_t c = 1; c < C; c++)
-				mx = xn[c * M + i] > mx ? xn[c * M + i] : mx;
-			for (size_t c = 0; c < C; c++)
-				z[c * UF_BS + i] = xn[c * M + i] - mx;
+			S[i] = xn[i];
+			top[i] = 0.0f;
 		}
-		for (size_t c = 0; c < C; c++)
-			k->exp(len, z + c * UF_BS, ez + c * UF_BS);
-		for (size_t i = 0; i < len; i++) {
-			float s = 0.0f, rest = 0.0f;
-			int top = 0;
-			for (size_t c = 0; c < C; c++) {
-				float v = ez[c * UF_BS + i];
-				s += v;
-				if (z[c * UF_BS + i] == 0.0f && !top)
-					top = 1; /* the (first) largest: e^0 = 1 */
-				else
-					rest += v;
+		for (size_t c = 1; c < C; c++) {
+			const float *xc = xn + c * M;
+#pragma omp simd
+			for (size_t i = 0; i < len; i++) {
+				int gt = xc[i] > S[i];
+				S[i] = gt ? xc[i] : S[i];
+				top[i] = gt ? (float)c : top[i];
 			}
-			sum[i] = s;
-			b->tmp[i] = rest; /* Σ over every class but the largest */
 		}
-		k->log(len, sum, b->tmp + UF_BS);
-		for (size_t i = 0; i < len; i++) {
-			float s = sum[i], ls = b->tmp[UF_BS + i], rest = b->tmp[i];
-			int top = 0;
-			for (size_t c = 0; c < C; c++) {
-				size_t a = c * UF_BS + i;
-				float v = ez[a];
-				if (z[a] == 0.0f && !top) {
-					top = 1;
-					b->q[a] = rest / s;
-				} else {
-					b->q[a] = (s - v) / s;
-				}
-				b->p[a] = v / s;
-				z[a] = z[a] - ls; /* log p, in place of z */
+		for (size_t c = 0; c < C; c++) {
+			const float *xc = xn + c * M;
+			float *zc = z + c * UF_BS;
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				zc[i] = xc[i] - S[i];
+			k->exp(len, zc, ez + c * UF_BS);
+		}
+#pragma omp simd
+		for (size_t i = 0; i < len; i++)
+			S[i] = rest[i] = 0.0f;
+		for (size_t c = 0; c < C; c++) {
+			const float *ec = ez + c * UF_BS;
+#pragma omp simd
+			for (size_t i = 0; i < len; i++) {
+				S[i] += ec[i];
+				rest[i] += top[i] == (float)c ? 0.0f : ec[i];
+			}
+		}
+		k->log(len, S, ls);
+#pragma omp simd
+		for (size_t i = 0; i < len; i++)
+			S[i] = 1.0f / S[i]; /* 1/S from here */
+		/* q of the largest class first, while top still holds its index */
+		for (size_t c = C; c-- > 0;) {
+			float *pc = ez + c * UF_BS, *qc = b->q + c * UF_BS, *zc = z + c * UF_BS;
+#pragma omp simd
+			for (size_t i = 0; i < len; i++) {
+				float e = pc[i];
+				float qv = top[i] == (float)c ? rest[i] * S[i] : (1.0f - e * S[i]);
+				qc[i] = qv;
+				pc[i] = e * S[i];
+				zc[i] -= ls[i]; /* log p, in place of z */
 			}
 		}
 		k->pow(len, b->q, g, b->u); /* u_0 = q_0 */
@@ -154,6 +168,7 @@ static void prep(const uf *u, blk *b, size_t n, size_t s0, size_t len)
 		for (size_t c = 0; c < C; c++) {
 			const float *xc = xn + c * M;
 			float *p = b->p + c * UF_BS, *q = b->q + c * UF_BS, *lp = b->lp + c * UF_BS;
+#pragma omp simd
 			for (size_t i = 0; i < len; i++) {
 				p[i] = xc[i];
 				q[i] = 1.0f - xc[i];
@@ -162,6 +177,7 @@ static void prep(const uf *u, blk *b, size_t n, size_t s0, size_t len)
 			k->log(len, lp, lp);
 		}
 		if (C == 1) {
+#pragma omp simd
 			for (size_t i = 0; i < len; i++)
 				b->tmp[i] = b->q[i] < u->feps ? u->feps : b->q[i];
 			k->log(len, b->tmp, b->tmp); /* log p_0 = log(1 - p), clamped */
