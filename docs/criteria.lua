@@ -301,6 +301,48 @@
 -- @usage local crit = segloss.LogCoshDice{activation = "sigmoid"}
 -- local loss, grad = crit(logits, mask01)
 
+--- Asymmetric unified focal loss: a focal cross-entropy and a focal Tversky part, both sparing the rare classes.
+--
+-- `L = λ mF + (1 - λ) mFT` with class 0 the background and the other
+-- classes rare (C = 1: the two classes `1 - p`, `p`). `mF` = the mean over
+-- valid pixels of `(1 - δ)(1 - p_0)^γ (-t_0 log p_0) + δ Σ_{c≥1} (-t_c log p_c)`;
+-- `mFT` = the mean over (sample, class) of `1 - TI_0` for the background and
+-- `max(1 - TI_c, eps)^(1 - γ)` for the rare classes, with the Tversky index
+-- `TI = (TP + s)/(TP + δ FN + (1 - δ) FP + s)`. `weight` is λ, one number.
+-- No reduction "none": the two means run over different things.
+--
+-- Agrees with MONAI's `AsymmetricUnifiedFocalLoss` in its focal part.
+-- Invariant: `weight = 1` is the asymmetric focal part alone, `weight = 0`
+-- the asymmetric focal Tversky part alone.
+--
+-- Defaults: `smooth = 1e-07`, `gamma = 0.5`, `delta = 0.7`.
+-- Activations: "none", "sigmoid", "softmax". Paper: Yeung et al. 2022 (the asymmetric unified focal loss).
+-- @function UnifiedFocal
+-- @tparam[opt] table opts the options of `segloss.unified_focal` but `out` and `grad`
+-- @usage local crit = segloss.UnifiedFocal{activation = "softmax", weight = 0.5, delta = 0.6, gamma = 0.5}
+-- local loss, grad = crit(logits, labels)
+
+--- Top-k cross-entropy: the mean of the hardest k % of the cross-entropy terms.
+--
+-- The mean of the largest `max(1, ⌊K k / 100⌋)` terms of ce (softmax, or
+-- "none" with C ≥ 2: one term per pixel) or bce (sigmoid, or "none" with
+-- C = 1: one per element), K the number of valid terms in the whole batch;
+-- equal terms are taken in index order (the lower flat index first). Class
+-- weights multiply the terms before they are ranked. The gradient is the
+-- terms' own on the selected ones, 0 elsewhere. The selection is a radix
+-- select on the terms' float bits: O(n), no sort.
+--
+-- Agrees with nnU-Net's `TopKLoss` (which keeps `int(K k / 100)` terms, 0 for
+-- tiny inputs, and has no mask).
+-- Invariant: `k = 100` is ce (bce) with reduction "mean".
+--
+-- Defaults: `k = 10`.
+-- Activations: "none", "sigmoid", "softmax". Paper: nnU-Net's TopKLoss (Isensee et al. 2021).
+-- @function TopKCE
+-- @tparam[opt] table opts the options of `segloss.topk_ce` but `out` and `grad`
+-- @usage local crit = segloss.TopKCE{activation = "softmax", k = 10}
+-- local loss, grad = crit(logits, labels)
+
 --- Combo loss: `alpha` · weighted cross-entropy + (1 - `alpha`) · dice, in one statistics pass and one fused pass.
 --
 -- `alpha · wce + (1 - alpha) · L_dice` with `wce` the mean over the

@@ -388,6 +388,58 @@
 -- @treturn segloss.Tensor|nil the gradient
 -- @usage local loss, grad = segloss.log_cosh_dice(logits, mask01, {activation = "sigmoid"})
 
+--- Asymmetric unified focal loss: a focal cross-entropy and a focal Tversky part, both sparing the rare classes.
+--
+-- `L = λ mF + (1 - λ) mFT` with class 0 the background and the other
+-- classes rare (C = 1: the two classes `1 - p`, `p`). `mF` = the mean over
+-- valid pixels of `(1 - δ)(1 - p_0)^γ (-t_0 log p_0) + δ Σ_{c≥1} (-t_c log p_c)`;
+-- `mFT` = the mean over (sample, class) of `1 - TI_0` for the background and
+-- `max(1 - TI_c, eps)^(1 - γ)` for the rare classes, with the Tversky index
+-- `TI = (TP + s)/(TP + δ FN + (1 - δ) FP + s)`. `weight` is λ, one number.
+-- No reduction "none": the two means run over different things.
+--
+-- Agrees with MONAI's `AsymmetricUnifiedFocalLoss` in its focal part.
+-- Invariant: `weight = 1` is the asymmetric focal part alone, `weight = 0`
+-- the asymmetric focal Tversky part alone.
+--
+-- Defaults: `smooth = 1e-07`, `gamma = 0.5`, `delta = 0.7`.
+-- Activations: "none", "sigmoid", "softmax". Paper: Yeung et al. 2022 (the asymmetric unified focal loss).
+--
+-- <a href="../../docs/losses.md#unified_focal">docs/losses.md: unified_focal</a>
+-- @function segloss.unified_focal
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options, `gamma`, `delta`
+-- @treturn number the loss
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.unified_focal(logits, labels, {activation = "softmax", weight = 0.5, delta = 0.6, gamma = 0.5})
+
+--- Top-k cross-entropy: the mean of the hardest k % of the cross-entropy terms.
+--
+-- The mean of the largest `max(1, ⌊K k / 100⌋)` terms of ce (softmax, or
+-- "none" with C ≥ 2: one term per pixel) or bce (sigmoid, or "none" with
+-- C = 1: one per element), K the number of valid terms in the whole batch;
+-- equal terms are taken in index order (the lower flat index first). Class
+-- weights multiply the terms before they are ranked. The gradient is the
+-- terms' own on the selected ones, 0 elsewhere. The selection is a radix
+-- select on the terms' float bits: O(n), no sort.
+--
+-- Agrees with nnU-Net's `TopKLoss` (which keeps `int(K k / 100)` terms, 0 for
+-- tiny inputs, and has no mask).
+-- Invariant: `k = 100` is ce (bce) with reduction "mean".
+--
+-- Defaults: `k = 10`.
+-- Activations: "none", "sigmoid", "softmax". Paper: nnU-Net's TopKLoss (Isensee et al. 2021).
+--
+-- <a href="../../docs/losses.md#topk_ce">docs/losses.md: topk_ce</a>
+-- @function segloss.topk_ce
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options, `k`
+-- @return the loss (number, or a tensor (N, 1, S...) for ce, of x's shape for bce with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.topk_ce(logits, labels, {activation = "softmax", k = 10})
+
 --- Combo loss: `alpha` · weighted cross-entropy + (1 - `alpha`) · dice, in one statistics pass and one fused pass.
 --
 -- `alpha · wce + (1 - alpha) · L_dice` with `wce` the mean over the

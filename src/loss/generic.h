@@ -66,5 +66,13 @@ int sl_dist_shape(int ndim, const int64_t *xshape, const double *opts, int64_t *
 int sl_cldice_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
                    double *value, sl_bad *bad);
 int sl_cldice_shape(int ndim, const int64_t *xshape, const double *opts, int64_t *shape);
+/* unified_focal.c: the asymmetric unified focal loss (Yeung et al. 2022) */
+int sl_unified_focal_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
+                          double *value, sl_bad *bad);
+
+/* topk_ce.c: the mean of the largest k % of the ce / bce terms (nnU-Net's TopKLoss) */
+int sl_topk_ce_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
+                    double *value, sl_bad *bad);
+int sl_topk_ce_shape(int ndim, const int64_t *xshape, const double *opts, int64_t *shape);
 
 #endif

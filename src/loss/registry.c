@@ -161,6 +161,17 @@ static const sl_lossopt cldice_opts[] = {
 	SMOOTH(1.0),
 	OPT(SL_O_INCLUDE_BACKGROUND, SL_DEFV(0)),
 };
+static const sl_lossopt unified_focal_opts[] = {
+	{SL_O_WEIGHT, SL_DEFV(0.5), NODEF, SL_OT_NUMBER, NULL,
+	 "lambda in [0, 1]: the weight of the focal part, 1 - lambda that of the focal Tversky part "
+	 "(one number here, not class weights)"},
+	OPTD(SL_O_DELTA, SL_DEFV(0.7), "weight of the rare classes (c >= 1) in the focal part, of false "
+	                               "negatives in the Tversky index"),
+	OPTD(SL_O_GAMMA, SL_DEFV(0.5), "focal exponent: (1 - p_0)^gamma on the background, "
+	                               "(1 - TI)^(1 - gamma) on the rare classes"),
+	SMOOTH(1e-7),
+};
+static const sl_lossopt topk_ce_opts[] = {OPT(SL_O_K, NODEF)};
 
 #define N(a) (int)(sizeof(a) / sizeof((a)[0]))
 #define OPTS(a) a, N(a)
@@ -407,6 +418,45 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 		"activation = \"sigmoid\", iterations = 3, alpha = 0.5", "mask01",
 		sl_cldice_eval, sl_cldice_shape,
 	},
+	[SL_L_UNIFIED_FOCAL] = {
+		"unified_focal", "UnifiedFocal", "segloss.unified_focal", SL_KIND_GENERIC, -1, ALLACTS, NULL,
+		0, OPTS(unified_focal_opts), NULL, 0, NULL,
+		"Yeung et al. 2022 (the asymmetric unified focal loss)",
+		"Asymmetric unified focal loss: a focal cross-entropy and a focal Tversky part, both sparing "
+		"the rare classes.",
+		"`L = λ mF + (1 - λ) mFT` with class 0 the background and the other\n"
+		"classes rare (C = 1: the two classes `1 - p`, `p`). `mF` = the mean over\n"
+		"valid pixels of `(1 - δ)(1 - p_0)^γ (-t_0 log p_0) + δ Σ_{c≥1} (-t_c log p_c)`;\n"
+		"`mFT` = the mean over (sample, class) of `1 - TI_0` for the background and\n"
+		"`max(1 - TI_c, eps)^(1 - γ)` for the rare classes, with the Tversky index\n"
+		"`TI = (TP + s)/(TP + δ FN + (1 - δ) FP + s)`. `weight` is λ, one number.\n"
+		"No reduction \"none\": the two means run over different things.\n"
+		"\n"
+		"Agrees with MONAI's `AsymmetricUnifiedFocalLoss` in its focal part.\n"
+		"Invariant: `weight = 1` is the asymmetric focal part alone, `weight = 0`\n"
+		"the asymmetric focal Tversky part alone.",
+		"activation = \"softmax\", weight = 0.5, delta = 0.6, gamma = 0.5", "labels",
+		sl_unified_focal_eval, NULL,
+	},
+	[SL_L_TOPK_CE] = {
+		"topk_ce", "TopKCE", "segloss.topk_ce", SL_KIND_GENERIC, -1, ALLACTS, NULL,
+		0, OPTS(topk_ce_opts), NULL, 0, "(N, 1, S...) for ce, of x's shape for bce",
+		"nnU-Net's TopKLoss (Isensee et al. 2021)",
+		"Top-k cross-entropy: the mean of the hardest k % of the cross-entropy terms.",
+		"The mean of the largest `max(1, ⌊K k / 100⌋)` terms of ce (softmax, or\n"
+		"\"none\" with C ≥ 2: one term per pixel) or bce (sigmoid, or \"none\" with\n"
+		"C = 1: one per element), K the number of valid terms in the whole batch;\n"
+		"equal terms are taken in index order (the lower flat index first). Class\n"
+		"weights multiply the terms before they are ranked. The gradient is the\n"
+		"terms' own on the selected ones, 0 elsewhere. The selection is a radix\n"
+		"select on the terms' float bits: O(n), no sort.\n"
+		"\n"
+		"Agrees with nnU-Net's `TopKLoss` (which keeps `int(K k / 100)` terms, 0 for\n"
+		"tiny inputs, and has no mask).\n"
+		"Invariant: `k = 100` is ce (bce) with reduction \"mean\".",
+		"activation = \"softmax\", k = 10", "labels",
+		sl_topk_ce_eval, sl_topk_ce_shape,
+	},
 };
 
 const sl_lossopt *sl_loss_optentry(int id, int o)
@@ -470,8 +520,18 @@ static const struct {
 
 void sl_loss_optdescs(int id, sl_optdesc *d)
 {
-	for (int o = 0; o < SL_O_COUNT; o++)
+	for (int o = 0; o < SL_O_COUNT; o++) {
 		d[o] = sl_loss_options[o];
+		if (d[o].type == SL_OT_CHANNELS && sl_loss_opttype(id, o) == SL_OT_NUMBER) {
+			/* one number in [0, 1] here (unified_focal's weight λ), not a list */
+			d[o].type = SL_OT_NUMBER;
+			d[o].lo = 0.0;
+			d[o].hi = 1.0;
+			d[o].lo_open = d[o].hi_open = 0;
+			d[o].expect = NULL;
+			d[o].def = sl_loss_default(id, o, SL_ACT_NONE);
+		}
+	}
 	for (int i = 0; i < N(own_ranges); i++)
 		if (own_ranges[i].loss == id) {
 			sl_optdesc *od = &d[own_ranges[i].opt];

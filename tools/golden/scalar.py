@@ -43,7 +43,8 @@ class Scalar:
         self.eps = float(o.get("eps", EPS_DEFAULT))
         self.inc = [not (c == 0 and C >= 2 and o.get("include_background", True) is False)
                     for c in range(C)]
-        self.w = [float(v) for v in o["weight"]] if "weight" in o else [1.0] * C
+        # class weights; a weight that is one number is not one (unified_focal's lambda)
+        self.w = [float(v) for v in o["weight"]] if isinstance(o.get("weight"), list) else [1.0] * C
         self.red = o.get("reduction", "mean")
         self._activate()
 

@@ -223,6 +223,10 @@ def selfcheck_invariants(R):
                 base = {"activation": act, "reduction": red}
                 if "refused" in registry.BY_NAME[name]["options"]["weight"]:
                     continue                       # takes no weight (generalized_dice)
+                if registry.BY_NAME[name]["options"]["weight"]["type"] != "list":
+                    continue                       # weight is one number here (unified_focal's lambda)
+                if red == "none" and not registry.BY_NAME[name].get("none_shape"):
+                    continue                       # no reduction "none" (unified_focal)
                 for wl in ([1.0, 1.0, 1.0],) + (([0.7, 0.7, 0.7],) if (red == "mean" and registry.kind(name) == "region") else ()):
                     a = torch_eval(name, x, t, m, dict(base, weight=wl))
                     b = torch_eval(name, x, t, m, base)
