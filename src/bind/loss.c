@@ -232,8 +232,6 @@ void sl_part_check(lua_State *L, const char *fn, const sl_part *p, size_t C, int
 		sl_error(L, fn, "%s has no reduction \"none\" (use \"mean\" or \"sum\")", d->name);
 	if (C && C != 1 && sl_loss_flag(id, SL_LF_C1))
 		sl_error(L, fn, "%s is binary: the input must have one channel, got C = %zu", d->name, C);
-	if (p->given & A(SL_O_IGNORE_INDEX))
-		sl_error(L, fn, "option ignore_index is not implemented yet");
 	/* alpha: a number, false or a list per class (focal), or a number alone
 	 * (tversky) */
 	if (p->given & A(SL_O_ALPHA)) {
@@ -252,6 +250,92 @@ void sl_part_check(lua_State *L, const char *fn, const sl_part *p, size_t C, int
 				sl_error(L, fn, "option alpha must be a number in [0, 1], got boolean false");
 		}
 	}
+}
+
+/* ---- ignore_index ------------------------------------------------------ */
+
+/* Is the loss (or a part of a preset) summed per pixel over the channels
+ * whatever the activation (ce)? Its mask must then be whole pixels. */
+static int pixel_level_loss(int id)
+{
+	const sl_lossdesc *d = &sl_losses[id];
+	if (d->kind == SL_KIND_PIXEL && d->comp == SL_PX_CE)
+		return 1;
+	for (int i = 0; i < d->nparts; i++)
+		if (pixel_level_loss(d->parts[i].loss))
+			return 1;
+	return 0;
+}
+
+/* A mask value that is neither 0 nor 1 (NaN included), at flat index i of
+ * the mask, as the driver would report it. */
+static _Noreturn void bad_mask_value(lua_State *L, const char *fn, const sl_tensor *m, size_t i)
+{
+	char at[160], v[64];
+	sl_error(L, fn, "mask value %s at %s is not 0 or 1", sl_numstr((double)m->data[i], v, sizeof v),
+	         sl_coordstr(m->ndim, m->shape, i, at, sizeof at));
+}
+
+/* ignore_index ii: the run's mask and target in fresh tensors (Lua-owned,
+ * pushed on the stack: nothing leaks when a check raises), so that every
+ * loss sees the ignored elements as masked and their target as 0:
+ *   mask'   = mask (or 1) where the target is not ii, 0 where it is;
+ *   target' = the target, 0 where it is ii.
+ * A label map ignores pixels: mask' is (N, 1, S...), or x's shape when the
+ * mask is. A target of x's shape ignores elements: mask' is x's shape, or
+ * (N, 1, S...) where the loss is per pixel (softmax, ce), which needs
+ * every channel of a pixel ignored or none. Everything else is left to the
+ * driver's checks: a target that is NaN, ±Inf, out of range or not an
+ * integer is not ii, and stays in target' for the driver to report (at the
+ * same coordinates: target' has the target's shape). The mask's own values
+ * are checked here, since mask' no longer holds them. */
+static void apply_ignore(lua_State *L, const char *fn, sl_tensor *x, sl_tensor *t, sl_tensor *mask,
+                         int labels, int pixlevel, float ii, sl_tensor **tout, sl_tensor **mout)
+{
+	size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1], M = x->numel / (N * C);
+	int mfull = mask && mask->numel == x->numel && C > 1;
+	int efull = mfull || (!labels && !pixlevel && C > 1);
+	int64_t shape[SL_MAXDIM];
+	memcpy(shape, x->shape, sizeof shape);
+	if (!efull)
+		shape[1] = 1;
+	sl_tensor *tc = sl_newtensor(L, fn, t->ndim, t->shape);
+	sl_tensor *mc = sl_newtensor(L, fn, x->ndim, shape);
+	const float *tv = t->data, *mv = mask ? mask->data : NULL;
+	float *to = tc->data, *mo = mc->data;
+	size_t CT = labels ? 1 : C, CM = efull ? C : 1;
+	for (size_t n = 0; n < N; n++) {
+		for (size_t c = 0; c < CT; c++)
+			for (size_t s = 0; s < M; s++) {
+				size_t i = (n * CT + c) * M + s;
+				to[i] = tv[i] == ii ? 0.0f : tv[i];
+			}
+		for (size_t c = 0; c < CM; c++)
+			for (size_t s = 0; s < M; s++) {
+				size_t im = (n * (mfull ? C : 1) + (mfull ? c : 0)) * M + s;
+				float m = mv ? mv[im] : 1.0f;
+				if (mv && m != 0.0f && m != 1.0f)
+					bad_mask_value(L, fn, mask, im);
+				/* the target's element: its label, its own, or channel 0 of a pixel */
+				size_t it = labels ? n * M + s : (n * C + (efull ? c : 0)) * M + s;
+				mo[(n * CM + c) * M + s] = tv[it] == ii ? 0.0f : m;
+			}
+		if (!labels && pixlevel && C > 1) /* per pixel: every channel ignored, or none */
+			for (size_t c = 1; c < C; c++)
+				for (size_t s = 0; s < M; s++) {
+					size_t i = (n * C + c) * M + s, i0 = n * C * M + s;
+					if ((tv[i] == ii) != (tv[i0] == ii)) {
+						char at[160], at0[160];
+						sl_error(L, fn, "option ignore_index %g marks the target at %s but not at %s: "
+						         "with activation \"softmax\" or ce, a pixel is ignored in every channel "
+						         "or in none", (double)ii,
+						         sl_coordstr(t->ndim, t->shape, tv[i] == ii ? i : i0, at, sizeof at),
+						         sl_coordstr(t->ndim, t->shape, tv[i] == ii ? i0 : i, at0, sizeof at0));
+					}
+				}
+	}
+	*tout = tc;
+	*mout = mc;
 }
 
 /* ---- shapes --------------------------------------------------------- */
@@ -458,6 +542,21 @@ void sl_eval_prepare(lua_State *L, sl_eval *ev)
 		if (!ev->mask && os[p]->mask != os[0]->mask)
 			sl_error(L, fn, "the parts of a combination must share the mask (part %d has another)",
 			         p + 1);
+		unsigned ib = A(SL_O_IGNORE_INDEX);
+		if ((os[p]->given & ib) != (os[0]->given & ib) ||
+		    ((os[0]->given & ib) && os[p]->v[SL_O_IGNORE_INDEX] != os[0]->v[SL_O_IGNORE_INDEX])) {
+			char b1[32], b2[32];
+			if (os[0]->given & ib)
+				snprintf(b1, sizeof b1, "%g", os[0]->v[SL_O_IGNORE_INDEX]);
+			else
+				snprintf(b1, sizeof b1, "none");
+			if (os[p]->given & ib)
+				snprintf(b2, sizeof b2, "%g", os[p]->v[SL_O_IGNORE_INDEX]);
+			else
+				snprintf(b2, sizeof b2, "none");
+			sl_error(L, fn, "the parts of a combination must share ignore_index (part 1: %s, part %d: %s)",
+			         b1, p + 1, b2);
+		}
 	}
 
 	/* shapes */
@@ -504,6 +603,19 @@ void sl_eval_prepare(lua_State *L, sl_eval *ev)
 			sl_error(L, fn, "option out shares storage with %s",
 			         sl_overlaps(out, x) ? "the input" : sl_overlaps(out, t) ? "the target" : "the mask");
 	}
+	/* ignore_index: the run reads a mask and target made for it (the
+	 * caller's tensors are left as they are); nothing when it is not given */
+	const float *tdata = t->data;
+	if (os[0]->given & A(SL_O_IGNORE_INDEX)) {
+		int pixlevel = act == SL_ACT_SOFTMAX;
+		for (int p = 0; p < nparts; p++)
+			pixlevel |= pixel_level_loss(os[p]->id);
+		sl_tensor *tc, *mc;
+		apply_ignore(L, fn, x, t, mask, labels, pixlevel, (float)os[0]->v[SL_O_IGNORE_INDEX], &tc, &mc);
+		tdata = tc->data;
+		mask = mc;
+		mask_full = mc->numel == x->numel && C > 1;
+	}
 	ev->out = out;
 	ev->want_grad = want_grad;
 	ev->mask = mask;
@@ -516,7 +628,7 @@ void sl_eval_prepare(lua_State *L, sl_eval *ev)
 
 	/* the run: every part's components */
 	sl_lossrun *run = &ev->run;
-	sl_loss_init(run, N, C, M, x->data, t->data, labels, act, (float)eps);
+	sl_loss_init(run, N, C, M, x->data, tdata, labels, act, (float)eps);
 	sl_lossjob *j = &run->job;
 	/* real scores with "none" when every part takes them (the Lovász hinge) */
 	j->x_real = act == SL_ACT_NONE;
