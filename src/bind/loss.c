@@ -460,6 +460,16 @@ static void add_comp(lua_State *L, const char *fn, sl_lossrun *run, const compct
 				px->alpha = (float)p->v[SL_O_ALPHA];
 			}
 		}
+		double ls = p->v[SL_O_LABEL_SMOOTHING];
+		if (ls > 0.0) {
+			/* t' = t (1 - ε) + ε/K: K = C for ce and softmax focal, 2 otherwise */
+			double K = d->comp == SL_PX_CE || p->act == SL_ACT_SOFTMAX ? (double)C : 2.0;
+			px->ls = 1;
+			px->ls_b = ls / K;
+			px->ls_a = 1.0 - ls + px->ls_b;
+			px->ls_a1 = ls * ((K - 1.0) / K);
+			px->ls_b1 = 1.0 - px->ls_b;
+		}
 		px->c0 = cc->c0;
 		px->cw = cc->cwf;
 		px->cwv = cc->cwv;

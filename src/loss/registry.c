@@ -95,12 +95,16 @@ const sl_optdesc sl_loss_options[SL_O_COUNT] = {
 #define OPTD(o, def, doc) {o, def, NODEF, -1, NULL, doc}
 #define SMOOTH(v) OPT(SL_O_SMOOTH, SL_DEFV(v))
 
-static const sl_lossopt bce_opts[] = {OPT(SL_O_POS_WEIGHT, NODEF)};
+static const sl_lossopt bce_opts[] = {OPT(SL_O_POS_WEIGHT, NODEF), OPT(SL_O_LABEL_SMOOTHING, NODEF)};
+static const sl_lossopt ce_opts[] = {
+	OPTD(SL_O_LABEL_SMOOTHING, NODEF, "targets become t (1 - eps) + eps / C (PyTorch's cross_entropy)"),
+};
 static const sl_lossopt focal_opts[] = {
 	{SL_O_ALPHA, SL_DEFV(0.25), SL_DEFFALSE, -1, NULL,
 	 "class balance: a number in [0, 1] or false with sigmoid/none; a list of one number in [0, 1] "
 	 "per class, or false, with softmax"},
 	OPTD(SL_O_GAMMA, SL_DEFV(2.0), "focusing exponent: (1 - p_t)^gamma"),
+	OPT(SL_O_LABEL_SMOOTHING, NODEF),
 };
 static const sl_lossopt dice_opts[] = {
 	SMOOTH(1.0), OPT(SL_O_SQUARED, NODEF), OPT(SL_O_COMPLEMENT, NODEF), OPT(SL_O_SOFT_LABEL, NODEF),
@@ -125,6 +129,7 @@ static const sl_lossopt sensspec_opts[] = {
 static const sl_lossopt gdice_opts[] = {
 	SMOOTH(1e-5),
 	OPT(SL_O_W_TYPE, NODEF),
+	OPT(SL_O_SOFT_LABEL, NODEF),
 	{SL_O_WEIGHT, NODEF, NODEF, -1, "generalized_dice weighs classes by w_type", NULL},
 };
 static const sl_lossopt bce_dice_opts[] = {OPT(SL_O_BCE_WEIGHT, NODEF), OPT(SL_O_DICE_WEIGHT, NODEF)};
@@ -157,7 +162,7 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 	},
 	[SL_L_CE] = {
 		"ce", "CE", "segloss.ce", SL_KIND_PIXEL, SL_PX_CE, A(SL_ACT_NONE) | A(SL_ACT_SOFTMAX), "use bce",
-		0, NULL, 0, NULL, 0, "(N, 1, S...)",
+		0, OPTS(ce_opts), NULL, 0, "(N, 1, S...)",
 		"the cross-entropy (PyTorch's cross_entropy with probability targets)",
 		"Cross-entropy over the classes, per pixel.",
 		"`ℓ = -Σ_c w_c t_c log p_c`; the mean divides by the number of valid\n"
