@@ -132,6 +132,19 @@ local cases = {
   { "dice_focal", { activation = "sigmoid" }, { 2, 1, 4, 5 }, "bin" },
   { "dice_focal", { activation = "softmax", lambda = 0.5, alpha = { 0.3, 0.3, 0.4 } }, { 2, 3, 3, 4 }, "labels" },
   { "dice_focal", { activation = "sigmoid", gamma = 1, alpha = 0.25, squared = true }, { 2, 2, 3, 4 }, "soft" },
+  -- label_smoothing, ignore_index, generalized_dice's soft_label
+  { "bce", { activation = "sigmoid", label_smoothing = 0.1 }, { 2, 2, 3, 4 }, "bin", "pix" },
+  { "bce", { activation = "none", label_smoothing = 0.2, pos_weight = "auto" }, { 2, 1, 4, 5 }, "soft" },
+  { "ce", { activation = "softmax", label_smoothing = 0.1, weight = { 1, 0.5, 2 } }, { 2, 3, 4, 4 }, "labels" },
+  { "ce", { activation = "none", label_smoothing = 0.3 }, { 2, 3, 3, 4 }, "soft" },
+  { "focal", { activation = "sigmoid", label_smoothing = 0.2 }, { 2, 2, 3, 4 }, "bin" },
+  { "focal", { activation = "softmax", label_smoothing = 0.1, gamma = 1.5 }, { 2, 3, 3, 4 }, "labels", "pix" },
+  { "focal", { activation = "none", label_smoothing = 0.1, gamma = 2 }, { 2, 1, 4, 5 }, "soft" },
+  { "generalized_dice", { activation = "sigmoid", soft_label = true }, { 2, 2, 3, 4 }, "soft" },
+  { "ce", { activation = "softmax", ignore_index = 1 }, { 2, 3, 4, 4 }, "labels", "pix" },
+  { "dice", { activation = "sigmoid", ignore_index = 0 }, { 2, 2, 3, 4 }, "bin" },
+  { "bce_dice", { activation = "sigmoid", label_smoothing = 0.1, ignore_index = 1 }, { 2, 1, 4, 5 }, "bin", "pix" },
+  { "dice_focal", { activation = "softmax", label_smoothing = 0.2, ignore_index = 2 }, { 2, 3, 3, 4 }, "labels" },
 }
 
 local H = require "helpers"
