@@ -1164,8 +1164,8 @@ void SL_SFX(sl_loss_fused)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, 
 		int single = j->npix == 1;
 		if (smx)
 			pxm = SL_PXM_GEN;
-		else if (single && p0->type == SL_PX_BCE)
-			pxm = SL_PXM_BCE;
+		else if (single && p0->type == SL_PX_BCE && !fromz)
+			pxm = SL_PXM_BCE; /* (with e^-|x| stored: a smoothed bce beside regions, GEN) */
 		else if (single && p0->type == SL_PX_FOCAL && p0->gamma == 2.0f && !fromp)
 			pxm = SL_PXM_FOCAL2;
 		else
