@@ -289,38 +289,38 @@ static _Noreturn void bad_mask_value(lua_State *L, const char *fn, const sl_tens
  * integer is not ii, and stays in target' for the driver to report (at the
  * same coordinates: target' has the target's shape). The mask's own values
  * are checked here, since mask' no longer holds them. */
+/* o[s] = a[s] == ii ? 0 : (m ? m[s] : a[s] or 1): the rows of apply_ignore,
+ * simple loops over restrict pointers that the compiler vectorizes */
+static void row_clean(const float *restrict a, float *restrict o, size_t M, float ii)
+{
+	for (size_t s = 0; s < M; s++)
+		o[s] = a[s] == ii ? 0.0f : a[s];
+}
+
+static void row_keep(const float *restrict a, const float *restrict m, float *restrict o, size_t M, float ii)
+{
+	if (m)
+		for (size_t s = 0; s < M; s++)
+			o[s] = a[s] == ii ? 0.0f : m[s];
+	else
+		for (size_t s = 0; s < M; s++)
+			o[s] = a[s] == ii ? 0.0f : 1.0f;
+}
+
 static void apply_ignore(lua_State *L, const char *fn, sl_tensor *x, sl_tensor *t, sl_tensor *mask,
                          int labels, int pixlevel, float ii, sl_tensor **tout, sl_tensor **mout)
 {
 	size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1], M = x->numel / (N * C);
 	int mfull = mask && mask->numel == x->numel && C > 1;
 	int efull = mfull || (!labels && !pixlevel && C > 1);
-	int64_t shape[SL_MAXDIM];
-	memcpy(shape, x->shape, sizeof shape);
-	if (!efull)
-		shape[1] = 1;
-	sl_tensor *tc = sl_newtensor(L, fn, t->ndim, t->shape);
-	sl_tensor *mc = sl_newtensor(L, fn, x->ndim, shape);
 	const float *tv = t->data, *mv = mask ? mask->data : NULL;
-	float *to = tc->data, *mo = mc->data;
-	size_t CT = labels ? 1 : C, CM = efull ? C : 1;
-	for (size_t n = 0; n < N; n++) {
-		for (size_t c = 0; c < CT; c++)
-			for (size_t s = 0; s < M; s++) {
-				size_t i = (n * CT + c) * M + s;
-				to[i] = tv[i] == ii ? 0.0f : tv[i];
-			}
-		for (size_t c = 0; c < CM; c++)
-			for (size_t s = 0; s < M; s++) {
-				size_t im = (n * (mfull ? C : 1) + (mfull ? c : 0)) * M + s;
-				float m = mv ? mv[im] : 1.0f;
-				if (mv && m != 0.0f && m != 1.0f)
-					bad_mask_value(L, fn, mask, im);
-				/* the target's element: its label, its own, or channel 0 of a pixel */
-				size_t it = labels ? n * M + s : (n * C + (efull ? c : 0)) * M + s;
-				mo[(n * CM + c) * M + s] = tv[it] == ii ? 0.0f : m;
-			}
-		if (!labels && pixlevel && C > 1) /* per pixel: every channel ignored, or none */
+	/* the checks first, in order (the first bad value is the error) */
+	if (mv)
+		for (size_t i = 0; i < mask->numel; i++)
+			if (mv[i] != 0.0f && mv[i] != 1.0f)
+				bad_mask_value(L, fn, mask, i);
+	if (!labels && pixlevel && C > 1) /* per pixel: every channel ignored, or none */
+		for (size_t n = 0; n < N; n++)
 			for (size_t c = 1; c < C; c++)
 				for (size_t s = 0; s < M; s++) {
 					size_t i = (n * C + c) * M + s, i0 = n * C * M + s;
@@ -333,6 +333,26 @@ static void apply_ignore(lua_State *L, const char *fn, sl_tensor *x, sl_tensor *
 						         sl_coordstr(t->ndim, t->shape, tv[i] == ii ? i0 : i, at0, sizeof at0));
 					}
 				}
+	int64_t shape[SL_MAXDIM];
+	memcpy(shape, x->shape, sizeof shape);
+	if (!efull)
+		shape[1] = 1;
+	sl_tensor *tc = sl_newtensor(L, fn, t->ndim, t->shape);
+	sl_tensor *mc = sl_newtensor(L, fn, x->ndim, shape);
+	/* then the two tensors, row by row (elementwise: the same bits for any
+	 * thread count) */
+	size_t CT = labels ? 1 : C, CM = efull ? C : 1, rows = N * (CT > CM ? CT : CM);
+	float *to = tc->data, *mo = mc->data;
+	sl_exec e = sl_getexec(L);
+	int nt = sl_exec_threads(&e, rows * M);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+	for (size_t r = 0; r < rows; r++) {
+		size_t n = r / (rows / N), c = r % (rows / N);
+		if (c < CT)
+			row_clean(tv + (n * CT + c) * M, to + (n * CT + c) * M, M, ii);
+		if (c < CM) /* the target's row: its label map, its own channel, or channel 0 */
+			row_keep(tv + (labels ? n * M : (n * C + (efull ? c : 0)) * M),
+			         mv ? mv + (mfull ? (n * C + c) * M : n * M) : NULL, mo + (n * CM + c) * M, M, ii);
 	}
 	*tout = tc;
 	*mout = mc;
