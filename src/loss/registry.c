@@ -154,7 +154,8 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 		"are computed stably from the logits; with `\"none\"` they are clamped to\n"
 		"`[eps, 1]`. `pos_weight = \"auto\"` sets `w⁺ = (Σm - Σmt) / max(Σmt, 1)`\n"
 		"over the whole batch, a constant: the weighted cross-entropy that\n"
-		"balances a rare foreground.\n"
+		"balances a rare foreground. `label_smoothing = ε` reads\n"
+		"`t (1 - ε) + ε/2` for t.\n"
 		"\n"
 		"Agrees with PyTorch's `binary_cross_entropy_with_logits` (with `pos_weight`).\n"
 		"Invariant: `focal` with `gamma = 0, alpha = false` equals it.",
@@ -169,6 +170,7 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 		"pixels, also with class weights and label maps. With\n"
 		"`include_background = false` class 0 is left out of the sum, not out of\n"
 		"the pixel count. Label maps `(N, 1, ...)` are never expanded in memory.\n"
+		"`label_smoothing = ε` reads `t (1 - ε) + ε/C` for t (PyTorch's).\n"
 		"\n"
 		"Agrees with PyTorch's `cross_entropy` with probability targets.\n"
 		"Invariant: softmax `focal` with `gamma = 0` equals it.",
@@ -266,7 +268,8 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 		"`w_c = 1/ST_c²` (`w_type = \"square\"`), `1/ST_c` (\"simple\") or 1\n"
 		"(\"uniform\"), constants (no gradient); a class with `ST_c = 0` takes the\n"
 		"largest finite weight of its sample; a sample whose classes are all\n"
-		"empty has `w = 0`. Takes no `weight` option.\n"
+		"empty has `w = 0`. Takes no `weight` option; takes `soft_label` as dice\n"
+		"does.\n"
 		"\n"
 		"Agrees with MONAI's `GeneralizedDiceLoss`.\n"
 		"Invariant: with one class and `w_type = \"uniform\"`, it is dice with the\n"

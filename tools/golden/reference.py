@@ -1,6 +1,6 @@
 """The reference implementation: every loss of docs/losses.md as PyTorch tensor
 formulas in float64, differentiated by autograd ("LOSSES.md" in the comments
-means docs/losses.md; R1-R16 are its readings).  TORCH_LOSS has one entry per
+means docs/losses.md; R1-R18 are its readings).  TORCH_LOSS has one entry per
 loss of the registry: t_<name> here, the weighted sum of a preset's parts, or
 the torch_loss of a loss's own cases module (cases/<name>.py).  Options
 arrive with the contract's defaults filled in (registry.resolve)."""
