@@ -373,7 +373,8 @@ describe("errors of the options", function()
     local t = lab:onehot(3)
     t:set(1, 2, 3, 3, -1)
     H.errors("segloss.ce: ", { "option ignore_index -1 marks the target at {1,2,3,3} but not at {1,1,3,3}",
-      "a pixel is ignored in every channel or in none" }, segloss.ce, x, t, { activation = "softmax", ignore_index = -1 })
+      "a pixel is ignored in every channel or in none" }, segloss.ce, x, t,
+      { activation = "softmax", ignore_index = -1 })
     -- sigmoid: elements, no error
     segloss.dice(x, t, { activation = "sigmoid", ignore_index = -1 })
   end)
