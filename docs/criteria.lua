@@ -44,12 +44,13 @@
 -- are computed stably from the logits; with `"none"` they are clamped to
 -- `[eps, 1]`. `pos_weight = "auto"` sets `w⁺ = (Σm - Σmt) / max(Σmt, 1)`
 -- over the whole batch, a constant: the weighted cross-entropy that
--- balances a rare foreground.
+-- balances a rare foreground. `label_smoothing = ε` reads
+-- `t (1 - ε) + ε/2` for t.
 --
 -- Agrees with PyTorch's `binary_cross_entropy_with_logits` (with `pos_weight`).
 -- Invariant: `focal` with `gamma = 0, alpha = false` equals it.
 --
--- Defaults: `pos_weight = 1`.
+-- Defaults: `pos_weight = 1`, `label_smoothing = 0`.
 -- Activations: "none", "sigmoid". Paper: Ronneberger et al. 2015 (the weighted form).
 -- @function BCE
 -- @tparam[opt] table opts the options of `segloss.bce` but `out` and `grad`
@@ -62,10 +63,12 @@
 -- pixels, also with class weights and label maps. With
 -- `include_background = false` class 0 is left out of the sum, not out of
 -- the pixel count. Label maps `(N, 1, ...)` are never expanded in memory.
+-- `label_smoothing = ε` reads `t (1 - ε) + ε/C` for t (PyTorch's).
 --
 -- Agrees with PyTorch's `cross_entropy` with probability targets.
 -- Invariant: softmax `focal` with `gamma = 0` equals it.
 --
+-- Defaults: `label_smoothing = 0`.
 -- Activations: "none", "softmax". Paper: the cross-entropy (PyTorch's cross_entropy with probability targets).
 -- @function CE
 -- @tparam[opt] table opts the options of `segloss.ce` but `out` and `grad`
@@ -84,7 +87,7 @@
 -- `FocalLoss(use_softmax = True)` (whose mean is ours divided by C).
 -- Invariant: `gamma = 0, alpha = false` gives bce (ce with softmax).
 --
--- Defaults: `alpha = 0.25` (`false` with softmax), `gamma = 2`.
+-- Defaults: `alpha = 0.25` (`false` with softmax), `gamma = 2`, `label_smoothing = 0`.
 -- Activations: "none", "sigmoid", "softmax". Paper: Lin et al. 2017.
 -- @function Focal
 -- @tparam[opt] table opts the options of `segloss.focal` but `out` and `grad`
@@ -176,13 +179,14 @@
 -- `w_c = 1/ST_c²` (`w_type = "square"`), `1/ST_c` ("simple") or 1
 -- ("uniform"), constants (no gradient); a class with `ST_c = 0` takes the
 -- largest finite weight of its sample; a sample whose classes are all
--- empty has `w = 0`. Takes no `weight` option.
+-- empty has `w = 0`. Takes no `weight` option; takes `soft_label` as dice
+-- does.
 --
 -- Agrees with MONAI's `GeneralizedDiceLoss`.
 -- Invariant: with one class and `w_type = "uniform"`, it is dice with the
 -- same smoothing on samples whose target is not empty.
 --
--- Defaults: `smooth = 1e-05`, `w_type = "square"`.
+-- Defaults: `smooth = 1e-05`, `soft_label = false`, `w_type = "square"`.
 -- Refuses `weight` (generalized_dice weighs classes by w_type).
 -- Activations: "none", "sigmoid", "softmax". Paper: Sudre et al. 2017.
 -- @function GeneralizedDice
@@ -198,7 +202,7 @@
 --
 -- Invariant: equals `bce_weight * BCE{...} + dice_weight * Dice{...}`.
 --
--- Defaults: `smooth = 1`, `pos_weight = 1`, `squared = false`, `complement = false`, `soft_label = false`, `bce_weight = 1`, `dice_weight = 1`.
+-- Defaults: `smooth = 1`, `pos_weight = 1`, `squared = false`, `complement = false`, `soft_label = false`, `bce_weight = 1`, `dice_weight = 1`, `label_smoothing = 0`.
 -- Activations: "none", "sigmoid". Paper: the Keras habit 1e-3*binary_crossentropy - dice_coef.
 -- A preset: `bce_weight` · bce + `dice_weight` · dice.
 -- @function BCEDice
@@ -215,7 +219,7 @@
 -- Agrees with MONAI's `DiceFocalLoss` for sigmoid.
 -- Invariant: equals `Dice{...} + lambda * Focal{alpha = false, ...}`.
 --
--- Defaults: `smooth = 1`, `alpha = false`, `gamma = 2`, `squared = false`, `complement = false`, `soft_label = false`, `lambda = 1`.
+-- Defaults: `smooth = 1`, `alpha = false`, `gamma = 2`, `squared = false`, `complement = false`, `soft_label = false`, `lambda = 1`, `label_smoothing = 0`.
 -- Activations: "none", "sigmoid", "softmax". Paper: MONAI's DiceFocalLoss; AnatomyNet (Zhu et al. 2019).
 -- A preset: dice + `lambda` · focal.
 -- @function DiceFocal
@@ -355,7 +359,7 @@
 -- Invariant: `beta < 1` gives `alpha (1 - beta) · BCE{pos_weight =
 -- beta/(1 - beta)} + (1 - alpha) · Dice{}`.
 --
--- Defaults: `smooth = 1`, `alpha = 0.5`, `beta = 0.5`, `squared = false`, `complement = false`, `soft_label = false`.
+-- Defaults: `smooth = 1`, `alpha = 0.5`, `beta = 0.5`, `squared = false`, `complement = false`, `soft_label = false`, `label_smoothing = 0`.
 -- Refuses `pos_weight` (combo weighs the positive term by beta).
 -- Activations: "none", "sigmoid". Paper: Taghanaki et al. 2019.
 -- A preset: `alpha` · bce (its terms weighed by `beta` and 1 - `beta`) + (1 - `alpha`) · dice.

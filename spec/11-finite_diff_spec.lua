@@ -181,6 +181,19 @@ local cases = {
   { "hausdorff_dt", { activation = "sigmoid", alpha = 1, spacing = { 1.5, 1 } }, { 2, 1, 4, 5 }, "bin" },
   { "hausdorff_dt", { activation = "softmax", include_background = true }, { 2, 3, 3, 4 }, "labels", "pix" },
   { "hausdorff_dt", { activation = "none", alpha = 3, reduction = "sum" }, { 1, 2, 2, 3, 4 }, "soft", "full" },
+  -- label_smoothing, ignore_index, generalized_dice's soft_label
+  { "bce", { activation = "sigmoid", label_smoothing = 0.1 }, { 2, 2, 3, 4 }, "bin", "pix" },
+  { "bce", { activation = "none", label_smoothing = 0.2, pos_weight = "auto" }, { 2, 1, 4, 5 }, "soft" },
+  { "ce", { activation = "softmax", label_smoothing = 0.1, weight = { 1, 0.5, 2 } }, { 2, 3, 4, 4 }, "labels" },
+  { "ce", { activation = "none", label_smoothing = 0.3 }, { 2, 3, 3, 4 }, "soft" },
+  { "focal", { activation = "sigmoid", label_smoothing = 0.2 }, { 2, 2, 3, 4 }, "bin" },
+  { "focal", { activation = "softmax", label_smoothing = 0.1, gamma = 1.5 }, { 2, 3, 3, 4 }, "labels", "pix" },
+  { "focal", { activation = "none", label_smoothing = 0.1, gamma = 2 }, { 2, 1, 4, 5 }, "soft" },
+  { "generalized_dice", { activation = "sigmoid", soft_label = true }, { 2, 2, 3, 4 }, "soft" },
+  { "ce", { activation = "softmax", ignore_index = 1 }, { 2, 3, 4, 4 }, "labels", "pix" },
+  { "dice", { activation = "sigmoid", ignore_index = 0 }, { 2, 2, 3, 4 }, "bin" },
+  { "bce_dice", { activation = "sigmoid", label_smoothing = 0.1, ignore_index = 1 }, { 2, 1, 4, 5 }, "bin", "pix" },
+  { "dice_focal", { activation = "softmax", label_smoothing = 0.2, ignore_index = 2 }, { 2, 3, 3, 4 }, "labels" },
 }
 
 local H = require "helpers"

@@ -57,6 +57,16 @@ local configs = {
   { "bce_dice", { activation = "sigmoid" } },
   { "dice_focal", { activation = "softmax" }, C = 3, lab = true },
   { "dice_focal", { activation = "sigmoid" }, mask = "pix" },
+  -- label_smoothing (in the kernels), ignore_index (a mask made by the binding)
+  { "bce", { activation = "sigmoid", label_smoothing = 0.1 }, C = 2 },
+  { "bce", { activation = "none", label_smoothing = 0.2, pos_weight = "auto" }, soft = true, mask = "pix" },
+  { "ce", { activation = "softmax", label_smoothing = 0.1, ignore_index = 0 }, C = 3, lab = true },
+  { "ce", { activation = "none", label_smoothing = 0.3 }, C = 3, soft = true },
+  { "focal", { activation = "sigmoid", label_smoothing = 0.1, ignore_index = 1 }, C = 2 },
+  { "focal", { activation = "softmax", label_smoothing = 0.2, gamma = 1 }, C = 3, lab = true, mask = "pix" },
+  { "bce_dice", { activation = "sigmoid", label_smoothing = 0.1 }, mask = "pix" },
+  { "dice_focal", { activation = "softmax", label_smoothing = 0.1, ignore_index = 2 }, C = 3, lab = true },
+  { "generalized_dice", { activation = "softmax", soft_label = true }, C = 3, soft = true },
   -- more than 64 channels: per-class arrays on the heap; softmax in scalar code
   { "ce", { activation = "softmax", weight = "ramp" }, C = 70, lab = true },
   { "dice_focal", { activation = "softmax", alpha = "half-ramp", weight = "ramp" }, C = 70, lab = true, mask = "pix" },

@@ -40,6 +40,12 @@ describe("losses and thread counts", function()
     { "generalized_dice softmax labels", "generalized_dice", 3, { activation = "softmax" } },
     { "dice_focal softmax labels", "dice_focal", 3, { activation = "softmax" } },
     { "bce_dice sigmoid", "bce_dice", 1, { activation = "sigmoid" } },
+    { "bce sigmoid label_smoothing, pos_weight auto", "bce", 1, { activation = "sigmoid", label_smoothing = 0.1,
+      pos_weight = "auto" } },
+    { "ce softmax labels label_smoothing, ignore_index", "ce", 3, { activation = "softmax", label_smoothing = 0.1,
+      ignore_index = 2 } },
+    { "focal sigmoid ignore_index, mask", "focal", 1, { activation = "sigmoid", ignore_index = 1, mask = true } },
+    { "dice softmax labels ignore_index", "dice", 3, { activation = "softmax", ignore_index = 0 } },
   }
   -- every loss of the registry: its defaults, for the one the list above lacks
   for _, d in ipairs(H.losses()) do

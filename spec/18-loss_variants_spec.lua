@@ -206,7 +206,8 @@ describe("loss kernel variants", function()
   -- every call the driver can be asked for finds its variant
   local LOSSES = {}
   for _, d in ipairs(segloss.losses()) do LOSSES[#LOSSES + 1] = d.name end
-  local EXTRA = { {}, { squared = true }, { gamma = 1.5 }, { pos_weight = "auto" }, { reduction = "sum" } }
+  local EXTRA = { {}, { squared = true }, { gamma = 1.5 }, { pos_weight = "auto" }, { reduction = "sum" },
+    { label_smoothing = 0.1 } }
   H.simd_it(it, pending, "every loss, activation, target, mask and gradient destination finds a variant", function(b)
     segloss.set_backend(b)
     local miss, ran = missed(), 0

@@ -236,8 +236,6 @@ void sl_part_check(lua_State *L, const char *fn, const sl_part *p, size_t C, int
 		sl_error(L, fn, "%s is binary: the input must have one channel, got C = %zu", d->name, C);
 	if (sl_loss_flag(id, SL_LF_BETA01) && p->v[SL_O_BETA] > 1.0)
 		sl_error(L, fn, "option beta must be a number in [0, 1], got %g", p->v[SL_O_BETA]);
-	if (p->given & A(SL_O_IGNORE_INDEX))
-		sl_error(L, fn, "option ignore_index is not implemented yet");
 	/* alpha: a number, false or a list per class (focal), or a number alone
 	 * (tversky) */
 	if (p->given & A(SL_O_ALPHA)) {
@@ -256,6 +254,112 @@ void sl_part_check(lua_State *L, const char *fn, const sl_part *p, size_t C, int
 				sl_error(L, fn, "option alpha must be a number in [0, 1], got boolean false");
 		}
 	}
+}
+
+/* ---- ignore_index ------------------------------------------------------ */
+
+/* Is the loss (or a part of a preset) summed per pixel over the channels
+ * whatever the activation (ce)? Its mask must then be whole pixels. */
+static int pixel_level_loss(int id)
+{
+	const sl_lossdesc *d = &sl_losses[id];
+	if (d->kind == SL_KIND_PIXEL && d->comp == SL_PX_CE)
+		return 1;
+	for (int i = 0; i < d->nparts; i++)
+		if (pixel_level_loss(d->parts[i].loss))
+			return 1;
+	return 0;
+}
+
+/* A mask value that is neither 0 nor 1 (NaN included), at flat index i of
+ * the mask, as the driver would report it. */
+static _Noreturn void bad_mask_value(lua_State *L, const char *fn, const sl_tensor *m, size_t i)
+{
+	char at[160], v[64];
+	sl_error(L, fn, "mask value %s at %s is not 0 or 1", sl_numstr((double)m->data[i], v, sizeof v),
+	         sl_coordstr(m->ndim, m->shape, i, at, sizeof at));
+}
+
+/* ignore_index ii: the run's mask and target in fresh tensors (Lua-owned,
+ * pushed on the stack: nothing leaks when a check raises), so that every
+ * loss sees the ignored elements as masked and their target as 0:
+ *   mask'   = mask (or 1) where the target is not ii, 0 where it is;
+ *   target' = the target, 0 where it is ii.
+ * A label map ignores pixels: mask' is (N, 1, S...), or x's shape when the
+ * mask is. A target of x's shape ignores elements: mask' is x's shape, or
+ * (N, 1, S...) where the loss is per pixel (softmax, ce), which needs
+ * every channel of a pixel ignored or none. Everything else is left to the
+ * driver's checks: a target that is NaN, ±Inf, out of range or not an
+ * integer is not ii, and stays in target' for the driver to report (at the
+ * same coordinates: target' has the target's shape). The mask's own values
+ * are checked here, since mask' no longer holds them. */
+/* o[s] = a[s] == ii ? 0 : (m ? m[s] : a[s] or 1): the rows of apply_ignore,
+ * simple loops over restrict pointers that the compiler vectorizes */
+static void row_clean(const float *restrict a, float *restrict o, size_t M, float ii)
+{
+	for (size_t s = 0; s < M; s++)
+		o[s] = a[s] == ii ? 0.0f : a[s];
+}
+
+static void row_keep(const float *restrict a, const float *restrict m, float *restrict o, size_t M, float ii)
+{
+	if (m)
+		for (size_t s = 0; s < M; s++)
+			o[s] = a[s] == ii ? 0.0f : m[s];
+	else
+		for (size_t s = 0; s < M; s++)
+			o[s] = a[s] == ii ? 0.0f : 1.0f;
+}
+
+static void apply_ignore(lua_State *L, const char *fn, sl_tensor *x, sl_tensor *t, sl_tensor *mask,
+                         int labels, int pixlevel, float ii, sl_tensor **tout, sl_tensor **mout)
+{
+	size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1], M = x->numel / (N * C);
+	int mfull = mask && mask->numel == x->numel && C > 1;
+	int efull = mfull || (!labels && !pixlevel && C > 1);
+	const float *tv = t->data, *mv = mask ? mask->data : NULL;
+	/* the checks first, in order (the first bad value is the error) */
+	if (mv)
+		for (size_t i = 0; i < mask->numel; i++)
+			if (mv[i] != 0.0f && mv[i] != 1.0f)
+				bad_mask_value(L, fn, mask, i);
+	if (!labels && pixlevel && C > 1) /* per pixel: every channel ignored, or none */
+		for (size_t n = 0; n < N; n++)
+			for (size_t c = 1; c < C; c++)
+				for (size_t s = 0; s < M; s++) {
+					size_t i = (n * C + c) * M + s, i0 = n * C * M + s;
+					if ((tv[i] == ii) != (tv[i0] == ii)) {
+						char at[160], at0[160];
+						sl_error(L, fn, "option ignore_index %g marks the target at %s but not at %s: "
+						         "with activation \"softmax\" or ce, a pixel is ignored in every channel "
+						         "or in none", (double)ii,
+						         sl_coordstr(t->ndim, t->shape, tv[i] == ii ? i : i0, at, sizeof at),
+						         sl_coordstr(t->ndim, t->shape, tv[i] == ii ? i0 : i, at0, sizeof at0));
+					}
+				}
+	int64_t shape[SL_MAXDIM];
+	memcpy(shape, x->shape, sizeof shape);
+	if (!efull)
+		shape[1] = 1;
+	sl_tensor *tc = sl_newtensor(L, fn, t->ndim, t->shape);
+	sl_tensor *mc = sl_newtensor(L, fn, x->ndim, shape);
+	/* then the two tensors, row by row (elementwise: the same bits for any
+	 * thread count) */
+	size_t CT = labels ? 1 : C, CM = efull ? C : 1, rows = N * (CT > CM ? CT : CM);
+	float *to = tc->data, *mo = mc->data;
+	sl_exec e = sl_getexec(L);
+	int nt = sl_exec_threads(&e, rows * M);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+	for (size_t r = 0; r < rows; r++) {
+		size_t n = r / (rows / N), c = r % (rows / N);
+		if (c < CT)
+			row_clean(tv + (n * CT + c) * M, to + (n * CT + c) * M, M, ii);
+		if (c < CM) /* the target's row: its label map, its own channel, or channel 0 */
+			row_keep(tv + (labels ? n * M : (n * C + (efull ? c : 0)) * M),
+			         mv ? mv + (mfull ? (n * C + c) * M : n * M) : NULL, mo + (n * CM + c) * M, M, ii);
+	}
+	*tout = tc;
+	*mout = mc;
 }
 
 /* ---- shapes --------------------------------------------------------- */
@@ -389,6 +493,16 @@ static void add_comp(lua_State *L, const char *fn, sl_lossrun *run, const compct
 				px->alpha = (float)p->v[SL_O_ALPHA];
 			}
 		}
+		double ls = p->v[SL_O_LABEL_SMOOTHING];
+		if (ls > 0.0) {
+			/* t' = t (1 - ε) + ε/K: K = C for ce and softmax focal, 2 otherwise */
+			double K = d->comp == SL_PX_CE || p->act == SL_ACT_SOFTMAX ? (double)C : 2.0;
+			px->ls = 1;
+			px->ls_b = ls / K;
+			px->ls_a = 1.0 - ls + px->ls_b;
+			px->ls_a1 = ls * ((K - 1.0) / K);
+			px->ls_b1 = 1.0 - px->ls_b;
+		}
 		px->c0 = cc->c0;
 		px->cw = cc->cwf;
 		px->cwv = cc->cwv;
@@ -471,6 +585,21 @@ void sl_eval_prepare(lua_State *L, sl_eval *ev)
 		if (!ev->mask && os[p]->mask != os[0]->mask)
 			sl_error(L, fn, "the parts of a combination must share the mask (part %d has another)",
 			         p + 1);
+		unsigned ib = A(SL_O_IGNORE_INDEX);
+		if ((os[p]->given & ib) != (os[0]->given & ib) ||
+		    ((os[0]->given & ib) && os[p]->v[SL_O_IGNORE_INDEX] != os[0]->v[SL_O_IGNORE_INDEX])) {
+			char b1[32], b2[32];
+			if (os[0]->given & ib)
+				snprintf(b1, sizeof b1, "%g", os[0]->v[SL_O_IGNORE_INDEX]);
+			else
+				snprintf(b1, sizeof b1, "none");
+			if (os[p]->given & ib)
+				snprintf(b2, sizeof b2, "%g", os[p]->v[SL_O_IGNORE_INDEX]);
+			else
+				snprintf(b2, sizeof b2, "none");
+			sl_error(L, fn, "the parts of a combination must share ignore_index (part 1: %s, part %d: %s)",
+			         b1, p + 1, b2);
+		}
 	}
 
 	/* shapes */
@@ -517,6 +646,19 @@ void sl_eval_prepare(lua_State *L, sl_eval *ev)
 			sl_error(L, fn, "option out shares storage with %s",
 			         sl_overlaps(out, x) ? "the input" : sl_overlaps(out, t) ? "the target" : "the mask");
 	}
+	/* ignore_index: the run reads a mask and target made for it (the
+	 * caller's tensors are left as they are); nothing when it is not given */
+	const float *tdata = t->data;
+	if (os[0]->given & A(SL_O_IGNORE_INDEX)) {
+		int pixlevel = act == SL_ACT_SOFTMAX;
+		for (int p = 0; p < nparts; p++)
+			pixlevel |= pixel_level_loss(os[p]->id);
+		sl_tensor *tc, *mc;
+		apply_ignore(L, fn, x, t, mask, labels, pixlevel, (float)os[0]->v[SL_O_IGNORE_INDEX], &tc, &mc);
+		tdata = tc->data;
+		mask = mc;
+		mask_full = mc->numel == x->numel && C > 1;
+	}
 	ev->out = out;
 	ev->want_grad = want_grad;
 	ev->mask = mask;
@@ -529,7 +671,7 @@ void sl_eval_prepare(lua_State *L, sl_eval *ev)
 
 	/* the run: every part's components */
 	sl_lossrun *run = &ev->run;
-	sl_loss_init(run, N, C, M, x->data, t->data, labels, act, (float)eps);
+	sl_loss_init(run, N, C, M, x->data, tdata, labels, act, (float)eps);
 	sl_lossjob *j = &run->job;
 	/* real scores with "none" when every part takes them (the Lovász hinge) */
 	j->x_real = act == SL_ACT_NONE;

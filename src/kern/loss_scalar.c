@@ -208,23 +208,29 @@ static void fused_elementwise(const sl_lossjob *j, size_t n, size_t s0, size_t s
 				if ((int)c < px->c0 || m == 0.0)
 					continue;
 				double w = px->cw ? (double)px->cw[c] : 1.0, l, dl;
+				/* the part's target: t, or smoothed (label_smoothing) */
+				double tt = t, ot = 1.0 - t;
+				if (px->ls) {
+					tt = px->ls_a * t + px->ls_b * (1.0 - t);
+					ot = px->ls_a1 * t + px->ls_b1 * (1.0 - t);
+				}
 				if (px->type == SL_PX_BCE) {
 					double pw = (double)px->pos_weight, nw = (double)px->neg_weight;
-					l = -(pw * t * lp + nw * (1.0 - t) * lq);
-					dl = -(pw * t * dlp + nw * (1.0 - t) * dlq);
+					l = -(pw * tt * lp + nw * ot * lq);
+					dl = -(pw * tt * dlp + nw * ot * dlq);
 				} else if (px->type == SL_PX_CE) {
-					l = -t * lp;
-					dl = -t * dlp;
+					l = -tt * lp;
+					dl = -tt * dlp;
 				} else {
-					double Q = t * q + (1.0 - t) * p, Qg, dQg;
+					double Q = tt * q + ot * p, Qg, dQg;
 					double at = px->alpha_on
-					                ? (double)px->alpha * t + (1.0 - (double)px->alpha) * (1.0 - t)
+					                ? (double)px->alpha * tt + (1.0 - (double)px->alpha) * ot
 					                : 1.0;
-					double b = -(t * lp + (1.0 - t) * lq);
-					double db = -(t * dlp + (1.0 - t) * dlq);
+					double b = -(tt * lp + ot * lq);
+					double db = -(tt * dlp + ot * dlq);
 					focal_pow(Q, (double)px->gamma, &Qg, &dQg);
 					l = at * Qg * b;
-					dl = at * (dQg * (1.0 - 2.0 * t) * dpdx * b + Qg * db);
+					dl = at * (dQg * (1.0 - 2.0 * tt) * dpdx * b + Qg * db);
 				}
 				if (!j->p_in_out)
 					vals[pi] += w * m * l;
@@ -297,18 +303,20 @@ static void fused_softmax(const sl_lossjob *j, size_t n, size_t s0, size_t s1, d
 				hc = mpix * p[c] * region_gp(j, j->coef + (n * C + c) * (size_t)nk, p[c], t);
 			for (int pi = 0; pi < j->npix; pi++) {
 				const sl_pixk *px = &j->pix[pi];
-				if ((int)c < px->c0 || mpix == 0.0 || t == 0.0)
+				/* the part's target: t, or smoothed (label_smoothing) */
+				double tt = px->ls ? px->ls_a * t + px->ls_b * (1.0 - t) : t;
+				if ((int)c < px->c0 || mpix == 0.0 || tt == 0.0)
 					continue;
 				double w = px->cw ? (double)px->cw[c] : 1.0;
 				double wv = px->cwv ? (double)px->cwv[c] : 1.0, l, hl;
 				if (px->type == SL_PX_CE) {
-					l = -t * lp[c];
-					hl = -t;
+					l = -tt * lp[c];
+					hl = -tt;
 				} else {
 					double Qg, dQg;
 					focal_pow(q[c], (double)px->gamma, &Qg, &dQg);
-					l = -t * Qg * lp[c];
-					hl = -t * (Qg - dQg * p[c] * lp[c]);
+					l = -tt * Qg * lp[c];
+					hl = -tt * (Qg - dQg * p[c] * lp[c]);
 				}
 				lsum[pi] += w * l;
 				lsumv[pi] += wv * l;

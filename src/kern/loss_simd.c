@@ -551,7 +551,8 @@ typedef struct pixrow {
 	vf pw, nw;     /* bce pos_weight, neg_weight */
 	vf al, al1;    /* focal alpha_t = al t + al1 (1 - t) */
 	float g;
-	int gi, type;
+	float la, lb, la1, lb1; /* label_smoothing: t' = la t + lb (1 - t), 1 - t' = la1 t + lb1 (1 - t) */
+	int gi, type, ls;
 } pixrow;
 
 static inline void pixrow_init(pixrow *pr, const sl_pixk *px, size_t c)
@@ -563,6 +564,11 @@ static inline void pixrow_init(pixrow *pr, const sl_pixk *px, size_t c)
 	pr->nw = vf_set1(px->neg_weight);
 	pr->al = vf_set1(px->alpha_on ? px->alpha : 1.0f);
 	pr->al1 = vf_set1(px->alpha_on ? 1.0f - px->alpha : 1.0f);
+	pr->ls = px->ls;
+	pr->la = (float)px->ls_a;
+	pr->lb = (float)px->ls_b;
+	pr->la1 = (float)px->ls_a1;
+	pr->lb1 = (float)px->ls_b1;
 	pr->g = px->gamma;
 	float gf = px->gamma;
 	pr->gi = gf <= 4.0f && gf == (float)(int)gf ? (int)gf : -1;
@@ -709,13 +715,17 @@ fused_ew_vec(const pixrow *prs, int npix, int active, const float *k, int kfull,
 		if (PXM == SL_PXM_GEN && !(active & (1 << i)))
 			continue;
 		const pixrow *pr = &prs[i];
-		vf l, g;
+		vf l, g, ti = t, oi = omt;
+		if (pr->ls) { /* label_smoothing: the part's own target */
+			ti = vf_fma(t, vf_set1(pr->la), vf_mul(omt, vf_set1(pr->lb)));
+			oi = vf_fma(t, vf_set1(pr->la1), vf_mul(omt, vf_set1(pr->lb1)));
+		}
 		if (PXM == SL_PXM_BCE)
-			pix_term(pr, SL_PX_BCE, -1, t, omt, p, q, dpdx, sp, lp, lq, dlp, dlq, &l, &g, ACT);
+			pix_term(pr, SL_PX_BCE, -1, ti, oi, p, q, dpdx, sp, lp, lq, dlp, dlq, &l, &g, ACT);
 		else if (PXM == SL_PXM_FOCAL2)
-			pix_term(pr, SL_PX_FOCAL, 2, t, omt, p, q, dpdx, sp, lp, lq, dlp, dlq, &l, &g, ACT);
+			pix_term(pr, SL_PX_FOCAL, 2, ti, oi, p, q, dpdx, sp, lp, lq, dlp, dlq, &l, &g, ACT);
 		else
-			pix_term(pr, pr->type, pr->gi, t, omt, p, q, dpdx, sp, lp, lq, dlp, dlq, &l, &g,
+			pix_term(pr, pr->type, pr->gi, ti, oi, p, q, dpdx, sp, lp, lq, dlp, dlq, &l, &g,
 			         ACT);
 		vf swm = HASM ? vf_mul(pr->sw, m) : pr->sw;
 		if (!FROMP) { /* with p from the statistics pass, bce's value came from there */
@@ -936,15 +946,17 @@ fused_sm_vec(const sl_lossjob *j, const pixrow *prs, int npix, size_t n, size_t 
 				const pixrow *pr = &prs[c * SL_MAXPIX + (size_t)i];
 				if ((int)c < j->pix[i].c0)
 					continue;
-				vf l, hl;
+				vf l, hl, ti = t;
+				if (pr->ls) /* label_smoothing: the part's own target */
+					ti = vf_fma(t, vf_set1(pr->la), vf_mul(vf_sub(one, t), vf_set1(pr->lb)));
 				if (pr->type == SL_PX_CE) {
-					l = vf_sub(zero, vf_mul(t, lp));
-					hl = vf_sub(zero, t);
+					l = vf_sub(zero, vf_mul(ti, lp));
+					hl = vf_sub(zero, ti);
 				} else {
 					vf Qg, dQg;
 					v_focal_pow(pre[c], pr->g, pr->gi, &Qg, &dQg);
-					l = vf_sub(zero, vf_mul(t, vf_mul(Qg, lp)));
-					hl = vf_sub(zero, vf_mul(t, vf_sub(Qg, vf_mul(dQg, vf_mul(pb[c], lp)))));
+					l = vf_sub(zero, vf_mul(ti, vf_mul(Qg, lp)));
+					hl = vf_sub(zero, vf_mul(ti, vf_sub(Qg, vf_mul(dQg, vf_mul(pb[c], lp)))));
 				}
 				vf wm = HASM ? vf_mul(pr->w, m) : pr->w;
 				vf swm = HASM ? vf_mul(pr->sw, m) : pr->sw;
@@ -1155,8 +1167,8 @@ void SL_SFX(sl_loss_fused)(const sl_lossjob *j, size_t n, size_t s0, size_t s1, 
 		int single = j->npix == 1;
 		if (smx)
 			pxm = SL_PXM_GEN;
-		else if (single && p0->type == SL_PX_BCE)
-			pxm = SL_PXM_BCE;
+		else if (single && p0->type == SL_PX_BCE && !fromz)
+			pxm = SL_PXM_BCE; /* (with e^-|x| stored: a smoothed bce beside regions, GEN) */
 		else if (single && p0->type == SL_PX_FOCAL && p0->gamma == 2.0f && !fromp)
 			pxm = SL_PXM_FOCAL2;
 		else

@@ -323,7 +323,8 @@ static int run_parts(const sl_exec *e, sl_lossrun *run)
 	 * one exponential per element for bce + region parts together. */
 	int all_bce = j->npix > 0 && j->act == SL_ACT_SIGMOID;
 	for (int i = 0; i < j->npix; i++)
-		all_bce &= j->pix[i].type == SL_PX_BCE && run->pm[i].reduction != SL_RED_NONE;
+		all_bce &= j->pix[i].type == SL_PX_BCE && run->pm[i].reduction != SL_RED_NONE &&
+		           !j->pix[i].ls; /* the statistics hold sums over t, not t' */
 	j->p_in_out = j->need_stats && (j->npix == 0 || all_bce) && run->want_grad &&
 	              !run->out_user && j->act != SL_ACT_NONE && !run->stats_only && !j->accumulate;
 	j->bce_stats = j->p_in_out && all_bce;

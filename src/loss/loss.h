@@ -80,6 +80,11 @@ typedef struct sl_pixk {
 	                      softmax focal; NULL = 1 */
 	const float *cwv;  /* the factor for values of reduction "none" (unweighted:
 	                      alpha_c for softmax focal), NULL = 1 */
+	/* label_smoothing: the part reads t' = ls_a t + ls_b (1 - t) and
+	 * 1 - t' = ls_a1 t + ls_b1 (1 - t) instead of t (each a mix of its values
+	 * at t = 1 and t = 0, computed without cancellation); ls = 0: t itself */
+	int ls;
+	double ls_a, ls_b, ls_a1, ls_b1;
 } sl_pixk;
 
 /* Where the kernels report the first bad input element they meet. */

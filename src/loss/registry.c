@@ -96,12 +96,16 @@ const sl_optdesc sl_loss_options[SL_O_COUNT] = {
 #define OPTD(o, def, doc) {o, def, NODEF, -1, NULL, doc}
 #define SMOOTH(v) OPT(SL_O_SMOOTH, SL_DEFV(v))
 
-static const sl_lossopt bce_opts[] = {OPT(SL_O_POS_WEIGHT, NODEF)};
+static const sl_lossopt bce_opts[] = {OPT(SL_O_POS_WEIGHT, NODEF), OPT(SL_O_LABEL_SMOOTHING, NODEF)};
+static const sl_lossopt ce_opts[] = {
+	OPTD(SL_O_LABEL_SMOOTHING, NODEF, "targets become t (1 - eps) + eps / C (PyTorch's cross_entropy)"),
+};
 static const sl_lossopt focal_opts[] = {
 	{SL_O_ALPHA, SL_DEFV(0.25), SL_DEFFALSE, -1, NULL,
 	 "class balance: a number in [0, 1] or false with sigmoid/none; a list of one number in [0, 1] "
 	 "per class, or false, with softmax"},
 	OPTD(SL_O_GAMMA, SL_DEFV(2.0), "focusing exponent: (1 - p_t)^gamma"),
+	OPT(SL_O_LABEL_SMOOTHING, NODEF),
 };
 static const sl_lossopt dice_opts[] = {
 	SMOOTH(1.0), OPT(SL_O_SQUARED, NODEF), OPT(SL_O_COMPLEMENT, NODEF), OPT(SL_O_SOFT_LABEL, NODEF),
@@ -126,6 +130,7 @@ static const sl_lossopt sensspec_opts[] = {
 static const sl_lossopt gdice_opts[] = {
 	SMOOTH(1e-5),
 	OPT(SL_O_W_TYPE, NODEF),
+	OPT(SL_O_SOFT_LABEL, NODEF),
 	{SL_O_WEIGHT, NODEF, NODEF, -1, "generalized_dice weighs classes by w_type", NULL},
 };
 static const sl_lossopt bce_dice_opts[] = {OPT(SL_O_BCE_WEIGHT, NODEF), OPT(SL_O_DICE_WEIGHT, NODEF)};
@@ -187,7 +192,8 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 		"are computed stably from the logits; with `\"none\"` they are clamped to\n"
 		"`[eps, 1]`. `pos_weight = \"auto\"` sets `w⁺ = (Σm - Σmt) / max(Σmt, 1)`\n"
 		"over the whole batch, a constant: the weighted cross-entropy that\n"
-		"balances a rare foreground.\n"
+		"balances a rare foreground. `label_smoothing = ε` reads\n"
+		"`t (1 - ε) + ε/2` for t.\n"
 		"\n"
 		"Agrees with PyTorch's `binary_cross_entropy_with_logits` (with `pos_weight`).\n"
 		"Invariant: `focal` with `gamma = 0, alpha = false` equals it.",
@@ -195,13 +201,14 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 	},
 	[SL_L_CE] = {
 		"ce", "CE", "segloss.ce", SL_KIND_PIXEL, SL_PX_CE, A(SL_ACT_NONE) | A(SL_ACT_SOFTMAX), "use bce",
-		0, NULL, 0, NULL, 0, "(N, 1, S...)",
+		0, OPTS(ce_opts), NULL, 0, "(N, 1, S...)",
 		"the cross-entropy (PyTorch's cross_entropy with probability targets)",
 		"Cross-entropy over the classes, per pixel.",
 		"`ℓ = -Σ_c w_c t_c log p_c`; the mean divides by the number of valid\n"
 		"pixels, also with class weights and label maps. With\n"
 		"`include_background = false` class 0 is left out of the sum, not out of\n"
 		"the pixel count. Label maps `(N, 1, ...)` are never expanded in memory.\n"
+		"`label_smoothing = ε` reads `t (1 - ε) + ε/C` for t (PyTorch's).\n"
 		"\n"
 		"Agrees with PyTorch's `cross_entropy` with probability targets.\n"
 		"Invariant: softmax `focal` with `gamma = 0` equals it.",
@@ -299,7 +306,8 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 		"`w_c = 1/ST_c²` (`w_type = \"square\"`), `1/ST_c` (\"simple\") or 1\n"
 		"(\"uniform\"), constants (no gradient); a class with `ST_c = 0` takes the\n"
 		"largest finite weight of its sample; a sample whose classes are all\n"
-		"empty has `w = 0`. Takes no `weight` option.\n"
+		"empty has `w = 0`. Takes no `weight` option; takes `soft_label` as dice\n"
+		"does.\n"
 		"\n"
 		"Agrees with MONAI's `GeneralizedDiceLoss`.\n"
 		"Invariant: with one class and `w_type = \"uniform\"`, it is dice with the\n"

@@ -22,7 +22,7 @@ are computed in float64 from those exact values.  Outputs use '%.17g'.
 Re-running produces byte-identical files.
 
 Where the formulas leave room, this package makes the choices listed as the
-readings R1-R16 in docs/losses.md (section "Readings R1-R16: where the formulas
+readings R1-R18 in docs/losses.md (section "Readings R1-R18: where the formulas
 leave room"); the comments refer to them by number, and the C code makes the
 same choices for the golden tests to pass.  "LOSSES.md" in the comments means
 docs/losses.md.

@@ -207,3 +207,59 @@ def both(*fs):
 
 # -- shorthands for the case lists ---------------------------------------------
 SIG, SMX, NON = "sigmoid", "softmax", "none"
+
+
+# -- ignore_index: a family of cases for every loss of the registry ------------
+def plant_ignored(value, frac=0.25):
+    """Sets the target of about frac of the pixels to value (every channel of
+    a pixel: valid for every loss, the per-pixel ones included); the first
+    pixel of each sample stays, so that no sample is ignored whole."""
+    def f(c):
+        N = c.t.shape[0]
+        sp = c.t.shape[2:]
+        sel = c.R.random((N,) + sp) < frac
+        sel.reshape(N, -1)[:, 0] = False
+        for n in range(N):
+            c.t[n][:, sel[n]] = np.float32(value)
+    return f
+
+
+def plant_elements(value, frac=0.2):
+    """Sets about frac of the target's elements (single elements, not whole
+    pixels) to value."""
+    def f(c):
+        sel = c.R.random(c.t.shape) < frac
+        sel.reshape(-1)[0] = False
+        c.t[sel] = np.float32(value)
+    return f
+
+
+IGNORE_LABEL, IGNORE_DENSE = 255, -1
+
+
+def ignore_family(name, base):
+    """ignore_index cases derived from a loss's own list (its first case with a
+    label map, its first with a target of x's shape): the same inputs, about a
+    quarter of the pixels set to ignore_index (255 for a label map, -1 for a
+    target of x's shape, both outside the target's range), and with a mask
+    and reduction "none" (or "sum" where the loss has no "none")."""
+    from . import registry
+    has_none = registry.BY_NAME[name].get("none_shape") is not None
+    out = []
+    for kind, value in (("labels", IGNORE_LABEL), ("dense", IGNORE_DENSE)):
+        pick = [c for c in base if (c.target == "labels") == (kind == "labels")]
+        if not pick:
+            continue
+        b = pick[0]
+        for variant in ("", "-mask"):
+            opts = dict(b.opts, ignore_index=value)
+            mask = b.mask
+            if variant:
+                mask = mask or "pix"
+                opts["reduction"] = "none" if has_none else "sum"
+            note = "ignore_index %d on about 1/4 of the pixels of case %s%s" % (
+                value, b.slug, ", with a mask and reduction %s" % opts["reduction"] if variant else "")
+            out.append(Case("ignore-%s%s" % (kind, variant), note, opts, b.shape, target=b.target, mask=mask,
+                            xkind=b.xkind, edits=list(b.edits) + [plant_ignored(value)], xscale=b.xscale,
+                            tfrac=b.tfrac, mfrac=b.mfrac))
+    return out

@@ -1,6 +1,6 @@
 """The reference implementation: every loss of docs/losses.md as PyTorch tensor
 formulas in float64, differentiated by autograd ("LOSSES.md" in the comments
-means docs/losses.md; R1-R16 are its readings).  TORCH_LOSS has one entry per
+means docs/losses.md; R1-R18 are its readings).  TORCH_LOSS has one entry per
 loss of the registry: t_<name> here, the weighted sum of a preset's parts, or
 the torch_loss of a loss's own cases module (cases/<name>.py).  Options
 arrive with the contract's defaults filled in (registry.resolve)."""
@@ -182,6 +182,13 @@ def reduce_regions(L_of, st, inc, w, reduction):
     return total / den if den.item() > 0 else total * 0.0
 
 
+def smoothed(t, o, K):
+    """label_smoothing e: the target t (1 - e) + e / K of a pixel loss (PyTorch's
+    cross_entropy(label_smoothing=e) with K = C); t itself when e = 0."""
+    e = float(opt(o, "label_smoothing", 0.0))
+    return t if e == 0.0 else t * (1.0 - e) + e / K
+
+
 # ---------------------------------------------------------------------------
 # The losses (torch, float64)
 # ---------------------------------------------------------------------------
@@ -197,6 +204,7 @@ def t_bce(x, t, m, o):
         m_tot = valid.sum().item()
         pw = (m_tot - s_t) / max(s_t, 1.0)
     pw = float(pw)
+    t = smoothed(t, o, 2.0)       # after pos_weight "auto", which counts the target as given
     ell = -(pw * t * a.logp + (1.0 - t) * a.logq)
     return reduce_elements(ell, valid, bcast(w, x), opt(o, "reduction", "mean"))
 
@@ -206,6 +214,7 @@ def t_ce(x, t, m, o):
     check(act in ("none", "softmax") and x.shape[1] >= 2, "ce activation / C")
     a = Act(x, act, float(opt(o, "eps", EPS_DEFAULT)))
     inc, w = class_vectors(x, o)
+    t = smoothed(t, o, float(x.shape[1]))
     term = -(t * a.logp)
     ell_w = (bcast(inc * w, x) * term).sum(dim=1, keepdim=True)
     ell_u = (bcast(inc, x) * term).sum(dim=1, keepdim=True)
@@ -219,6 +228,7 @@ def t_focal(x, t, m, o, alpha_default=None):
     gamma = float(opt(o, "gamma", 2.0))
     red = opt(o, "reduction", "mean")
     C = x.shape[1]
+    t = smoothed(t, o, float(C) if act == "softmax" else 2.0)
     if act == "softmax":
         alpha = opt(o, "alpha", False if alpha_default is None else alpha_default)
         if alpha is False:
@@ -351,7 +361,7 @@ def t_generalized_dice(x, t, m, o):
     act = opt(o, "activation", "none")
     a = Act(x, act, float(opt(o, "eps", EPS_DEFAULT)))
     inc, _ = class_vectors(x, o)
-    st = region_stats(a.p, t, m, bool(opt(o, "batch", False)), False)
+    st = region_stats(a.p, t, m, bool(opt(o, "batch", False)), bool(opt(o, "soft_label", False)))
     snr, sdr = smooth_pair(o, default_smooth("generalized_dice"))
     wts = gdice_weights(st["ST"], inc, opt(o, "w_type", "square"))
     num = 2.0 * (wts * st["TP"]).sum(dim=1) + snr
@@ -419,12 +429,31 @@ def validate_opts(name, o, x_shape, t_shape, mask_shape):
           "target shape")
 
 
+def ignore(x, t_raw, m_raw, ii):
+    """ignore_index ii (docs/losses.md): elements of the target equal to ii take
+    no part, as if masked, and their target reads 0. A label map (N, 1, S...)
+    ignores pixels; a target of x's shape ignores elements. Returns the target
+    and the mask (None: none) the loss then sees."""
+    ign = t_raw == float(ii)
+    keep = (~ign).to(DT)
+    if m_raw is None:
+        m = keep
+    elif tuple(m_raw.shape) == tuple(keep.shape) or m_raw.shape[1] == 1:
+        m = m_raw * keep                    # same shape, or a (N,1,S) mask on a label map
+    else:
+        m = m_raw * keep.expand_as(m_raw)   # a mask of x's shape on a label map
+    return torch.where(ign, torch.zeros_like(t_raw), t_raw), m
+
+
 def torch_eval(name, x_np, t_np, m_np, o):
     """Returns (loss, grad): loss a float or an ndarray ("none"), grad an ndarray or None."""
     validate_opts(name, o, x_np.shape, t_np.shape, None if m_np is None else m_np.shape)
     x = torch.tensor(x_np.astype(np.float64), dtype=DT, requires_grad=True)
     t_raw = torch.tensor(t_np.astype(np.float64), dtype=DT)
     m_raw = None if m_np is None else torch.tensor(m_np.astype(np.float64), dtype=DT)
+    if "ignore_index" in o:
+        t_raw, m_raw = ignore(x, t_raw, m_raw, o["ignore_index"])
+        o = {k: v for k, v in o.items() if k != "ignore_index"}
     t = expand_target(x, t_raw)
     m = expand_mask(x, m_raw)
     loss = TORCH_LOSS[name](x, t, m, registry.resolve(name, o))

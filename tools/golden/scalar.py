@@ -29,15 +29,28 @@ class Scalar:
         else:
             T = np.zeros((N, C, Msp))
             lab = t.reshape(N, Msp)
+            ii = o.get("ignore_index")
             for n in range(N):
                 for s in range(Msp):
-                    T[n, int(lab[n, s]), s] = 1.0
+                    if ii is None or lab[n, s] != float(ii):
+                        T[n, int(lab[n, s]), s] = 1.0
         W = np.ones((N, C, Msp))
         if mask is not None:
             mk = mask.astype(np.float64).reshape(N, mask.shape[1], Msp)
             for n in range(N):
                 for c in range(C):
                     W[n, c] = mk[n, 0 if mask.shape[1] == 1 else c]
+        if "ignore_index" in o:
+            # elements whose target is ignore_index: weight 0 and target 0; a
+            # label map marks every channel of its pixel
+            ii = float(o["ignore_index"])
+            raw = t.astype(np.float64).reshape(N, t.shape[1], Msp)
+            for n in range(N):
+                for c in range(C):
+                    for s in range(Msp):
+                        if raw[n, 0 if t.shape[1] == 1 and C > 1 else c, s] == ii:
+                            W[n, c, s] = 0.0
+                            T[n, c, s] = 0.0
         self.X, self.T, self.W = X, T, W
         self.act = o.get("activation", "none")
         self.eps = float(o.get("eps", EPS_DEFAULT))
@@ -133,12 +146,17 @@ class Scalar:
         pw = float(pw)
 
         def term(n, c, s):
-            tt = self.T[n, c, s]
+            tt = self.smooth(self.T[n, c, s], 2)
             return -(pw * tt * self.LP[n, c, s] + (1.0 - tt) * self.LQ[n, c, s])
         return self.elementwise(term)
 
+    def smooth(self, tt, K):
+        """label_smoothing e: t (1 - e) + e / K."""
+        e = float(self.o.get("label_smoothing", 0.0))
+        return tt * (1.0 - e) + e / K if e else tt
+
     def ce(self):
-        return self.per_pixel(lambda n, c, s: -self.T[n, c, s] * self.LP[n, c, s])
+        return self.per_pixel(lambda n, c, s: -self.smooth(self.T[n, c, s], self.C) * self.LP[n, c, s])
 
     def focal(self, alpha_default=None):
         g = float(self.o.get("gamma", 2.0))
@@ -149,12 +167,12 @@ class Scalar:
         if self.act == "softmax":
             alpha = self.o.get("alpha", False if alpha_default is None else alpha_default)
             av = [1.0] * self.C if alpha is False else [float(v) for v in alpha]
-            return self.per_pixel(lambda n, c, s: -av[c] * self.T[n, c, s]
+            return self.per_pixel(lambda n, c, s: -av[c] * self.smooth(self.T[n, c, s], self.C)
                                   * fpow(self.Q[n, c, s]) * self.LP[n, c, s])
         alpha = self.o.get("alpha", 0.25 if alpha_default is None else alpha_default)
 
         def term(n, c, s):
-            tt, p, q = self.T[n, c, s], self.P[n, c, s], self.Q[n, c, s]
+            tt, p, q = self.smooth(self.T[n, c, s], 2), self.P[n, c, s], self.Q[n, c, s]
             pt_c = tt * q + (1.0 - tt) * p
             b = -(tt * self.LP[n, c, s] + (1.0 - tt) * self.LQ[n, c, s])
             at = 1.0 if alpha is False else float(alpha) * tt + (1.0 - float(alpha)) * (1.0 - tt)
@@ -259,7 +277,7 @@ class Scalar:
         s = float(o.get("smooth", 1e-5))
         snr, sdr = float(o.get("smooth_nr", s)), float(o.get("smooth_dr", s))
         wt = o.get("w_type", "square")
-        R, st = self.stats(False)
+        R, st = self.stats(bool(o.get("soft_label", False)))
         vals, taken = [], []
         for r in range(R):
             cls = [c for c in range(self.C) if self.inc[c]]

@@ -143,7 +143,60 @@ def selfcheck_builtins(R):
                                     lambda xx, tt=tt, a=alpha, g=gamma, r=red: tv_focal(xx, tt, a, g, r), x,
                                     rtol=1e-9, atol=1e-12)
                     n_checks += 1
-    return n_checks, tv_focal is not None
+    return n_checks + selfcheck_options(R), tv_focal is not None
+
+
+def selfcheck_options(R):
+    """ignore_index and label_smoothing against PyTorch: cross_entropy with
+    class indices (ignore_index, label_smoothing; no class weights, whose mean
+    divides by sum w_y there) and with probability targets (label_smoothing,
+    class weights), and binary_cross_entropy_with_logits on the smoothed
+    target written by hand (it has no label_smoothing)."""
+    n = 0
+    for shape in [(3, 4, 3, 5), (2, 3, 2, 3, 3)]:
+        N, C = shape[:2]
+        x = rnd32(R.standard_normal(shape) * 2.5)
+        lab = rnd32(R.integers(0, C, (N, 1) + shape[2:]))
+        lab[R.random(lab.shape) < 0.3] = 255
+        for ls in (0.0, 0.1, 0.45):
+            for red in ("mean", "sum"):
+                o = {"activation": "softmax", "reduction": red, "ignore_index": 255}
+                if ls:
+                    o["label_smoothing"] = ls
+                v1, g1 = torch_eval("ce", x, lab, None, o)
+                xx = torch.tensor(x.astype(np.float64), dtype=DT, requires_grad=True)
+                v2 = F.cross_entropy(xx, torch.tensor(lab[:, 0].astype(np.int64)), ignore_index=255,
+                                     label_smoothing=ls, reduction=red)
+                v2.backward()
+                expect_close("ce ignore_index vs cross_entropy(ignore_index, label_smoothing=%g) %s [loss]" % (ls, red),
+                             v1, float(v2.item()))
+                expect_close("ce ignore_index vs cross_entropy(ignore_index, label_smoothing=%g) %s [grad]" % (ls, red),
+                             g1, xx.grad.numpy())
+                n += 1
+        soft = R.random(shape) + 0.05
+        soft = rnd32(soft / soft.sum(axis=1, keepdims=True))
+        wl = [float(v) for v in R.uniform(0.1, 3.0, C).astype(np.float32)]
+        for ls in (0.1, 0.6):
+            o = {"activation": "softmax", "label_smoothing": ls, "weight": wl}
+            tp = torch.tensor(soft.astype(np.float64))
+            compare_fns("ce label_smoothing vs cross_entropy(probability targets, label_smoothing=%g)" % ls,
+                        ours("ce", soft, None, o),
+                        lambda xx, tp=tp, ls=ls: F.cross_entropy(xx, tp, weight=torch.tensor(wl, dtype=DT),
+                                                                 label_smoothing=ls), x)
+            n += 1
+    for shape in [(2, 3, 4, 5), (3, 1, 9)]:
+        x = rnd32(R.standard_normal(shape) * 3)
+        t = rnd32(R.random(shape) < 0.3)
+        for ls in (0.1, 0.5):
+            for pw in (1.0, 3.0):
+                o = {"activation": "sigmoid", "label_smoothing": ls, "pos_weight": pw}
+                tt = torch.tensor(t.astype(np.float64)) * (1.0 - ls) + ls / 2.0
+                compare_fns("bce label_smoothing vs binary_cross_entropy_with_logits(t (1 - e) + e/2)",
+                            ours("bce", t, None, o),
+                            lambda xx, tt=tt, pw=pw: F.binary_cross_entropy_with_logits(
+                                xx, tt, pos_weight=torch.tensor(pw, dtype=DT)), x)
+                n += 1
+    return n
 
 
 def random_case_inputs(R, shape, act, tkind, mkind):

@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 import torch
 
-from .case import build_inputs
+from .case import build_inputs, ignore_family
 from .cases import CASES
 from .common import DT, EPS_DEFAULT, GENERATOR, check, expect_close
 from .reference import Act, expand_target, torch_eval
@@ -113,11 +113,28 @@ def case_json(cid, case, x, t, m, loss, grad):
     return "    {\n" + ",\n".join(lines) + "\n    }"
 
 
+def effective(x, t, m, o):
+    """The target and mask a loss sees with ignore_index (numpy): ignored
+    elements masked, their target 0 (a label map ignores pixels)."""
+    if "ignore_index" not in o:
+        return t, m
+    ign = t == np.float32(o["ignore_index"])
+    keep = (~ign).astype(np.float32)
+    if m is None:
+        m2 = keep
+    elif m.shape == keep.shape or m.shape[1] == 1:
+        m2 = m * keep
+    else:
+        m2 = m * np.broadcast_to(keep, m.shape)
+    return np.where(ign, np.float32(0), t).astype(np.float32), m2.astype(np.float32)
+
+
 def run_case(name, case):
     cid_seed = zlib.crc32(("%s/%s" % (name, case.slug)).encode("utf-8"))
     R = np.random.default_rng(cid_seed)
     x, t, m = build_inputs(case, R)
-    guard_inputs(name, case, x, t, m)
+    te, me = effective(x, t, m, case.opts)
+    guard_inputs(name, case, x, te, me)
     loss, grad = torch_eval(name, x, t, m, case.opts)
     # second implementation, loss values
     ref = scalar_eval(name, x, t, m, case.opts)
@@ -125,8 +142,8 @@ def run_case(name, case):
     if grad is not None:
         check(np.all(np.isfinite(grad)), "finite gradient")
         check(np.isfinite(loss), "finite loss")
-        if m is not None:
-            mfull = np.broadcast_to(m, x.shape)
+        if me is not None:
+            mfull = np.broadcast_to(me, x.shape)
             check(np.all(grad[mfull == 0] == 0), "%s/%s: masked elements need gradient exactly 0" % (name, case.slug))
     else:
         check(np.all(np.isfinite(loss)), "finite loss")
@@ -137,6 +154,7 @@ def run_case(name, case):
 
 def build_file(name):
     cases = CASES[name]()
+    cases = cases + ignore_family(name, cases)
     slugs = [c.slug for c in cases]
     check(len(set(slugs)) == len(slugs), "duplicate case names in " + name)
     blocks = []

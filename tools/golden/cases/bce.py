@@ -2,13 +2,13 @@
 import numpy as np
 
 from ..case import (Case, expect_grad_zero_sample, expect_zero, large_logits, mask_all,
-                    mask_sample, NON, scale_target, set_x, SIG, special_probs)
+                    mask_sample, NON, plant_elements, scale_target, set_x, SIG, special_probs)
 
 
 # The defaults of ../shared/LOSSES.md (the contract), written here apart from
 # the C registry so that the references stay independent of it; the
 # generator stops when the two disagree (registry.check_defaults).
-DEFAULTS = {"pos_weight": 1.0}
+DEFAULTS = {"pos_weight": 1.0, "label_smoothing": 0.0}
 
 
 def cases():
@@ -61,4 +61,16 @@ def cases():
              {"activation": SIG, "batch": True, "smooth": 0.5}, (2, 1, 4, 4)),
         Case("none-labelmap-weight-mean", "activation none, C=2 label map, class weights",
              {"activation": NON, "weight": [0.25, 2.0]}, (3, 2, 3, 4), target="labels"),
+        Case("sigmoid-label-smoothing", "label_smoothing 0.1: targets t (1 - 0.1) + 0.1/2",
+             {"activation": SIG, "label_smoothing": 0.1}, (2, 1, 5, 6)),
+        Case("none-label-smoothing-posweight-auto-mask", "label_smoothing 0.3 with pos_weight \"auto\" (counted on the target as given) and a mask",
+             {"activation": NON, "label_smoothing": 0.3, "pos_weight": "auto"}, (2, 2, 4, 5), mask="pix", tfrac=0.2),
+        Case("sigmoid-label-smoothing-labelmap-none", "label_smoothing 0.05 on a C=3 label map, reduction none",
+             {"activation": SIG, "label_smoothing": 0.05, "reduction": "none", "weight": [1.0, 2.0, 0.5]}, (2, 3, 3, 4),
+             target="labels"),
+        Case("sigmoid-ignore-elements", "ignore_index 7 on single elements of a target of x's shape (not whole pixels)",
+             {"activation": SIG, "ignore_index": 7, "pos_weight": "auto"}, (2, 3, 4, 5), mask="pix",
+             edits=[plant_elements(7)]),
+        Case("sigmoid-ignore-label-smoothing-sum", "ignore_index 1 (ignoring the positives) with label_smoothing 0.2, reduction sum",
+             {"activation": SIG, "ignore_index": 1, "label_smoothing": 0.2, "reduction": "sum"}, (2, 2, 4, 4)),
     ]

@@ -7,7 +7,7 @@ from ..case import (Case, empty_sample, expect_grad_zero_sample, expect_zero,
 # the C registry so that the references stay independent of it; the
 # generator stops when the two disagree (registry.check_defaults).
 DEFAULTS = {"bce_weight": 1.0, "dice_weight": 1.0, "pos_weight": 1.0, "smooth": 1.0, "squared": False,
-            "complement": False, "soft_label": False}
+            "complement": False, "soft_label": False, "label_smoothing": 0.0}
 
 
 def cases():
@@ -51,4 +51,6 @@ def cases():
              {"activation": SIG}, (2, 1, 4, 5), edits=[empty_sample(0)]),
         Case("sigmoid-all-masked", "everything masked: 0 with gradient 0",
              {"activation": SIG}, (2, 1, 3, 4), mask="pix", edits=[mask_all], expect=expect_zero),
+        Case("sigmoid-label-smoothing", "label_smoothing 0.2 smooths the bce part's target only (K = 2); dice sees t",
+             {"activation": SIG, "label_smoothing": 0.2, "pos_weight": "auto"}, (2, 2, 4, 5), mask="pix"),
     ]

@@ -2,13 +2,13 @@
 import numpy as np
 
 from ..case import (Case, expect_grad_zero_sample, expect_zero, large_logits, mask_all,
-                    mask_sample, NON, set_x, SMX, special_probs)
+                    mask_sample, NON, plant_ignored, set_x, SMX, special_probs)
 
 
 # The defaults of ../shared/LOSSES.md (the contract), written here apart from
 # the C registry so that the references stay independent of it; the
 # generator stops when the two disagree (registry.check_defaults).
-DEFAULTS = {}
+DEFAULTS = {"label_smoothing": 0.0}
 
 
 def cases():
@@ -60,4 +60,16 @@ def cases():
         Case("none-fullmask-weight-sum", "activation none, channel-identical full mask, weights, reduction sum",
              {"activation": NON, "weight": [1.5, 0.5, 1.0], "reduction": "sum"}, (2, 3, 3, 4), xkind="simplex",
              target="softdist", mask="fullsame"),
+        Case("softmax-label-smoothing-labelmap", "label_smoothing 0.1 with a label map: PyTorch's cross_entropy(label_smoothing=0.1)",
+             {"activation": SMX, "label_smoothing": 0.1}, (2, 3, 4, 5), target="labels"),
+        Case("softmax-label-smoothing-soft-weight", "label_smoothing 0.3, probability targets and class weights (PyTorch's, probability targets)",
+             {"activation": SMX, "label_smoothing": 0.3, "weight": [0.5, 2.0, 1.0, 1.5]}, (2, 4, 3, 4), target="softdist"),
+        Case("softmax-ignore-label-smoothing-none", "ignore_index 255 with label_smoothing 0.2 and a mask, reduction none",
+             {"activation": SMX, "ignore_index": 255, "label_smoothing": 0.2, "reduction": "none"}, (2, 3, 4, 4),
+             target="labels", mask="pix", edits=[plant_ignored(255)]),
+        Case("none-label-smoothing-nobg", "activation none, label_smoothing 0.2 (K = C), include_background=false",
+             {"activation": NON, "label_smoothing": 0.2, "include_background": False}, (2, 3, 3, 4), xkind="simplex",
+             target="onehot"),
+        Case("softmax-ignore-outside-labels", "ignore_index -100 (PyTorch's default value) on a label map",
+             {"activation": SMX, "ignore_index": -100}, (3, 4, 3, 3), target="labels", edits=[plant_ignored(-100, 0.4)]),
     ]

@@ -7,7 +7,7 @@ from ..case import (Case, empty_sample, expect_grad_zero_sample, expect_zero,
 # the C registry so that the references stay independent of it; the
 # generator stops when the two disagree (registry.check_defaults).
 DEFAULTS = {"lambda": 1.0, "alpha": False, "gamma": 2.0, "smooth": 1.0, "squared": False,
-            "complement": False, "soft_label": False}
+            "complement": False, "soft_label": False, "label_smoothing": 0.0}
 
 
 def cases():
@@ -54,4 +54,6 @@ def cases():
              {"activation": SIG}, (2, 1, 4, 5), edits=[empty_sample(1)]),
         Case("softmax-all-masked", "everything masked: 0 with gradient 0",
              {"activation": SMX}, (2, 3, 2, 3), target="labels", mask="pix", edits=[mask_all], expect=expect_zero),
+        Case("softmax-label-smoothing", "label_smoothing 0.1 smooths the focal part's target only (K = C); dice sees the labels",
+             {"activation": SMX, "label_smoothing": 0.1}, (2, 3, 4, 5), target="labels"),
     ]

@@ -1,12 +1,12 @@
 """Golden cases of focal: spec/golden/focal.json, in this order."""
 from ..case import (Case, expect_grad_zero_sample, expect_zero, large_logits, mask_all,
-                    mask_sample, NON, SIG, SMX, special_probs)
+                    mask_sample, NON, plant_elements, SIG, SMX, special_probs)
 
 
 # The defaults of ../shared/LOSSES.md (the contract), written here apart from
 # the C registry so that the references stay independent of it; the
 # generator stops when the two disagree (registry.check_defaults).
-DEFAULTS = {"alpha": 0.25, "gamma": 2.0}  # alpha: false with softmax (SOFTMAX_DEFAULTS)
+DEFAULTS = {"alpha": 0.25, "gamma": 2.0, "label_smoothing": 0.0}  # alpha: false with softmax (SOFTMAX_DEFAULTS)
 SOFTMAX_DEFAULTS = {"alpha": False}
 
 
@@ -60,4 +60,13 @@ def cases():
              {"activation": SIG, "alpha": 0.0}, (2, 1, 4, 5)),
         Case("softmax-gamma3.5-soft-sum", "softmax gamma 3.5, soft targets, reduction sum",
              {"activation": SMX, "gamma": 3.5, "reduction": "sum"}, (2, 3, 4, 4), target="softdist"),
+        Case("sigmoid-label-smoothing", "label_smoothing 0.1 (K = 2): alpha_t and p_t read the smoothed target too",
+             {"activation": SIG, "label_smoothing": 0.1}, (2, 2, 4, 5)),
+        Case("softmax-label-smoothing-alpha", "softmax, label_smoothing 0.2 (K = C), alpha a list, gamma 1",
+             {"activation": SMX, "label_smoothing": 0.2, "alpha": [0.25, 0.75, 0.5], "gamma": 1.0}, (2, 3, 4, 4),
+             target="labels"),
+        Case("none-label-smoothing-sum", "activation none, label_smoothing 0.4, gamma 0.5, reduction sum",
+             {"activation": NON, "label_smoothing": 0.4, "gamma": 0.5, "reduction": "sum"}, (2, 1, 5, 4)),
+        Case("sigmoid-ignore-elements-none", "ignore_index 3 on single elements, reduction none: 0 there",
+             {"activation": SIG, "ignore_index": 3, "reduction": "none"}, (2, 2, 3, 4), edits=[plant_elements(3)]),
     ]

@@ -1,13 +1,13 @@
 """Golden cases of generalized_dice: spec/golden/generalized_dice.json, in this order."""
 from ..case import (Case, empty_class, empty_sample, expect_entries_small, expect_entry,
                     expect_grad_zero_sample, expect_zero, large_logits, mask_all, mask_sample,
-                    NON, SIG, SMX)
+                    NON, SIG, SMX, ties)
 
 
 # The defaults of ../shared/LOSSES.md (the contract), written here apart from
 # the C registry so that the references stay independent of it; the
 # generator stops when the two disagree (registry.check_defaults).
-DEFAULTS = {"w_type": "square", "smooth": 1e-5}
+DEFAULTS = {"w_type": "square", "smooth": 1e-5, "soft_label": False}
 
 
 def cases():
@@ -62,4 +62,14 @@ def cases():
              (2, 2, 3, 4), edits=[lambda c: c.t.__setitem__(1, 0.0)], expect=expect_grad_zero_sample(1)),
         Case("softmax-all-masked", "everything masked: 0 with gradient 0",
              {"activation": SMX}, (2, 3, 2, 3), target="labels", mask="pix", edits=[mask_all], expect=expect_zero),
+        Case("sigmoid-soft-label", "soft_label with soft targets: TP = (SP + ST - sum|p - t|)/2",
+             {"activation": SIG, "soft_label": True}, (2, 2, 4, 5), target="soft"),
+        Case("none-soft-label-ties-none", "soft_label, activation none, some p equal to t (|p - t| has derivative 0 there), reduction none",
+             {"activation": NON, "soft_label": True, "reduction": "none", "w_type": "simple"}, (3, 2, 3, 4),
+             target="soft", edits=[ties()]),
+        Case("softmax-soft-label-labelmap", "soft_label with a label map: the same as without (0/1 targets)",
+             {"activation": SMX, "soft_label": True}, (2, 3, 4, 4), target="labels"),
+        Case("softmax-soft-label-batch-mask", "soft_label with soft targets, batch=true and a mask",
+             {"activation": SMX, "soft_label": True, "batch": True, "w_type": "uniform"}, (2, 3, 3, 4),
+             target="softdist", mask="pix"),
     ]
