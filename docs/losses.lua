@@ -456,8 +456,8 @@
 -- Invariant: `beta < 1` gives `alpha (1 - beta) · BCE{pos_weight =
 -- beta/(1 - beta)} + (1 - alpha) · Dice{}`.
 --
--- Defaults: `smooth = 1`, `alpha = 0.5`, `beta = 0.5`, `squared = false`, `complement = false`, `soft_label = false`, `label_smoothing = 0`.
--- Refuses `pos_weight` (combo weighs the positive term by beta).
+-- Defaults: `smooth = 1`, `alpha = 0.5`, `beta = 0.5`, `squared = false`, `complement = false`, `soft_label = false`.
+-- Refuses `pos_weight` (combo weighs the positive term by beta), `label_smoothing` (the contract defines combo on the targets as given).
 -- Activations: "none", "sigmoid". Paper: Taghanaki et al. 2019.
 -- A preset: `alpha` · bce (its terms weighed by `beta` and 1 - `beta`) + (1 - `alpha`) · dice.
 --

@@ -32,9 +32,10 @@ local function copy(o, extra)
   return r
 end
 
--- the losses that sum per pixel over the channels: softmax, or ce in a part
+-- the losses that sum per pixel over the channels: softmax, ce (in a part),
+-- or a loss the registry marks so (pixel_mask: topk_ce, unified_focal)
 local function per_pixel(d, act)
-  if act == "softmax" or d.name == "ce" then return true end
+  if act == "softmax" or d.name == "ce" or d.pixel_mask then return true end
   for _, p in ipairs(d.parts or {}) do
     if p.name == "ce" then return true end
   end

@@ -263,7 +263,7 @@ void sl_part_check(lua_State *L, const char *fn, const sl_part *p, size_t C, int
 static int pixel_level_loss(int id)
 {
 	const sl_lossdesc *d = &sl_losses[id];
-	if (d->kind == SL_KIND_PIXEL && d->comp == SL_PX_CE)
+	if ((d->kind == SL_KIND_PIXEL && d->comp == SL_PX_CE) || (d->flags & SL_LF_PIXEL_MASK))
 		return 1;
 	for (int i = 0; i < d->nparts; i++)
 		if (pixel_level_loss(d->parts[i].loss))
@@ -913,6 +913,10 @@ static int loss_losses(lua_State *L)
 		setstr(L, e, "usage", d->usage);
 		setstr(L, e, "usage_target", d->usage_t);
 		setstr(L, e, "none_shape", d->none_shape);
+		if (d->flags & SL_LF_PIXEL_MASK) { /* one mask value per pixel (C >= 2) */
+			lua_pushboolean(L, 1);
+			lua_setfield(L, e, "pixel_mask");
+		}
 		/* the activations it allows: its own rule and its parts' */
 		lua_createtable(L, 3, 0);
 		int k = 0;

@@ -144,6 +144,7 @@ static const sl_lossopt combo_opts[] = {
 	OPTD(SL_O_BETA, SL_DEFV(0.5), "weight of the positive term of the cross-entropy, in [0, 1] (false "
 	     "negatives); the negative term has 1 - beta"),
 	{SL_O_POS_WEIGHT, NODEF, NODEF, -1, "combo weighs the positive term by beta", NULL},
+	{SL_O_LABEL_SMOOTHING, NODEF, NODEF, -1, "the contract defines combo on the targets as given", NULL},
 };
 static const sl_presetpart bce_dice_parts[] = {{SL_L_BCE, SL_O_BCE_WEIGHT, 0}, {SL_L_DICE, SL_O_DICE_WEIGHT, 0}};
 static const sl_presetpart dice_focal_parts[] = {{SL_L_DICE, -1, 0}, {SL_L_FOCAL, SL_O_LAMBDA, 0}};
@@ -428,7 +429,7 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 	},
 	[SL_L_UNIFIED_FOCAL] = {
 		"unified_focal", "UnifiedFocal", "segloss.unified_focal", SL_KIND_GENERIC, -1, ALLACTS, NULL,
-		0, OPTS(unified_focal_opts), NULL, 0, NULL,
+		SL_LF_PIXEL_MASK, OPTS(unified_focal_opts), NULL, 0, NULL,
 		"Yeung et al. 2022 (the asymmetric unified focal loss)",
 		"Asymmetric unified focal loss: a focal cross-entropy and a focal Tversky part, both sparing "
 		"the rare classes.",
@@ -448,7 +449,7 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 	},
 	[SL_L_TOPK_CE] = {
 		"topk_ce", "TopKCE", "segloss.topk_ce", SL_KIND_GENERIC, -1, ALLACTS, NULL,
-		0, OPTS(topk_ce_opts), NULL, 0, "(N, 1, S...) for ce, of x's shape for bce",
+		SL_LF_PIXEL_MASK, OPTS(topk_ce_opts), NULL, 0, "(N, 1, S...) for ce, of x's shape for bce",
 		"nnU-Net's TopKLoss (Isensee et al. 2021)",
 		"Top-k cross-entropy: the mean of the hardest k % of the cross-entropy terms.",
 		"The mean of the largest `max(1, ⌊K k / 100⌋)` terms of ce (softmax, or\n"

@@ -82,6 +82,9 @@ typedef struct sl_presetpart {
 #define SL_LF_C1 4u        /* binary: the input must have one channel (C = 1) */
 #define SL_LF_BETA01 8u    /* the option beta is a weight in [0, 1] (combo), not any
                               number >= 0 (tversky) */
+#define SL_LF_PIXEL_MASK 16u /* with C >= 2 it sums over the channels of a pixel (as ce):
+                                one mask value per pixel, and ignore_index takes whole
+                                pixels */
 
 /* The shape of a generic loss's reduction "none" value: fills shape[] from
  * x's shape (ndim dimensions, N, C, then the spatial sizes) and the part's

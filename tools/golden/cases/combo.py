@@ -18,10 +18,11 @@ from ..reference import Act, bcast, class_vectors, reduce_elements, region_loss
 
 
 # The defaults of ../shared/LOSSES.md (the contract), apart from the C registry;
-# pos_weight is refused (beta weighs the positive term) and keeps its bce part's
-# default in the registry's listing, unused.
+# pos_weight and label_smoothing are refused (beta weighs the positive term; the
+# contract defines combo on the targets as given) and keep their bce part's
+# defaults in the registry's listing, unused.
 DEFAULTS = {"alpha": 0.5, "beta": 0.5, "smooth": 1.0, "squared": False, "complement": False,
-            "soft_label": False, "pos_weight": 1.0}
+            "soft_label": False, "pos_weight": 1.0, "label_smoothing": 0.0}
 
 
 def _dice_L(o):
