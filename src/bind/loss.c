@@ -495,8 +495,9 @@ static void add_comp(lua_State *L, const char *fn, sl_lossrun *run, const compct
 		}
 		double ls = p->v[SL_O_LABEL_SMOOTHING];
 		if (ls > 0.0) {
-			/* t' = t (1 - ε) + ε/K: K = C for ce and softmax focal, 2 otherwise */
-			double K = d->comp == SL_PX_CE || p->act == SL_ACT_SOFTMAX ? (double)C : 2.0;
+			/* t' = t (1 - ε) + ε/K: K = C with softmax, 2 otherwise, as the
+			 * contract has it (ce with activation "none" too) */
+			double K = p->act == SL_ACT_SOFTMAX ? (double)C : 2.0;
 			px->ls = 1;
 			px->ls_b = ls / K;
 			px->ls_a = 1.0 - ls + px->ls_b;

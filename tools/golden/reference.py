@@ -183,8 +183,9 @@ def reduce_regions(L_of, st, inc, w, reduction):
 
 
 def smoothed(t, o, K):
-    """label_smoothing e: the target t (1 - e) + e / K of a pixel loss (PyTorch's
-    cross_entropy(label_smoothing=e) with K = C); t itself when e = 0."""
+    """label_smoothing e: the target t (1 - e) + e / K of a pixel loss, K = C with
+    softmax (PyTorch's cross_entropy(label_smoothing=e)) and 2 otherwise, as
+    the contract says (also for ce with activation "none"); t itself when e = 0."""
     e = float(opt(o, "label_smoothing", 0.0))
     return t if e == 0.0 else t * (1.0 - e) + e / K
 
@@ -214,7 +215,7 @@ def t_ce(x, t, m, o):
     check(act in ("none", "softmax") and x.shape[1] >= 2, "ce activation / C")
     a = Act(x, act, float(opt(o, "eps", EPS_DEFAULT)))
     inc, w = class_vectors(x, o)
-    t = smoothed(t, o, float(x.shape[1]))
+    t = smoothed(t, o, float(x.shape[1]) if act == "softmax" else 2.0)  # the contract's K
     term = -(t * a.logp)
     ell_w = (bcast(inc * w, x) * term).sum(dim=1, keepdim=True)
     ell_u = (bcast(inc, x) * term).sum(dim=1, keepdim=True)

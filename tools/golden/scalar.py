@@ -156,7 +156,8 @@ class Scalar:
         return tt * (1.0 - e) + e / K if e else tt
 
     def ce(self):
-        return self.per_pixel(lambda n, c, s: -self.smooth(self.T[n, c, s], self.C) * self.LP[n, c, s])
+        K = self.C if self.act == "softmax" else 2  # the contract's K, also for ce with "none"
+        return self.per_pixel(lambda n, c, s: -self.smooth(self.T[n, c, s], K) * self.LP[n, c, s])
 
     def focal(self, alpha_default=None):
         g = float(self.o.get("gamma", 2.0))
