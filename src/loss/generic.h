@@ -14,6 +14,7 @@
 #define SL_GENERIC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "loss.h"
 
@@ -53,5 +54,15 @@ void sl_gen_targets(const sl_lossjob *j, size_t n, float *t, float *m);
  * SL_OK, or SL_ERR_INPUT with the first bad one recorded as SL_BAD_GRAD. */
 int sl_gen_chain(const sl_lossjob *j, size_t n, const float *p, const float *q, const double *dp, double w,
                  float *g, sl_bad *bad);
+
+/* lovasz.c: the Lovász hinge and the Lovász-softmax (Berman et al. 2018),
+ * and the shapes of their reduction "none" values: (N, 1) or (1, 1), and
+ * (N, C) or (1, C), by option per_image */
+int sl_lovasz_hinge_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
+                         double *value, sl_bad *bad);
+int sl_lovasz_softmax_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
+                           double *value, sl_bad *bad);
+int sl_lovasz_hinge_shape(int ndim, const int64_t *xshape, const double *opts, int64_t *shape);
+int sl_lovasz_softmax_shape(int ndim, const int64_t *xshape, const double *opts, int64_t *shape);
 
 #endif

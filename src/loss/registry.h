@@ -73,6 +73,9 @@ typedef struct sl_presetpart {
                               hinge): no [0, 1] check, unless another part of the
                               combination needs one */
 #define SL_LF_C1 4u        /* binary: the input must have one channel (C = 1) */
+#define SL_LF_PIECEWISE 8u /* the gradient jumps where the order of sorted terms changes
+                              (the Lovász losses): finite differences hold only away
+                              from those kinks, with steps below the gaps */
 
 /* The shape of a generic loss's reduction "none" value: fills shape[] from
  * x's shape (ndim dimensions, N, C, then the spatial sizes) and the part's
@@ -107,7 +110,8 @@ typedef struct sl_lossdesc {
 /* The losses, in the order segloss.losses() lists them. */
 enum {
 	SL_L_BCE, SL_L_CE, SL_L_FOCAL, SL_L_DICE, SL_L_IOU, SL_L_TVERSKY, SL_L_FOCAL_TVERSKY,
-	SL_L_SENSSPEC, SL_L_GDICE, SL_L_BCE_DICE, SL_L_DICE_FOCAL, SL_L_COUNT
+	SL_L_SENSSPEC, SL_L_GDICE, SL_L_BCE_DICE, SL_L_DICE_FOCAL, SL_L_LOVASZ_HINGE, SL_L_LOVASZ_SOFTMAX,
+	SL_L_COUNT
 };
 extern const sl_lossdesc sl_losses[SL_L_COUNT];
 
