@@ -22,12 +22,17 @@
  *
  * The sort: each error, computed in double, is rounded to float (a monotone
  * map), its bits turned into a key that orders decreasingly, and (key,
- * index) pairs are sorted by a stable LSD radix sort of three passes (11,
- * 11 and 10 bits; a pass whose digit is the same for every key is
- * skipped). Stability keeps equal keys in index order; a run of equal keys
- * whose double errors differ (float rounding merged them) is then put in
- * order by an insertion sort on the double errors, stable too. So the order
- * is exactly that of the double errors, ties by index.
+ * target bit, local index) entries are sorted by a stable LSD radix sort of
+ * three passes (11, 11 and 10 bits; a pass whose digit is the same for every
+ * key is skipped). Stability keeps equal keys in index order; a run of equal
+ * keys whose double errors differ (float rounding merged them) is then put
+ * in order by an insertion sort on the double errors, stable too. So the
+ * order is exactly that of the double errors, ties by index. An item makes
+ * three passes: the entries in index order (branch-free); after the sort,
+ * the steps Δ in rank order, stored at each entry's local index (with 0/1
+ * targets this pass reads nothing but the sorted entries: the target is
+ * the entry's bit); then the value and the gradient in index order again.
+ * Only the sort's scatter and the store of Δ are random accesses.
  *
  * Threads: the items run in parallel (fixed items, each computed by one
  * thread); the passes before and after run over samples. Values are folded
@@ -49,8 +54,12 @@
 
 enum { HINGE, SOFTMAX };
 
+#ifndef RADIX_BITS
 #define RADIX_BITS 11
+#endif
 #define RADIX_SIZE (1u << RADIX_BITS)
+#define RADIX_PASSES ((32 + RADIX_BITS - 1) / RADIX_BITS)
+#define LOC_MASK 0x7fffffffu /* the local index in a sorted entry; bit 31: t (0/1 targets) */
 
 /* What the items of one evaluation share. */
 typedef struct lov {
@@ -107,9 +116,8 @@ static inline void locate(const lov *w, size_t gi, uint32_t v, size_t *n, size_t
  * result is (a or b). */
 static uint64_t *radix_sort(uint64_t *a, uint64_t *b, size_t n, const uint32_t *hist)
 {
-	static const int shift[3] = {32, 32 + RADIX_BITS, 32 + 2 * RADIX_BITS};
 	size_t off[RADIX_SIZE];
-	for (int pass = 0; pass < 3; pass++) {
+	for (int pass = 0; pass < RADIX_PASSES; pass++) {
 		const uint32_t *h = hist + (size_t)pass * RADIX_SIZE;
 		size_t sum = 0;
 		int trivial = 0;
@@ -120,7 +128,7 @@ static uint64_t *radix_sort(uint64_t *a, uint64_t *b, size_t n, const uint32_t *
 		}
 		if (trivial)
 			continue;
-		int sh = shift[pass];
+		int sh = 32 + pass * RADIX_BITS;
 		for (size_t i = 0; i < n; i++) {
 			size_t d = (size_t)(a[i] >> sh) & (RADIX_SIZE - 1);
 			b[off[d]++] = a[i];
@@ -141,11 +149,11 @@ static void fix_run(const lov *w, size_t gi, size_t c, uint64_t *a, size_t r0, s
 		uint64_t v = a[r];
 		size_t n, s;
 		double t;
-		locate(w, gi, (uint32_t)v, &n, &s);
+		locate(w, gi, (uint32_t)v & LOC_MASK, &n, &s);
 		double ev = err_of(w, n, c, s, &t);
 		size_t k = r;
 		while (k > r0) {
-			locate(w, gi, (uint32_t)a[k - 1], &n, &s);
+			locate(w, gi, (uint32_t)a[k - 1] & LOC_MASK, &n, &s);
 			if (!(err_of(w, n, c, s, &t) < ev))
 				break;
 			a[k] = a[k - 1];
@@ -155,8 +163,13 @@ static void fix_run(const lov *w, size_t gi, size_t c, uint64_t *a, size_t r0, s
 	}
 }
 
-/* One item: group gi, class c. a and b hold per * M pairs, hist 3 x
- * RADIX_SIZE counts. */
+/* One item: group gi, class c. a and b hold per * M entries each, hist 3 x
+ * RADIX_SIZE counts. Three passes: the candidates (key, t bit, local index)
+ * in index order; after the sort, the steps Δ in rank order, stored at each
+ * candidate's local index (in the half of the scratch the sort left free);
+ * then, in index order again, the value Σ e Δ and the gradient. Only the
+ * Δ store is a random access; with 0/1 targets the rank pass reads nothing
+ * but the sorted entries. */
 static void run_item(const lov *w, size_t item, uint64_t *a, uint64_t *b, uint32_t *hist)
 {
 	const sl_lossjob *j = w->j;
@@ -165,25 +178,26 @@ static void run_item(const lov *w, size_t item, uint64_t *a, uint64_t *b, uint32
 	w->L[gc] = 0.0;
 	if (!w->part[gc])
 		return;
-	memset(hist, 0, 3 * RADIX_SIZE * sizeof *hist);
+	memset(hist, 0, RADIX_PASSES * RADIX_SIZE * sizeof *hist);
 	size_t P = 0;
+	int binary = 1;
+	/* branch-free: every element is written, the count advances for the
+	 * valid ones with a positive error */
 	for (size_t n = gi * w->per; n < (gi + 1) * w->per; n++) {
 		const float *mr = !j->m ? NULL : j->mask_full ? j->m + (n * w->C + c) * M : j->m + n * M;
 		uint32_t base = (uint32_t)((n - gi * w->per) * M);
 		for (size_t s = 0; s < M; s++) {
-			if (mr && mr[s] == 0.0f)
-				continue;
 			double t, e = err_of(w, n, c, s, &t);
-			if (!(e > 0.0))
-				continue;
-			uint32_t k = key_of(e);
-			a[P++] = (uint64_t)k << 32 | (uint64_t)(base + (uint32_t)s);
-			hist[k & (RADIX_SIZE - 1)]++;
-			hist[RADIX_SIZE + ((k >> RADIX_BITS) & (RADIX_SIZE - 1))]++;
-			hist[2 * RADIX_SIZE + (k >> (2 * RADIX_BITS))]++;
+			uint32_t in = (uint32_t)(e > 0.0) & (uint32_t)(!mr || mr[s] != 0.0f);
+			uint32_t k = key_of(e > 0.0 ? e : 1.0);
+			binary &= t == 0.0 || t == 1.0;
+			a[P] = (uint64_t)k << 32 | (uint64_t)(t == 1.0) << 31 | (uint64_t)(base + (uint32_t)s);
+			P += in;
+			for (int q = 0; q < RADIX_PASSES; q++)
+				hist[(size_t)q * RADIX_SIZE + ((k >> (q * RADIX_BITS)) & (RADIX_SIZE - 1))] += in;
 		}
 	}
-	uint64_t *r = radix_sort(a, b, P, hist);
+	uint64_t *r = radix_sort(a, b, P, hist), *dl = r == a ? b : a;
 	for (size_t r0 = 0; r0 < P;) {
 		size_t r1 = r0 + 1;
 		while (r1 < P && (r[r1] >> 32) == (r[r0] >> 32))
@@ -193,38 +207,58 @@ static void run_item(const lov *w, size_t item, uint64_t *a, uint64_t *b, uint32
 		r0 = r1;
 	}
 
-	double G = w->gsum[gc], fac = w->fac[gc], cT = 0.0, cF = 0.0, Jp = 0.0, L = 0.0;
-	int grad = fac != 0.0 && (w->kind == HINGE ? w->g != NULL : w->dp != NULL);
-	size_t badi = SIZE_MAX;
-	float badv = 0.0f;
+	/* the steps, in rank order, at the local index of each sorted element */
+	double G = w->gsum[gc], cT = 0.0, cF = 0.0, Jp = 0.0;
 	for (size_t k = 0; k < P; k++) {
-		size_t n, s;
+		uint32_t loc = (uint32_t)r[k] & LOC_MASK;
 		double t;
-		locate(w, gi, (uint32_t)r[k], &n, &s);
-		double e = err_of(w, n, c, s, &t);
+		if (binary) {
+			t = (double)((r[k] >> 31) & 1u);
+		} else {
+			size_t n, s;
+			locate(w, gi, loc, &n, &s);
+			(void)err_of(w, n, c, s, &t);
+		}
 		cT += t;
 		cF += 1.0 - t;
 		double I = G - cT, U = G + cF;
 		double J = 1.0 - I / U, d = J - Jp;
 		Jp = J;
-		L += e * d;
-		if (!grad)
-			continue;
-		size_t i = (n * w->C + c) * M + s;
-		if (w->kind == HINGE) {
-			float v = w->g[i] + (float)(fac * (-(2.0 * t - 1.0) * d));
-			if (!isfinite(v) && i < badi) {
-				badi = i;
-				badv = v;
+		uint64_t bits;
+		memcpy(&bits, &d, sizeof bits);
+		dl[loc] = bits;
+	}
+
+	/* the value and the gradient, in index order, over every element: Δ is
+	 * 0 where an element was not sorted (masked, or e <= 0), selected
+	 * without a branch */
+	double fac = w->fac[gc], L = 0.0;
+	int grad = fac != 0.0 && w->g != NULL;
+	for (size_t n = gi * w->per; n < (gi + 1) * w->per; n++) {
+		const float *mr = !j->m ? NULL : j->mask_full ? j->m + (n * w->C + c) * M : j->m + n * M;
+		const uint64_t *dn = dl + (n - gi * w->per) * M;
+		size_t i0 = (n * w->C + c) * M;
+		for (size_t s = 0; s < M; s++) {
+			double d, t, e = err_of(w, n, c, s, &t);
+			uint64_t in = (uint64_t)(e > 0.0) & (uint64_t)(!mr || mr[s] != 0.0f);
+			uint64_t bits = in ? dn[s] : 0;
+			memcpy(&d, &bits, sizeof d);
+			L += e * d;
+			if (!grad)
+				continue;
+			/* d e / d x: -(2t - 1) for the hinge, sign(p - t) for the softmax */
+			double de = w->kind == HINGE ? -(2.0 * t - 1.0) : (double)w->p[i0 + s] > t ? 1.0 : -1.0;
+			if (w->dp) {
+				w->dp[i0 + s] = fac * (de * d);
+			} else {
+				float v = w->g[i0 + s] + (float)(fac * (de * d));
+				if (!isfinite(v) && w->bads[item].kind == SL_BAD_NONE)
+					sl_record(&w->bads[item], SL_BAD_GRAD, i0 + s, v);
+				w->g[i0 + s] = v;
 			}
-			w->g[i] = v;
-		} else {
-			w->dp[i] = (double)w->p[i] > t ? fac * d : -(fac * d);
 		}
 	}
 	w->L[gc] = L;
-	if (badi != SIZE_MAX)
-		sl_record(&w->bads[item], SL_BAD_GRAD, badi, badv);
 }
 
 /* G = Σ m t and the valid count Σ m of each (sample, class) */
@@ -260,7 +294,7 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 	*value = 0.0;
 	if (N == 0 || M == 0 || nc == 0)
 		return SL_OK;
-	if (span > UINT32_MAX) /* local indices are 32 bits: a group of 2^32 elements */
+	if (span > LOC_MASK) /* local indices are 31 bits: a group of 2^31 elements */
 		return SL_ERR_NOMEM;
 
 	double *gs = malloc(N * C * sizeof *gs), *vs = malloc(N * C * sizeof *vs);
@@ -343,7 +377,7 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 		}
 		w.p = P;
 	}
-	if (kind == SOFTMAX && g) {
+	if (P && g) { /* the chain through the softmax needs every class of a pixel */
 		dp = calloc(N * C * M, sizeof *dp);
 		if (!dp) {
 			rc = SL_ERR_NOMEM;
@@ -355,7 +389,7 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 	w.fac = fac;
 	w.L = L;
 	w.dp = dp;
-	w.g = kind == HINGE ? g : NULL;
+	w.g = g;
 	w.bads = bads;
 
 	/* the items */
@@ -363,7 +397,7 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 #pragma omp parallel num_threads(nti > 1 ? nti : 1) if (nti > 1) reduction(| : nomem)
 	{
 		uint64_t *a = malloc(2 * span * sizeof *a);
-		uint32_t *hist = malloc(3 * RADIX_SIZE * sizeof *hist);
+		uint32_t *hist = malloc(RADIX_PASSES * RADIX_SIZE * sizeof *hist);
 		if (!a || !hist)
 			nomem = 1;
 #pragma omp for schedule(static)
