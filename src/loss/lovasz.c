@@ -86,16 +86,23 @@ static inline uint32_t key_of(double e)
 	return ~u;
 }
 
-/* The error of element s of sample n, class c, and its target. */
-static inline double err_of(const lov *w, size_t n, size_t c, size_t s, double *tp)
+/* The error of element s of sample n, class c, and its target; KIND and
+ * LAB (a label map) are constants where the item's loops are instantiated. */
+static inline __attribute__((always_inline)) double err_k(const lov *w, size_t n, size_t c, size_t s, double *tp,
+                                                          int KIND, int LAB)
 {
 	const sl_lossjob *j = w->j;
 	size_t i = (n * w->C + c) * j->M + s;
-	double t = j->labels ? (j->t[n * j->M + s] == (float)c ? 1.0 : 0.0) : (double)j->t[i];
+	double t = LAB ? (j->t[n * j->M + s] == (float)c ? 1.0 : 0.0) : (double)j->t[i];
 	*tp = t;
-	if (w->kind == HINGE)
+	if (KIND == HINGE)
 		return 1.0 - (double)w->p[i] * (2.0 * t - 1.0);
 	return fabs(t - (double)w->p[i]);
+}
+
+static inline double err_of(const lov *w, size_t n, size_t c, size_t s, double *tp)
+{
+	return err_k(w, n, c, s, tp, w->kind, w->j->labels);
 }
 
 /* the sample and position of local index v of group gi */
@@ -170,7 +177,8 @@ static void fix_run(const lov *w, size_t gi, size_t c, uint64_t *a, size_t r0, s
  * then, in index order again, the value Σ e Δ and the gradient. Only the
  * Δ store is a random access; with 0/1 targets the rank pass reads nothing
  * but the sorted entries. */
-static void run_item(const lov *w, size_t item, uint64_t *a, uint64_t *b, uint32_t *hist)
+static inline __attribute__((always_inline)) void run_item_k(const lov *w, size_t item, uint64_t *a, uint64_t *b,
+                                                              uint32_t *hist, int KIND, int LAB)
 {
 	const sl_lossjob *j = w->j;
 	size_t nc = w->C - w->c0, gi = item / nc, c = w->c0 + item % nc, M = j->M;
@@ -187,9 +195,9 @@ static void run_item(const lov *w, size_t item, uint64_t *a, uint64_t *b, uint32
 		const float *mr = !j->m ? NULL : j->mask_full ? j->m + (n * w->C + c) * M : j->m + n * M;
 		uint32_t base = (uint32_t)((n - gi * w->per) * M);
 		for (size_t s = 0; s < M; s++) {
-			double t, e = err_of(w, n, c, s, &t);
+			double t, e = err_k(w, n, c, s, &t, KIND, LAB);
 			uint32_t in = (uint32_t)(e > 0.0) & (uint32_t)(!mr || mr[s] != 0.0f);
-			uint32_t k = key_of(e > 0.0 ? e : 1.0);
+			uint32_t k = key_of(e); /* any bits where the element is not taken */
 			binary &= t == 0.0 || t == 1.0;
 			a[P] = (uint64_t)k << 32 | (uint64_t)(t == 1.0) << 31 | (uint64_t)(base + (uint32_t)s);
 			P += in;
@@ -231,7 +239,7 @@ static void run_item(const lov *w, size_t item, uint64_t *a, uint64_t *b, uint32
 
 	/* the value and the gradient, in index order, over every element: Δ is
 	 * 0 where an element was not sorted (masked, or e <= 0), selected
-	 * without a branch */
+	 * without a branch: a mask over what the entry holds */
 	double fac = w->fac[gc], L = 0.0;
 	int grad = fac != 0.0 && w->g != NULL;
 	for (size_t n = gi * w->per; n < (gi + 1) * w->per; n++) {
@@ -239,15 +247,15 @@ static void run_item(const lov *w, size_t item, uint64_t *a, uint64_t *b, uint32
 		const uint64_t *dn = dl + (n - gi * w->per) * M;
 		size_t i0 = (n * w->C + c) * M;
 		for (size_t s = 0; s < M; s++) {
-			double d, t, e = err_of(w, n, c, s, &t);
+			double d, t, e = err_k(w, n, c, s, &t, KIND, LAB);
 			uint64_t in = (uint64_t)(e > 0.0) & (uint64_t)(!mr || mr[s] != 0.0f);
-			uint64_t bits = in ? dn[s] : 0;
+			uint64_t bits = dn[s] & (0 - in); /* stale bits where not sorted (calloc'd) */
 			memcpy(&d, &bits, sizeof d);
 			L += e * d;
 			if (!grad)
 				continue;
 			/* d e / d x: -(2t - 1) for the hinge, sign(p - t) for the softmax */
-			double de = w->kind == HINGE ? -(2.0 * t - 1.0) : (double)w->p[i0 + s] > t ? 1.0 : -1.0;
+			double de = KIND == HINGE ? -(2.0 * t - 1.0) : (double)w->p[i0 + s] > t ? 1.0 : -1.0;
 			if (w->dp) {
 				w->dp[i0 + s] = fac * (de * d);
 			} else {
@@ -259,6 +267,17 @@ static void run_item(const lov *w, size_t item, uint64_t *a, uint64_t *b, uint32
 		}
 	}
 	w->L[gc] = L;
+}
+
+/* One item, its loops instantiated for the loss and the target's form. */
+static void run_item(const lov *w, size_t item, uint64_t *a, uint64_t *b, uint32_t *hist)
+{
+	if (w->kind == HINGE)
+		run_item_k(w, item, a, b, hist, HINGE, 0);
+	else if (w->j->labels)
+		run_item_k(w, item, a, b, hist, SOFTMAX, 1);
+	else
+		run_item_k(w, item, a, b, hist, SOFTMAX, 0);
 }
 
 /* G = Σ m t and the valid count Σ m of each (sample, class) */
@@ -396,7 +415,9 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 	int nti = (size_t)nt > nitems ? (int)nitems : nt;
 #pragma omp parallel num_threads(nti > 1 ? nti : 1) if (nti > 1) reduction(| : nomem)
 	{
-		uint64_t *a = malloc(2 * span * sizeof *a);
+		/* zeroed: the last pass of an item reads, and masks, entries it did
+		 * not write in this item */
+		uint64_t *a = calloc(2 * span, sizeof *a);
 		uint32_t *hist = malloc(RADIX_PASSES * RADIX_SIZE * sizeof *hist);
 		if (!a || !hist)
 			nomem = 1;
