@@ -294,6 +294,59 @@
 -- @treturn segloss.Tensor|nil the gradient
 -- @usage local loss, grad = segloss.dice_focal(logits, labels, {activation = "softmax", lambda = 0.5})
 
+--- Lovász hinge: a convex surrogate of the Jaccard index for binary scores, per image.
+--
+-- Over the valid pixels of an image (of the batch with `per_image = false`),
+-- `e_i = 1 - x_i (2 t_i - 1)` on real scores `x`, sorted decreasingly (ties by
+-- index); `L = Σ_r max(e_(r), 0) (J_r - J_{r-1})` with
+-- `J_r = 1 - (G - Σ_{k<=r} t_(k)) / (G + Σ_{k<=r} (1 - t_(k)))`, `G = Σ t`;
+-- the mean over the images that have a valid pixel. C = 1, activation
+-- `"none"` only. The gradient of the Lovász extension is piecewise
+-- constant: it jumps where two errors swap places.
+--
+-- Agrees with Berman et al.'s `lovasz_hinge(per_image = True)` (which also
+-- counts an image without valid pixels, as 0).
+-- Invariant: scores with every margin `x (2 t - 1) >= 1` give exactly 0.
+--
+-- Defaults: `per_image = true`.
+-- Refuses `weight` (lovasz_hinge has one class: weigh the loss itself, k * LovaszHinge{}), `batch` (use per_image = false for one hinge over the batch).
+-- Activations: "none". Paper: Berman, Triki and Blaschko 2018.
+--
+-- <a href="../../docs/losses.md#lovasz_hinge">docs/losses.md: lovasz_hinge</a>
+-- @function segloss.lovasz_hinge
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options, `per_image`
+-- @return the loss (number, or a tensor (N, 1), or (1, 1) with per_image = false with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.lovasz_hinge(logits, mask01, {activation = "none", per_image = true})
+
+--- Lovász-softmax: the Lovász extension of the Jaccard loss of each class, on probabilities.
+--
+-- Per class c over the valid pixels of the batch (of each image with
+-- `per_image = true`): `e_i = |t_ci - p_ci|` sorted decreasingly (ties by
+-- index), `L_c = Σ_r e_(r) (J_r - J_{r-1})` with J from `t_c` as in
+-- `lovasz_hinge`; the weighted mean over the classes present in the target
+-- (`classes = "present"`) or all of them (`"all"`), then over the
+-- images. Nothing present gives 0. The gradient is piecewise smooth and
+-- jumps where two errors of a class swap places.
+--
+-- Agrees with Berman et al.'s `lovasz_softmax`.
+-- Invariant: a label map gives the same value and gradient as its one-hot.
+--
+-- Defaults: `per_image = false`, `classes = "present"`.
+-- Refuses `batch` (the loss is over the batch unless per_image = true).
+-- Activations: "none", "softmax". Paper: Berman, Triki and Blaschko 2018.
+--
+-- <a href="../../docs/losses.md#lovasz_softmax">docs/losses.md: lovasz_softmax</a>
+-- @function segloss.lovasz_softmax
+-- @tparam segloss.Tensor x input
+-- @tparam segloss.Tensor t target
+-- @tparam[opt] table opts shared options, `per_image`, `classes`
+-- @return the loss (number, or a tensor (N, C), or (1, C) with per_image = false with reduction "none")
+-- @treturn segloss.Tensor|nil the gradient
+-- @usage local loss, grad = segloss.lovasz_softmax(logits, labels, {activation = "softmax", classes = "present"})
+
 --- Boundary loss: p weighted by the signed distance map of the target.
 --
 -- `L = mean over valid (n, c, s) of p·φ`, `φ` the signed distance map of

@@ -95,7 +95,31 @@ local function away_from_half(x, shape, act)
   end
 end
 
-local function fd_error(name, x, t, opts, h)
+-- Piecewise losses (the Lovász losses: the gradient jumps where two sorted
+-- errors swap places): inputs from a shuffled grid, so that no two errors
+-- lie closer than the grid step (0.9 / n for probabilities, 3 / n for
+-- logits), and a step h far below it; each side is checked on its own,
+-- (f(x + h) - f(x)) / h and (f(x) - f(x - h)) / h, so that a kink between
+-- would show as a mismatch of one of them rather than average out.
+local function grid_x(shape, act)
+  local x = T.zeros(shape)
+  local n = x:numel()
+  local perm = {}
+  for i = 1, n do perm[i] = i end
+  for i = n, 2, -1 do
+    local k = math.floor(T.rand({ 1 }):get(1) * i) + 1
+    perm[i], perm[k] = perm[k], perm[i]
+  end
+  local f = x:reshape(n)
+  for i = 1, n do
+    -- none: (k + 1/4) / n, whose mirror 1 - v is never on the grid
+    local u = (perm[i] - 1 + 0.25) / n
+    f:set(i, act == "none" and 0.05 + 0.9 * u or 3 * (2 * u - 1))
+  end
+  return x
+end
+
+local function fd_error(name, x, t, opts, h, onesided)
   local _, g = segloss[name](x, t, opts)
   local o2 = { grad = false }
   for k, v in pairs(opts) do if k ~= "grad" then o2[k] = v end end
@@ -107,6 +131,7 @@ local function fd_error(name, x, t, opts, h)
   local mk, C, per = opts.mask, x:size(2), x:numel() // (x:size(1) * x:size(2))
   mk = mk and mk:reshape(mk:numel())
   local num, den = 0, 0
+  local l0 = onesided and segloss[name](x, t, o2)
   for i = 1, xs:numel() do
     local n, s = (i - 1) // (C * per), (i - 1) % per
     if mk and mk:get(mk:numel() == xs:numel() and i or n * per + s + 1) == 0 then goto continue end
@@ -118,10 +143,12 @@ local function fd_error(name, x, t, opts, h)
     local vm = xs:get(i)
     local lm = segloss[name](x, t, o2)
     xs:set(i, v)
-    local fd = (lp - lm) / (vp - vm)
     local gi = gs:get(i)
-    num = num + (gi - fd) ^ 2
-    den = den + (gi + fd) ^ 2
+    local fds = onesided and { (lp - l0) / (vp - v), (l0 - lm) / (v - vm) } or { (lp - lm) / (vp - vm) }
+    for _, fd in ipairs(fds) do
+      num = num + (gi - fd) ^ 2
+      den = den + (gi + fd) ^ 2
+    end
     ::continue::
   end
   return math.sqrt(num) / math.max(math.sqrt(den), 1e-30)
@@ -197,12 +224,15 @@ local cases = {
 }
 
 local H = require "helpers"
+local piecewise = {}
 for _, d in ipairs(H.losses()) do
+  piecewise[d.name] = d.piecewise
   for _, act in ipairs(d.activations) do
     if act == "softmax" then
       cases[#cases + 1] = { d.name, { activation = act }, { 2, 3, 3, 4 }, "labels" }
     else
-      cases[#cases + 1] = { d.name, { activation = act }, { 2, 2, 3, 4 }, act == "none" and "soft" or "bin", "pix" }
+      cases[#cases + 1] = { d.name, { activation = act }, { 2, d.binary and 1 or 2, 3, 4 },
+        act == "none" and not d.piecewise and "soft" or "bin", "pix" }
     end
   end
 end
@@ -213,14 +243,17 @@ describe("finite differences", function()
     local desc = string.format("%s %d: %s", name, i, (require "cjson").encode(opts))
     it(desc, function()
       segloss.seed(1000 + i)
-      local x = make_x(shape, opts.activation or "none")
-      if THRESHOLD_HALF[name] then away_from_half(x, shape, opts.activation or "none") end
+      local act = opts.activation or "none"
+      local pw = piecewise[name]
+      local x = pw and grid_x(shape, act) or make_x(shape, act)
+      if THRESHOLD_HALF[name] then away_from_half(x, shape, act) end
       local t = make_t(shape, tkind)
       local o = {}
       for k, v in pairs(opts) do o[k] = v end
       o.mask = make_mask(shape, mkind)
-      local h = (opts.activation or "none") == "none" and 1e-3 or 1e-2
-      local err = fd_error(name, x, t, o, h)
+      local h = act == "none" and 1e-3 or 1e-2
+      if pw then h = h / 8 end
+      local err = fd_error(name, x, t, o, h, pw)
       assert.is_true(err <= TOL, string.format("relative error %.3g", err))
     end)
   end

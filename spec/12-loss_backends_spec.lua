@@ -81,7 +81,8 @@ for _, d in ipairs(H.losses()) do
     if act == "softmax" then
       configs[#configs + 1] = { d.name, { activation = act }, C = 3, lab = true, mild = true }
     else
-      configs[#configs + 1] = { d.name, { activation = act }, C = 2, soft = act == "none", mild = true }
+      configs[#configs + 1] = { d.name, { activation = act }, C = d.binary and 1 or 2, soft = act == "none",
+        mild = true }
     end
   end
 end

@@ -52,15 +52,16 @@ describe("losses and thread counts", function()
     local listed = false
     for _, cf in ipairs(configs) do listed = listed or cf[2] == d.name end
     if not listed then
-      local act = H.allows(d, "sigmoid") and "sigmoid" or "softmax"
+      local act = H.act_for(d)
       configs[#configs + 1] = { d.name .. " " .. act .. " (defaults)", d.name, act == "softmax" and 3 or 1,
-        { activation = act } }
+        { activation = act }, act == "none" and not d.real_x }
     end
   end
   for _, cf in ipairs(configs) do
     H.backend_it(it, pending, cf[1] .. ": 1, 2 and 3 threads give the same bits", function()
       local x, t = x1, t1
       if cf[3] == 3 then x, t = x3, t3 end
+      if cf[5] then x = x:sigmoid() end -- activation "none" on probabilities
       local opts = {}
       for k, v in pairs(cf[4]) do opts[k] = v end
       if opts.mask then opts.mask = m1 end

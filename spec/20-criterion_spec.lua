@@ -37,7 +37,7 @@ describe("criteria", function()
     DiceFocal = { activation = "softmax", lambda = 0.5 },
   }
   for _, d in ipairs(H.losses()) do
-    local opts = OPTS[d.class] or { activation = H.allows(d, "sigmoid") and "sigmoid" or "softmax" }
+    local opts = OPTS[d.class] or { activation = H.act_for(d) }
     it(d.class .. " gives the functional " .. d.name .. "'s loss and gradient, bit for bit", function()
       local xi, ti = x, t
       if opts.activation == "softmax" then xi, ti = xs, lab end

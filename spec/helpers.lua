@@ -178,4 +178,13 @@ function H.allows(d, a)
   return false
 end
 
+--- The activation a spec that runs every loss with one activation gives
+-- loss d: the sigmoid where it is allowed, else the softmax, else "none"
+-- (the Lovász hinge's real scores).
+function H.act_for(d)
+  if H.allows(d, "sigmoid") then return "sigmoid" end
+  if H.allows(d, "softmax") then return "softmax" end
+  return "none"
+end
+
 return H

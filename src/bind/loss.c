@@ -918,6 +918,13 @@ static int loss_losses(lua_State *L)
 			lua_pushboolean(L, 1);
 			lua_setfield(L, e, "pixel_mask");
 		}
+		/* flags the specs and the golden generator act on */
+		lua_pushboolean(L, sl_loss_flag(id, SL_LF_REAL_X));
+		lua_setfield(L, e, "real_x");   /* activation "none" takes any real x */
+		lua_pushboolean(L, sl_loss_flag(id, SL_LF_C1));
+		lua_setfield(L, e, "binary");   /* C = 1 only */
+		lua_pushboolean(L, sl_loss_flag(id, SL_LF_PIECEWISE));
+		lua_setfield(L, e, "piecewise"); /* gradient jumps at ties of sorted terms */
 		/* the activations it allows: its own rule and its parts' */
 		lua_createtable(L, 3, 0);
 		int k = 0;

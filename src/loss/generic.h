@@ -74,5 +74,14 @@ int sl_unified_focal_eval(const struct sl_exec *e, const sl_lossjob *j, const sl
 int sl_topk_ce_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
                     double *value, sl_bad *bad);
 int sl_topk_ce_shape(int ndim, const int64_t *xshape, const double *opts, int64_t *shape);
+/* lovasz.c: the Lovász hinge and the Lovász-softmax (Berman et al. 2018),
+ * and the shapes of their reduction "none" values: (N, 1) or (1, 1), and
+ * (N, C) or (1, C), by option per_image */
+int sl_lovasz_hinge_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
+                         double *value, sl_bad *bad);
+int sl_lovasz_softmax_eval(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, float *g,
+                           double *value, sl_bad *bad);
+int sl_lovasz_hinge_shape(int ndim, const int64_t *xshape, const double *opts, int64_t *shape);
+int sl_lovasz_softmax_shape(int ndim, const int64_t *xshape, const double *opts, int64_t *shape);
 
 #endif

@@ -178,6 +178,16 @@ static const sl_lossopt unified_focal_opts[] = {
 	SMOOTH(1e-7),
 };
 static const sl_lossopt topk_ce_opts[] = {OPT(SL_O_K, NODEF)};
+static const sl_lossopt lovasz_hinge_opts[] = {
+	OPTD(SL_O_PER_IMAGE, SL_DEFV(1), "one hinge per image, then their mean (false: one over the batch)"),
+	{SL_O_WEIGHT, NODEF, NODEF, -1, "lovasz_hinge has one class: weigh the loss itself, k * LovaszHinge{}", NULL},
+	{SL_O_BATCH, NODEF, NODEF, -1, "use per_image = false for one hinge over the batch", NULL},
+};
+static const sl_lossopt lovasz_softmax_opts[] = {
+	OPT(SL_O_CLASSES, NODEF),
+	OPTD(SL_O_PER_IMAGE, SL_DEFV(0), "per image, then the mean over images (false: over the batch)"),
+	{SL_O_BATCH, NODEF, NODEF, -1, "the loss is over the batch unless per_image = true", NULL},
+};
 
 #define N(a) (int)(sizeof(a) / sizeof((a)[0]))
 #define OPTS(a) a, N(a)
@@ -465,6 +475,46 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 		"Invariant: `k = 100` is ce (bce) with reduction \"mean\".",
 		"activation = \"softmax\", k = 10", "labels",
 		sl_topk_ce_eval, sl_topk_ce_shape,
+	},
+	[SL_L_LOVASZ_HINGE] = {
+		"lovasz_hinge", "LovaszHinge", "segloss.lovasz_hinge", SL_KIND_GENERIC, -1, A(SL_ACT_NONE),
+		"x holds real scores such as logits, taken as they are: pass activation = \"none\"",
+		SL_LF_REAL_X | SL_LF_C1 | SL_LF_PIECEWISE, OPTS(lovasz_hinge_opts), NULL, 0,
+		"(N, 1), or (1, 1) with per_image = false",
+		"Berman, Triki and Blaschko 2018",
+		"Lovász hinge: a convex surrogate of the Jaccard index for binary scores, per image.",
+		"Over the valid pixels of an image (of the batch with `per_image = false`),\n"
+		"`e_i = 1 - x_i (2 t_i - 1)` on real scores `x`, sorted decreasingly (ties by\n"
+		"index); `L = Σ_r max(e_(r), 0) (J_r - J_{r-1})` with\n"
+		"`J_r = 1 - (G - Σ_{k<=r} t_(k)) / (G + Σ_{k<=r} (1 - t_(k)))`, `G = Σ t`;\n"
+		"the mean over the images that have a valid pixel. C = 1, activation\n"
+		"`\"none\"` only. The gradient of the Lovász extension is piecewise\n"
+		"constant: it jumps where two errors swap places.\n"
+		"\n"
+		"Agrees with Berman et al.'s `lovasz_hinge(per_image = True)` (which also\n"
+		"counts an image without valid pixels, as 0).\n"
+		"Invariant: scores with every margin `x (2 t - 1) >= 1` give exactly 0.",
+		"activation = \"none\", per_image = true", "mask01", sl_lovasz_hinge_eval, sl_lovasz_hinge_shape,
+	},
+	[SL_L_LOVASZ_SOFTMAX] = {
+		"lovasz_softmax", "LovaszSoftmax", "segloss.lovasz_softmax", SL_KIND_GENERIC, -1,
+		A(SL_ACT_NONE) | A(SL_ACT_SOFTMAX),
+		"binary scores: lovasz_hinge on the logits, or softmax over two channels", SL_LF_PIECEWISE,
+		OPTS(lovasz_softmax_opts), NULL, 0, "(N, C), or (1, C) with per_image = false",
+		"Berman, Triki and Blaschko 2018",
+		"Lovász-softmax: the Lovász extension of the Jaccard loss of each class, on probabilities.",
+		"Per class c over the valid pixels of the batch (of each image with\n"
+		"`per_image = true`): `e_i = |t_ci - p_ci|` sorted decreasingly (ties by\n"
+		"index), `L_c = Σ_r e_(r) (J_r - J_{r-1})` with J from `t_c` as in\n"
+		"`lovasz_hinge`; the weighted mean over the classes present in the target\n"
+		"(`classes = \"present\"`) or all of them (`\"all\"`), then over the\n"
+		"images. Nothing present gives 0. The gradient is piecewise smooth and\n"
+		"jumps where two errors of a class swap places.\n"
+		"\n"
+		"Agrees with Berman et al.'s `lovasz_softmax`.\n"
+		"Invariant: a label map gives the same value and gradient as its one-hot.",
+		"activation = \"softmax\", classes = \"present\"", "labels", sl_lovasz_softmax_eval,
+		sl_lovasz_softmax_shape,
 	},
 };
 

@@ -85,6 +85,9 @@ typedef struct sl_presetpart {
 #define SL_LF_PIXEL_MASK 16u /* with C >= 2 it sums over the channels of a pixel (as ce):
                                 one mask value per pixel, and ignore_index takes whole
                                 pixels */
+#define SL_LF_PIECEWISE 32u /* the gradient jumps where the order of sorted terms changes
+                              (the Lovász losses): finite differences hold only away
+                              from those kinks, with steps below the gaps */
 
 /* The shape of a generic loss's reduction "none" value: fills shape[] from
  * x's shape (ndim dimensions, N, C, then the spatial sizes) and the part's
@@ -119,8 +122,9 @@ typedef struct sl_lossdesc {
 /* The losses, in the order segloss.losses() lists them. */
 enum {
 	SL_L_BCE, SL_L_CE, SL_L_FOCAL, SL_L_DICE, SL_L_IOU, SL_L_TVERSKY, SL_L_FOCAL_TVERSKY,
-	SL_L_SENSSPEC, SL_L_GDICE, SL_L_BCE_DICE, SL_L_DICE_FOCAL, SL_L_BOUNDARY, SL_L_HAUSDORFF_DT,
-	SL_L_CLDICE, SL_L_LOG_COSH_DICE, SL_L_UNIFIED_FOCAL, SL_L_TOPK_CE, SL_L_COMBO,
+	SL_L_SENSSPEC, SL_L_GDICE, SL_L_BCE_DICE, SL_L_DICE_FOCAL, SL_L_LOVASZ_HINGE, SL_L_LOVASZ_SOFTMAX,
+	SL_L_BOUNDARY, SL_L_HAUSDORFF_DT, SL_L_CLDICE, SL_L_LOG_COSH_DICE, SL_L_UNIFIED_FOCAL, SL_L_TOPK_CE,
+	SL_L_COMBO,
 	SL_L_COUNT
 };
 extern const sl_lossdesc sl_losses[SL_L_COUNT];

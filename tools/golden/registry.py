@@ -52,6 +52,16 @@ def kind(name):
     return BY_NAME[name]["kind"]
 
 
+def real_x(name):
+    """Does activation "none" take any real x (the Lovász hinge's scores)?"""
+    return bool(BY_NAME[name].get("real_x"))
+
+
+def binary(name):
+    """Does the loss need one channel (C = 1)?"""
+    return bool(BY_NAME[name].get("binary"))
+
+
 def parts(name):
     """A preset's parts: [(loss, the option that weighs it or None), ...]."""
     return [(p["name"], p.get("weight")) for p in BY_NAME[name].get("parts", [])]

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from .case import build_inputs, ignore_family
-from .cases import CASES
+from . import registry
+from .cases import CASES, MODULES
 from .common import DT, EPS_DEFAULT, GENERATOR, check, expect_close
 from .reference import Act, expand_target, torch_eval
 from .scalar import scalar_eval
@@ -30,7 +31,7 @@ def guard_inputs(name, case, x, t, m):
         check(np.all((m == 0) | (m == 1)), "mask values 0/1")
         if act == "softmax":
             check(m.shape[1] == 1 or np.all(m == m[:, :1]), "softmax mask identical across channels")
-    if act == "none":
+    if act == "none" and not registry.real_x(name):
         check(np.all((x >= 0) & (x <= 1)), "activation none needs x in [0,1]")
         eps = float(o.get("eps", EPS_DEFAULT))
         for a in (x.astype(np.float64), 1.0 - x.astype(np.float64)):
@@ -47,6 +48,9 @@ def guard_inputs(name, case, x, t, m):
         Lt, _ = torch_eval("tversky", x, t, m, o2)
         bad = (Lt != 0) & (Lt > 0.1 * eps) & (Lt < 10 * eps)
         check(not np.any(bad), "%s: a tversky value within a factor 10 of eps" % case.slug)
+    own = getattr(MODULES.get(name), "guard", None)
+    if own is not None:                    # the loss's own kinks (cases/<name>.py)
+        own(case, x, t, m)
     if o.get("soft_label") and o.get("squared"):
         check(np.all((t == 0) | (t == 1)), "%s: soft_label + squared with soft targets is not pinned (R14)" % case.slug)
 
@@ -149,6 +153,9 @@ def run_case(name, case):
         check(np.all(np.isfinite(loss)), "finite loss")
     if case.expect is not None:
         case.expect(loss, grad, case)
+    own = getattr(MODULES.get(name), "crosscheck", None)
+    if own is not None:                    # e.g. against the published reference (cases/<name>.py)
+        own(case, x, t, m, loss, grad)
     return x, t, m, loss, grad
 
 
