@@ -123,6 +123,10 @@ def crosscheck(case, x, t, m, loss, grad):
     if o.get("reduction", "mean") != "mean":
         return
     valid = np.ones(x.shape, dtype=bool) if m is None else np.broadcast_to(m > 0, x.shape)
+    if o.get("ignore_index") is not None:  # Berman's `ignore`: those elements leave
+        ii = float(o["ignore_index"])
+        valid = valid & (t != ii)
+        t = np.where(t == ii, 0.0, t)
     if o["per_image"] and not all(valid[n].any() for n in range(x.shape[0])):
         return
     if not valid.any():

@@ -158,6 +158,12 @@ def crosscheck(case, x, t, m, loss, grad):
     else:
         return
     valid = np.ones(lab.shape, dtype=bool) if m is None else (m[:, 0] > 0)
+    if o.get("ignore_index") is not None:  # Berman's `ignore`: those pixels leave
+        if t.shape[1] != 1:
+            return
+        ii = float(o["ignore_index"])
+        valid = valid & (lab != ii)
+        lab = np.where(lab == ii, 0, lab)
     if (o["per_image"] and not all(valid[n].any() for n in range(N))) or not valid.any():
         return
     xt = torch.tensor(x.astype(np.float64), requires_grad=True)
