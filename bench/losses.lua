@@ -19,10 +19,15 @@ local segloss = require "segloss"
 local U = dofile((arg[0]:match("^(.*)/") or ".") .. "/util.lua")
 local T = segloss.tensor
 
--- every loss of the registry; REGION: those with a region part (their floor
+-- every loss of the registry that the fused engine computes (the generic
+-- ones, Lovász, distance maps, clDice, ..., are timed against their PyTorch
+-- peers by bench/newer.lua); REGION: those with a region part (their floor
 -- adds a read-2-reduce pass)
-local LOSSES, REGION, kinds = segloss.losses(), {}, {}
-for _, d in ipairs(LOSSES) do kinds[d.name] = d.kind end
+local LOSSES, REGION, kinds = {}, {}, {}
+for _, d in ipairs(segloss.losses()) do
+  kinds[d.name] = d.kind
+  if d.kind ~= "generic" then LOSSES[#LOSSES + 1] = d end
+end
 for _, d in ipairs(LOSSES) do
   REGION[d.name] = d.kind == "region"
   for _, p in ipairs(d.parts or {}) do REGION[d.name] = REGION[d.name] or kinds[p.name] == "region" end
@@ -137,7 +142,7 @@ end
 -- floor, and the table says so).
 local PIXEL_VMATH = { bce = { "exp", "log1p" }, focal = { "exp", "log1p", "pow" } }
 local CRIT_BOUND, CRIT_ORDER = {}, {}
-for _, d in ipairs(segloss.losses()) do
+for _, d in ipairs(LOSSES) do
   local sig = false
   for _, a in ipairs(d.activations) do sig = sig or a == "sigmoid" end
   if sig then
