@@ -22,13 +22,24 @@
  * the first plane, the H pass in it the first row, the W pass the first
  * element. relu'(0) = 0. The skeleton of the target is a constant.
  *
+ * Masks: masked elements are outside the image for both skeletons (left
+ * out of every window, as beyond the border): q_i holds +inf there (the
+ * identity of the minimum), the dilation reads a copy with -inf there (the
+ * identity of the maximum), and S is 0 there. Every window of a valid
+ * element holds that element, so it is never empty; the value does not
+ * depend on masked inputs, and no gradient reaches them. The masked passes
+ * are variants chosen once per (sample, class): no cost without a mask.
+ * With a mask the pieces' geodesic diameter can exceed the image's; the
+ * steps are capped at the valid count less one instead.
+ *
  * Steps past the image's diameter ((D - 1) + (H - 1) + (W - 1)) change
  * nothing (q is constant there, so d = 0 and S stays, bit for bit): they
  * are not run, which bounds the work for any `iterations`.
  *
  * Memory: the backward pass keeps q_1 .. q_{K+1} and S_0 .. S_{K-1} of the
- * prediction's skeleton, (2K + 1) M floats, plus 9 M floats of work, per
- * (sample, class) being computed (one per thread); the run keeps p (and for
+ * prediction's skeleton, (2K + 1) M floats, plus 11 M floats of work, per
+ * (sample, class) being computed (one per thread; 3 M more with a mask:
+ * the mask and the two masked copies); the run keeps p (and for
  * the sigmoid 1 - p) and d L / d p (doubles) of the whole batch.
  *
  * Threads: the (sample, class) pairs are fixed tasks; each writes its own
