@@ -100,15 +100,14 @@ describe("cldice", function()
     end
   end)
 
-  it("masked elements leave the sums and get gradient 0; the skeleton still sees them", function()
+  it("masked elements are outside the skeleton: the value is the cropped image's, gradient 0", function()
     segloss.seed(8)
     local x, t = T.rand(1, 1, 8, 8) * 0.9 + 0.05, H.bin({ 1, 1, 8, 8 }, 0.3)
     local m = T.ones(1, 1, 8, 8)
     for y = 1, 8 do m:set(1, 1, y, 1, 0) end
     local l, g = segloss.cldice(x, t, { mask = m, include_background = true })
     for y = 1, 8 do assert.equal(0, g:get(1, 1, y, 1)) end
-    -- the value differs from that of the cropped image: the skeleton of the
-    -- valid columns next to the masked one depends on it
+    -- the masked first column is like the outside of the image
     local xc, tc = T.zeros(1, 1, 8, 7), T.zeros(1, 1, 8, 7)
     for y = 1, 8 do
       for w = 2, 8 do
@@ -116,10 +115,96 @@ describe("cldice", function()
         tc:set(1, 1, y, w - 1, t:get(1, 1, y, w))
       end
     end
-    local lc = segloss.cldice(xc, tc, { alpha = 0 })
-    local lm = segloss.cldice(x, t, { mask = m, alpha = 0 })
-    assert.near(lc, lm, 1e-6) -- the dice part sees only the sums
-    assert.are_not.equal(segloss.cldice(xc, tc, {}), l)
+    local lc, gc = segloss.cldice(xc, tc, {})
+    assert.near(lc, l, 1e-12)
+    for y = 1, 8 do
+      for w = 2, 8 do assert.equal(gc:get(1, 1, y, w - 1), g:get(1, 1, y, w)) end
+    end
+  end)
+
+  -- x with its masked elements replaced by v (m: the mask, of x's shape or (N, 1, S...))
+  local function refill(x, m, v)
+    local y = x:clone()
+    local ys, ms = y:reshape(y:numel()), m:reshape(m:numel())
+    local C, per = x:size(2), x:numel() // (x:size(1) * x:size(2))
+    for i = 1, ys:numel() do
+      local n, s = (i - 1) // (C * per), (i - 1) % per
+      if ms:get(ms:numel() == ys:numel() and i or n * per + s + 1) == 0 then ys:set(i, v(i)) end
+    end
+    return y
+  end
+
+  for _, cf in ipairs {
+    { "none, (N,1,S) mask", { 2, 2, 9, 10 }, "pix", { include_background = true } },
+    { "sigmoid, full mask, batch", { 2, 2, 9, 10 }, "full", { activation = "sigmoid", batch = true } },
+    { "softmax, label map", { 2, 3, 9, 10 }, "pix", { activation = "softmax", iterations = 6 } },
+    { "sigmoid 3-D, full mask", { 1, 2, 5, 6, 7 }, "full", { activation = "sigmoid", include_background = true } },
+  } do
+    it(cf[1] .. ": x and t at masked elements change neither the value nor the gradient, bit for bit", function()
+      segloss.seed(11)
+      local shape, act = cf[2], cf[4].activation or "none"
+      local x = act == "none" and T.rand(shape) or T.randn(shape) * 2
+      local t = act == "softmax" and H.labels(shape) or H.bin(shape, 0.4)
+      local ms = {}
+      for i, v in ipairs(shape) do ms[i] = v end
+      if cf[3] == "pix" then ms[2] = 1 end
+      local m = H.bin(ms, 0.7)
+      local o = { mask = m }
+      for k, v in pairs(cf[4]) do o[k] = v end
+      local l1, g1 = segloss.cldice(x, t, o)
+      for _, v in ipairs { function() return act == "none" and 1 or 30 end,
+                           function() return act == "none" and 0 or -30 end,
+                           function(i) return act == "none" and (i % 3) / 2 or (i % 7) - 3 end } do
+        local x2 = refill(x, m, v)
+        local t2 = t
+        if act ~= "softmax" then t2 = refill(t, m, function(i) return 1 - i % 2 end) end
+        local l2, g2 = segloss.cldice(x2, t2, o)
+        assert.is_true(same(l1, l2), "value")
+        assert.is_true(same(g1, g2), "gradient")
+      end
+    end)
+  end
+
+  it("a mask that cuts a line gives the skeletons of the two pieces", function()
+    segloss.seed(12)
+    -- a blurred thick line across a 9 x 11 image, column 6 masked: the two
+    -- 9 x 5 pieces on either side, as a batch of two images with batch = true
+    local Hh, W = 9, 11
+    local x, t, m = T.zeros(1, 1, Hh, W), rows(Hh, W, 4, 6), T.ones(1, 1, Hh, W)
+    for y = 1, Hh do
+      for w = 1, W do
+        local v = math.exp(-0.5 * ((y - 5.3) / 1.5) ^ 2) * 0.85 + 0.1 * math.random()
+        x:set(1, 1, y, w, v)
+      end
+      m:set(1, 1, y, 6, 0)
+    end
+    local xp, tp = T.zeros(2, 1, Hh, 5), T.zeros(2, 1, Hh, 5)
+    for y = 1, Hh do
+      for w = 1, 5 do
+        xp:set(1, 1, y, w, x:get(1, 1, y, w))
+        tp:set(1, 1, y, w, t:get(1, 1, y, w))
+        xp:set(2, 1, y, w, x:get(1, 1, y, w + 6))
+        tp:set(2, 1, y, w, t:get(1, 1, y, w + 6))
+      end
+    end
+    for _, o in ipairs { { alpha = 1 }, { alpha = 0.5, iterations = 5 }, { alpha = 1, iterations = 0 } } do
+      local op = { batch = true }
+      for k, v in pairs(o) do op[k] = v end
+      local om = { mask = m }
+      for k, v in pairs(o) do om[k] = v end
+      local lp, gp = segloss.cldice(xp, tp, op)
+      local lm, gm = segloss.cldice(x, t, om)
+      assert.near(lp, lm, 1e-12)
+      for y = 1, Hh do
+        for w = 1, 5 do
+          assert.near(gp:get(1, 1, y, w), gm:get(1, 1, y, w), 1e-7 * math.abs(gp:get(1, 1, y, w)) + 1e-12)
+          assert.near(gp:get(2, 1, y, w), gm:get(1, 1, y, w + 6), 1e-7 * math.abs(gp:get(2, 1, y, w)) + 1e-12)
+        end
+        assert.equal(0, gm:get(1, 1, y, 6))
+      end
+    end
+    -- the mask matters: without it the line is one piece
+    assert.are_not.equal(segloss.cldice(x, t, { alpha = 1 }), segloss.cldice(x, t, { alpha = 1, mask = m }))
   end)
 
   it("reduction none: (N, C), or (1, C) with batch", function()

@@ -22,13 +22,24 @@
  * the first plane, the H pass in it the first row, the W pass the first
  * element. relu'(0) = 0. The skeleton of the target is a constant.
  *
+ * Masks: masked elements are outside the image for both skeletons (left
+ * out of every window, as beyond the border): q_i holds +inf there (the
+ * identity of the minimum), the dilation reads a copy with -inf there (the
+ * identity of the maximum), and S is 0 there. Every window of a valid
+ * element holds that element, so it is never empty; the value does not
+ * depend on masked inputs, and no gradient reaches them. The masked passes
+ * are variants chosen once per (sample, class): no cost without a mask.
+ * With a mask the pieces' geodesic diameter can exceed the image's; the
+ * steps are capped at the valid count less one instead.
+ *
  * Steps past the image's diameter ((D - 1) + (H - 1) + (W - 1)) change
  * nothing (q is constant there, so d = 0 and S stays, bit for bit): they
  * are not run, which bounds the work for any `iterations`.
  *
  * Memory: the backward pass keeps q_1 .. q_{K+1} and S_0 .. S_{K-1} of the
- * prediction's skeleton, (2K + 1) M floats, plus 9 M floats of work, per
- * (sample, class) being computed (one per thread); the run keeps p (and for
+ * prediction's skeleton, (2K + 1) M floats, plus 11 M floats of work, per
+ * (sample, class) being computed (one per thread; 3 M more with a mask:
+ * the mask and the two masked copies); the run keeps p (and for
  * the sigmoid 1 - p) and d L / d p (doubles) of the whole batch.
  *
  * Threads: the (sample, class) pairs are fixed tasks; each writes its own
@@ -54,8 +65,13 @@ static inline float fmx(float a, float b) { return b > a ? b : a; }
 
 /* ---- forward passes ------------------------------------------------- */
 
-/* e = erode(q): the minimum over the cross, one fused pass */
-static void erode(const img *im, const float *restrict q, float *restrict e)
+/* e = erode(q): the minimum over the cross, one fused pass. With a mask m
+ * (masked: the masked variant, chosen once per call), q holds +inf at the
+ * masked elements (they are outside the image: the identity of the
+ * minimum), e gets +inf there too, and em gets e with -inf at the masked
+ * elements (the identity of the maximum: the dilation's input). */
+static void erode(const img *im, const float *restrict q, float *restrict e, const float *restrict m,
+                  float *restrict em)
 {
 	size_t D = im->D, H = im->H, W = im->W, HW = H * W;
 	for (size_t z = 0; z < D; z++)
@@ -73,7 +89,26 @@ static void erode(const img *im, const float *restrict q, float *restrict e)
 					o[x] = fmn(o[x], fmn(r[x - 1], r[x + 1]));
 				o[W - 1] = fmn(o[W - 1], r[W - 2]);
 			}
+			if (m) {
+				const float *mr = m + z * HW + y * W;
+				float *emr = em + z * HW + y * W;
+#pragma omp simd
+				for (size_t x = 0; x < W; x++) {
+					float v = o[x];
+					int on = mr[x] != 0.0f;
+					o[x] = on ? v : INFINITY;
+					emr[x] = on ? v : -INFINITY;
+				}
+			}
 		}
+}
+
+/* em = e with -inf at the masked elements (the dilation's input) */
+static void mask_max(size_t M, const float *restrict e, const float *restrict m, float *restrict em)
+{
+#pragma omp simd
+	for (size_t k = 0; k < M; k++)
+		em[k] = m[k] != 0.0f ? e[k] : -INFINITY;
 }
 
 /* out = the maximum of in along W (within rows of W) */
@@ -288,6 +323,7 @@ enum { K_SPT, K_SPN, K_STP, K_STS, K_TP, K_FP, K_ST, K_M, K_N };
 
 typedef struct work {
 	float *t, *m;       /* the target and mask of the class (m NULL: no mask) */
+	float *qm, *em;     /* with a mask: q_0 with +inf, e with -inf at masked */
 	float *sp, *st;     /* the skeletons S(p), S(t) */
 	float *a, *b, *o, *u, *v; /* work */
 	float *g1, *g2, *g3;
@@ -297,15 +333,24 @@ typedef struct work {
 } work;
 
 /* S(q) into s; with keep, q_1 .. q_{K+1} into qs[1..] and S_0 .. S_{K-1}
- * into ss[] (else w->u, w->v roll) */
+ * into ss[] (else w->u, w->v roll). With a mask (w->m), the masked
+ * elements are outside the image: q_0 is first copied into w->qm with +inf
+ * there (kept for the backward pass), every q_i holds +inf there, the
+ * dilation reads w->em (-inf there), and S is 0 there. */
 static void skeleton(const img *im, int K, const float *q0, float *s, work *w, int keep)
 {
 	size_t M = im->M;
+	const float *m = w->m;
 	const float *q = q0;
+	if (m) {
+		for (size_t k = 0; k < M; k++)
+			w->qm[k] = m[k] != 0.0f ? q0[k] : INFINITY;
+		q = w->qm;
+	}
 	for (int i = 0; i <= K; i++) {
 		float *qn = keep ? w->qs[i + 1] : (i % 2 ? w->v : w->u);
-		erode(im, q, qn);
-		const float *o = dilate(im, qn, w->a, w->b, w->o);
+		erode(im, q, qn, m, w->em);
+		const float *o = dilate(im, m ? w->em : qn, w->a, w->b, w->o);
 		float *si = keep && i < K ? w->ss[i] : s;
 		const float *sp = keep && i > 0 ? w->ss[i - 1] : s;
 		if (i == 0) {
@@ -322,22 +367,38 @@ static void skeleton(const img *im, int K, const float *q0, float *s, work *w, i
 				si[k] = sp[k] + (uu > 0.0f ? uu : 0.0f);
 			}
 		}
+		if (m) /* masked: S = 0 (q there is +inf, d meaningless) */
+#pragma omp simd
+			for (size_t k = 0; k < M; k++)
+				si[k] = m[k] != 0.0f ? si[k] : 0.0f;
 		q = qn;
 	}
 }
 
-/* d L / d q_0 of the skeleton given gs = d L / d S_K (destroyed), into gout
- * (overwritten) */
+/* d L / d q_0 of the skeleton given gs = d L / d S_K (destroyed; 0 at the
+ * masked elements), into gout (overwritten; 0 at the masked elements: no
+ * window of a valid element holds one, so nothing reaches them) */
 static void skeleton_bwd(const img *im, int K, const float *q0, float *gs, work *w, float *gout)
 {
 	size_t M = im->M;
+	const float *m = w->m;
 	float *gnext = w->g1, *gcur = w->g2, *go = w->g3;
 	memset(gnext, 0, M * sizeof *gnext); /* d L / d q_{K+1}: none */
 	for (int i = K; i >= 0; i--) {
-		const float *q = i == 0 ? q0 : w->qs[i], *e = w->qs[i + 1];
-		const float *o = dilate(im, e, w->a, w->b, w->o);
+		const float *q = i == 0 ? (m ? w->qm : q0) : w->qs[i], *e = w->qs[i + 1];
+		const float *ed = e;
+		if (m) {
+			mask_max(M, e, m, w->em);
+			ed = w->em;
+		}
+		const float *o = dilate(im, ed, w->a, w->b, w->o);
 		const float *sp = i > 0 ? w->ss[i - 1] : NULL;
 		for (size_t k = 0; k < M; k++) {
+			if (m && m[k] == 0.0f) {
+				gcur[k] = 0.0f;
+				go[k] = 0.0f;
+				continue;
+			}
 			float d = q[k] - o[k];
 			int pos = d > 0.0f;
 			d = pos ? d : 0.0f;
@@ -355,7 +416,7 @@ static void skeleton_bwd(const img *im, int K, const float *q0, float *gs, work 
 			go[k] = pos ? -gd : 0.0f;
 		}
 		/* d L / d e_i: from the dilation, plus q_{i+1}'s own (gnext) */
-		dilate_bwd(im, e, w->a, w->b, o, go, w->u, w->v, gnext);
+		dilate_bwd(im, ed, w->a, w->b, o, go, w->u, w->v, gnext);
 		erode_bwd(im, q, e, gnext, gcur);
 		float *tmp = gnext;
 		gnext = gcur;
@@ -371,6 +432,7 @@ typedef struct cfg {
 	const sl_genpart *gp;
 	img im;
 	int K;           /* steps run (iterations, at most the diameter) */
+	double iters;    /* the option iterations (with a mask: capped per task) */
 	int batch;
 	double alpha, snr, sdr;
 	const float *P;  /* p of the batch */
@@ -421,7 +483,7 @@ static coefs cl_coefs(const cfg *cf, const double *s)
 static int alloc_work(work *w, const img *im, int K, int keep, int masked)
 {
 	size_t M = im->M;
-	size_t nf = 11 + (keep ? (size_t)(2 * K + 1) : 0) + (masked ? 1 : 0);
+	size_t nf = 11 + (keep ? (size_t)(2 * K + 1) : 0) + (masked ? 3 : 0);
 	w->block = malloc(nf * (M ? M : 1) * sizeof(float));
 	w->qs = keep ? malloc((size_t)(K + 2) * sizeof *w->qs) : NULL;
 	w->ss = keep && K > 0 ? malloc((size_t)K * sizeof *w->ss) : NULL;
@@ -435,10 +497,12 @@ static int alloc_work(work *w, const img *im, int K, int keep, int masked)
 	float **slots[] = {&w->t, &w->sp, &w->st, &w->a, &w->b, &w->o, &w->u, &w->v, &w->g1, &w->g2, &w->g3};
 	for (size_t k = 0; k < sizeof slots / sizeof *slots; k++, f += M)
 		*slots[k] = f;
-	w->m = NULL;
+	w->m = w->qm = w->em = NULL;
 	if (masked) {
 		w->m = f;
-		f += M;
+		w->qm = f + M;
+		w->em = f + 2 * M;
+		f += 3 * M;
 	}
 	if (keep) {
 		w->qs[0] = NULL;
@@ -466,8 +530,19 @@ static int task(const cfg *cf, size_t n, size_t c, double *s, double *dp, int gr
 	const sl_lossjob *j = cf->j;
 	size_t M = cf->im.M, C = j->C;
 	int keep = dp != NULL;
+	int K = cf->K;
+	if (j->m) {
+		/* the masked elements cut the image into pieces whose geodesic
+		 * diameter (along the cross) may exceed the image's but not their
+		 * number of elements less one: past that, steps change nothing */
+		size_t nv = 0;
+		for (size_t k = 0; k < M; k++)
+			nv += sl_gen_m(j, n, c, k) != 0.0f;
+		double cap = nv > 0 ? (double)(nv - 1) : 0.0;
+		K = cf->iters > cap ? (int)cap : (int)cf->iters;
+	}
 	work w;
-	if (!alloc_work(&w, &cf->im, cf->K, keep, j->m != NULL))
+	if (!alloc_work(&w, &cf->im, K, keep, j->m != NULL))
 		return 0;
 	const float *p = cf->P + (n * C + c) * M;
 	for (size_t k = 0; k < M; k++)
@@ -475,9 +550,10 @@ static int task(const cfg *cf, size_t n, size_t c, double *s, double *dp, int gr
 	if (w.m)
 		for (size_t k = 0; k < M; k++)
 			w.m[k] = sl_gen_m(j, n, c, k);
-	skeleton(&cf->im, cf->K, p, w.sp, &w, keep);
+	/* S(t) first: S(p)'s masked copy of p (w.qm) is kept for the backward */
+	skeleton(&cf->im, K, w.t, w.st, &w, 0);
+	skeleton(&cf->im, K, p, w.sp, &w, keep);
 	if (!grad_only) {
-		skeleton(&cf->im, cf->K, w.t, w.st, &w, 0);
 		double a[K_N] = {0};
 		for (size_t k = 0; k < M; k++) {
 			if (w.m && w.m[k] == 0.0f)
@@ -493,8 +569,6 @@ static int task(const cfg *cf, size_t n, size_t c, double *s, double *dp, int gr
 			a[K_M] += 1.0;
 		}
 		memcpy(s, a, sizeof a);
-	} else {
-		skeleton(&cf->im, cf->K, w.t, w.st, &w, 0);
 	}
 	if (dp && s[K_M] > 0.0) {
 		coefs kf = cl_coefs(cf, s);
@@ -513,7 +587,7 @@ static int task(const cfg *cf, size_t n, size_t c, double *s, double *dp, int gr
 			double mv = w.m ? (double)w.m[k] : 1.0, tv = w.t[k];
 			d[k] = wc * mv * (tv * kf.c1 + (1.0 - tv) * kf.c0 + kf.cs * (double)w.st[k]);
 		}
-		skeleton_bwd(&cf->im, cf->K, p, gs, &w, gq);
+		skeleton_bwd(&cf->im, K, p, gs, &w, gq);
 		for (size_t k = 0; k < M; k++)
 			if (!w.m || w.m[k] != 0.0f)
 				d[k] += (double)gq[k];
@@ -542,6 +616,7 @@ int sl_cldice_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, 
 	size_t diam = (cf.im.D - 1) + (cf.im.H - 1) + (cf.im.W - 1);
 	double it = gp->opts[SL_O_ITERATIONS];
 	cf.K = it > (double)diam ? (int)diam : (int)it;
+	cf.iters = it;
 	cf.batch = gp->opts[SL_O_BATCH] != 0.0;
 	cf.alpha = gp->opts[SL_O_ALPHA];
 	cf.snr = gp->opts[SL_O_SMOOTH_NR];

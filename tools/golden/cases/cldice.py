@@ -74,21 +74,28 @@ def _box(nd):
     return list(itertools.product((-1, 0, 1), repeat=nd))   # lexicographic = flat order
 
 
-def t_erode(q):
-    return _pool_first(q, _cross(q.dim() - 1), True)
+def t_erode(q, v):
+    """v: the valid elements (bool); the others are outside the image, +inf
+    for the minimum (they never win: every window holds its valid centre);
+    the result is set to 0 on them (never read)."""
+    e = _pool_first(torch.where(v, q, torch.full_like(q, float("inf"))), _cross(q.dim() - 1), True)
+    return torch.where(v, e, torch.zeros_like(e))
 
 
-def t_dilate(q):
-    return _pool_first(q, _box(q.dim() - 1), False)
+def t_dilate(q, v):
+    o = _pool_first(torch.where(v, q, torch.full_like(q, float("-inf"))), _box(q.dim() - 1), False)
+    return torch.where(v, o, torch.zeros_like(o))
 
 
-def t_skel(q, K):
-    e = t_erode(q)
-    S = F.relu(q - t_dilate(e))
+def t_skel(q, K, v):
+    """the soft skeleton of q over the valid elements v; 0 on the others"""
+    z = torch.zeros_like(q)
+    e = t_erode(q, v)
+    S = torch.where(v, F.relu(q - t_dilate(e, v)), z)
     for _ in range(K):
         q = e
-        e = t_erode(q)
-        d = F.relu(q - t_dilate(e))
+        e = t_erode(q, v)
+        d = torch.where(v, F.relu(q - t_dilate(e, v)), z)
         S = S + F.relu(d - S * d)
     return S
 
@@ -107,8 +114,9 @@ def torch_loss(x, t, m, o):
     N, C = x.shape[:2]
     sp = tuple(x.shape[2:])
     K = int(o["iterations"])
-    Sp = t_skel(p.reshape((N * C,) + sp), K).reshape(p.shape)
-    St = t_skel(t.reshape((N * C,) + sp), K).reshape(t.shape).detach()
+    v = (m > 0).expand(p.shape).reshape((N * C,) + sp)
+    Sp = t_skel(p.reshape((N * C,) + sp), K, v).reshape(p.shape)
+    St = t_skel(t.reshape((N * C,) + sp), K, v).reshape(t.shape).detach()
     s = float(o["smooth"])
     snr, sdr = float(o.get("smooth_nr", s)), float(o.get("smooth_dr", s))
     batch = bool(o.get("batch", False))
@@ -138,11 +146,18 @@ def torch_loss(x, t, m, o):
 # ---------------------------------------------------------------------------
 # loop-based second implementation (values)
 # ---------------------------------------------------------------------------
-def _sc_pool(a, shape, cross, is_min):
-    """a: flat list over shape; min over the cross or max over the box."""
+def _sc_pool(a, shape, cross, is_min, valid):
+    """a: flat list over shape; min over the cross or max over the box, of
+    the valid elements only (valid: flat list of bools); None at the others."""
     nd = len(shape)
     out = [0.0] * len(a)
     for idx in itertools.product(*[range(n) for n in shape]):
+        f = 0
+        for v, n in zip(idx, shape):
+            f = f * n + v
+        if not valid[f]:
+            out[f] = None
+            continue
         best = None
         for off in itertools.product((-1, 0, 1), repeat=nd):
             if cross and sum(abs(v) for v in off) > 1:
@@ -150,28 +165,29 @@ def _sc_pool(a, shape, cross, is_min):
             nb = [i + d for i, d in zip(idx, off)]
             if any(v < 0 or v >= n for v, n in zip(nb, shape)):
                 continue
-            f = 0
+            g = 0
             for v, n in zip(nb, shape):
-                f = f * n + v
-            val = a[f]
+                g = g * n + v
+            if not valid[g]:
+                continue
+            val = a[g]
             if best is None or (val < best if is_min else val > best):
                 best = val
-        f = 0
-        for v, n in zip(idx, shape):
-            f = f * n + v
         out[f] = best
     return out
 
 
-def _sc_skel(q, shape, K):
-    e = _sc_pool(q, shape, True, True)
-    o = _sc_pool(e, shape, False, False)
-    S = [max(a - b, 0.0) for a, b in zip(q, o)]
+def _sc_skel(q, shape, K, valid):
+    e = _sc_pool(q, shape, True, True, valid)
+    o = _sc_pool(e, shape, False, False, valid)
+    S = [max(a - b, 0.0) if ok else 0.0 for a, b, ok in zip(q, o, valid)]
     for _ in range(K):
         q = e
-        e = _sc_pool(q, shape, True, True)
-        o = _sc_pool(e, shape, False, False)
+        e = _sc_pool(q, shape, True, True, valid)
+        o = _sc_pool(e, shape, False, False, valid)
         for i in range(len(q)):
+            if not valid[i]:
+                continue
             d = max(q[i] - o[i], 0.0)
             S[i] = S[i] + max(d - S[i] * d, 0.0)
     return S
@@ -192,7 +208,8 @@ def scalar(sc):
         for c in range(sc.C):
             P = [float(v) for v in sc.P[n, c]]
             Tt = [float(v) for v in sc.T[n, c]]
-            Sp, St = _sc_skel(P, shape, K), _sc_skel(Tt, shape, K)
+            valid = [sc.W[n, c, i] != 0 for i in range(sc.Msp)]
+            Sp, St = _sc_skel(P, shape, K, valid), _sc_skel(Tt, shape, K, valid)
             d = acc[0 if batch else n][c]
             for i in range(sc.Msp):
                 w = sc.W[n, c, i]
@@ -301,6 +318,24 @@ def thick_line(c):
     c.x[...] = np.clip(0.9 * soft + noise, 0.0, 1.0).astype(np.float32)
 
 
+def cut_columns(w0, w1):
+    """mask columns w0 .. w1 - 1 (the last axis) of every sample: a band
+    that cuts every horizontal structure in two"""
+    def f(c):
+        c.m[...] = 1.0
+        c.m[..., w0:w1] = 0.0
+    return f
+
+
+def cut_cross(c):
+    """mask a row and a column crossing each other in sample 0, a random
+    70% in the others"""
+    H, W = c.m.shape[-2:]
+    c.m[0] = 1.0
+    c.m[0, ..., H // 2, :] = 0.0
+    c.m[0, ..., :, W // 3] = 0.0
+
+
 def cases():
     return [
         Case("none-2d-default", "C=1, activation none, defaults (alpha 0.5, 3 iterations, smooth 1)",
@@ -333,7 +368,7 @@ def cases():
         Case("sigmoid-masked-sample", "(N,1,S) mask, sample 1 fully masked: no part in the mean",
              {"activation": SIG}, (2, 1, 6, 6), mask="pix", edits=[mask_sample(1)],
              expect=expect_grad_zero_sample(1)),
-        Case("sigmoid-fullmask", "per-channel mask: masked elements leave the sums, the skeleton sees them",
+        Case("sigmoid-fullmask", "per-channel mask: masked elements are outside both skeletons",
              {"activation": SIG, "include_background": True}, (2, 2, 6, 5), mask="full"),
         Case("softmax-all-masked", "everything masked: a mean over nothing = 0, gradient 0",
              {"activation": SMX}, (2, 3, 4, 4), target="labels", mask="pix", edits=[mask_all], expect=expect_zero),
@@ -355,6 +390,20 @@ def cases():
              {"batch": True}, (2, 2, 7, 8), target="onehot", edits=[monai_check], expect=expect_monai),
         Case("monai-crosscheck-3d", "3-D, C=2 one-hot, batch, no background: MONAI's value and gradient",
              {"batch": True}, (1, 2, 4, 5, 6), target="onehot", edits=[monai_check], expect=expect_monai),
+        Case("none-thick-line-cut", "a blurred thick line cut in two by a masked band of columns",
+             {"include_background": True}, (1, 1, 9, 11), mask="pix", edits=[thick_line, cut_columns(4, 6)]),
+        Case("sigmoid-thick-line-cut-1", "a thick line cut by one masked column, 5 iterations",
+             {"activation": SIG, "iterations": 5}, (2, 1, 9, 12), mask="pix",
+             edits=[thick_line, cut_columns(7, 8)]),
+        Case("softmax-mask-cross", "softmax label map, a masked row and column crossing (sample 0)",
+             {"activation": SMX}, (2, 3, 7, 8), target="labels", mask="pix", edits=[cut_cross]),
+        Case("sigmoid-3d-fullmask", "3-D, per-channel random mask",
+             {"activation": SIG, "include_background": True}, (1, 2, 4, 5, 5), mask="full"),
+        Case("none-batch-mask-cut", "batch = true with a masked band",
+             {"batch": True, "include_background": True}, (2, 2, 6, 9), mask="fullsame",
+             edits=[cut_columns(3, 5)]),
+        Case("none-1d-mask", "1-D with a (N,1,S) random mask",
+             {"include_background": True, "iterations": 4}, (2, 2, 14), mask="pix"),
         Case("sigmoid-none-batch", "reduction none with batch: shape (1, C)",
              {"activation": SIG, "batch": True, "reduction": "none", "include_background": True},
              (2, 2, 5, 5)),
