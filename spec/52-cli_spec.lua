@@ -65,6 +65,43 @@ describe("bin/segloss", function()
     os.execute("rm -rf " .. d .. " " .. d2)
   end)
 
+  it("compare trains with each loss the built-in study leaves out (issue 12's)", function()
+    -- every loss of the registry not in the study that a binary U-Net can
+    -- train with: lovasz_hinge (on the logits, activation "none"), the
+    -- distance losses, cldice, log_cosh_dice, unified_focal, topk_ce, combo
+    local study, names = {}, {}
+    for _, l in ipairs(require("segloss.experiment.study").LOSSES) do study[type(l) == "table" and l[1] or l] = true end
+    local classes_only = {}
+    for _, d in ipairs(require("segloss").losses()) do
+      local sig = false
+      for _, a in ipairs(d.activations) do sig = sig or a == "sigmoid" end
+      if not study[d.name] and (sig or d.real_x) then names[#names + 1] = d.name end
+      if not sig and not d.real_x then classes_only[#classes_only + 1] = d.name end
+    end
+    assert.is_true(#names >= 8, table.concat(names, ","))
+    local d = tmpdir()
+    local out, ok = segloss("compare --data synthetic --losses " .. table.concat(names, ",") ..
+      " --epochs 1 --n 8 --size 32,32 --base 4 --depth 1 --out " .. d)
+    assert.is_true(ok, out)
+    local s = cjson.decode(H.readfile(d .. "/summary.json"))
+    assert.are.equal(#names, #s.losses)
+    local got = {}
+    for _, e in ipairs(s.losses) do
+      got[e.name] = true
+      local dice = e.final.dice.mean
+      assert.is_true(dice >= 0 and dice <= 1, e.name .. ": a final Dice in [0, 1]")
+    end
+    for _, n in ipairs(names) do assert.is_true(got[n] or false, n .. " in summary.json") end
+    assert.truthy(H.readfile(d .. "/report.html"):find("lovasz_hinge", 1, true))
+    -- a loss over classes only is an error that says what to use
+    for _, n in ipairs(classes_only) do
+      out, ok = segloss("compare --data synthetic --losses " .. n .. " --epochs 1 --n 8 --out " .. d)
+      assert.is_falsy(ok)
+      assert.truthy(out:find(n .. " is a loss over classes (no sigmoid)", 1, true), out)
+    end
+    os.execute("rm -rf " .. d)
+  end)
+
   it("compare --data mri trains on lesions in the MRI slices", function()
     local d = tmpdir()
     local out, ok = segloss("compare --data mri --losses dice --epochs 1 --n 8 --size 32,32 --base 4 --depth 1 " ..

@@ -30,16 +30,17 @@ local function class_of(name)
   end
 end
 
--- The activation a loss gets on the U-Net's logits when the user gives none:
--- the sigmoid where the loss takes it, else "none" (a loss on real scores,
--- such as the Lovász hinge, whose sign is the prediction as the sigmoid's 1/2).
+-- The activation a loss gets on the binary U-Net's logits when the user
+-- gives none: the sigmoid where the loss takes it, "none" for a loss on real
+-- scores (the Lovász hinge, whose sign is the prediction as the sigmoid's
+-- 1/2), nil for a loss of classes only (ce, lovasz_softmax).
 local function default_activation(name)
   for _, d in ipairs(require("segloss").losses()) do
     if d.name == name then
       for _, a in ipairs(d.activations) do
         if a == "sigmoid" then return "sigmoid" end
       end
-      return "none"
+      return d.real_x and "none" or nil
     end
   end
   return "sigmoid"
@@ -112,7 +113,14 @@ function E.losses(list, fname)
       table.sort(keys)
       local id = name
       for _, k in ipairs(keys) do id = id .. "_" .. k .. "=" .. vtext(opts[k]) end
-      if opts.activation == nil then opts.activation = default_activation(name) end
+      if opts.activation == nil then
+        opts.activation = default_activation(name)
+        if not opts.activation then
+          fail(fname, string.format("losses[%d]: %s is a loss over classes (no sigmoid), and the experiments " ..
+            "train a binary U-Net on logits: use its binary form (lovasz_hinge for lovasz_softmax, bce for ce), " ..
+            "or give an activation", i, name))
+        end
+      end
       local ctor = segloss[class]
       local probe = ctor(opts) -- checks the options now, not after hours of training
       local display = type(l.name) == "string" and l.name or id
