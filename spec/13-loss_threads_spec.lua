@@ -7,13 +7,7 @@ local H = require "helpers"
 local T = segloss.tensor
 local bin = H.bin
 
-local function bits(v) return string.pack("<d", v) end
-
-local function same(a, b)
-  if type(a) == "number" then return bits(a) == bits(b) end
-  local d = a - b
-  return d:max() == 0 and d:min() == 0
-end
+local same = H.same_bits
 
 describe("losses and thread counts", function()
   local x1, t1, m1, x3, t3

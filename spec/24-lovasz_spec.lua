@@ -10,11 +10,7 @@ local T = segloss.tensor
 
 local function flat(t) return t:reshape(t:numel()):totable() end
 
-local function same(a, b)
-  if type(a) == "number" then return string.pack("<d", a) == string.pack("<d", b) end
-  local d = a - b
-  return d:max() == 0 and d:min() == 0
-end
+local same = H.same_bits
 
 local function near(a, b, tol, what)
   assert(math.abs(a - b) <= tol, string.format("%s: %.17g vs %.17g", what or "value", a, b))

@@ -7,13 +7,7 @@ local segloss = require "segloss"
 local H = require "helpers"
 local T = segloss.tensor
 
-local function bits(v) return string.pack("<d", v) end
-
-local function same(a, b)
-  if type(a) == "number" then return bits(a) == bits(b) end
-  local d = a - b
-  return d:max() == 0 and d:min() == 0
-end
+local same = H.same_bits
 
 -- a (1, 1, Hh, W) image with rows r0..r1 (1-based) set to 1
 local function rows(Hh, W, r0, r1)

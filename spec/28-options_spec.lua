@@ -10,20 +10,7 @@ local segloss = require "segloss"
 local H = require "helpers"
 local T = segloss.tensor
 
-local function bits(v) return string.pack("<d", v) end
-
--- same bits: numbers, or tensors of the same shape
-local function same(a, b)
-  if type(a) == "number" or type(b) == "number" then return type(a) == type(b) and bits(a) == bits(b) end
-  if (a == nil) ~= (b == nil) then return false end
-  if a == nil then return true end
-  if not H.same_shape(a, b) then return false end
-  local x, y = a:reshape(a:numel()):totable(), b:reshape(b:numel()):totable()
-  for i = 1, #x do
-    if bits(x[i]) ~= bits(y[i]) then return false end
-  end
-  return true
-end
+local same = H.same_bits
 
 local function copy(o, extra)
   local r = {}

@@ -120,6 +120,22 @@ function H.same_shape(a, b)
   return true
 end
 
+--- The same bits: two numbers (as doubles), two tensors of one shape
+-- (float by float, so -0 differs from 0 and a NaN equals only its own bits),
+-- or two nils.
+function H.same_bits(a, b)
+  local function bits(v) return string.pack("<d", v) end
+  if type(a) == "number" or type(b) == "number" then return type(a) == type(b) and bits(a) == bits(b) end
+  if (a == nil) ~= (b == nil) then return false end
+  if a == nil then return true end
+  if not H.same_shape(a, b) then return false end
+  local x, y = a:reshape(a:numel()):totable(), b:reshape(b:numel()):totable()
+  for i = 1, #x do
+    if bits(x[i]) ~= bits(y[i]) then return false end
+  end
+  return true
+end
+
 --- Reads a whole file (binary).
 function H.readfile(path)
   local f = assert(io.open(path, "rb"))

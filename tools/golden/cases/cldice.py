@@ -23,6 +23,7 @@ from ..case import (Case, empty_class, empty_sample, expect_entries_small, expec
                     expect_zero, mask_all, mask_sample, perfect, SIG, SMX)
 from ..common import DT, check, expect_close
 from ..reference import Act, class_vectors
+import peers  # tools/ is on the path of gen_golden.py
 
 DEFAULTS = {"alpha": 0.5, "iterations": 3, "smooth": 1.0, "include_background": False}
 
@@ -245,40 +246,13 @@ def scalar(sc):
 
 
 # ---------------------------------------------------------------------------
-# MONAI's SoftDiceclDiceLoss, from reading its source (float64)
+# MONAI's SoftDiceclDiceLoss, from reading its source (float64); its soft
+# skeleton is tools/peers.py's (the benchmark's peer)
 # ---------------------------------------------------------------------------
-def _monai_erode(img):
-    if img.dim() == 4:
-        p1 = -F.max_pool2d(-img, (3, 1), (1, 1), (1, 0))
-        p2 = -F.max_pool2d(-img, (1, 3), (1, 1), (0, 1))
-        return torch.min(p1, p2)
-    p1 = -F.max_pool3d(-img, (3, 1, 1), (1, 1, 1), (1, 0, 0))
-    p2 = -F.max_pool3d(-img, (1, 3, 1), (1, 1, 1), (0, 1, 0))
-    p3 = -F.max_pool3d(-img, (1, 1, 3), (1, 1, 1), (0, 0, 1))
-    return torch.min(torch.min(p1, p2), p3)
-
-
-def _monai_dilate(img):
-    if img.dim() == 4:
-        return F.max_pool2d(img, (3, 3), (1, 1), (1, 1))
-    return F.max_pool3d(img, (3, 3, 3), (1, 1, 1), (1, 1, 1))
-
-
-def _monai_skel(img, iters):
-    img1 = _monai_dilate(_monai_erode(img))
-    skel = F.relu(img - img1)
-    for _ in range(iters):
-        img = _monai_erode(img)
-        img1 = _monai_dilate(_monai_erode(img))
-        delta = F.relu(img - img1)
-        skel = skel + F.relu(delta - skel * delta)
-    return skel
-
-
 def monai_like(y_true, y_pred, iters=3, alpha=0.5, smooth=1.0):
     inter = torch.sum((y_true * y_pred)[:, 1:, ...])
     dice = 1.0 - (2.0 * inter + smooth) / (torch.sum(y_true[:, 1:, ...]) + torch.sum(y_pred[:, 1:, ...]) + smooth)
-    sp, st = _monai_skel(y_pred, iters), _monai_skel(y_true, iters)
+    sp, st = peers.soft_skel(y_pred, iters), peers.soft_skel(y_true, iters)
     tprec = (torch.sum((sp * y_true)[:, 1:, ...]) + smooth) / (torch.sum(sp[:, 1:, ...]) + smooth)
     tsens = (torch.sum((st * y_pred)[:, 1:, ...]) + smooth) / (torch.sum(st[:, 1:, ...]) + smooth)
     cl = 1.0 - 2.0 * (tprec * tsens) / (tprec + tsens)
