@@ -440,7 +440,7 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 	},
 	[SL_L_TOPK_CE] = {
 		"topk_ce", "TopKCE", "segloss.topk_ce", SL_KIND_GENERIC, -1, ALLACTS, NULL,
-		0, OPTS(topk_ce_opts), NULL, 0, "(N, 1, S...) for ce, of x's shape for bce",
+		SL_LF_GEN_STORE, OPTS(topk_ce_opts), NULL, 0, "(N, 1, S...) for ce, of x's shape for bce",
 		"nnU-Net's TopKLoss (Isensee et al. 2021)",
 		"Top-k cross-entropy: the mean of the hardest k % of the cross-entropy terms.",
 		"The mean of the largest `max(1, ⌊K k / 100⌋)` terms of ce (softmax, or\n"
