@@ -35,7 +35,7 @@
 #define TK_BS 2048 /* terms per task: fixed, whatever the thread count */
 #define NBIN 2048
 #define NSUB 4      /* sub-histograms per thread: no chain of increments of one bin */
-#define NACC 4      /* lanes of the value's double sum (fixed: the same bits always) */
+#define NACC 8      /* lanes of the value's double sum (fixed: the same bits always) */
 
 typedef struct tk {
 	const sl_exec *e;
@@ -257,7 +257,25 @@ static void terms_task(tk *u, size_t task, int tid)
 			u->cnt[task] = 0;
 			return;
 		}
+		float w = u->cwf[c];
+		const float *t = tblock(u, tb, n, c, s0, len);
+		uint32_t frac = 0;
 		if (u->act == SL_ACT_SIGMOID) {
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				frac |= (uint32_t)(t[i] != 0.0f && t[i] != 1.0f);
+		}
+		if (u->act == SL_ACT_SIGMOID && !frac) {
+			/* 0/1 targets: one softplus, of -x where t = 1 (-log p), of x
+			 * where t = 0 (-log q) */
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				a[i] = t[i] != 0.0f ? -xc[i] : xc[i];
+			k->softplus(len, a, a);
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				r[i] = w * a[i];
+		} else if (u->act == SL_ACT_SIGMOID) {
 #pragma omp simd
 			for (size_t i = 0; i < len; i++)
 				a[i] = -xc[i];
@@ -278,11 +296,11 @@ static void terms_task(tk *u, size_t task, int tid)
 				b[i] = -b[i];
 			}
 		}
-		float w = u->cwf[c];
-		const float *t = tblock(u, tb, n, c, s0, len);
+		if (u->act != SL_ACT_SIGMOID || frac) {
 #pragma omp simd
-		for (size_t i = 0; i < len; i++)
-			r[i] = w * (t[i] * a[i] + (1.0f - t[i]) * b[i]);
+			for (size_t i = 0; i < len; i++)
+				r[i] = w * (t[i] * a[i] + (1.0f - t[i]) * b[i]);
+		}
 		put_terms(v, r, !j->m ? NULL : j->mask_full ? j->m + row * M + s0 : j->m + n * M + s0, len);
 	}
 	u->cnt[task] = histo1(v, len, u->hist + (size_t)tid * NSUB * NBIN);
@@ -298,18 +316,24 @@ static void digit_task(tk *u, size_t task, int tid, int pass, uint32_t prefix)
 	task_at(u, task, &row, &s0, &len);
 	const float *v = terms_at(u, row, s0);
 	uint64_t *h = u->hist + (size_t)tid * NSUB * NBIN;
-	if (pass == P_DIGIT2) {
-		for (size_t i = 0; i < len; i++) {
+	/* a vector test per chunk of 64 keys first: few of them match */
+	uint32_t sh = pass == P_DIGIT2 ? 21 : 10;
+	for (size_t i0 = 0; i0 < len; i0 += 64) {
+		size_t e = len - i0 < 64 ? len - i0 : 64;
+		uint32_t hit = 0;
+#pragma omp simd
+		for (size_t i = 0; i < e; i++)
+			hit |= (uint32_t)(key_of(v[i0 + i]) >> sh == prefix);
+		if (!hit)
+			continue;
+		for (size_t i = i0; i < i0 + e; i++) {
 			uint32_t key = key_of(v[i]);
-			if (key >> 21 == prefix)
-				h[(key >> 10) & 0x7FFu]++;
+			if (key >> sh == prefix)
+				h[pass == P_DIGIT2 ? (key >> 10) & 0x7FFu : key & 0x3FFu]++;
 		}
-	} else if (pass == P_DIGIT3) {
-		for (size_t i = 0; i < len; i++) {
-			uint32_t key = key_of(v[i]);
-			if (key >> 10 == prefix)
-				h[key & 0x3FFu]++;
-		}
+	}
+	if (pass == P_DIGIT2 || pass == P_DIGIT3) {
+		return;
 	} else { /* P_TIES */
 		uint64_t c = 0;
 		float f = u->thrf;
@@ -416,39 +440,43 @@ static void grad_task(tk *u, size_t task, int tid)
 	double acc[NACC] = {0.0};
 	float f = u->thrf;
 	size_t cut = u->cut;
-	int any = 0;
-	if (!u->dry) {
-		/* one compare per term; the ties' index test only where they can be */
+	/* the selection: v >= thr where every tie of the task is kept, v > thr
+	 * where none is, the index test only in the task holding the cut */
+	if (cut != (size_t)-1 && cut >= base && cut < base + len - 1) {
+		for (size_t i = 0; i < len; i++)
+			sf[i] = -(uint32_t)selected(u, v[i], base + i);
+	} else if (cut < base) {
+#pragma omp simd
+		for (size_t i = 0; i < len; i++)
+			sf[i] = -(uint32_t)(v[i] > f);
+	} else {
+#pragma omp simd
+		for (size_t i = 0; i < len; i++)
+			sf[i] = -(uint32_t)(v[i] >= f);
+	}
+	uint32_t anym = 0;
+#pragma omp simd
+	for (size_t i = 0; i < len; i++)
+		anym |= sf[i];
+	int any = anym != 0;
+	if (!u->dry && any) {
+		/* NACC lanes in double, folded in order: the same bits always */
 		size_t i = 0;
 		for (; i + NACC <= len; i += NACC)
-			for (size_t l = 0; l < NACC; l++) {
-				float t = v[i + l];
-				int s = t > f || (t == f && base + i + l <= cut);
-				sf[i + l] = -(uint32_t)s;
-				acc[l] += s ? (double)t : 0.0;
-				any |= s;
-			}
-		for (; i < len; i++) {
-			float t = v[i];
-			int s = t > f || (t == f && base + i <= cut);
-			sf[i] = -(uint32_t)s;
-			acc[0] += s ? (double)t : 0.0;
-			any |= s;
-		}
+			for (size_t l = 0; l < NACC; l++)
+				acc[l] += (double)keep(v[i + l], sf[i + l]);
+		for (; i < len; i++)
+			acc[0] += (double)keep(v[i], sf[i]);
 		double sum = 0.0;
 		for (size_t l = 0; l < NACC; l++)
 			sum += acc[l];
 		u->part[task] = sum;
-		if (u->vals) /* the kept terms, 0 elsewhere (v may be vals itself) */
-			for (size_t k = 0; k < len; k++)
-				u->vals[base + k] = keep(v[k], sf[k]);
-	} else {
-		for (size_t i = 0; i < len; i++) {
-			int s = selected(u, v[i], base + i);
-			sf[i] = -(uint32_t)s;
-			any |= s;
-		}
+	} else if (!u->dry) {
+		u->part[task] = 0.0;
 	}
+	if (u->vals && !u->dry) /* the kept terms, 0 elsewhere (v may be vals itself) */
+		for (size_t k = 0; k < len; k++)
+			u->vals[base + k] = keep(v[k], sf[k]);
 	if (!u->g)
 		return;
 	if (!any) {
