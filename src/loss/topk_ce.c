@@ -32,7 +32,7 @@
 #include "registry.h"
 #include "validate.h"
 
-#define TK_BS 2048 /* terms per task: fixed, whatever the thread count */
+#define TK_BS 1024 /* terms per task: fixed, whatever the thread count */
 #define NBIN 2048
 #define NSUB 4      /* sub-histograms per thread: no chain of increments of one bin */
 #define NACC 8      /* lanes of the value's double sum (fixed: the same bits always) */
@@ -62,6 +62,8 @@ typedef struct tk {
 	float *vals;     /* reduction "none" */
 	int fresh;       /* g is uninitialised: store (loss.h, sl_genpart.fresh) */
 	int dry;         /* the gradient pass only checks, writes nothing */
+	int pregrad;     /* softmax, fresh: the terms pass stores d ce / d x unscaled into g,
+	                    the gradient pass scales it or zeroes it */
 } tk;
 
 /* A term's key: its float bits + 1 (terms are >= 0: the same order), 0 for a
@@ -202,6 +204,9 @@ static uint64_t histo1(const float *v, size_t len, uint64_t *h)
 	return valid;
 }
 
+static int grad_softmax(tk *u, size_t task, float *scr, const uint32_t *sf, float sc, size_t n, size_t s0,
+                        size_t len, float *gn);
+
 /* The terms of one task into tv, their top-digit histogram, the valid count.
  * Float arithmetic, loops over positions (they vectorise); a term < 0 (or
  * NaN) counts as 0. */
@@ -246,6 +251,13 @@ static void terms_task(tk *u, size_t task, int tid)
 				acc[i] += w * t[i] * (ls[i] - zc[i]);
 		}
 		put_terms(v, acc, !j->m ? NULL : j->mask_full ? j->m + n * C * M + s0 : j->m + n * M + s0, len);
+		if (u->pregrad) { /* every pixel's own d ce / d x, while e^z is at hand */
+			uint32_t *all = (uint32_t *)(scr + (2 * C + 4) * TK_BS);
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				all[i] = ~0u;
+			grad_softmax(u, task, scr, all, 1.0f, n, s0, len, u->g + n * C * M + s0);
+		}
 	} else { /* bce of channel c of sample n */
 		size_t n = row / C, c = row % C;
 		const float *xc = j->x + row * M + s0;
@@ -378,7 +390,7 @@ static int put_grad(tk *u, size_t task, const uint32_t *sf, float *d, size_t len
 
 /* dL/dx of one block of a softmax ce (selected pixels: sf = ~0, else 0),
  * stored or added into gn (x's layout, the block's first position). */
-static int grad_softmax(tk *u, size_t task, float *scr, const uint32_t *sf, size_t n, size_t s0, size_t len,
+static int grad_softmax(tk *u, size_t task, float *scr, const uint32_t *sf, float sc, size_t n, size_t s0, size_t len,
                         float *gn)
 {
 	const sl_lossjob *j = u->j;
@@ -386,7 +398,6 @@ static int grad_softmax(tk *u, size_t task, float *scr, const uint32_t *sf, size
 	const float *ez = scr + C * TK_BS, *S = scr + 2 * C * TK_BS + TK_BS;
 	float *W = scr + (2 * C + 2) * TK_BS, *is = scr + (2 * C + 3) * TK_BS, *tb = scr + (2 * C + 5) * TK_BS;
 	float *rest = scr, *d = scr + TK_BS; /* z is not needed any more (C >= 2) */
-	float sc = (float)u->scale;
 	int lab = j->labels != 0;
 	/* the scale over S; W = Σ_{c >= c0} w_c t_c; with a label map, rest =
 	 * Σ_{c != y} e_c = S - e_y without cancellation */
@@ -493,9 +504,27 @@ static void grad_task(tk *u, size_t task, int tid)
 	if (u->ce) {
 		size_t n = row;
 		float *gn = u->g + n * C * M + s0;
+		if (u->pregrad) { /* scale the stored gradient where selected, 0 elsewhere */
+			for (size_t c = 0; c < C; c++) {
+				float *gc = gn + c * M;
+#pragma omp simd
+				for (size_t i = 0; i < len; i++)
+					gc[i] = keep(gc[i] * sc, sf[i]);
+			}
+			return;
+		}
+		if (u->pregrad) { /* scale the stored gradient where selected, 0 elsewhere */
+			for (size_t c = 0; c < C; c++) {
+				float *gc = gn + c * M;
+#pragma omp simd
+				for (size_t i = 0; i < len; i++)
+					gc[i] = keep(gc[i] * sc, sf[i]);
+			}
+			return;
+		}
 		if (u->act == SL_ACT_SOFTMAX) {
 			softmax_block(u, scr, n, s0, len);
-			grad_softmax(u, task, scr, sf, n, s0, len, gn);
+			grad_softmax(u, task, scr, sf, sc, n, s0, len, gn);
 			return;
 		}
 		/* none: d_c = -w_c t_c / p_c where p_c >= eps */
@@ -662,6 +691,15 @@ int sl_topk_ce_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *gp,
 	if (u.vals) {
 		u.tv = u.vals;
 		u.rstride = u.M;
+	} else if (u.fresh && safe && u.ce && j->act == SL_ACT_SOFTMAX) {
+		own = malloc((u.nterm ? u.nterm : 1) * sizeof *own);
+		if (!own) {
+			rc = SL_ERR_NOMEM;
+			goto done;
+		}
+		u.tv = own;
+		u.rstride = u.M;
+		u.pregrad = 1;
 	} else if (u.fresh && safe) {
 		u.tv = g;
 		u.rstride = u.ce ? u.C * u.M : u.M;
