@@ -491,7 +491,7 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 	int out_user = run->out_user;
 	/* not for a lone generic part that writes only on success (loss.h) */
 	int fused = j->npix > 0 || (run->want_grad && run->nreg > 0);
-	int alone = run->ngen == 1 && !fused && run->gen[0].stores;
+	int alone = run->ngen == 1 && !fused && run->gen[0].stores && run->gen[0].atomic;
 	if (run->ngen > 0 && run->want_grad && out_user && !run->stats_only && !alone) {
 		scratch = malloc((n ? n : 1) * sizeof *scratch);
 		if (!scratch)

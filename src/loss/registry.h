@@ -82,8 +82,9 @@ typedef struct sl_presetpart {
 #define SL_LF_C1 4u        /* binary: the input must have one channel (C = 1) */
 #define SL_LF_BETA01 8u    /* the option beta is a weight in [0, 1] (combo), not any
                               number >= 0 (tversky) */
-#define SL_LF_GEN_STORE 16u /* a generic part that stores into a fresh gradient and
-                               writes only on success (loss.h, sl_genpart.stores) */
+#define SL_LF_GEN_STORE 16u  /* a generic part that stores into a fresh gradient
+                                (loss.h, sl_genpart.stores) */
+#define SL_LF_GEN_ATOMIC 32u /* ... and then writes only on success (sl_genpart.atomic) */
 
 /* The shape of a generic loss's reduction "none" value: fills shape[] from
  * x's shape (ndim dimensions, N, C, then the spatial sizes) and the part's
