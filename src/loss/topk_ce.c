@@ -88,6 +88,19 @@ static inline float keep(float r, uint32_t m)
 	return r;
 }
 
+/* a where the mask m is all ones, b where it is 0: a select that
+ * vectorises (a ?: of loaded or computed floats may not, as a float
+ * comparison or operation can trap) */
+static inline float selb(uint32_t m, float a, float b)
+{
+	uint32_t x, y;
+	memcpy(&x, &a, sizeof x);
+	memcpy(&y, &b, sizeof y);
+	x = (x & m) | (y & ~m);
+	memcpy(&a, &x, sizeof a);
+	return a;
+}
+
 /* task -> (row: n for ce, n C + c for bce; the first position; the count) */
 static void task_at(const tk *u, size_t task, size_t *row, size_t *s0, size_t *len)
 {
@@ -116,7 +129,7 @@ static void softmax_block(const tk *u, float *scr, size_t n, size_t s0, size_t l
 		const float *xc = xn + c * M;
 #pragma omp simd
 		for (size_t i = 0; i < len; i++)
-			S[i] = xc[i] > S[i] ? xc[i] : S[i];
+			S[i] = selb(-(uint32_t)(xc[i] > S[i]), xc[i], S[i]);
 	}
 	for (size_t c = 0; c < C; c++) {
 		const float *xc = xn + c * M;

@@ -25,6 +25,7 @@
  * (for -t log p it is -t), and applies the chain rule in that form.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -58,6 +59,19 @@ typedef struct uf {
 	sl_bad *bads;    /* one per task */
 	double *hs;      /* nthreads * C: h of one pixel (softmax) */
 } uf;
+
+/* a where the mask m is all ones, b where it is 0: a select that
+ * vectorises (a ?: of loaded or computed floats may not, as a float
+ * comparison or operation can trap) */
+static inline float selb(uint32_t m, float a, float b)
+{
+	uint32_t x, y;
+	memcpy(&x, &a, sizeof x);
+	memcpy(&y, &b, sizeof y);
+	x = (x & m) | (y & ~m);
+	memcpy(&a, &x, sizeof a);
+	return a;
+}
 
 /* The block's scratch: p (C * bs), q (C * bs), log p (C * bs), u_0^γ (bs),
  * a temporary (C * bs). */
@@ -122,9 +136,9 @@ static void prep(const uf *u, blk *b, size_t n, size_t s0, size_t len)
 			const float *xc = xn + c * M;
 #pragma omp simd
 			for (size_t i = 0; i < len; i++) {
-				int gt = xc[i] > S[i];
-				S[i] = gt ? xc[i] : S[i];
-				top[i] = gt ? (float)c : top[i];
+				uint32_t gt = -(uint32_t)(xc[i] > S[i]);
+				S[i] = selb(gt, xc[i], S[i]);
+				top[i] = selb(gt, (float)c, top[i]);
 			}
 		}
 		for (size_t c = 0; c < C; c++) {
@@ -143,7 +157,7 @@ static void prep(const uf *u, blk *b, size_t n, size_t s0, size_t len)
 #pragma omp simd
 			for (size_t i = 0; i < len; i++) {
 				S[i] += ec[i];
-				rest[i] += top[i] == (float)c ? 0.0f : ec[i];
+				rest[i] += selb(-(uint32_t)(top[i] == (float)c), 0.0f, ec[i]);
 			}
 		}
 		k->log(len, S, ls);
@@ -156,7 +170,7 @@ static void prep(const uf *u, blk *b, size_t n, size_t s0, size_t len)
 #pragma omp simd
 			for (size_t i = 0; i < len; i++) {
 				float e = pc[i];
-				float qv = top[i] == (float)c ? rest[i] * S[i] : (1.0f - e * S[i]);
+				float qv = selb(-(uint32_t)(top[i] == (float)c), rest[i] * S[i], 1.0f - e * S[i]);
 				qc[i] = qv;
 				pc[i] = e * S[i];
 				zc[i] -= ls[i]; /* log p, in place of z */
@@ -510,8 +524,8 @@ static void grad_vec(uf *u, size_t task, int tid, float *g, double w)
 			float k0 = sF * d1;
 #pragma omp simd
 			for (size_t i = 0; i < len; i++) {
-				float r = lP[i] / (Q[i] > 0.0f ? Q[i] : 1.0f);
-				r = Q[i] > 0.0f ? r : -1.0f;
+				uint32_t pos = -(uint32_t)(Q[i] > 0.0f);
+				float r = selb(pos, lP[i] / selb(pos, Q[i], 1.0f), -1.0f);
 				float G = a0 * (1.0f - T[i]) + a1 * T[i];
 				hc[i] = P[i] * G + k0 * T[i] * (gm * P[i] * b.u[i] * r - b.u[i]);
 			}
@@ -560,23 +574,23 @@ static void grad_vec(uf *u, size_t task, int tid, float *g, double w)
 		/* w m dx, stored (fresh) or added; masked elements untouched / 0 */
 		if (mk) {
 #pragma omp simd
-			for (size_t i = 0; i < len; i++) {
-				float v = fw * mk[i] * dx[i];
-				dx[i] = mk[i] != 0.0f ? v : 0.0f;
-			}
+			for (size_t i = 0; i < len; i++)
+				dx[i] = selb(-(uint32_t)(mk[i] != 0.0f), fw * mk[i] * dx[i], 0.0f);
 		} else {
 #pragma omp simd
 			for (size_t i = 0; i < len; i++)
 				dx[i] = fw * dx[i];
 		}
 		if (!u->fresh) {
+			if (mk) {
 #pragma omp simd
-			for (size_t i = 0; i < len; i++)
-				dx[i] = gc[i] + dx[i];
-			if (mk)
 				for (size_t i = 0; i < len; i++)
-					if (mk[i] == 0.0f)
-						dx[i] = gc[i];
+					dx[i] = selb(-(uint32_t)(mk[i] != 0.0f), gc[i] + dx[i], gc[i]);
+			} else {
+#pragma omp simd
+				for (size_t i = 0; i < len; i++)
+					dx[i] = gc[i] + dx[i];
+			}
 		}
 		int ok = 1;
 #pragma omp simd
