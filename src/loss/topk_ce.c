@@ -8,15 +8,30 @@
  * largest max(1, floor(K k / 100)) of them, equal terms in index order
  * (the lower flat index first: n M + s for ce, x's own index for bce).
  *
+ * The terms are computed in float with the backend's vector functions
+ * (softmax's exponentials, softplus, log) in loops over the positions of a
+ * block, and kept as floats (-1 where masked): in the "none" values, in a
+ * fresh gradient (loss.h: the part declares SL_LF_GEN_STORE and
+ * SL_LF_GEN_ATOMIC; bce terms there) or in memory of their own. With the
+ * softmax and a fresh gradient whose bound cannot overflow, the terms pass
+ * also stores every element's own unscaled gradient while e^z is at hand
+ * (the terms then go to memory of their own, one float per pixel), and the
+ * gradient pass only scales it or zeroes it. Otherwise the gradient pass
+ * recomputes it where a block has a selected term.
+ *
  * The selection is a radix select on the terms' float bits, never a sort:
- * a term t >= 0 is the key bits(t) + 1 (0 marks a masked term, below every
+ * a term t >= 0 has the key bits(t) + 1 (0 marks a masked term, below every
  * valid one), and three histogram passes over the keys (bits 31-21, 20-10,
  * 9-0) find the threshold key and how many of its ties are kept; when only
  * some of them are, a count per task finds the flat index of the last one
- * kept. Histograms are integer counts, so they do not depend on the order
- * of the additions; the value (the selected terms summed in double per task,
- * folded in task order) and the gradient (the selected terms' own, 0
- * elsewhere) are the same bits for any thread count.
+ * kept. Histograms are integer counts (per thread, four sub-histograms),
+ * so they do not depend on the order of the additions; the value (the
+ * selected terms summed in double, NACC lanes per task, folded in task
+ * order) and the gradient (the selected terms' own, 0 elsewhere) are the
+ * same bits for any thread count. The gradient is bounded before anything
+ * is written (|weight| max w_c, times C + 1 for the softmax, over eps for
+ * "none"); where the bound could overflow float32 a dry pass checks it
+ * first, so a failing call writes nothing.
  */
 #include <math.h>
 #include <stdint.h>
