@@ -237,3 +237,81 @@ describe("unified_focal", function()
     assert.equal(1, d.options.weight.max)
   end)
 end)
+
+-- The driver's store mode (loss.h, sl_genpart.stores / atomic): a lone
+-- generic part stores into a gradient nothing has written (no memset, no
+-- scratch for topk_ce), a second part adds, and a failing topk_ce call
+-- leaves the caller's out as it was.
+describe("topk_ce and unified_focal store into a fresh gradient", function()
+  local function cases()
+    segloss.seed(2712)
+    local xs, lab = T.randn(2, 3, 9, 10) * 2, H.labels({ 2, 3, 9, 10 })
+    local xb, tb, mb = T.randn(2, 1, 9, 10) * 2, H.bin({ 2, 1, 9, 10 }, 0.3), H.bin({ 2, 1, 9, 10 }, 0.7)
+    local pn = T.rand(2, 3, 9, 10) * 0.9 + 0.05
+    return {
+      { "softmax", xs, lab, { activation = "softmax" } },
+      { "softmax, mask, k = 37", xs, lab, { activation = "softmax", mask = H.bin({ 2, 1, 9, 10 }, 0.7) }, 37 },
+      { "sigmoid, mask", xb, tb, { activation = "sigmoid", mask = mb } },
+      { "sigmoid, soft targets", xb, T.rand(2, 1, 9, 10), { activation = "sigmoid" }, 50 },
+      { "none, C = 3", pn, lab, { activation = "none" } },
+    }
+  end
+  -- the case's options for a loss (k for topk_ce only), with more
+  local function opts(c, name, more)
+    local o = {}
+    for k, v in pairs(c[4]) do o[k] = v end
+    if name == "topk_ce" then o.k = c[5] end
+    for k, v in pairs(more or {}) do o[k] = v end
+    return o
+  end
+  local function maxabs(a) return math.max(a:max(), -a:min()) end
+
+  it("gives the same bits into an out full of garbage as into a new tensor", function()
+    for _, c in ipairs(cases()) do
+      for _, name in ipairs({ "topk_ce", "unified_focal" }) do
+        local l1, g1 = segloss[name](c[2], c[3], opts(c, name))
+        local out = T.full(c[2]:shape(), 0 / 0)
+        local l2 = segloss[name](c[2], c[3], opts(c, name, { out = out }))
+        assert.equal(bits(l1), bits(l2), name .. " " .. c[1])
+        local d = out - g1
+        assert.equal(0, d:max(), name .. " " .. c[1])
+        assert.equal(0, d:min(), name .. " " .. c[1])
+        assert.is_true(out:max() == out:max(), name .. " " .. c[1] .. ": no NaN left")
+      end
+    end
+  end)
+
+  it("a second part adds to what the first one stored", function()
+    for _, c in ipairs(cases()) do
+      local ot, ou = opts(c, "topk_ce"), opts(c, "unified_focal")
+      local _, ga = segloss.topk_ce(c[2], c[3], ot)
+      local _, gb = segloss.unified_focal(c[2], c[3], ou)
+      local sum = ga + gb
+      for _, crit in ipairs({ segloss.TopKCE(ot) + segloss.UnifiedFocal(ou),
+                              segloss.UnifiedFocal(ou) + segloss.TopKCE(ot) }) do
+        local _, g = crit(c[2], c[3])
+        assert.is_true(maxabs(g - sum) <= 1e-6 * math.max(maxabs(sum), 1e-30), c[1])
+      end
+    end
+  end)
+
+  it("a failing topk_ce call leaves out as it was", function()
+    local out = T.full({ 1, 1, 4, 4 }, 7)
+    local x, t = T.full({ 1, 1, 4, 4 }, 0.5), T.zeros(1, 1, 4, 4)
+    x:set(1, 1, 2, 3, 1e-37)
+    t:set(1, 1, 2, 3, 1)
+    local ok, e = pcall(segloss.topk_ce, x, t, { activation = "none", eps = 2e-38, weight = { 3e38 }, out = out })
+    assert.is_false(ok)
+    assert.matches("overflows float32", e)
+    assert.equal(7, out:min())
+    assert.equal(7, out:max())
+    local o2 = T.full({ 1, 2, 4, 4 }, 7)
+    local m = T.ones(1, 2, 4, 4)
+    m:set(1, 2, 3, 3, 0)
+    ok = pcall(segloss.topk_ce, T.randn(1, 2, 4, 4), H.labels({ 1, 2, 4, 4 }),
+      { activation = "softmax", mask = m, out = o2 })
+    assert.is_false(ok)
+    assert.equal(7, o2:min())
+    assert.equal(7, o2:max())
+  end)
+end)

@@ -436,14 +436,15 @@ typedef struct compctx {
 
 /* Adds a generic part (loss.h) to the run. */
 static void add_generic(lua_State *L, const char *fn, sl_lossrun *run, const compctx *cc,
-                        sl_gen_fn eval, const void *ctx, double factor)
+                        sl_gen_fn eval, const void *ctx, double factor, unsigned flags)
 {
 	if (run->ngen >= SL_MAXGEN)
 		sl_error(L, fn, "a combination takes at most %d parts", SL_MAXREG - 1);
 	run->gen[run->ngen++] = (sl_genpart){
 		.eval = eval, .opts = cc->p->v, .reduction = cc->p->red, .c0 = cc->c0, .cw = cc->cwd,
 		.ctx = ctx, .weight = cc->weight * factor, .factor = factor,
-		.spacing = {cc->p->spacing[0], cc->p->spacing[1], cc->p->spacing[2]}};
+		.spacing = {cc->p->spacing[0], cc->p->spacing[1], cc->p->spacing[2]}, .stores = (flags & SL_LF_GEN_STORE) != 0,
+		.atomic = (flags & SL_LF_GEN_STORE) && (flags & SL_LF_GEN_ATOMIC)};
 }
 
 /* Adds loss id's components to the run, each with the factor its preset
@@ -514,7 +515,7 @@ static void add_comp(lua_State *L, const char *fn, sl_lossrun *run, const compct
 			sp->px = *px;
 			sp->pm = *pm;
 			j->npix--;
-			add_generic(L, fn, run, cc, sl_loss_split_eval, sp, factor);
+			add_generic(L, fn, run, cc, sl_loss_split_eval, sp, factor, 0);
 		}
 		return;
 	}
@@ -543,7 +544,7 @@ static void add_comp(lua_State *L, const char *fn, sl_lossrun *run, const compct
 		return;
 	}
 	default: /* SL_KIND_GENERIC */
-		add_generic(L, fn, run, cc, d->gen, NULL, factor);
+		add_generic(L, fn, run, cc, d->gen, NULL, factor, d->flags);
 		return;
 	}
 }

@@ -455,11 +455,15 @@ static int run_parts(const sl_exec *e, sl_lossrun *run)
 		}
 	}
 
-	/* generic parts, after the fused pass: each adds its gradient */
-	if (gen && run->want_grad && !fused)
+	/* generic parts, after the fused pass: each adds its gradient, but the
+	 * first one stores into a gradient nothing has written yet when it can
+	 * (loss.h: sl_genpart.stores) */
+	int fresh = gen && run->want_grad && !fused && run->gen[0].stores;
+	if (gen && run->want_grad && !fused && !fresh)
 		memset(j->out, 0, N * C * M * sizeof *j->out);
 	for (int i = 0; gen && i < run->ngen; i++) {
 		sl_genpart *gp = &run->gen[i];
+		gp->fresh = i == 0 && fresh;
 		gp->value = 0.0;
 		rc = gp->eval(e, j, gp, run->want_grad ? j->out : NULL, &gp->value, &run->bad);
 		if (rc != SL_OK)
@@ -486,7 +490,10 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 	 * copied into out when the run succeeds. */
 	float *user = j->out, *scratch = NULL;
 	int out_user = run->out_user;
-	if (run->ngen > 0 && run->want_grad && out_user && !run->stats_only) {
+	/* not for a lone generic part that writes only on success (loss.h) */
+	int fused = j->npix > 0 || (run->want_grad && run->nreg > 0);
+	int alone = run->ngen == 1 && !fused && run->gen[0].stores && run->gen[0].atomic;
+	if (run->ngen > 0 && run->want_grad && out_user && !run->stats_only && !alone) {
 		scratch = malloc((n ? n : 1) * sizeof *scratch);
 		if (!scratch)
 			return SL_ERR_NOMEM;

@@ -242,7 +242,20 @@ typedef void (*sl_fused_fn)(const sl_lossjob *j, size_t n, size_t s0, size_t s1,
  *     whatever it allocated in every case.
  * Its result must not depend on the thread count (e->threads). The driver
  * hands it a scratch gradient when the run writes into the caller's out,
- * so a failing generic part never leaves that half-written. */
+ * so a failing generic part never leaves that half-written.
+ *
+ * A part may promise more, and the driver then skips work for it:
+ *   - `stores` (its descriptor's SL_LF_GEN_STORE): with `fresh` set (the
+ *     driver sets it when no fused pass ran and the part is the first
+ *     generic one: g holds garbage), it STORES weight * d value / d x into
+ *     every element of g, 0 where it has none, instead of adding (the
+ *     driver does not clear g first); it may also use g as scratch before
+ *     it writes the gradient. Without `fresh` it adds, as every part does;
+ *   - `atomic` (SL_LF_GEN_ATOMIC, with `stores`): with `fresh` set it
+ *     writes nothing into g unless it returns SL_OK (it checks, or bounds,
+ *     its gradient before it writes), so that a run whose only part it is
+ *     writes straight into the caller's out, without a scratch and its
+ *     copy. */
 struct sl_exec;
 typedef struct sl_genpart sl_genpart;
 typedef int (*sl_gen_fn)(const struct sl_exec *e, const sl_lossjob *j, const sl_genpart *gp,
@@ -261,6 +274,9 @@ struct sl_genpart {
 	double spacing[3]; /* the element spacing per spatial axis (option spacing; 1) */
 	float *vals;       /* reduction "none": where eval writes its values, in the
 	                      shape of the descriptor's gen_shape; else NULL */
+	int stores;        /* it honours `fresh` (above) */
+	int atomic;        /* with `fresh`, it writes only on success (above) */
+	int fresh;         /* set by the driver: g is uninitialised, store into all of it */
 	double value;      /* result: eval's value */
 };
 #define SL_MAXGEN 8

@@ -439,7 +439,7 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 	},
 	[SL_L_UNIFIED_FOCAL] = {
 		"unified_focal", "UnifiedFocal", "segloss.unified_focal", SL_KIND_GENERIC, -1, ALLACTS, NULL,
-		SL_LF_PIXEL_MASK, OPTS(unified_focal_opts), NULL, 0, NULL,
+		SL_LF_PIXEL_MASK | SL_LF_GEN_STORE, OPTS(unified_focal_opts), NULL, 0, NULL,
 		"Yeung et al. 2022 (the asymmetric unified focal loss)",
 		"Asymmetric unified focal loss: a focal cross-entropy and a focal Tversky part, both sparing "
 		"the rare classes.",
@@ -459,7 +459,8 @@ const sl_lossdesc sl_losses[SL_L_COUNT] = {
 	},
 	[SL_L_TOPK_CE] = {
 		"topk_ce", "TopKCE", "segloss.topk_ce", SL_KIND_GENERIC, -1, ALLACTS, NULL,
-		SL_LF_PIXEL_MASK, OPTS(topk_ce_opts), NULL, 0, "(N, 1, S...) for ce, of x's shape for bce",
+		SL_LF_PIXEL_MASK | SL_LF_GEN_STORE | SL_LF_GEN_ATOMIC, OPTS(topk_ce_opts), NULL, 0,
+		"(N, 1, S...) for ce, of x's shape for bce",
 		"nnU-Net's TopKLoss (Isensee et al. 2021)",
 		"Top-k cross-entropy: the mean of the hardest k % of the cross-entropy terms.",
 		"The mean of the largest `max(1, ⌊K k / 100⌋)` terms of ce (softmax, or\n"

@@ -88,6 +88,9 @@ typedef struct sl_presetpart {
 #define SL_LF_PIECEWISE 32u /* the gradient jumps where the order of sorted terms changes
                               (the Lovász losses): finite differences hold only away
                               from those kinks, with steps below the gaps */
+#define SL_LF_GEN_STORE 64u  /* a generic part that stores into a fresh gradient
+                                (loss.h, sl_genpart.stores) */
+#define SL_LF_GEN_ATOMIC 128u /* ... and then writes only on success (sl_genpart.atomic) */
 
 /* The shape of a generic loss's reduction "none" value: fills shape[] from
  * x's shape (ndim dimensions, N, C, then the spatial sizes) and the part's

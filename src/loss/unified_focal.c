@@ -25,6 +25,7 @@
  * (for -t log p it is -t), and applies the chain rule in that form.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -53,10 +54,24 @@ typedef struct uf {
 	double *part;    /* ntask * (K * UF_NST + 2) */
 	double *coef;    /* rows * K * 2: the Tversky part's a0, a1 per (row, class) */
 	int batch;
+	int fresh;       /* g is uninitialised: store (loss.h, sl_genpart.fresh) */
 	double sF;       /* the focal part's gradient scale */
 	sl_bad *bads;    /* one per task */
 	double *hs;      /* nthreads * C: h of one pixel (softmax) */
 } uf;
+
+/* a where the mask m is all ones, b where it is 0: a select that
+ * vectorises (a ?: of loaded or computed floats may not, as a float
+ * comparison or operation can trap) */
+static inline float selb(uint32_t m, float a, float b)
+{
+	uint32_t x, y;
+	memcpy(&x, &a, sizeof x);
+	memcpy(&y, &b, sizeof y);
+	x = (x & m) | (y & ~m);
+	memcpy(&a, &x, sizeof a);
+	return a;
+}
 
 /* The block's scratch: p (C * bs), q (C * bs), log p (C * bs), u_0^γ (bs),
  * a temporary (C * bs). */
@@ -121,9 +136,9 @@ static void prep(const uf *u, blk *b, size_t n, size_t s0, size_t len)
 			const float *xc = xn + c * M;
 #pragma omp simd
 			for (size_t i = 0; i < len; i++) {
-				int gt = xc[i] > S[i];
-				S[i] = gt ? xc[i] : S[i];
-				top[i] = gt ? (float)c : top[i];
+				uint32_t gt = -(uint32_t)(xc[i] > S[i]);
+				S[i] = selb(gt, xc[i], S[i]);
+				top[i] = selb(gt, (float)c, top[i]);
 			}
 		}
 		for (size_t c = 0; c < C; c++) {
@@ -142,7 +157,7 @@ static void prep(const uf *u, blk *b, size_t n, size_t s0, size_t len)
 #pragma omp simd
 			for (size_t i = 0; i < len; i++) {
 				S[i] += ec[i];
-				rest[i] += top[i] == (float)c ? 0.0f : ec[i];
+				rest[i] += selb(-(uint32_t)(top[i] == (float)c), 0.0f, ec[i]);
 			}
 		}
 		k->log(len, S, ls);
@@ -155,7 +170,7 @@ static void prep(const uf *u, blk *b, size_t n, size_t s0, size_t len)
 #pragma omp simd
 			for (size_t i = 0; i < len; i++) {
 				float e = pc[i];
-				float qv = top[i] == (float)c ? rest[i] * S[i] : (1.0f - e * S[i]);
+				float qv = selb(-(uint32_t)(top[i] == (float)c), rest[i] * S[i], 1.0f - e * S[i]);
 				qc[i] = qv;
 				pc[i] = e * S[i];
 				zc[i] -= ls[i]; /* log p, in place of z */
@@ -371,6 +386,226 @@ static void grad_task(uf *u, size_t task, int tid, float *g, double w)
 	}
 }
 
+/* ---- the vector passes (sigmoid, softmax) ------------------------------ */
+
+/* Class k's p, q = 1 - p and log p in a block prepared by prep: with C = 1
+ * class 0 is the background (1 - p, p, log(1 - p)) and class 1 the
+ * channel; otherwise class k is channel k. */
+static void cls(const uf *u, const blk *b, size_t k, const float **P, const float **Q, const float **lP)
+{
+	if (u->C == 1) {
+		*P = k == 0 ? b->q : b->p;
+		*Q = k == 0 ? b->p : b->q;
+		*lP = k == 0 ? b->tmp : b->lp;
+		return;
+	}
+	*P = b->p + k * UF_BS;
+	*Q = b->q + k * UF_BS;
+	*lP = b->lp + k * UF_BS;
+}
+
+/* The targets of class k over the block into T (label maps as 1/0; C = 1:
+ * class 0 is 1 - t), each times the mask when there is one. */
+static void targets(const uf *u, size_t n, size_t k, size_t s0, size_t len, const float *mk, float *T)
+{
+	const sl_lossjob *j = u->j;
+	size_t M = u->M, c = u->C == 1 ? 0 : k;
+	float fc = (float)c;
+	if (j->labels) {
+		const float *tl = j->t + n * M + s0;
+#pragma omp simd
+		for (size_t i = 0; i < len; i++)
+			T[i] = tl[i] == fc ? 1.0f : 0.0f;
+	} else {
+		memcpy(T, j->t + (n * u->C + c) * M + s0, len * sizeof *T);
+	}
+	if (u->C == 1 && k == 0) {
+#pragma omp simd
+		for (size_t i = 0; i < len; i++)
+			T[i] = 1.0f - T[i];
+	}
+	if (mk) {
+#pragma omp simd
+		for (size_t i = 0; i < len; i++)
+			T[i] *= mk[i];
+	}
+}
+
+/* The mask of the block (a full one is the same in every channel), or
+ * NULL without one. */
+static const float *blockmask(const uf *u, size_t n, size_t s0)
+{
+	const sl_lossjob *j = u->j;
+	if (!j->m)
+		return NULL;
+	return j->mask_full ? j->m + n * u->C * u->M + s0 : j->m + n * u->M + s0;
+}
+
+/* Pass 1 with vector loops: per class TP = Σ m p t, FN = Σ m q t, FP = Σ m
+ * p (1 - t) as the backend's dot products of one block (float products,
+ * double sums), M' = Σ m, and the focal terms summed per block. */
+static void stats_vec(uf *u, size_t task, int tid)
+{
+	const sl_lossjob *j = u->j;
+	const sl_kern *k = u->e->k;
+	size_t n = task / u->per, s0 = (task % u->per) * UF_BS;
+	size_t len = u->M - s0 < UF_BS ? u->M - s0 : UF_BS, C = u->C, K = u->K;
+	double *pt = u->part + task * (K * UF_NST + 2);
+	memset(pt, 0, (K * UF_NST + 2) * sizeof *pt);
+	if (j->m && j->mask_full && C > 1)
+		for (size_t c = 1; c < C; c++)
+			for (size_t i = 0; i < len; i++) {
+				size_t a = (n * C + c) * u->M + s0 + i;
+				if (j->m[a] != j->m[n * C * u->M + s0 + i]) {
+					sl_record(&u->bads[task], SL_BAD_MASK_CHAN, a, j->m[a]);
+					return;
+				}
+			}
+	blk b = scratch(u, tid);
+	prep(u, &b, n, s0, len);
+	const float *mk = blockmask(u, n, s0);
+	float *T = b.tmp + (C + 1) * UF_BS, *T0 = T + UF_BS, *f = T0 + UF_BS;
+	float d = (float)u->delta, d1 = (float)(1.0 - u->delta);
+	for (size_t c = 0; c < K; c++) {
+		const float *P, *Q, *lP;
+		cls(u, &b, c, &P, &Q, &lP);
+		targets(u, n, c, s0, len, mk, T);
+		/* m (1 - t) */
+		if (mk) {
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				T0[i] = mk[i] - T[i];
+		} else {
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				T0[i] = 1.0f - T[i];
+		}
+		double *sp = pt + c * UF_NST;
+		sp[ST_TP] = k->dot(len, P, T);
+		sp[ST_FN] = k->dot(len, Q, T);
+		sp[ST_FP] = k->dot(len, P, T0);
+		sp[ST_M] = mk ? k->sum(len, mk) : (double)len;
+		/* the focal terms: (1 - δ) u_0^γ (-m t_0 log p_0), δ (-m t_c log p_c) */
+		if (c == 0) {
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				f[i] = d1 * b.u[i] * (T[i] * -lP[i]);
+		} else {
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				f[i] += d * (T[i] * -lP[i]);
+		}
+	}
+	pt[K * UF_NST] = k->sum(len, f);
+	pt[K * UF_NST + 1] = pt[ST_M];
+}
+
+/* Pass 2 with vector loops: h_k = p_k dL/dp_k per class in float, then the
+ * chain rule through the sigmoid or softmax. */
+static void grad_vec(uf *u, size_t task, int tid, float *g, double w)
+{
+	size_t n = task / u->per, s0 = (task % u->per) * UF_BS;
+	size_t len = u->M - s0 < UF_BS ? u->M - s0 : UF_BS, C = u->C, K = u->K, M = u->M;
+	blk b = scratch(u, tid);
+	prep(u, &b, n, s0, len);
+	const double *cf = u->coef + (u->batch ? 0 : n) * K * 2;
+	const float *mk = blockmask(u, n, s0);
+	float *T = b.tmp + (C + 1) * UF_BS, *h = T + UF_BS, *dx = h + K * UF_BS, *rs = dx + UF_BS;
+	float sF = (float)u->sF, d = (float)u->delta, d1 = (float)(1.0 - u->delta), gm = (float)u->gamma;
+	float fw = (float)w;
+	for (size_t c = 0; c < K; c++) {
+		const float *P, *Q, *lP;
+		cls(u, &b, c, &P, &Q, &lP);
+		targets(u, n, c, s0, len, NULL, T);
+		float a0 = (float)cf[c * 2], a1 = (float)cf[c * 2 + 1];
+		float *hc = h + c * UF_BS;
+		if (c == 0) {
+			/* + sF (1 - δ) t_0 (γ p_0 u r - u), r = log p_0 / q_0 (-1 at q_0 = 0) */
+			float k0 = sF * d1;
+#pragma omp simd
+			for (size_t i = 0; i < len; i++) {
+				uint32_t pos = -(uint32_t)(Q[i] > 0.0f);
+				float r = selb(pos, lP[i] / selb(pos, Q[i], 1.0f), -1.0f);
+				float G = a0 * (1.0f - T[i]) + a1 * T[i];
+				hc[i] = P[i] * G + k0 * T[i] * (gm * P[i] * b.u[i] * r - b.u[i]);
+			}
+		} else {
+			float k1 = sF * d;
+#pragma omp simd
+			for (size_t i = 0; i < len; i++) {
+				float G = a0 * (1.0f - T[i]) + a1 * T[i];
+				hc[i] = P[i] * G - k1 * T[i];
+			}
+		}
+	}
+	for (size_t c = 0; c < C; c++) {
+		const float *P, *Q, *lP;
+		float *gc = g + (n * C + c) * M + s0;
+		if (C == 1) {
+			/* dx = h_1 q - h_0 p */
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				dx[i] = h[UF_BS + i] * b.q[i] - h[i] * b.p[i];
+		} else if (u->act == SL_ACT_SIGMOID) {
+			cls(u, &b, c, &P, &Q, &lP);
+			const float *hc = h + c * UF_BS;
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				dx[i] = hc[i] * Q[i];
+		} else {
+			/* softmax: h_c q_c - p_c Σ_{k≠c} h_k, the sum without h_c itself */
+			cls(u, &b, c, &P, &Q, &lP);
+			const float *hc = h + c * UF_BS;
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				rs[i] = 0.0f;
+			for (size_t k2 = 0; k2 < C; k2++) {
+				if (k2 == c)
+					continue;
+				const float *hk = h + k2 * UF_BS;
+#pragma omp simd
+				for (size_t i = 0; i < len; i++)
+					rs[i] += hk[i];
+			}
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				dx[i] = hc[i] * Q[i] - P[i] * rs[i];
+		}
+		/* w m dx, stored (fresh) or added; masked elements untouched / 0 */
+		if (mk) {
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				dx[i] = selb(-(uint32_t)(mk[i] != 0.0f), fw * mk[i] * dx[i], 0.0f);
+		} else {
+#pragma omp simd
+			for (size_t i = 0; i < len; i++)
+				dx[i] = fw * dx[i];
+		}
+		if (!u->fresh) {
+			if (mk) {
+#pragma omp simd
+				for (size_t i = 0; i < len; i++)
+					dx[i] = selb(-(uint32_t)(mk[i] != 0.0f), gc[i] + dx[i], gc[i]);
+			} else {
+#pragma omp simd
+				for (size_t i = 0; i < len; i++)
+					dx[i] = gc[i] + dx[i];
+			}
+		}
+		int ok = 1;
+#pragma omp simd
+		for (size_t i = 0; i < len; i++)
+			ok &= dx[i] * 0.0f == 0.0f;
+		if (!ok)
+			for (size_t i = 0; i < len; i++)
+				if (!isfinite(dx[i])) {
+					sl_record(&u->bads[task], SL_BAD_GRAD, (n * C + c) * M + s0 + i, dx[i]);
+					return;
+				}
+		memcpy(gc, dx, len * sizeof *dx);
+	}
+}
+
 /* ---- the part -------------------------------------------------------- */
 
 static int run_tasks(uf *u, int pass, float *g, double w)
@@ -381,9 +616,9 @@ static int run_tasks(uf *u, int pass, float *g, double w)
 	if (nt <= 1) {
 		for (size_t t = 0; t < u->ntask; t++) {
 			if (pass == 0)
-				stats_task(u, t, 0);
+				(u->act == SL_ACT_NONE ? stats_task : stats_vec)(u, t, 0);
 			else
-				grad_task(u, t, 0, g, w);
+				(u->act == SL_ACT_NONE ? grad_task : grad_vec)(u, t, 0, g, w);
 		}
 	} else {
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -394,9 +629,9 @@ static int run_tasks(uf *u, int pass, float *g, double w)
 			tid = omp_get_thread_num();
 #endif
 			if (pass == 0)
-				stats_task(u, t, tid);
+				(u->act == SL_ACT_NONE ? stats_task : stats_vec)(u, t, tid);
 			else
-				grad_task(u, t, tid, g, w);
+				(u->act == SL_ACT_NONE ? grad_task : grad_vec)(u, t, tid, g, w);
 		}
 	}
 	for (size_t t = 0; t < u->ntask; t++)
@@ -426,7 +661,7 @@ int sl_unified_focal_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpar
 	u.ntask = j->N * u.per;
 	size_t N = j->N, K = u.K, C = u.C, pw = K * UF_NST + 2;
 	int nt = e->threads > 0 ? e->threads : 1;
-	u.nscr = (4 * C + 2) * UF_BS;
+	u.nscr = (4 * C + K + 8) * UF_BS;
 	size_t rows = u.batch ? 1 : N;
 	u.scr = malloc((size_t)nt * u.nscr * sizeof *u.scr);
 	u.part = malloc((u.ntask ? u.ntask : 1) * pw * sizeof *u.part);
@@ -497,6 +732,11 @@ int sl_unified_focal_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpar
 	*value = mean ? (cnt > 0.0 ? u.lambda * sumF / cnt : 0.0) + (nFT > 0.0 ? (1.0 - u.lambda) * sumFT / nFT : 0.0)
 	              : u.lambda * sumF + (1.0 - u.lambda) * sumFT;
 	if (g) {
+		u.fresh = gp->fresh;
+		if (u.fresh && u.act == SL_ACT_NONE) { /* its pass adds */
+			memset(g, 0, N * C * u.M * sizeof *g);
+			u.fresh = 0;
+		}
 		b = run_tasks(&u, 1, g, gp->weight);
 		if (b) {
 			*bad = u.bads[b - 1];
