@@ -83,24 +83,84 @@ static double dpow(const dist_job *dj, double sq)
 	return pow(sqrt(sq) * dj->scale, dj->alpha);
 }
 
+/* One thread's buffers, reused for every sample it runs: p (and q) of a
+ * sample, dL/dp (the softmax only: its chain needs every channel's), the
+ * bits of one channel and its one or two transforms. */
+typedef struct dist_scratch {
+	float *p, *q;
+	double *dp;
+	uint8_t *bits;
+	double *sq;
+} dist_scratch;
+
+static int scratch_init(const dist_job *dj, dist_scratch *sc)
+{
+	const sl_lossjob *j = dj->j;
+	size_t CM = j->C * j->M, M = j->M;
+	int sig = j->act == SL_ACT_SIGMOID;
+	memset(sc, 0, sizeof *sc);
+	sc->p = malloc((CM ? CM : 1) * sizeof *sc->p * (sig ? 2 : 1));
+	sc->q = sig && sc->p ? sc->p + CM : NULL;
+	sc->dp = dj->g && j->act == SL_ACT_SOFTMAX ? malloc((CM ? CM : 1) * sizeof *sc->dp) : NULL;
+	sc->bits = malloc(M ? M : 1);
+	sc->sq = malloc((M ? M : 1) * sizeof *sc->sq * (dj->kind == D_HAUSDORFF ? 2 : 1));
+	if (!sc->p || (dj->g && j->act == SL_ACT_SOFTMAX && !sc->dp) || !sc->bits || !sc->sq)
+		return SL_ERR_NOMEM;
+	return SL_OK;
+}
+
+static void scratch_free(dist_scratch *sc)
+{
+	free(sc->p);
+	free(sc->dp);
+	free(sc->bits);
+	free(sc->sq);
+}
+
+/* The gradient of element i = (n C + c) M + s written directly (the
+ * sigmoid and "none": sl_gen_chain's arithmetic, element by element): a
+ * non-finite one is kept out of g and recorded in *gb if it comes before
+ * the one there in sl_gen_chain's order (s, then c). */
+static inline void grad_direct(const dist_job *dj, size_t n, size_t c, size_t s, double d, float p, const float *q,
+                               sl_bad *gb, size_t *gbkey)
+{
+	const sl_lossjob *j = dj->j;
+	size_t C = j->C, M = j->M, i = (n * C + c) * M + s;
+	if (q)
+		d *= (double)p * (double)*q;
+	float v = dj->g[i] + (float)(dj->w * d);
+	if (isfinite(v)) {
+		dj->g[i] = v;
+		return;
+	}
+	size_t key = s * C + c;
+	if (key < *gbkey) {
+		*gbkey = key;
+		*gb = (sl_bad){0};
+		sl_record(gb, SL_BAD_GRAD, i, v);
+	}
+}
+
 /* Sample n: its value (Σ w_c m ℓ) into *val, its gradient into dj->g, its
  * reduction "none" values into gp->vals. */
-static int eval_sample(const dist_job *dj, const sl_exec *e, size_t n, double *val, sl_bad *bad)
+static int eval_sample(const dist_job *dj, dist_scratch *sc, const sl_exec *e, size_t n, double *val,
+                       sl_bad *bad)
 {
 	const sl_lossjob *j = dj->j;
 	const sl_genpart *gp = dj->gp;
 	size_t C = j->C, M = j->M, CM = C * M;
-	int sig = j->act == SL_ACT_SIGMOID;
-	float *p = malloc(CM * sizeof *p * (sig ? 2 : 1));
-	float *q = sig ? p + CM : NULL;
-	double *dp = dj->g ? calloc(CM, sizeof *dp) : NULL;
-	uint8_t *bits = malloc(M);
-	double *sq = malloc(M * sizeof *sq * (dj->kind == D_HAUSDORFF ? 2 : 1));
+	float *p = sc->p, *q = sc->q;
+	int direct = dj->g && j->act != SL_ACT_SOFTMAX; /* the gradient without dp */
+	double *dp = dj->g && !direct ? sc->dp : NULL;
+	uint8_t *bits = sc->bits;
+	double *sq = sc->sq;
 	int rc = SL_ERR_NOMEM;
 	double sum = 0.0;
+	sl_bad gb = {0};
+	size_t gbkey = SIZE_MAX;
 	*val = 0.0;
-	if (!p || (dj->g && !dp) || !bits || !sq)
-		goto done;
+	if (dp)
+		memset(dp, 0, CM * sizeof *dp);
 	sl_gen_probs(e, j, n, p, q);
 	for (size_t c = (size_t)gp->c0; c < C; c++) {
 		double wc = gp->cw ? gp->cw[c] : 1.0;
@@ -126,8 +186,13 @@ static int eval_sample(const dist_job *dj, const sl_exec *e, size_t n, double *v
 				double phi = flat ? 0.0 : tb[s] ? -(d - 1.0) : d;
 				double l = m != 0.0f ? (double)pc[s] * phi : 0.0;
 				sum += wc * l;
-				if (dpc && m != 0.0f)
-					dpc[s] = wc * phi;
+				if (m != 0.0f) {
+					if (dpc)
+						dpc[s] = wc * phi;
+					else if (direct)
+						grad_direct(dj, n, c, s, wc * phi, pc[s], qc ? qc + s : NULL, &gb, &gbkey);
+				} else if (direct)
+					grad_direct(dj, n, c, s, 0.0, pc[s], qc ? qc + s : NULL, &gb, &gbkey);
 				if (vc) {
 					vc[s] = (float)l;
 					if (!isfinite(vc[s])) {
@@ -146,8 +211,14 @@ static int eval_sample(const dist_job *dj, const sl_exec *e, size_t n, double *v
 				double D = dpow(dj, sq[s]) + dpow(dj, sqp[s]);
 				double l = m != 0.0f && e1 != 0.0 ? e1 * e1 * D : 0.0;
 				sum += wc * l;
-				if (dpc && m != 0.0f)
-					dpc[s] = wc * 2.0 * e1 * D;
+				if (m != 0.0f) {
+					if (dpc)
+						dpc[s] = wc * 2.0 * e1 * D;
+					else if (direct)
+						grad_direct(dj, n, c, s, wc * 2.0 * e1 * D, pc[s], qc ? qc + s : NULL, &gb,
+						            &gbkey);
+				} else if (direct)
+					grad_direct(dj, n, c, s, 0.0, pc[s], qc ? qc + s : NULL, &gb, &gbkey);
 				if (vc) {
 					vc[s] = (float)l;
 					if (!isfinite(vc[s])) {
@@ -162,14 +233,19 @@ static int eval_sample(const dist_job *dj, const sl_exec *e, size_t n, double *v
 	if (gp->vals && gp->c0 > 0)
 		memset(gp->vals + n * C * M, 0, (size_t)gp->c0 * M * sizeof *gp->vals);
 	rc = SL_OK;
-	if (dj->g)
+	if (direct) {
+		/* the channels before c0 get dp = 0, as in sl_gen_chain */
+		for (size_t c = 0; c < (size_t)gp->c0; c++)
+			for (size_t s = 0; s < M; s++)
+				grad_direct(dj, n, c, s, 0.0, p[c * M + s], q ? q + c * M + s : NULL, &gb, &gbkey);
+		if (gbkey != SIZE_MAX) {
+			*bad = gb;
+			rc = SL_ERR_INPUT;
+		}
+	} else if (dj->g)
 		rc = sl_gen_chain(j, n, p, q, dp, dj->w, dj->g, bad);
 	*val = sum;
 done:
-	free(p);
-	free(dp);
-	free(bits);
-	free(sq);
 	return rc;
 }
 
@@ -215,17 +291,28 @@ static int dist_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *gp
 	if (threads > 1 && N >= (size_t)threads) {
 		/* samples on the threads, each transform on one */
 		sl_exec e1 = {e->k, 1, NULL};
-#pragma omp parallel for schedule(static) num_threads(threads)
-		for (size_t n = 0; n < N; n++) {
-			sl_note_team(e);
-			bads[n] = (sl_bad){0};
-			rcs[n] = eval_sample(&dj, &e1, n, &vals[n], &bads[n]);
+#pragma omp parallel num_threads(threads)
+		{
+			dist_scratch sc;
+			int ok = scratch_init(&dj, &sc) == SL_OK;
+#pragma omp for schedule(static)
+			for (size_t n = 0; n < N; n++) {
+				sl_note_team(e);
+				bads[n] = (sl_bad){0};
+				vals[n] = 0.0;
+				rcs[n] = ok ? eval_sample(&dj, &sc, &e1, n, &vals[n], &bads[n]) : SL_ERR_NOMEM;
+			}
+			scratch_free(&sc);
 		}
 	} else {
+		dist_scratch sc;
+		int ok = scratch_init(&dj, &sc) == SL_OK;
 		for (size_t n = 0; n < N; n++) {
 			bads[n] = (sl_bad){0};
-			rcs[n] = eval_sample(&dj, e, n, &vals[n], &bads[n]);
+			vals[n] = 0.0;
+			rcs[n] = ok ? eval_sample(&dj, &sc, e, n, &vals[n], &bads[n]) : SL_ERR_NOMEM;
 		}
+		scratch_free(&sc);
 	}
 	int rc = SL_OK;
 	double sum = 0.0;

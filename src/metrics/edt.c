@@ -170,7 +170,9 @@ static void opp_run(double *f, size_t a0, size_t c0, int hasl, int hasr, double 
 		 * those it hides */
 		double s;
 		for (;;) {
-			s = ((fq - vf[k]) / h2 / (q - vp[k]) + (q + vp[k])) * 0.5;
+			/* h2 == 1 (unit spacing): the division by it is exact, skipped */
+			double df = h2 == 1.0 ? fq - vf[k] : (fq - vf[k]) / h2;
+			s = (df / (q - vp[k]) + (q + vp[k])) * 0.5;
 			if (s > z[k] || k == 0)
 				break;
 			k--;
