@@ -41,7 +41,9 @@
  * gradient jumps where errors swap places, so p must not differ in its last
  * bit between backends.
  */
+#define _DEFAULT_SOURCE /* madvise */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,10 @@
 #include "generic.h"
 #include "registry.h"
 #include "validate.h"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 enum { HINGE, SOFTMAX };
 
@@ -76,6 +82,27 @@ typedef struct lov {
 	float *g;              /* hinge: the gradient, or NULL */
 	sl_bad *bads;          /* one per item */
 } lov;
+
+/* One block for the large buffers of a call. Fresh pages cost a fault each
+ * (about 3 us on a VM: 40 MB of 4 KB pages took 130 ms, more than the
+ * loss itself), so a large block is aligned to 2 MB and, on Linux, asked
+ * to be backed by transparent huge pages (a fault per 2 MB). Not zeroed. */
+#define BIG_ALIGN ((size_t)2 << 20)
+/* entries between the buffers of a block: the two halves of a sort's
+ * scratch, 2 MB apart at some sizes, would share cache sets */
+#define SKEW 72
+static void *big_alloc(size_t bytes)
+{
+	if (bytes < BIG_ALIGN)
+		return malloc(bytes ? bytes : 1);
+	size_t n = (bytes + BIG_ALIGN - 1) / BIG_ALIGN * BIG_ALIGN;
+	void *p = aligned_alloc(BIG_ALIGN, n);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+	if (p)
+		(void)madvise(p, n, MADV_HUGEPAGE);
+#endif
+	return p;
+}
 
 /* the float's bits as a key that orders decreasingly (e > 0) */
 static inline uint32_t key_of(double e)
@@ -184,8 +211,12 @@ static inline __attribute__((always_inline)) void run_item_k(const lov *w, size_
 	size_t nc = w->C - w->c0, gi = item / nc, c = w->c0 + item % nc, M = j->M;
 	size_t gc = gi * w->C + c;
 	w->L[gc] = 0.0;
-	if (!w->part[gc])
+	if (!w->part[gc]) {
+		if (w->dp) /* the buffer is not zeroed: the chain reads every class */
+			for (size_t n = gi * w->per; n < (gi + 1) * w->per; n++)
+				memset(w->dp + (n * w->C + c) * M, 0, M * sizeof *w->dp);
 		return;
+	}
 	memset(hist, 0, RADIX_PASSES * RADIX_SIZE * sizeof *hist);
 	size_t P = 0;
 	int binary = 1;
@@ -249,11 +280,14 @@ static inline __attribute__((always_inline)) void run_item_k(const lov *w, size_
 		for (size_t s = 0; s < M; s++) {
 			double d, t, e = err_k(w, n, c, s, &t, KIND, LAB);
 			uint64_t in = (uint64_t)(e > 0.0) & (uint64_t)(!mr || mr[s] != 0.0f);
-			uint64_t bits = dn[s] & (0 - in); /* stale bits where not sorted (calloc'd) */
+			uint64_t bits = dn[s] & (0 - in); /* where not sorted: stale bits, masked */
 			memcpy(&d, &bits, sizeof d);
 			L += e * d;
-			if (!grad)
+			if (!grad) {
+				if (w->dp)
+					w->dp[i0 + s] = 0.0;
 				continue;
+			}
 			/* d e / d x: -(2t - 1) for the hinge, sign(p - t) for the softmax */
 			double de = KIND == HINGE ? -(2.0 * t - 1.0) : (double)w->p[i0 + s] > t ? 1.0 : -1.0;
 			if (w->dp) {
@@ -309,7 +343,7 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 	size_t per = per_image ? 1 : N, ng = N / (per ? per : 1), c0 = kind == HINGE ? 0 : (size_t)gp->c0;
 	size_t nc = C - c0, nitems = ng * nc, span = per * M;
 	lov w = {.j = j, .kind = kind, .per = per, .C = C, .c0 = c0, .p = j->x};
-	int rc = SL_OK, nomem = 0;
+	int rc = SL_OK;
 	*value = 0.0;
 	if (N == 0 || M == 0 || nc == 0)
 		return SL_OK;
@@ -323,6 +357,7 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 	sl_bad *bads = calloc(nitems > N ? nitems : N, sizeof *bads);
 	float *P = NULL;
 	double *dp = NULL;
+	void *blk = NULL;
 	if (!gs || !vs || !G || !V || !L || !fac || !part || !gpart || !bads) {
 		rc = SL_ERR_NOMEM;
 		goto done;
@@ -376,13 +411,28 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 		}
 	}
 
+	/* one block: dL/dp (softmax with a gradient), each thread's sort scratch
+	 * (2 span entries) and digit counts, the probabilities (softmax) */
+	int nti = (size_t)nt > nitems ? (int)nitems : nt;
+	if (nti < 1)
+		nti = 1;
+	int smx = kind == SOFTMAX && j->act == SL_ACT_SOFTMAX;
+	size_t ndp = smx && g ? N * C * M : 0, nP = smx ? N * C * M : 0;
+	size_t nhist = (size_t)RADIX_PASSES * RADIX_SIZE;
+	size_t ts = 2 * span + 2 * SKEW; /* a thread's scratch entries */
+	blk = big_alloc(ndp * sizeof(double) + (size_t)nti * (ts * sizeof(uint64_t) + nhist * sizeof(uint32_t)) +
+	                nP * sizeof(float));
+	if (!blk) {
+		rc = SL_ERR_NOMEM;
+		goto done;
+	}
+	dp = ndp ? (double *)blk : NULL;
+	uint64_t *scr = (uint64_t *)((double *)blk + ndp);
+	uint32_t *hists = (uint32_t *)(scr + (size_t)nti * ts);
+	P = nP ? (float *)(hists + (size_t)nti * nhist) : NULL;
+
 	/* the probabilities of the softmax, by the scalar kernel */
-	if (kind == SOFTMAX && j->act == SL_ACT_SOFTMAX) {
-		P = malloc(N * C * M * sizeof *P);
-		if (!P) {
-			rc = SL_ERR_NOMEM;
-			goto done;
-		}
+	if (P) {
 		sl_exec es = {&sl_kern_scalar, 1, NULL};
 		if (nts <= 1) {
 			for (size_t n = 0; n < N; n++)
@@ -396,13 +446,9 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 		}
 		w.p = P;
 	}
-	if (P && g) { /* the chain through the softmax needs every class of a pixel */
-		dp = calloc(N * C * M, sizeof *dp);
-		if (!dp) {
-			rc = SL_ERR_NOMEM;
-			goto done;
-		}
-	}
+	if (dp) /* the chain through the softmax reads every class of a pixel */
+		for (size_t n = 0; n < N; n++)
+			memset(dp + n * C * M, 0, c0 * M * sizeof *dp);
 	w.gsum = G;
 	w.part = part;
 	w.fac = fac;
@@ -411,29 +457,19 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 	w.g = g;
 	w.bads = bads;
 
-	/* the items */
-	int nti = (size_t)nt > nitems ? (int)nitems : nt;
-#pragma omp parallel num_threads(nti > 1 ? nti : 1) if (nti > 1) reduction(| : nomem)
+	/* the items; a thread's scratch is its own part of the block, and
+	 * entries an item did not write are masked, not read */
+#pragma omp parallel num_threads(nti) if (nti > 1)
 	{
-		/* zeroed: the last pass of an item reads, and masks, entries it did
-		 * not write in this item */
-		uint64_t *a = calloc(2 * span, sizeof *a);
-		uint32_t *hist = malloc(RADIX_PASSES * RADIX_SIZE * sizeof *hist);
-		if (!a || !hist)
-			nomem = 1;
+		size_t tid = (size_t)omp_get_thread_num();
+		uint64_t *a = scr + tid * ts + SKEW;
+		uint32_t *hist = hists + tid * nhist;
 #pragma omp for schedule(static)
 		for (size_t k = 0; k < nitems; k++) {
 			if (nti > 1)
 				sl_note_team(e);
-			if (a && hist)
-				run_item(&w, k, a, a + span, hist);
+			run_item(&w, k, a, a + span + SKEW, hist);
 		}
-		free(a);
-		free(hist);
-	}
-	if (nomem) {
-		rc = SL_ERR_NOMEM;
-		goto done;
 	}
 	for (size_t k = 0; k < nitems; k++)
 		if (bads[k].kind != SL_BAD_NONE) {
@@ -506,8 +542,7 @@ done:
 	free(part);
 	free(gpart);
 	free(bads);
-	free(P);
-	free(dp);
+	free(blk);
 	return rc;
 }
 
