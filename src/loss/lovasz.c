@@ -22,9 +22,10 @@
  *
  * The sort: each error, computed in double, is rounded to float (a monotone
  * map), its bits turned into a key that orders decreasingly, and (key,
- * target bit, local index) entries are sorted by a stable LSD radix sort of
- * three passes (11, 11 and 10 bits; a pass whose digit is the same for every
- * key is skipped). Stability keeps equal keys in index order; a run of equal
+ * target bit, local index) entries are sorted by a stable radix sort of
+ * three digits (11, 11 and 10 bits; a pass whose digit is the same for every
+ * key is skipped): LSD for up to 65536 entries; above, the top digit first,
+ * then each of its buckets, small enough to stay in cache, by the lower two. Stability keeps equal keys in index order; a run of equal
  * keys whose double errors differ (float rounding merged them) is then put
  * in order by an insertion sort on the double errors, stable too. So the
  * order is exactly that of the double errors, ties by index. An item makes
@@ -148,10 +149,10 @@ static inline void locate(const lov *w, size_t gi, uint32_t v, size_t *n, size_t
 /* Stable LSD radix sort of a[0..n) on the key (the upper 32 bits), with
  * the digit counts hist (3 x RADIX_SIZE); b is scratch. Returns where the
  * result is (a or b). */
-static uint64_t *radix_sort(uint64_t *a, uint64_t *b, size_t n, const uint32_t *hist)
+static uint64_t *lsd_sort(uint64_t *a, uint64_t *b, size_t n, const uint32_t *hist, int passes)
 {
 	size_t off[RADIX_SIZE];
-	for (int pass = 0; pass < RADIX_PASSES; pass++) {
+	for (int pass = 0; pass < passes; pass++) {
 		const uint32_t *h = hist + (size_t)pass * RADIX_SIZE;
 		size_t sum = 0;
 		int trivial = 0;
@@ -172,6 +173,58 @@ static uint64_t *radix_sort(uint64_t *a, uint64_t *b, size_t n, const uint32_t *
 		b = tmp;
 	}
 	return a;
+}
+
+/* A sort of many entries: the top digit first (most significant, one
+ * scatter through memory), then each of its buckets, a range small enough
+ * to stay in cache, by the lower digits (LSD, stable), with counts taken
+ * over the bucket; a short bucket by insertion. Every step is stable, so
+ * equal keys stay in index order. lo (RADIX_PASSES - 1 x RADIX_SIZE
+ * counts) is scratch. Returns where the result is (a or b). */
+#define MSD_MIN 65536 /* fewer entries: LSD over the whole (in cache) */
+#define INS_MAX 24    /* a bucket this short: insertion sort */
+static uint64_t *radix_sort(uint64_t *a, uint64_t *b, size_t n, const uint32_t *hist, uint32_t *lo)
+{
+	const int top = RADIX_PASSES - 1, tsh = 32 + top * RADIX_BITS;
+	const uint32_t *h = hist + (size_t)top * RADIX_SIZE;
+	int trivial = 0;
+	for (size_t d = 0; d < RADIX_SIZE; d++)
+		trivial |= h[d] == n;
+	if (n < MSD_MIN || trivial)
+		return lsd_sort(a, b, n, hist, RADIX_PASSES);
+	size_t off[RADIX_SIZE], sum = 0;
+	for (size_t d = 0; d < RADIX_SIZE; d++) {
+		off[d] = sum;
+		sum += h[d];
+	}
+	for (size_t i = 0; i < n; i++)
+		b[off[(size_t)(a[i] >> tsh) & (RADIX_SIZE - 1)]++] = a[i];
+	/* off[d] is now the end of bucket d */
+	for (size_t d = 0, start = 0; d < RADIX_SIZE; start = off[d], d++) {
+		size_t len = off[d] - start;
+		uint64_t *bb = b + start;
+		if (len <= 1)
+			continue;
+		if (len <= INS_MAX) {
+			for (size_t r = 1; r < len; r++) {
+				uint64_t v = bb[r];
+				size_t k = r;
+				for (; k > 0 && (bb[k - 1] >> 32) > (v >> 32); k--)
+					bb[k] = bb[k - 1];
+				bb[k] = v;
+			}
+			continue;
+		}
+		memset(lo, 0, (size_t)top * RADIX_SIZE * sizeof *lo);
+		for (size_t i = 0; i < len; i++) {
+			uint32_t k = (uint32_t)(bb[i] >> 32);
+			for (int q = 0; q < top; q++)
+				lo[(size_t)q * RADIX_SIZE + ((k >> (q * RADIX_BITS)) & (RADIX_SIZE - 1))]++;
+		}
+		if (lsd_sort(bb, a + start, len, lo, top) != bb)
+			memcpy(bb, a + start, len * sizeof *bb);
+	}
+	return b;
 }
 
 /* Keys that float rounding made equal: put the run a[r0..r1) in the order
@@ -236,7 +289,7 @@ static inline __attribute__((always_inline)) void run_item_k(const lov *w, size_
 				hist[(size_t)q * RADIX_SIZE + ((k >> (q * RADIX_BITS)) & (RADIX_SIZE - 1))] += in;
 		}
 	}
-	uint64_t *r = radix_sort(a, b, P, hist), *dl = r == a ? b : a;
+	uint64_t *r = radix_sort(a, b, P, hist, hist + RADIX_PASSES * RADIX_SIZE), *dl = r == a ? b : a;
 	for (size_t r0 = 0; r0 < P;) {
 		size_t r1 = r0 + 1;
 		while (r1 < P && (r[r1] >> 32) == (r[r0] >> 32))
@@ -418,7 +471,7 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 		nti = 1;
 	int smx = kind == SOFTMAX && j->act == SL_ACT_SOFTMAX;
 	size_t ndp = smx && g ? N * C * M : 0, nP = smx ? N * C * M : 0;
-	size_t nhist = (size_t)RADIX_PASSES * RADIX_SIZE;
+	size_t nhist = (size_t)(2 * RADIX_PASSES - 1) * RADIX_SIZE; /* the counts; the sort's scratch counts */
 	size_t ts = 2 * span + 2 * SKEW; /* a thread's scratch entries */
 	blk = big_alloc(ndp * sizeof(double) + (size_t)nti * (ts * sizeof(uint64_t) + nhist * sizeof(uint32_t)) +
 	                nP * sizeof(float));
