@@ -147,8 +147,8 @@ static inline void locate(const lov *w, size_t gi, uint32_t v, size_t *n, size_t
 }
 
 /* Stable LSD radix sort of a[0..n) on the key (the upper 32 bits), with
- * the digit counts hist (3 x RADIX_SIZE); b is scratch. Returns where the
- * result is (a or b). */
+ * the counts of its first `passes` digits in hist (RADIX_SIZE each); b is
+ * scratch. Returns where the result is (a or b). */
 static uint64_t *lsd_sort(uint64_t *a, uint64_t *b, size_t n, const uint32_t *hist, int passes)
 {
 	size_t off[RADIX_SIZE];
@@ -175,23 +175,32 @@ static uint64_t *lsd_sort(uint64_t *a, uint64_t *b, size_t n, const uint32_t *hi
 	return a;
 }
 
-/* A sort of many entries: the top digit first (most significant, one
- * scatter through memory), then each of its buckets, a range small enough
- * to stay in cache, by the lower digits (LSD, stable), with counts taken
- * over the bucket; a short bucket by insertion. Every step is stable, so
+/* The sort of an item's entries. hist (RADIX_PASSES x RADIX_SIZE) holds
+ * the counts of the top digit, the only ones the first pass takes, the
+ * lower ones zero. Many entries: the top digit first (one scatter through
+ * memory), then each of its buckets, a range small enough to stay in
+ * cache, by the lower digits (LSD, stable), with counts taken over the
+ * bucket; a short bucket by insertion. Few entries, or one top digit for
+ * all: the lower digits are counted, then LSD. Every step is stable, so
  * equal keys stay in index order. lo (RADIX_PASSES - 1 x RADIX_SIZE
  * counts) is scratch. Returns where the result is (a or b). */
 #define MSD_MIN 65536 /* fewer entries: LSD over the whole (in cache) */
 #define INS_MAX 24    /* a bucket this short: insertion sort */
-static uint64_t *radix_sort(uint64_t *a, uint64_t *b, size_t n, const uint32_t *hist, uint32_t *lo)
+static uint64_t *radix_sort(uint64_t *a, uint64_t *b, size_t n, uint32_t *hist, uint32_t *lo)
 {
 	const int top = RADIX_PASSES - 1, tsh = 32 + top * RADIX_BITS;
 	const uint32_t *h = hist + (size_t)top * RADIX_SIZE;
-	int trivial = 0;
+	int trivial = 0; /* hist holds the top digit's counts; the lower ones are counted here */
 	for (size_t d = 0; d < RADIX_SIZE; d++)
 		trivial |= h[d] == n;
-	if (n < MSD_MIN || trivial)
+	if (n < MSD_MIN || trivial) {
+		for (size_t i = 0; i < n; i++) {
+			uint32_t k = (uint32_t)(a[i] >> 32);
+			for (int q = 0; q < top; q++)
+				hist[(size_t)q * RADIX_SIZE + ((k >> (q * RADIX_BITS)) & (RADIX_SIZE - 1))]++;
+		}
 		return lsd_sort(a, b, n, hist, RADIX_PASSES);
+	}
 	size_t off[RADIX_SIZE], sum = 0;
 	for (size_t d = 0; d < RADIX_SIZE; d++) {
 		off[d] = sum;
@@ -250,8 +259,8 @@ static void fix_run(const lov *w, size_t gi, size_t c, uint64_t *a, size_t r0, s
 	}
 }
 
-/* One item: group gi, class c. a and b hold per * M entries each, hist 3 x
- * RADIX_SIZE counts. Three passes: the candidates (key, t bit, local index)
+/* One item: group gi, class c. a and b hold per * M entries each, hist
+ * 2 x RADIX_PASSES - 1 x RADIX_SIZE counts. Three passes: the candidates (key, t bit, local index)
  * in index order; after the sort, the steps Δ in rank order, stored at each
  * candidate's local index (in the half of the scratch the sort left free);
  * then, in index order again, the value Σ e Δ and the gradient. Only the
@@ -285,8 +294,7 @@ static inline __attribute__((always_inline)) void run_item_k(const lov *w, size_
 			binary &= t == 0.0 || t == 1.0;
 			a[P] = (uint64_t)k << 32 | (uint64_t)(t == 1.0) << 31 | (uint64_t)(base + (uint32_t)s);
 			P += in;
-			for (int q = 0; q < RADIX_PASSES; q++)
-				hist[(size_t)q * RADIX_SIZE + ((k >> (q * RADIX_BITS)) & (RADIX_SIZE - 1))] += in;
+			hist[(size_t)(RADIX_PASSES - 1) * RADIX_SIZE + (k >> ((RADIX_PASSES - 1) * RADIX_BITS))] += in;
 		}
 	}
 	uint64_t *r = radix_sort(a, b, P, hist, hist + RADIX_PASSES * RADIX_SIZE), *dl = r == a ? b : a;
