@@ -115,7 +115,8 @@ static inline uint32_t key_of(double e)
 }
 
 /* The error of element s of sample n, class c, and its target; KIND and
- * LAB (a label map) are constants where the item's loops are instantiated. */
+ * LAB (a label map) are constants where the item's loops are instantiated.
+ * The first pass of an item computes the same with its own locals. */
 static inline __attribute__((always_inline)) double err_k(const lov *w, size_t n, size_t c, size_t s, double *tp,
                                                           int KIND, int LAB)
 {
@@ -283,18 +284,26 @@ static inline __attribute__((always_inline)) void run_item_k(const lov *w, size_
 	size_t P = 0;
 	int binary = 1;
 	/* branch-free: every element is written, the count advances for the
-	 * valid ones with a positive error */
-	for (size_t n = gi * w->per; n < (gi + 1) * w->per; n++) {
-		const float *mr = !j->m ? NULL : j->mask_full ? j->m + (n * w->C + c) * M : j->m + n * M;
-		uint32_t base = (uint32_t)((n - gi * w->per) * M);
+	 * valid ones with a positive error. The sizes and pointers are locals:
+	 * the entries are uint64_t, the type of size_t, so through w and j the
+	 * compiler would load them again after every store (err_k's math) */
+	const size_t C = w->C, per = w->per, n0 = gi * per;
+	const float fc = (float)c;
+	uint32_t *htop = hist + (size_t)(RADIX_PASSES - 1) * RADIX_SIZE;
+	uint64_t *ap = a;
+	for (size_t n = n0; n < n0 + per; n++) {
+		const float *mr = !j->m ? NULL : j->mask_full ? j->m + (n * C + c) * M : j->m + n * M;
+		const float *pr = w->p + (n * C + c) * M, *tr = LAB ? j->t + n * M : j->t + (n * C + c) * M;
+		uint32_t base = (uint32_t)((n - n0) * M);
 		for (size_t s = 0; s < M; s++) {
-			double t, e = err_k(w, n, c, s, &t, KIND, LAB);
+			double t = LAB ? (tr[s] == fc ? 1.0 : 0.0) : (double)tr[s];
+			double e = KIND == HINGE ? 1.0 - (double)pr[s] * (2.0 * t - 1.0) : fabs(t - (double)pr[s]);
 			uint32_t in = (uint32_t)(e > 0.0) & (uint32_t)(!mr || mr[s] != 0.0f);
 			uint32_t k = key_of(e); /* any bits where the element is not taken */
 			binary &= t == 0.0 || t == 1.0;
-			a[P] = (uint64_t)k << 32 | (uint64_t)(t == 1.0) << 31 | (uint64_t)(base + (uint32_t)s);
+			ap[P] = (uint64_t)k << 32 | (uint64_t)(t == 1.0) << 31 | (uint64_t)(base + (uint32_t)s);
 			P += in;
-			hist[(size_t)(RADIX_PASSES - 1) * RADIX_SIZE + (k >> ((RADIX_PASSES - 1) * RADIX_BITS))] += in;
+			htop[k >> ((RADIX_PASSES - 1) * RADIX_BITS)] += in;
 		}
 	}
 	uint64_t *r = radix_sort(a, b, P, hist, hist + RADIX_PASSES * RADIX_SIZE), *dl = r == a ? b : a;
