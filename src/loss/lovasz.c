@@ -261,7 +261,7 @@ static void fix_run(const lov *w, size_t gi, size_t c, uint64_t *a, size_t r0, s
 }
 
 /* One item: group gi, class c. a and b hold per * M entries each, hist
- * 2 x RADIX_PASSES - 1 x RADIX_SIZE counts. Three passes: the candidates (key, t bit, local index)
+ * (RADIX_PASSES + 3) x RADIX_SIZE counts. Three passes: the candidates (key, t bit, local index)
  * in index order; after the sort, the steps Δ in rank order, stored at each
  * candidate's local index (in the half of the scratch the sort left free);
  * then, in index order again, the value Σ e Δ and the gradient. Only the
@@ -280,7 +280,7 @@ static inline __attribute__((always_inline)) void run_item_k(const lov *w, size_
 				memset(w->dp + (n * w->C + c) * M, 0, M * sizeof *w->dp);
 		return;
 	}
-	memset(hist, 0, RADIX_PASSES * RADIX_SIZE * sizeof *hist);
+	memset(hist, 0, (RADIX_PASSES + 3) * RADIX_SIZE * sizeof *hist);
 	size_t P = 0;
 	int binary = 1;
 	/* branch-free: every element is written, the count advances for the
@@ -303,9 +303,14 @@ static inline __attribute__((always_inline)) void run_item_k(const lov *w, size_
 			binary &= t == 0.0 || t == 1.0;
 			ap[P] = (uint64_t)k << 32 | (uint64_t)(t == 1.0) << 31 | (uint64_t)(base + (uint32_t)s);
 			P += in;
-			htop[k >> ((RADIX_PASSES - 1) * RADIX_BITS)] += in;
+			/* four copies of the counts, in turn: neighbours share a top
+			 * digit (the exponent), and one count would be a chain of
+			 * dependent increments */
+			htop[(s & 3) * RADIX_SIZE + (k >> ((RADIX_PASSES - 1) * RADIX_BITS))] += in;
 		}
 	}
+	for (size_t d = 0; d < RADIX_SIZE; d++)
+		htop[d] += htop[RADIX_SIZE + d] + htop[2 * RADIX_SIZE + d] + htop[3 * RADIX_SIZE + d];
 	uint64_t *r = radix_sort(a, b, P, hist, hist + RADIX_PASSES * RADIX_SIZE), *dl = r == a ? b : a;
 	for (size_t r0 = 0; r0 < P;) {
 		size_t r1 = r0 + 1;
@@ -488,7 +493,9 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 		nti = 1;
 	int smx = kind == SOFTMAX && j->act == SL_ACT_SOFTMAX;
 	size_t ndp = smx && g ? N * C * M : 0, nP = smx ? N * C * M : 0;
-	size_t nhist = (size_t)(2 * RADIX_PASSES - 1) * RADIX_SIZE; /* the counts; the sort's scratch counts */
+	/* the counts, with three more copies of the top digit's, which the
+	 * sort then uses as its scratch counts (RADIX_PASSES - 1 digits) */
+	size_t nhist = (size_t)(RADIX_PASSES + 3) * RADIX_SIZE;
 	size_t ts = 2 * span + 2 * SKEW; /* a thread's scratch entries */
 	blk = big_alloc(ndp * sizeof(double) + (size_t)nti * (ts * sizeof(uint64_t) + nhist * sizeof(uint32_t)) +
 	                nP * sizeof(float));
