@@ -91,6 +91,60 @@ describe("lovasz_hinge", function()
     assert.same({ 1, 1 }, segloss.lovasz_hinge(x, t, { reduction = "none", per_image = false }):shape())
   end)
 
+  it("a large image (its sort takes the top digit first) gives the value and gradient of a sort in Lua", function()
+    -- 90000 elements: more than the 65536 under which the C sort is LSD
+    -- alone. A quarter of the scores from a few values (exact ties, broken
+    -- by index); a quarter tiny (errors near 1 that round to the same
+    -- float); a quarter with errors 1 + 2^k u over 31 octaves (buckets of
+    -- the top digit sorted by the lower two); a quarter 2^k (1 + j 2^-23),
+    -- j < 3 (lower digits all alike: one pass), k in 31..40, and one in
+    -- twenty with k in 41..120 (short buckets, full of ties: by insertion)
+    segloss.seed(245)
+    math.randomseed(245)
+    local shape = { 1, 1, 300, 300 }
+    local t = H.bin(shape, 0.3)
+    local x = grid_scores(shape, { -1.5, -0.25, 0, 0.25, 0.5, 2 })
+    local xf, tf = x:reshape(x:numel()), t:reshape(t:numel())
+    for i = 1, xf:numel() do
+      local sgn = -(2 * tf:get(i) - 1)
+      if i % 4 == 1 then
+        xf:set(i, (math.random() - 0.5) * 2e-4)
+      elseif i % 4 == 2 then
+        xf:set(i, sgn * 2.0 ^ math.random(0, 30) * (1 + math.random()))
+      elseif i % 4 == 3 then
+        local k = math.random(20) == 1 and math.random(41, 120) or math.random(31, 40)
+        xf:set(i, sgn * 2.0 ^ k * (1 + math.random(0, 2) * 2.0 ^ -23))
+      end
+    end
+    local loss, g = segloss.lovasz_hinge(x, t)
+    local xs, ts, n = flat(x), flat(t), x:numel()
+    local e, order, G = {}, {}, 0
+    for i = 1, n do
+      e[i] = 1 - xs[i] * (2 * ts[i] - 1)
+      G = G + ts[i]
+      if e[i] > 0 then order[#order + 1] = i end
+    end
+    table.sort(order, function(a, b)
+      if e[a] ~= e[b] then return e[a] > e[b] end
+      return a < b
+    end)
+    local d = {}
+    local cT, cF, Jp = 0, 0, 0
+    for _, i in ipairs(order) do
+      cT, cF = cT + ts[i], cF + 1 - ts[i]
+      local J = 1 - (G - cT) / (G + cF)
+      d[i], Jp = J - Jp, J
+    end
+    local L, gs = 0, flat(g)
+    for i = 1, n do
+      local di = d[i] or 0
+      L = L + e[i] * di
+      local want = string.unpack("<f", string.pack("<f", -(2 * ts[i] - 1) * di))
+      if gs[i] ~= want then error(string.format("element %d: gradient %.9g, a sort in Lua %.9g", i, gs[i], want)) end
+    end
+    near(loss, L, 1e-12 * math.abs(L))
+  end)
+
   it("scores with every margin x (2t - 1) >= 1 give 0 with gradient 0", function()
     segloss.seed(242)
     local t = H.bin({ 2, 1, 8, 8 }, 0.4)

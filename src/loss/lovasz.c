@@ -22,9 +22,10 @@
  *
  * The sort: each error, computed in double, is rounded to float (a monotone
  * map), its bits turned into a key that orders decreasingly, and (key,
- * target bit, local index) entries are sorted by a stable LSD radix sort of
- * three passes (11, 11 and 10 bits; a pass whose digit is the same for every
- * key is skipped). Stability keeps equal keys in index order; a run of equal
+ * target bit, local index) entries are sorted by a stable radix sort of
+ * three digits (11, 11 and 10 bits; a pass whose digit is the same for every
+ * key is skipped): LSD for up to 65536 entries; above, the top digit first,
+ * then each of its buckets, small enough to stay in cache, by the lower two. Stability keeps equal keys in index order; a run of equal
  * keys whose double errors differ (float rounding merged them) is then put
  * in order by an insertion sort on the double errors, stable too. So the
  * order is exactly that of the double errors, ties by index. An item makes
@@ -41,7 +42,9 @@
  * gradient jumps where errors swap places, so p must not differ in its last
  * bit between backends.
  */
+#define _DEFAULT_SOURCE /* madvise */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +54,10 @@
 #include "generic.h"
 #include "registry.h"
 #include "validate.h"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 enum { HINGE, SOFTMAX };
 
@@ -77,6 +84,27 @@ typedef struct lov {
 	sl_bad *bads;          /* one per item */
 } lov;
 
+/* One block for the large buffers of a call. Fresh pages cost a fault each
+ * (about 3 us on a VM: 40 MB of 4 KB pages took 130 ms, more than the
+ * loss itself), so a large block is aligned to 2 MB and, on Linux, asked
+ * to be backed by transparent huge pages (a fault per 2 MB). Not zeroed. */
+#define BIG_ALIGN ((size_t)2 << 20)
+/* entries between the buffers of a block: the two halves of a sort's
+ * scratch, 2 MB apart at some sizes, would share cache sets */
+#define SKEW 72
+static void *big_alloc(size_t bytes)
+{
+	if (bytes < BIG_ALIGN)
+		return malloc(bytes ? bytes : 1);
+	size_t n = (bytes + BIG_ALIGN - 1) / BIG_ALIGN * BIG_ALIGN;
+	void *p = aligned_alloc(BIG_ALIGN, n);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+	if (p)
+		(void)madvise(p, n, MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
 /* the float's bits as a key that orders decreasingly (e > 0) */
 static inline uint32_t key_of(double e)
 {
@@ -87,7 +115,8 @@ static inline uint32_t key_of(double e)
 }
 
 /* The error of element s of sample n, class c, and its target; KIND and
- * LAB (a label map) are constants where the item's loops are instantiated. */
+ * LAB (a label map) are constants where the item's loops are instantiated.
+ * The first pass of an item computes the same with its own locals. */
 static inline __attribute__((always_inline)) double err_k(const lov *w, size_t n, size_t c, size_t s, double *tp,
                                                           int KIND, int LAB)
 {
@@ -119,12 +148,12 @@ static inline void locate(const lov *w, size_t gi, uint32_t v, size_t *n, size_t
 }
 
 /* Stable LSD radix sort of a[0..n) on the key (the upper 32 bits), with
- * the digit counts hist (3 x RADIX_SIZE); b is scratch. Returns where the
- * result is (a or b). */
-static uint64_t *radix_sort(uint64_t *a, uint64_t *b, size_t n, const uint32_t *hist)
+ * the counts of its first `passes` digits in hist (RADIX_SIZE each); b is
+ * scratch. Returns where the result is (a or b). */
+static uint64_t *lsd_sort(uint64_t *a, uint64_t *b, size_t n, const uint32_t *hist, int passes)
 {
 	size_t off[RADIX_SIZE];
-	for (int pass = 0; pass < RADIX_PASSES; pass++) {
+	for (int pass = 0; pass < passes; pass++) {
 		const uint32_t *h = hist + (size_t)pass * RADIX_SIZE;
 		size_t sum = 0;
 		int trivial = 0;
@@ -145,6 +174,67 @@ static uint64_t *radix_sort(uint64_t *a, uint64_t *b, size_t n, const uint32_t *
 		b = tmp;
 	}
 	return a;
+}
+
+/* The sort of an item's entries. hist (RADIX_PASSES x RADIX_SIZE) holds
+ * the counts of the top digit, the only ones the first pass takes, the
+ * lower ones zero. Many entries: the top digit first (one scatter through
+ * memory), then each of its buckets, a range small enough to stay in
+ * cache, by the lower digits (LSD, stable), with counts taken over the
+ * bucket; a short bucket by insertion. Few entries, or one top digit for
+ * all: the lower digits are counted, then LSD. Every step is stable, so
+ * equal keys stay in index order. lo (RADIX_PASSES - 1 x RADIX_SIZE
+ * counts) is scratch. Returns where the result is (a or b). */
+#define MSD_MIN 65536 /* fewer entries: LSD over the whole (in cache) */
+#define INS_MAX 24    /* a bucket this short: insertion sort */
+static uint64_t *radix_sort(uint64_t *a, uint64_t *b, size_t n, uint32_t *hist, uint32_t *lo)
+{
+	const int top = RADIX_PASSES - 1, tsh = 32 + top * RADIX_BITS;
+	const uint32_t *h = hist + (size_t)top * RADIX_SIZE;
+	int trivial = 0; /* hist holds the top digit's counts; the lower ones are counted here */
+	for (size_t d = 0; d < RADIX_SIZE; d++)
+		trivial |= h[d] == n;
+	if (n < MSD_MIN || trivial) {
+		for (size_t i = 0; i < n; i++) {
+			uint32_t k = (uint32_t)(a[i] >> 32);
+			for (int q = 0; q < top; q++)
+				hist[(size_t)q * RADIX_SIZE + ((k >> (q * RADIX_BITS)) & (RADIX_SIZE - 1))]++;
+		}
+		return lsd_sort(a, b, n, hist, RADIX_PASSES);
+	}
+	size_t off[RADIX_SIZE], sum = 0;
+	for (size_t d = 0; d < RADIX_SIZE; d++) {
+		off[d] = sum;
+		sum += h[d];
+	}
+	for (size_t i = 0; i < n; i++)
+		b[off[(size_t)(a[i] >> tsh) & (RADIX_SIZE - 1)]++] = a[i];
+	/* off[d] is now the end of bucket d */
+	for (size_t d = 0, start = 0; d < RADIX_SIZE; start = off[d], d++) {
+		size_t len = off[d] - start;
+		uint64_t *bb = b + start;
+		if (len <= 1)
+			continue;
+		if (len <= INS_MAX) {
+			for (size_t r = 1; r < len; r++) {
+				uint64_t v = bb[r];
+				size_t k = r;
+				for (; k > 0 && (bb[k - 1] >> 32) > (v >> 32); k--)
+					bb[k] = bb[k - 1];
+				bb[k] = v;
+			}
+			continue;
+		}
+		memset(lo, 0, (size_t)top * RADIX_SIZE * sizeof *lo);
+		for (size_t i = 0; i < len; i++) {
+			uint32_t k = (uint32_t)(bb[i] >> 32);
+			for (int q = 0; q < top; q++)
+				lo[(size_t)q * RADIX_SIZE + ((k >> (q * RADIX_BITS)) & (RADIX_SIZE - 1))]++;
+		}
+		if (lsd_sort(bb, a + start, len, lo, top) != bb)
+			memcpy(bb, a + start, len * sizeof *bb);
+	}
+	return b;
 }
 
 /* Keys that float rounding made equal: put the run a[r0..r1) in the order
@@ -170,8 +260,8 @@ static void fix_run(const lov *w, size_t gi, size_t c, uint64_t *a, size_t r0, s
 	}
 }
 
-/* One item: group gi, class c. a and b hold per * M entries each, hist 3 x
- * RADIX_SIZE counts. Three passes: the candidates (key, t bit, local index)
+/* One item: group gi, class c. a and b hold per * M entries each, hist
+ * (RADIX_PASSES + 3) x RADIX_SIZE counts. Three passes: the candidates (key, t bit, local index)
  * in index order; after the sort, the steps Δ in rank order, stored at each
  * candidate's local index (in the half of the scratch the sort left free);
  * then, in index order again, the value Σ e Δ and the gradient. Only the
@@ -184,28 +274,44 @@ static inline __attribute__((always_inline)) void run_item_k(const lov *w, size_
 	size_t nc = w->C - w->c0, gi = item / nc, c = w->c0 + item % nc, M = j->M;
 	size_t gc = gi * w->C + c;
 	w->L[gc] = 0.0;
-	if (!w->part[gc])
+	if (!w->part[gc]) {
+		if (w->dp) /* the buffer is not zeroed: the chain reads every class */
+			for (size_t n = gi * w->per; n < (gi + 1) * w->per; n++)
+				memset(w->dp + (n * w->C + c) * M, 0, M * sizeof *w->dp);
 		return;
-	memset(hist, 0, RADIX_PASSES * RADIX_SIZE * sizeof *hist);
+	}
+	memset(hist, 0, (RADIX_PASSES + 3) * RADIX_SIZE * sizeof *hist);
 	size_t P = 0;
 	int binary = 1;
 	/* branch-free: every element is written, the count advances for the
-	 * valid ones with a positive error */
-	for (size_t n = gi * w->per; n < (gi + 1) * w->per; n++) {
-		const float *mr = !j->m ? NULL : j->mask_full ? j->m + (n * w->C + c) * M : j->m + n * M;
-		uint32_t base = (uint32_t)((n - gi * w->per) * M);
+	 * valid ones with a positive error. The sizes and pointers are locals:
+	 * the entries are uint64_t, the type of size_t, so through w and j the
+	 * compiler would load them again after every store (err_k's math) */
+	const size_t C = w->C, per = w->per, n0 = gi * per;
+	const float fc = (float)c;
+	uint32_t *htop = hist + (size_t)(RADIX_PASSES - 1) * RADIX_SIZE;
+	uint64_t *ap = a;
+	for (size_t n = n0; n < n0 + per; n++) {
+		const float *mr = !j->m ? NULL : j->mask_full ? j->m + (n * C + c) * M : j->m + n * M;
+		const float *pr = w->p + (n * C + c) * M, *tr = LAB ? j->t + n * M : j->t + (n * C + c) * M;
+		uint32_t base = (uint32_t)((n - n0) * M);
 		for (size_t s = 0; s < M; s++) {
-			double t, e = err_k(w, n, c, s, &t, KIND, LAB);
+			double t = LAB ? (tr[s] == fc ? 1.0 : 0.0) : (double)tr[s];
+			double e = KIND == HINGE ? 1.0 - (double)pr[s] * (2.0 * t - 1.0) : fabs(t - (double)pr[s]);
 			uint32_t in = (uint32_t)(e > 0.0) & (uint32_t)(!mr || mr[s] != 0.0f);
 			uint32_t k = key_of(e); /* any bits where the element is not taken */
 			binary &= t == 0.0 || t == 1.0;
-			a[P] = (uint64_t)k << 32 | (uint64_t)(t == 1.0) << 31 | (uint64_t)(base + (uint32_t)s);
+			ap[P] = (uint64_t)k << 32 | (uint64_t)(t == 1.0) << 31 | (uint64_t)(base + (uint32_t)s);
 			P += in;
-			for (int q = 0; q < RADIX_PASSES; q++)
-				hist[(size_t)q * RADIX_SIZE + ((k >> (q * RADIX_BITS)) & (RADIX_SIZE - 1))] += in;
+			/* four copies of the counts, in turn: neighbours share a top
+			 * digit (the exponent), and one count would be a chain of
+			 * dependent increments */
+			htop[(s & 3) * RADIX_SIZE + (k >> ((RADIX_PASSES - 1) * RADIX_BITS))] += in;
 		}
 	}
-	uint64_t *r = radix_sort(a, b, P, hist), *dl = r == a ? b : a;
+	for (size_t d = 0; d < RADIX_SIZE; d++)
+		htop[d] += htop[RADIX_SIZE + d] + htop[2 * RADIX_SIZE + d] + htop[3 * RADIX_SIZE + d];
+	uint64_t *r = radix_sort(a, b, P, hist, hist + RADIX_PASSES * RADIX_SIZE), *dl = r == a ? b : a;
 	for (size_t r0 = 0; r0 < P;) {
 		size_t r1 = r0 + 1;
 		while (r1 < P && (r[r1] >> 32) == (r[r0] >> 32))
@@ -249,11 +355,14 @@ static inline __attribute__((always_inline)) void run_item_k(const lov *w, size_
 		for (size_t s = 0; s < M; s++) {
 			double d, t, e = err_k(w, n, c, s, &t, KIND, LAB);
 			uint64_t in = (uint64_t)(e > 0.0) & (uint64_t)(!mr || mr[s] != 0.0f);
-			uint64_t bits = dn[s] & (0 - in); /* stale bits where not sorted (calloc'd) */
+			uint64_t bits = dn[s] & (0 - in); /* where not sorted: stale bits, masked */
 			memcpy(&d, &bits, sizeof d);
 			L += e * d;
-			if (!grad)
+			if (!grad) {
+				if (w->dp)
+					w->dp[i0 + s] = 0.0;
 				continue;
+			}
 			/* d e / d x: -(2t - 1) for the hinge, sign(p - t) for the softmax */
 			double de = KIND == HINGE ? -(2.0 * t - 1.0) : (double)w->p[i0 + s] > t ? 1.0 : -1.0;
 			if (w->dp) {
@@ -309,7 +418,7 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 	size_t per = per_image ? 1 : N, ng = N / (per ? per : 1), c0 = kind == HINGE ? 0 : (size_t)gp->c0;
 	size_t nc = C - c0, nitems = ng * nc, span = per * M;
 	lov w = {.j = j, .kind = kind, .per = per, .C = C, .c0 = c0, .p = j->x};
-	int rc = SL_OK, nomem = 0;
+	int rc = SL_OK;
 	*value = 0.0;
 	if (N == 0 || M == 0 || nc == 0)
 		return SL_OK;
@@ -323,6 +432,7 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 	sl_bad *bads = calloc(nitems > N ? nitems : N, sizeof *bads);
 	float *P = NULL;
 	double *dp = NULL;
+	void *blk = NULL;
 	if (!gs || !vs || !G || !V || !L || !fac || !part || !gpart || !bads) {
 		rc = SL_ERR_NOMEM;
 		goto done;
@@ -376,13 +486,30 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 		}
 	}
 
+	/* one block: dL/dp (softmax with a gradient), each thread's sort scratch
+	 * (2 span entries) and digit counts, the probabilities (softmax) */
+	int nti = (size_t)nt > nitems ? (int)nitems : nt;
+	if (nti < 1)
+		nti = 1;
+	int smx = kind == SOFTMAX && j->act == SL_ACT_SOFTMAX;
+	size_t ndp = smx && g ? N * C * M : 0, nP = smx ? N * C * M : 0;
+	/* the counts, with three more copies of the top digit's, which the
+	 * sort then uses as its scratch counts (RADIX_PASSES - 1 digits) */
+	size_t nhist = (size_t)(RADIX_PASSES + 3) * RADIX_SIZE;
+	size_t ts = 2 * span + 2 * SKEW; /* a thread's scratch entries */
+	blk = big_alloc(ndp * sizeof(double) + (size_t)nti * (ts * sizeof(uint64_t) + nhist * sizeof(uint32_t)) +
+	                nP * sizeof(float));
+	if (!blk) {
+		rc = SL_ERR_NOMEM;
+		goto done;
+	}
+	dp = ndp ? (double *)blk : NULL;
+	uint64_t *scr = (uint64_t *)((double *)blk + ndp);
+	uint32_t *hists = (uint32_t *)(scr + (size_t)nti * ts);
+	P = nP ? (float *)(hists + (size_t)nti * nhist) : NULL;
+
 	/* the probabilities of the softmax, by the scalar kernel */
-	if (kind == SOFTMAX && j->act == SL_ACT_SOFTMAX) {
-		P = malloc(N * C * M * sizeof *P);
-		if (!P) {
-			rc = SL_ERR_NOMEM;
-			goto done;
-		}
+	if (P) {
 		sl_exec es = {&sl_kern_scalar, 1, NULL};
 		if (nts <= 1) {
 			for (size_t n = 0; n < N; n++)
@@ -396,13 +523,9 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 		}
 		w.p = P;
 	}
-	if (P && g) { /* the chain through the softmax needs every class of a pixel */
-		dp = calloc(N * C * M, sizeof *dp);
-		if (!dp) {
-			rc = SL_ERR_NOMEM;
-			goto done;
-		}
-	}
+	if (dp) /* the chain through the softmax reads every class of a pixel */
+		for (size_t n = 0; n < N; n++)
+			memset(dp + n * C * M, 0, c0 * M * sizeof *dp);
 	w.gsum = G;
 	w.part = part;
 	w.fac = fac;
@@ -411,29 +534,19 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 	w.g = g;
 	w.bads = bads;
 
-	/* the items */
-	int nti = (size_t)nt > nitems ? (int)nitems : nt;
-#pragma omp parallel num_threads(nti > 1 ? nti : 1) if (nti > 1) reduction(| : nomem)
+	/* the items; a thread's scratch is its own part of the block, and
+	 * entries an item did not write are masked, not read */
+#pragma omp parallel num_threads(nti) if (nti > 1)
 	{
-		/* zeroed: the last pass of an item reads, and masks, entries it did
-		 * not write in this item */
-		uint64_t *a = calloc(2 * span, sizeof *a);
-		uint32_t *hist = malloc(RADIX_PASSES * RADIX_SIZE * sizeof *hist);
-		if (!a || !hist)
-			nomem = 1;
+		size_t tid = (size_t)omp_get_thread_num();
+		uint64_t *a = scr + tid * ts + SKEW;
+		uint32_t *hist = hists + tid * nhist;
 #pragma omp for schedule(static)
 		for (size_t k = 0; k < nitems; k++) {
 			if (nti > 1)
 				sl_note_team(e);
-			if (a && hist)
-				run_item(&w, k, a, a + span, hist);
+			run_item(&w, k, a, a + span + SKEW, hist);
 		}
-		free(a);
-		free(hist);
-	}
-	if (nomem) {
-		rc = SL_ERR_NOMEM;
-		goto done;
 	}
 	for (size_t k = 0; k < nitems; k++)
 		if (bads[k].kind != SL_BAD_NONE) {
@@ -506,8 +619,7 @@ done:
 	free(part);
 	free(gpart);
 	free(bads);
-	free(P);
-	free(dp);
+	free(blk);
 	return rc;
 }
 
