@@ -321,7 +321,12 @@ int sl_edt_opposite(const uint8_t *b, int ndim, const size_t *shape, const doubl
 						size_t c0 = a0;
 						while (c0 + 1 < n && bl[c0 + 1] == bl[a0])
 							c0++;
-						if (unit && a0 > 0 && c0 + 1 < n && c0 - a0 < OPP_SHORT)
+						if (unit && a0 > 0 && c0 + 1 < n && c0 - a0 < 2) {
+							/* the other value next to each: 1, the
+							 * least (every f is at least 1 here) */
+							fl[a0] = 1.0;
+							fl[c0] = 1.0;
+						} else if (unit && a0 > 0 && c0 + 1 < n && c0 - a0 < OPP_SHORT)
 							opp_short(fl, a0, c0);
 						else
 							opp_run(fl, a0, c0, a0 > 0, c0 + 1 < n, h2, vp, vf, z);
