@@ -204,6 +204,30 @@ static void opp_run(double *f, size_t a0, size_t c0, int hasl, int hasr, double 
 	}
 }
 
+/* A short run [a0, c0] with the other value at both ends, unit spacing and
+ * integer f (see the caller): each f[q] = min of f[q], (q - a0 + 1)²,
+ * (c0 + 1 - q)² and (q - p)² + f[p] over the run, directly (no envelope:
+ * the noisy maps of a prediction are mostly such runs). Exact integers:
+ * the same minima as opp_run. O(len²) at most: runs up to OPP_SHORT. */
+#define OPP_SHORT 64
+static void opp_short(double *f, size_t a0, size_t c0)
+{
+	double g[OPP_SHORT];
+	size_t len = c0 - a0 + 1;
+	for (size_t i = 0; i < len; i++)
+		g[i] = f[a0 + i];
+	for (size_t i = 0; i < len; i++) {
+		/* the nearer end at m steps: only |i - p| < m can do better */
+		size_t m = i + 1 < len - i ? i + 1 : len - i;
+		double best = (double)m * (double)m;
+		for (size_t p = i + 1 - m; p < i + m; p++) {
+			double dq = (double)i - (double)p, v = dq * dq + g[p];
+			best = v < best ? v : best;
+		}
+		f[a0 + i] = best;
+	}
+}
+
 /* Lines gathered together along a non-contiguous axis: neighbours in
  * memory, so that a gather reads whole cache lines. */
 #define OPP_LINES 8
@@ -219,6 +243,15 @@ int sl_edt_opposite(const uint8_t *b, int ndim, const size_t *shape, const doubl
 	if (total == 0)
 		return 0;
 	int failed = 0, threads = e && e->threads > 0 ? e->threads : 1;
+	/* unit spacing on every axis: every f is an integer (or +Inf) at most
+	 * Σ n², exact in a double, as are the sums of opp_short */
+	int unit = 1;
+	double sumsq = 0.0;
+	for (int a = 0; a < ndim; a++) {
+		unit = unit && r[a] == 1.0;
+		sumsq += (double)shape[a] * (double)shape[a];
+	}
+	unit = unit && 4.0 * sumsq < 0x1p52;
 	/* the contiguous axis: the distance to the nearer end of the run, +1 */
 	{
 		size_t n = shape[ndim - 1], lines = total / n;
@@ -288,7 +321,15 @@ int sl_edt_opposite(const uint8_t *b, int ndim, const size_t *shape, const doubl
 						size_t c0 = a0;
 						while (c0 + 1 < n && bl[c0 + 1] == bl[a0])
 							c0++;
-						opp_run(fl, a0, c0, a0 > 0, c0 + 1 < n, h2, vp, vf, z);
+						if (unit && a0 > 0 && c0 + 1 < n && c0 - a0 < 2) {
+							/* the other value next to each: 1, the
+							 * least (every f is at least 1 here) */
+							fl[a0] = 1.0;
+							fl[c0] = 1.0;
+						} else if (unit && a0 > 0 && c0 + 1 < n && c0 - a0 < OPP_SHORT)
+							opp_short(fl, a0, c0);
+						else
+							opp_run(fl, a0, c0, a0 > 0, c0 + 1 < n, h2, vp, vf, z);
 						a0 = c0 + 1;
 					}
 				}
