@@ -223,6 +223,26 @@ static inline double targ(const sl_lossjob *j, size_t n, size_t c, size_t s)
 
 /* ---- pass 1: statistics and the focal terms ----------------------------- */
 
+/* A full-shape mask must be the same in every channel of a pixel (the loss
+ * sums over a pixel's classes): records the first that differs in the
+ * task's bad slot and returns 1. */
+static int mask_chan_bad(uf *u, size_t task, size_t n, size_t s0, size_t len)
+{
+	const sl_lossjob *j = u->j;
+	size_t C = u->C;
+	if (!(j->m && j->mask_full && C > 1))
+		return 0;
+	for (size_t c = 1; c < C; c++)
+		for (size_t i = 0; i < len; i++) {
+			size_t a = (n * C + c) * u->M + s0 + i;
+			if (j->m[a] != j->m[n * C * u->M + s0 + i]) {
+				sl_record(&u->bads[task], SL_BAD_MASK_CHAN, a, j->m[a]);
+				return 1;
+			}
+		}
+	return 0;
+}
+
 static void stats_task(uf *u, size_t task, int tid)
 {
 	const sl_lossjob *j = u->j;
@@ -230,15 +250,8 @@ static void stats_task(uf *u, size_t task, int tid)
 	size_t len = u->M - s0 < UF_BS ? u->M - s0 : UF_BS, C = u->C, K = u->K;
 	double *pt = u->part + task * (K * UF_NST + 2);
 	memset(pt, 0, (K * UF_NST + 2) * sizeof *pt);
-	if (j->m && j->mask_full && C > 1)
-		for (size_t c = 1; c < C; c++)
-			for (size_t i = 0; i < len; i++) {
-				size_t a = (n * C + c) * u->M + s0 + i;
-				if (j->m[a] != j->m[n * C * u->M + s0 + i]) {
-					sl_record(&u->bads[task], SL_BAD_MASK_CHAN, a, j->m[a]);
-					return;
-				}
-			}
+	if (mask_chan_bad(u, task, n, s0, len))
+		return;
 	blk b = scratch(u, tid);
 	prep(u, &b, n, s0, len);
 	double d = u->delta, sumF = 0.0, cnt = 0.0;
@@ -446,21 +459,13 @@ static const float *blockmask(const uf *u, size_t n, size_t s0)
  * double sums), M' = Σ m, and the focal terms summed per block. */
 static void stats_vec(uf *u, size_t task, int tid)
 {
-	const sl_lossjob *j = u->j;
 	const sl_kern *k = u->e->k;
 	size_t n = task / u->per, s0 = (task % u->per) * UF_BS;
 	size_t len = u->M - s0 < UF_BS ? u->M - s0 : UF_BS, C = u->C, K = u->K;
 	double *pt = u->part + task * (K * UF_NST + 2);
 	memset(pt, 0, (K * UF_NST + 2) * sizeof *pt);
-	if (j->m && j->mask_full && C > 1)
-		for (size_t c = 1; c < C; c++)
-			for (size_t i = 0; i < len; i++) {
-				size_t a = (n * C + c) * u->M + s0 + i;
-				if (j->m[a] != j->m[n * C * u->M + s0 + i]) {
-					sl_record(&u->bads[task], SL_BAD_MASK_CHAN, a, j->m[a]);
-					return;
-				}
-			}
+	if (mask_chan_bad(u, task, n, s0, len))
+		return;
 	blk b = scratch(u, tid);
 	prep(u, &b, n, s0, len);
 	const float *mk = blockmask(u, n, s0);
