@@ -5,7 +5,7 @@
 #   make run        install missing packages, build, run the main example
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make lint       luacheck, and the C build with warnings as errors
-#   make bench      the benchmarks, about 6 minutes on the 2-core dev VM, progress
+#   make bench      the benchmarks, about 7.5 minutes on the 2-core dev VM, progress
 #                   on stderr: vector math against libm and SLEEF; losses and
 #                   combinations against the memory floor and PyTorch; the newer
 #                   losses (Lovász, boundary, Hausdorff, clDice, ...) against
