@@ -188,3 +188,25 @@ def pred_const(n, cl, v):
     def f(c):
         c.x[n, cl] = v
     return f
+
+def shared_cases(B, what):
+    """The golden cases boundary and hausdorff_dt share (masks, weights,
+    reductions), their inputs made by the edits B; `what` names the
+    elementwise terms of reduction "none"."""
+    from .case import Case, expect_zero, expect_grad_zero_sample, mask_all, mask_sample, NON, SIG, SMX
+    return [
+        Case("sigmoid-masked-sample", "(N,1,S) mask, sample 1 fully masked",
+             {"activation": SIG}, (2, 1, 6, 7), mask="pix", edits=B + [mask_sample(1)],
+             expect=expect_grad_zero_sample(1)),
+        Case("sigmoid-fullmask-2ch", "a full per-channel mask, include_background = true",
+             {"activation": SIG, "include_background": True}, (2, 2, 5, 6), mask="full", edits=B),
+        Case("softmax-sum", "reduction sum",
+             {"activation": SMX, "reduction": "sum"}, (2, 2, 6, 6), target="labels", edits=B),
+        Case("none-reduction-none", "reduction none: %s in x's shape, excluded channel 0" % what,
+             {"activation": NON, "reduction": "none"}, (2, 2, 5, 6), edits=B),
+        Case("sigmoid-weights", "class weights",
+             {"activation": SIG, "weight": [0.5, 2.0, 1.0]}, (2, 3, 6, 5), edits=B),
+        Case("softmax-all-masked", "everything masked: 0 with gradient 0",
+             {"activation": SMX}, (2, 3, 4, 4), target="labels", mask="pix", edits=B + [mask_all],
+             expect=expect_zero),
+    ]

@@ -4,10 +4,9 @@ The references: torch_loss, PyTorch float64 with the signed distance maps
 of Kervadec et al.'s one_hot2dist computed by SciPy's distance_transform_edt
 (an EDT independent of segloss's), and scalar, loops over the elements with
 maps from a brute-force search over every pair of elements."""
-import numpy as np
 
-from ..case import Case, expect_zero, expect_grad_zero_sample, large_logits, mask_all, mask_sample, NON, SIG, SMX
-from ..distmaps import (blobs, empty_target, full_target, maps_torch, other_side_brute, probs, reduce_scalar,
+from ..case import Case, large_logits, NON, SIG, SMX
+from ..distmaps import (shared_cases, blobs, empty_target, full_target, maps_torch, other_side_brute, probs, reduce_scalar,
                         reduce_torch, signed_scipy, spacing_of)
 
 # The defaults of ../shared/LOSSES.md (the contract); spacing is 1 per axis.
@@ -62,20 +61,7 @@ def cases():
              {"activation": SIG, "reduction": "none"}, (2, 1, 6, 6), edits=B + [empty_target(1)]),
         Case("sigmoid-full-target", "sample 0's target full: its map is 0 (no boundary)",
              {"activation": SIG}, (2, 1, 6, 6), edits=B + [full_target(0)]),
-        Case("sigmoid-masked-sample", "(N,1,S) mask, sample 1 fully masked",
-             {"activation": SIG}, (2, 1, 6, 7), mask="pix", edits=B + [mask_sample(1)],
-             expect=expect_grad_zero_sample(1)),
-        Case("sigmoid-fullmask-2ch", "a full per-channel mask, include_background = true",
-             {"activation": SIG, "include_background": True}, (2, 2, 5, 6), mask="full", edits=B),
-        Case("softmax-sum", "reduction sum",
-             {"activation": SMX, "reduction": "sum"}, (2, 2, 6, 6), target="labels", edits=B),
-        Case("none-reduction-none", "reduction none: p·φ in x's shape, excluded channel 0",
-             {"activation": NON, "reduction": "none"}, (2, 2, 5, 6), edits=B),
-        Case("sigmoid-weights", "class weights",
-             {"activation": SIG, "weight": [0.5, 2.0, 1.0]}, (2, 3, 6, 5), edits=B),
-        Case("softmax-all-masked", "everything masked: 0 with gradient 0",
-             {"activation": SMX}, (2, 3, 4, 4), target="labels", mask="pix", edits=B + [mask_all],
-             expect=expect_zero),
+        *shared_cases(B, "p·φ"),
         Case("sigmoid-large-logits", "sigmoid with |x| in [30, 80]",
              {"activation": SIG}, (2, 1, 6, 6), edits=B + [large_logits()]),
         Case("none-random-targets", "scattered (not blob) targets",

@@ -6,10 +6,9 @@ distance_transform_edt, an EDT independent of segloss's) taken per (n, c),
 and scalar, loops over the elements with maps from a brute-force search over
 every pair of elements. Every case keeps p at least 1e-3 from the threshold
 0.5, so that float32 and float64 threshold alike."""
-import numpy as np
 
-from ..case import Case, expect_zero, expect_grad_zero_sample, large_logits, mask_all, mask_sample, NON, SIG, SMX
-from ..distmaps import (away_from_half, blobs, empty_target, full_target, maps_torch, other_side_brute,
+from ..case import Case, large_logits, NON, SIG, SMX
+from ..distmaps import (shared_cases, away_from_half, blobs, empty_target, full_target, maps_torch, other_side_brute,
                         other_side_scipy, pred_const, probs, reduce_scalar, reduce_torch, spacing_of)
 
 # The defaults of ../shared/LOSSES.md (the contract); spacing is 1 per axis.
@@ -76,20 +75,7 @@ def cases():
              {"activation": SIG}, (2, 1, 6, 6), edits=B + [pred_const(0, 0, -2.0)]),
         Case("none-full-pred", "sample 1's prediction all above 0.5 (d_p = 0)",
              {"activation": NON}, (2, 1, 6, 6), edits=B + [pred_const(1, 0, 0.875)]),
-        Case("sigmoid-masked-sample", "(N,1,S) mask, sample 1 fully masked",
-             {"activation": SIG}, (2, 1, 6, 7), mask="pix", edits=B + [mask_sample(1)],
-             expect=expect_grad_zero_sample(1)),
-        Case("sigmoid-fullmask-2ch", "a full per-channel mask, include_background = true",
-             {"activation": SIG, "include_background": True}, (2, 2, 5, 6), mask="full", edits=B),
-        Case("softmax-sum", "reduction sum",
-             {"activation": SMX, "reduction": "sum"}, (2, 2, 6, 6), target="labels", edits=B),
-        Case("none-reduction-none", "reduction none: the terms in x's shape, excluded channel 0",
-             {"activation": NON, "reduction": "none"}, (2, 2, 5, 6), edits=B),
-        Case("sigmoid-weights", "class weights",
-             {"activation": SIG, "weight": [0.5, 2.0, 1.0]}, (2, 3, 6, 5), edits=B),
-        Case("softmax-all-masked", "everything masked: 0 with gradient 0",
-             {"activation": SMX}, (2, 3, 4, 4), target="labels", mask="pix", edits=B + [mask_all],
-             expect=expect_zero),
+        *shared_cases(B, "the terms"),
         Case("sigmoid-large-logits", "sigmoid with |x| in [30, 80]",
              {"activation": SIG}, (2, 1, 6, 6), edits=[blobs(), large_logits(), away_from_half]),
         Case("sigmoid-soft-targets", "soft targets (d_t from t > 0.5)",
