@@ -541,15 +541,6 @@ static void grad_task(tk *u, size_t task, int tid)
 			}
 			return;
 		}
-		if (u->pregrad) { /* scale the stored gradient where selected, 0 elsewhere */
-			for (size_t c = 0; c < C; c++) {
-				float *gc = gn + c * M;
-#pragma omp simd
-				for (size_t i = 0; i < len; i++)
-					gc[i] = keep(gc[i] * sc, sf[i]);
-			}
-			return;
-		}
 		if (u->act == SL_ACT_SOFTMAX) {
 			softmax_block(u, scr, n, s0, len);
 			grad_softmax(u, task, scr, sf, sc, n, s0, len, gn);
