@@ -186,7 +186,7 @@ asan: deps-test
 
 lint: deps-test deps-lint
 	luacheck --no-color -q lua spec bench examples tools bin
-	@$(MAKE) --no-print-directory all BUILD=build-lint EXTRA_CFLAGS=-Werror
+	@$(MAKE) --no-print-directory all build-lint/test_kernels BUILD=build-lint EXTRA_CFLAGS=-Werror
 
 # Vector math (C), then the losses against the memory floor and, when
 # python3-torch is installed, against PyTorch in the same run; then the newer
