@@ -23,10 +23,18 @@
  *                    statistics (2 ulp) and its backward (4 ulp); every entry
  *                    of the backend's nn table must be called
  *
+ * Each group also hashes the backend's results (NaN as one NaN): two
+ * backends that compute the same bits have the same hashes. NEON and SSE2
+ * are one source (simd_isa.h's 128-bit path) and give the same bits.
+ *
  * Usage: kernels [--points N] [--threads T] [--expect NAME] [--only NAME]
- *   --points   inputs per function of the accuracy sweeps (spec 04: 1e7)
- *   --expect   fail unless the build's first SIMD backend is NAME (neon)
- *   --only     test this backend only
+ *                [--hashes FILE] [--same-bits FILE]
+ *   --points     inputs per function of the accuracy sweeps (spec 04: 1e7)
+ *   --expect     fail unless the build's first SIMD backend is NAME (neon)
+ *   --only       test this backend only
+ *   --hashes     write "backend group hash" lines for the backends tested
+ *   --same-bits  fail unless every group's hash equals that of the first
+ *                backend in FILE (make test-arm: neon against sse2's run)
  * Progress on stderr; per group a line on stdout; the last line a summary.
  * Exit status 1 on any failure.
  */
@@ -63,6 +71,8 @@ typedef struct grp {
 	double bound;       /* its bound (the largest of the bounds used), or -1 */
 	long differ;        /* elements whose bits differ from scalar */
 	long fails;
+	uint64_t hash;      /* of the backend's results (NaN as one NaN): the same on two
+	                       backends that compute the same bits */
 } grp;
 
 static long total_fails;
@@ -97,6 +107,36 @@ static void fail(grp *g, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
+}
+
+#define FNV0 0xcbf29ce484222325ull
+/* FNV-1a over the bytes of the backend's results */
+static void hash_bytes(grp *g, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		g->hash = (g->hash ^ b[i]) * 0x100000001b3ull;
+}
+
+static void hash_floats(grp *g, const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float v = isnan(x[i]) ? NAN : x[i];
+		uint32_t u;
+		memcpy(&u, &v, sizeof u);
+		if (isnan(x[i]))
+			u = 0x7fc00000u;
+		hash_bytes(g, &u, sizeof u);
+	}
+}
+
+static void hash_double(grp *g, double v)
+{
+	uint64_t u;
+	memcpy(&u, &v, sizeof u);
+	if (isnan(v))
+		u = 0x7ff8000000000000ull;
+	hash_bytes(g, &u, sizeof u);
 }
 
 static void worst(grp *g, double e)
@@ -180,6 +220,7 @@ static double cmp_floats(grp *g, const char *what, size_t n, const float *got, c
                          double tol)
 {
 	double mx = 0.0;
+	hash_floats(g, got, n);
 	for (size_t i = 0; i < n; i++) {
 		double d = tol == 0.0 ? (same(got[i], ref[i]) ? 0.0 : ulps(got[i], ref[i])) :
 		                        ulps(got[i], ref[i]);
@@ -229,6 +270,9 @@ static void vm_accuracy(const sl_kern *k, size_t points, int threads, grp *g)
 		g->items++;
 		g->elems += (double)r.points;
 		worst(g, r.max_ulp);
+		hash_double(g, r.max_ulp);
+		hash_floats(g, &r.worst_x, 1);
+		hash_bytes(g, &r.bad, sizeof r.bad);
 		if (bound > g->bound)
 			g->bound = bound;
 		if (r.bad)
@@ -285,6 +329,7 @@ static void vm_specials(const sl_kern *k, grp *g)
 			for (size_t i = 0; i < n; i++)
 				x[i] = i < off ? 0.25f * (float)i : tab[f][(i - off) % 7].x;
 			run_unary(k, names[f], n, x, y);
+			hash_floats(g, y, n);
 			for (size_t i = off; i < n; i++) {
 				const special *s = &tab[f][(i - off) % 7];
 				g->elems++;
@@ -426,6 +471,8 @@ static void vm_versus(const sl_kern *k, grp *g)
 		double d1 = sl_op_dot(&ek, n, x, r), d0 = sl_op_dot(&es, n, x, r);
 		double tol = 1e-12 * (double)n;
 		g->elems += 2.0 * (double)n;
+		hash_double(g, s1);
+		hash_double(g, d1);
 		if (li != 27 && !(fabs(s1 - s0) <= tol))
 			fail(g, "sum n=%zu: %.17g vs scalar %.17g", n, s1, s0);
 		if (li != 27 && !(fabs(d1 - d0) <= tol))
@@ -442,6 +489,8 @@ static void vm_versus(const sl_kern *k, grp *g)
 			sl_op_minmax(&ek, n, x, &mn1, &mx1);
 			sl_op_minmax(&es, n, x, &mn0, &mx0);
 			g->elems += (double)n;
+			hash_floats(g, &mn1, 1);
+			hash_floats(g, &mx1, 1);
 			if (!(mn1 == mn0 || (isnan(mn1) && isnan(mn0))) ||
 			    !(mx1 == mx0 || (isnan(mx1) && isnan(mx0))))
 				fail(g, "minmax n=%zu, NaN at %zu: %g %g vs scalar %g %g", n, nanat ? at : n,
@@ -732,6 +781,11 @@ static int compare_case(const sl_kern *k, const lcase *c, size_t S, uint64_t sd,
 		ok = 0;
 		goto done;
 	}
+	hash_double(g, r1.total);
+	for (size_t i = 0; i < ns; i++)
+		hash_double(g, r1.stats[i]);
+	if (c->want_grad)
+		hash_floats(g, r1.out, n);
 	double le = fabs(r1.total - r0.total);
 	worst(g, le / (fabs(r0.total) + 1e-30) < 1.0 ? le / (fabs(r0.total) + 1e-30) : 1.0);
 	if (!(le <= 1e-5 * fabs(r0.total) + 1e-6)) {
@@ -991,6 +1045,9 @@ static void loss_bad_inputs(const sl_kern *k, grp *g)
 					run_case(&sl_kern_scalar, &c, &in, &r0);
 					run_case(k, &c, &in, &r1);
 					g->elems += (double)(in.N * in.C * in.M);
+					hash_bytes(g, &r1.rc, sizeof r1.rc);
+					hash_bytes(g, &r1.bad.kind, sizeof r1.bad.kind);
+					hash_bytes(g, &r1.bad.index, sizeof r1.bad.index);
 					if (r0.rc != SL_ERR_INPUT)
 						fail(g, "%s (pass %d, at %zu, sample %d): scalar did not fail (status %d)",
 						     b->what, where, s, smp, r0.rc);
@@ -1351,10 +1408,11 @@ static void report(const sl_kern *k, const grp *g)
 	else
 		snprintf(b, sizeof b, "-");
 	printf("%-5s %-16s %4ld %-9s %12.0f elements, max %-10.3g %-14s (bound %s), %ld differ from "
-	       "scalar in bits: %s\n",
+	       "scalar in bits, results %016llx: %s\n",
 	       k->name, g->name, g->items, strcmp(g->name, "loss variants") == 0 ? "variants" :
 	                                   strcmp(g->name, "loss options") == 0 ? "cases" : "checks",
-	       g->elems, g->worst, g->unit, b, g->differ, g->fails ? "FAIL" : "pass");
+	       g->elems, g->worst, g->unit, b, g->differ, (unsigned long long)g->hash,
+	       g->fails ? "FAIL" : "pass");
 	fflush(stdout);
 }
 
@@ -1362,7 +1420,7 @@ int main(int argc, char **argv)
 {
 	size_t points = 10000000;
 	int threads = 2;
-	const char *expect = NULL, *only = NULL;
+	const char *expect = NULL, *only = NULL, *hashes = NULL, *same_bits = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--points") == 0 && i + 1 < argc)
 			points = (size_t)atof(argv[++i]);
@@ -1372,9 +1430,13 @@ int main(int argc, char **argv)
 			expect = argv[++i];
 		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
 			only = argv[++i];
+		else if (strcmp(argv[i], "--hashes") == 0 && i + 1 < argc)
+			hashes = argv[++i];
+		else if (strcmp(argv[i], "--same-bits") == 0 && i + 1 < argc)
+			same_bits = argv[++i];
 		else {
-			fprintf(stderr, "usage: %s [--points N] [--threads T] [--expect NAME] [--only NAME]\n",
-			        argv[0]);
+			fprintf(stderr, "usage: %s [--points N] [--threads T] [--expect NAME] [--only NAME] "
+			        "[--hashes FILE] [--same-bits FILE]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -1422,7 +1484,39 @@ int main(int argc, char **argv)
 	}
 #endif
 
-	long tested = 0;
+	/* the other run's hashes: "backend group hash" lines, the first backend's */
+	char other[32] = "";
+	unsigned long long other_hash[7] = {0};
+	int other_n = 0;
+	if (same_bits) {
+		FILE *f = fopen(same_bits, "r");
+		char line[256];
+		while (f && fgets(line, sizeof line, f)) {
+			char be[32];
+			unsigned long long h;
+			int gi;
+			if (sscanf(line, "%31s %d %llx", be, &gi, &h) != 3 || gi < 0 || gi >= 7)
+				continue;
+			if (!other[0])
+				memcpy(other, be, sizeof be);
+			if (strcmp(be, other) == 0) {
+				other_hash[gi] = h;
+				other_n++;
+			}
+		}
+		if (f)
+			fclose(f);
+		if (other_n != 7) {
+			fprintf(stderr, "kernels: %s holds no complete set of hashes\n", same_bits);
+			return 1;
+		}
+	}
+	FILE *hf = hashes ? fopen(hashes, "w") : NULL;
+	if (hashes && !hf) {
+		fprintf(stderr, "kernels: cannot write %s\n", hashes);
+		return 1;
+	}
+	long tested = 0, bits_differ_groups = 0;
 	char names[128] = "";
 	double elements = 0.0, vm_worst = 0.0, loss_worst = 0.0;
 	for (int b = 0; b + 1 < na; b++) {
@@ -1434,13 +1528,13 @@ int main(int argc, char **argv)
 			strncat(names, " ", sizeof names - strlen(names) - 1);
 		strncat(names, k->name, sizeof names - strlen(names) - 1);
 		grp gs[7] = {
-			{"vmath accuracy", "ulp vs libm", 0, 0, 0, -1, 0, 0},
-			{"vmath specials", "ulp", 0, 0, 0, 0, 0, 0},
-			{"vmath vs scalar", "ulp", 0, 0, 0, -1, 0, 0},
-			{"loss variants", "rel. error", 0, 0, 0, -1, 0, 0},
-			{"loss options", "rel. error", 0, 0, 0, -1, 0, 0},
-			{"loss bad inputs", "mismatches", 0, 0, 0, 0, 0, 0},
-			{"nn kernels", "ulp", 0, 0, 0, -1, 0, 0},
+			{"vmath accuracy", "ulp vs libm", 0, 0, 0, -1, 0, 0, FNV0},
+			{"vmath specials", "ulp", 0, 0, 0, 0, 0, 0, FNV0},
+			{"vmath vs scalar", "ulp", 0, 0, 0, -1, 0, 0, FNV0},
+			{"loss variants", "rel. error", 0, 0, 0, -1, 0, 0, FNV0},
+			{"loss options", "rel. error", 0, 0, 0, -1, 0, 0, FNV0},
+			{"loss bad inputs", "mismatches", 0, 0, 0, 0, 0, 0, FNV0},
+			{"nn kernels", "ulp", 0, 0, 0, -1, 0, 0, FNV0},
 		};
 		progress("%s: (1/7) vector math accuracy, %zu points per function (pow %zu), %d threads",
 		         k->name, points, points / 4, threads);
@@ -1472,21 +1566,39 @@ int main(int argc, char **argv)
 		}
 		progress("%s: %d of %d loss variants ran, %lu kernel calls; %lu jobs missed the list",
 		         k->name, ran, lv->n, vcalls, lv->calls[lv->n]);
+		int differ = 0;
 		for (int i = 0; i < 7; i++) {
+			if (same_bits && gs[i].hash != other_hash[i]) {
+				fail(&gs[i], "%s's results differ in bits from %s's (hash %016llx, %s %016llx)",
+				     k->name, other, (unsigned long long)gs[i].hash, other, other_hash[i]);
+				differ++;
+				bits_differ_groups++;
+			}
 			report(k, &gs[i]);
 			elements += gs[i].elems;
+			if (hf)
+				fprintf(hf, "%s %d %016llx\n", k->name, i, (unsigned long long)gs[i].hash);
 		}
+		if (same_bits && !differ)
+			progress("%s: the same bits as %s in all 7 groups (hashes of every result)", k->name,
+			         other);
 		vm_worst = gs[0].worst > vm_worst ? gs[0].worst : vm_worst;
 		loss_worst = gs[3].worst > loss_worst ? gs[3].worst : loss_worst;
 		loss_worst = gs[4].worst > loss_worst ? gs[4].worst : loss_worst;
 	}
+	if (hf)
+		fclose(hf);
 	if (tested == 0) {
 		fprintf(stderr, "kernels: backend %s is not available here\n", only ? only : "?");
 		return 1;
 	}
+	char same[64] = "";
+	if (same_bits)
+		snprintf(same, sizeof same, ", %s %s's bits", bits_differ_groups ? "NOT" : "the same as",
+		         other);
 	printf("kernels: %s %ld SIMD backend%s (%s) against scalar, %.3g elements, vmath max %.3f ulp, "
-	       "loss max rel. error %.2g, %ld failures, %.1f s\n",
-	       total_fails ? "FAILED:" : "ok:", tested, tested == 1 ? "" : "s",
-	       names, elements, vm_worst, loss_worst, total_fails, now() - t_start);
+	       "loss max rel. error %.2g%s, %ld failures, %.1f s\n",
+	       total_fails ? "FAILED:" : "ok:", tested, tested == 1 ? "" : "s", names, elements,
+	       vm_worst, loss_worst, same, total_fails, now() - t_start);
 	return total_fails ? 1 : 0;
 }
