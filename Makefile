@@ -7,7 +7,8 @@
 #   make lint       luacheck, and the C build with warnings as errors
 #   make test-arm   the NEON backend under qemu: the kernels and a C driver
 #                   (test/arm/kernels.c) cross-compiled for AArch64, every kernel
-#                   against the scalar reference (about 4 minutes on the dev VM)
+#                   against the scalar reference (about 4 minutes on the 2-core
+#                   dev VM, 200 s of it under qemu; KERNELS_POINTS=1e6 for 1.5)
 #   make test-kernels  the same driver natively (SSE2 and AVX2 against scalar)
 #   make bench      the benchmarks, about 7.5 minutes on the 2-core dev VM, progress
 #                   on stderr: vector math against libm and SLEEF; losses and
@@ -135,7 +136,9 @@ test: deps-test
 # inputs, the network's kernels; the specs' tolerances). make test-kernels
 # runs it natively; make test-arm cross-compiles it for AArch64 into
 # $(ARM_BUILD)/ (the Makefile then picks ISAS = neon from the compiler),
-# counts the NEON instructions in the neon objects, and runs it under qemu.
+# counts the NEON instructions in the neon objects, and runs it under qemu;
+# on an x86-64 host it first runs the native driver for sse2 and then
+# requires neon's results to hash to the same bits (one 128-bit source).
 # KERNELS_POINTS: inputs per function of the accuracy sweeps (spec 04's 1e7).
 KERNELS_POINTS ?= 10000000
 KTEST_SRCS = src/ops.c src/loss/driver.c src/loss/region.c src/nn/layers.c src/nn/norm.c \
