@@ -181,7 +181,7 @@ test-threads-asan: deps-test
 		THREADS_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:intercept_tls_get_addr=0 LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
 
 lint: deps-test deps-lint
-	luacheck --no-color -q lua spec bench examples tools bin
+	luacheck --no-color -q lua spec bench examples tools bin test
 	@$(MAKE) --no-print-directory all BUILD=build-lint EXTRA_CFLAGS=-Werror
 
 # Vector math (C), then the losses against the memory floor and, when

@@ -3,12 +3,14 @@
 --
 -- Returns a table:
 --   backends()            the backends this CPU has, best first
---   run(backend, threads) -> bytes, team
+--   run(backend, threads) -> bytes, team, teams
 --     runs the workload on that backend and thread count from a fixed seed
 --     and returns every result as one binary string (each number and every
 --     element of each gradient, packed), for a bit-for-bit comparison; team
 --     is segloss.core.threads_used() after a job large enough for threads
---     threads (4 blocks of 16384 elements per thread and more).
+--     threads (4 blocks of 16384 elements per thread and more); teams
+--     maps each large job's name to its threads_used() (a list of names
+--     in order in teams.names).
 -- Results do not depend on the thread count (deterministic reductions);
 -- they do depend on the backend, so compare like with like.
 local segloss = require "segloss"
@@ -43,7 +45,11 @@ function W.run(backend, threads)
   segloss.set_backend(backend)
   segloss.set_threads(threads)
   segloss.seed(13)
-  local out = {}
+  local out, teams = {}, { names = {} }
+  local function used(name)
+    teams[name] = segloss.core.threads_used()
+    teams.names[#teams.names + 1] = name
+  end
   local function num(v) out[#out + 1] = string.pack("<d", v) end
   local function ten(t) out[#out + 1] = tbytes(t) end
 
@@ -51,12 +57,20 @@ function W.run(backend, threads)
   local big = T.randn(4, 1, 256, 256) * T.rand(4, 1, 256, 256):pow(4) * 100
   num(big:sum())
   local team = segloss.core.threads_used()
+  used("sum")
   num(big:min())
+  used("min")
   num(big:max())
-  num(big:sigmoid():sum())
-  num(big:softmax():sum())
+  local sig = big:sigmoid()
+  used("sigmoid")
+  num(sig:sum())
+  local smx = big:reshape(4, 4, 128, 128):softmax()
+  used("softmax")
+  num(smx:sum())
   num(big:exp():mean())
-  num((big * big):sum())
+  local sq = big * big
+  used("mul")
+  num(sq:sum())
 
   -- losses with gradients, several kinds
   local x, t = T.randn(2, 1, 24, 20), T.rand(2, 1, 24, 20):pow(6)
@@ -85,6 +99,7 @@ function W.run(backend, threads)
   -- the big ones, threaded
   local bt = T.rand(4, 1, 256, 256):pow(8)
   local l, g = segloss.dice_focal(big, bt, { activation = "sigmoid" })
+  used("dice_focal")
   num(l)
   num(g:sum())
   num(g:max())
@@ -104,7 +119,16 @@ function W.run(backend, threads)
   num(r.dice)
   num(r.hd95)
   num(r.assd)
-  num(segloss.metrics.distance_transform(box(T.zeros(1, 64, 60), 10, 30, 5, 40):reshape(64, 60)):sum())
+  local dt = segloss.metrics.distance_transform(box(T.zeros(1, 300, 290), 10, 130, 5, 240):reshape(300, 290))
+  used("distance_transform")
+  num(dt:sum())
+  local bx, blab = T.randn(4, 2, 192, 192), T.randn(4, 2, 192, 192):argmax()
+  for _, n in ipairs { "lovasz_softmax", "topk_ce", "unified_focal", "boundary" } do
+    local lb, gb = segloss[n](bx, blab, { activation = "softmax" })
+    used(n)
+    num(lb)
+    num(gb:sum())
+  end
 
   -- a U-Net training step with Adam, then one with SGD
   local net = nn.UNet { input = 1, output = 2, base = 4, depth = 2, dims = 2, norm = "instance",
@@ -123,7 +147,7 @@ function W.run(backend, threads)
   end
   local params = net:parameters()
   for _, p in ipairs(params) do ten(p) end
-  return table.concat(out), team
+  return table.concat(out), team, teams
 end
 
 return W
