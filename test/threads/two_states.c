@@ -6,7 +6,8 @@
  * WORKLOAD is test/threads/workload.lua: it returns {backends, run}, and
  * run(backend, threads) returns every result of a fixed workload (losses
  * with gradients, tensor reductions, metrics, a U-Net step with Adam and
- * SGD) as one binary string, and the team of threads a large job ran on.
+ * SGD) as one binary string, the team of threads a large job ran on and
+ * the teams of all its large jobs (threaded sums, maps, losses, metrics).
  * LUA_PATH_5_4 and LUA_CPATH_5_4 say where segloss is.
  *
  * First one state alone computes the reference of each backend (with one
@@ -14,8 +15,8 @@
  * each open their own state and run ITERATIONS (8) times at once, state i
  * in iteration k on backend (i + k) mod B and with 1 + (i + k) mod 3
  * threads, so the states' settings differ at every moment; every result is
- * compared bit for bit with its backend's reference, and the team a state
- * reports with the threads it asked for. Global state shared by the states
+ * compared bit for bit with its backend's reference, and the teams of its
+ * large jobs with the threads it asked for (11 jobs: all must match). Global state shared by the states
  * (a dispatch table, a team record, a workspace, a PRNG) would show as a
  * wrong backend's bits, wrong bits, or a wrong team. The backends' references
  * must differ from each other, or a mixed-up backend could not show.
@@ -78,12 +79,26 @@ static const char *run(lua_State *L, const char *backend, int threads, size_t *l
 	lua_getfield(L, 1, "run");
 	lua_pushstring(L, backend);
 	lua_pushinteger(L, threads);
-	if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
+	if (lua_pcall(L, 2, 3, 0) != LUA_OK) {
 		snprintf(err, errlen, "run(%s, %d): %s", backend, threads, lua_tostring(L, -1));
 		return NULL;
 	}
-	*team = (int)lua_tointeger(L, -1);
-	lua_pop(L, 1);
+	/* the team of the first large job, or -1 if any large job ran on
+	 * another team than that (teams: name -> team, names in teams.names) */
+	*team = (int)lua_tointeger(L, -2);
+	if (lua_istable(L, -1)) {
+		lua_getfield(L, -1, "names");
+		lua_Integer n = luaL_len(L, -1);
+		for (lua_Integer i = 1; i <= n; i++) {
+			lua_geti(L, -1, i);
+			lua_gettable(L, -3);
+			if (lua_tointeger(L, -1) != *team)
+				*team = -1;
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 2);
 	return lua_tolstring(L, -1, len);
 }
 
@@ -108,8 +123,8 @@ static void *state_main(void *arg)
 		if (team == threads)
 			j->teams_ok++;
 		else
-			fprintf(stderr, "test-threads: state %d iteration %d: asked for %d threads, ran on %d\n", j->id + 1,
-			        k + 1, threads, team);
+			fprintf(stderr, "test-threads: state %d iteration %d: asked for %d threads, ran on %d%s\n", j->id + 1,
+			        k + 1, threads, team, team < 0 ? " (jobs on different teams)" : "");
 	}
 	lua_close(L);
 	return NULL;
