@@ -7,7 +7,7 @@
 -- build-fault/ under ASan+UBSan+LSan). Usage:
 --   lua5.4 tools/fault.lua [--max N] [--sample N] [--seed S] [--only NAME] [--dir DIR]
 -- --max: every k up to N (default 250); past it, a seeded sample of --sample
--- (default 100) of the remaining k. Progress on stderr, the summary last;
+-- (default 100) of the k between, and the last 50. Progress on stderr, the summary last;
 -- exit 1 on any finding.
 local segloss = require "segloss"
 local core = require "segloss.core"
@@ -93,7 +93,7 @@ end
 
 -- the files in a directory (a temporary file left behind is a finding)
 local function listing(d)
-  local p = io.popen("ls -A '" .. d .. "'")
+  local p = io.popen("env -u LD_PRELOAD ls -A '" .. d .. "'")
   local s = p:read("a")
   p:close()
   return s
@@ -221,8 +221,8 @@ local scenarios = {
       return { net = net, opt = opt, old = slurp(ckpt) }
     end,
     run = function(s) s.net:save(ckpt, { optim = s.opt }) end,
-    held = function() return slurp(ckpt) .. listing(dir) end,
-    result = function() return slurp(ckpt) .. listing(dir) end,
+    held = function() return slurp(ckpt) end,
+    result = function() return slurp(ckpt) end,
     restore = function(s) spit(ckpt, s.old) end },
   { name = "checkpoint load (nn.load)", reuse = true,
     setup = function() return {} end,
@@ -236,8 +236,8 @@ local scenarios = {
       return { p = p, old = slurp(p) }
     end,
     run = function(s) X2:save(s.p) end,
-    held = function(s) return slurp(s.p) .. listing(dir) end,
-    result = function(s) return slurp(s.p) .. listing(dir) end,
+    held = function(s) return slurp(s.p) end,
+    result = function(s) return slurp(s.p) end,
     restore = function(s) spit(s.p, s.old) end },
   { name = "data load (folder of PNG + npy, one batch)", reuse = true,
     setup = function() return {} end,
@@ -250,6 +250,8 @@ local scenarios = {
     held = function() return "" end,
     result = function(_, r) return B(r) end },
 }
+
+local TAIL = 50
 
 -- a seeded sample of m numbers from lo..hi, sorted
 local function sample(lo, hi, m, seed)
@@ -303,9 +305,16 @@ for _, sc in ipairs(scenarios) do
     for k = 1, math.min(n, opts.max) do ks[#ks + 1] = k end
     local sampled = 0
     if n > opts.max then
-      for _, k in ipairs(sample(opts.max + 1, n, opts.sample, opts.seed)) do ks[#ks + 1] = k end
+      -- a seeded sample of the middle, and the last TAIL (a save's own C
+      -- allocations come after its Lua work)
+      local tail = math.max(opts.max + 1, n - TAIL + 1)
+      for _, k in ipairs(sample(opts.max + 1, tail - 1, opts.sample, opts.seed)) do ks[#ks + 1] = k end
+      for k = tail, n do ks[#ks + 1] = k end
       sampled = #ks - opts.max
     end
+    -- a temporary file left behind by a failed save stays there: the
+    -- directory is compared once, before and after every k
+    local files = listing(dir)
     local failed, errs, kinds = 0, 0, {}
     for _, k in ipairs(ks) do
       if not sc.reuse then st = sc.setup() end
@@ -340,12 +349,14 @@ for _, sc in ipairs(scenarios) do
       end
       if sc.restore then sc.restore(st) end
     end
+    if listing(dir) ~= files then finding(sc, 0, "files left behind: " .. listing(dir)) end
     total_failed = total_failed + failed
     local kl = {}
     for w, c in pairs(kinds) do kl[#kl + 1] = w .. " " .. c end
     table.sort(kl)
     io.stderr:write(string.format("fault: %-66s n = %5d, failed %4d%s (%s), errors %d [%d s]\n", sc.name, n, failed,
-      sampled > 0 and string.format(" (1..%d and %d sampled)", opts.max, sampled) or "",
+      sampled > 0 and string.format(" (1..%d, %d sampled, the last %d)", opts.max,
+        sampled - math.min(TAIL, n - opts.max), math.min(TAIL, n - opts.max)) or "",
       table.concat(kl, ", "), errs, os.time() - t0))
   end
 end
