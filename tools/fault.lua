@@ -118,8 +118,8 @@ for i = 1, 3 do
   local img = T.zeros{16, 16}
   for a = 1, 16 do for b = 1, 16 do img:set(a, b, (a * 7 + b * i) % 256) end end
   core.png_save(ddir .. "/img/s" .. i .. ".png", img, 8)
-  local m = T.zeros{1, 1, 16, 16}
-  for a = 3, 8 + i do m:set(1, 1, a, a, 1) end
+  local m = T.zeros{16, 16}
+  for a = 3, 8 + i do m:set(a, a, 1) end
   m:save(ddir .. "/mask/s" .. i .. ".npy")
 end
 
