@@ -4,6 +4,8 @@
 #   make test       install missing Debian packages, build, run the busted suite
 #   make run        install missing packages, build, run the main example
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fault      allocation fault injection and the full-disk spec (build-fault/,
+#                   docs/reliability.md), a few minutes
 #   make lint       luacheck, and the C build with warnings as errors
 #   make test-arm   the NEON backend under qemu: the kernels and a C driver
 #                   (test/arm/kernels.c) cross-compiled for AArch64, every kernel
@@ -75,6 +77,14 @@ SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/npz.c src/outfile.c src/shap
        $(sort $(wildcard src/loss/*.c)) src/metrics/edt.c src/nn/conv.c src/nn/layers.c src/nn/norm.c \
        src/data/augment.c src/data/synth.c src/data/png.c \
        src/kern/scalar.c src/kern/nn_scalar.c src/kern/loss_scalar.c src/kern/dispatch.c src/kern/vmcheck.c
+# The fault build (make fault, FAULT=1): src/bind/fault.c and the module
+# linked with --wrap for each allocating call, so that segloss's own calls
+# go through the counters of fault.c; nothing of it in any other build.
+FAULT_WRAPPED = malloc calloc realloc aligned_alloc posix_memalign strdup realpath fopen fdopen opendir
+ifdef FAULT
+SRCS += src/bind/fault.c
+MODULE_LDFLAGS += $(foreach f,$(FAULT_WRAPPED),-Wl,--wrap=$(f))
+endif
 OBJS = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(SIMD_OBJS)
 HDRS = $(wildcard src/*.h src/*/*.h src/*/*.inc)
 MODULE = $(BUILD)/segloss/core.so
@@ -93,7 +103,7 @@ PKGS_VALGRIND = valgrind
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
 
-.PHONY: all test test-arm test-kernels run asan lint valgrind test-threads test-threads-asan bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
+.PHONY: all test test-arm test-kernels run asan fault lint valgrind test-threads test-threads-asan bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
 
 all: $(MODULE)
 
@@ -230,9 +240,31 @@ test-threads-asan: deps-test
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 		THREADS_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:intercept_tls_get_addr=0 LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
 
+# Allocation fault injection (tools/fault.lua, docs/reliability.md): the
+# module built apart in build-fault/ with src/bind/fault.c and --wrap, under
+# ASan+UBSan+LSan; for each scenario every k up to FAULT_MAX (then a seeded
+# sample of FAULT_SAMPLE) makes the k-th allocation fail. Then the full-disk
+# spec (58) on the same build. Exit non-zero on any finding or leak.
+FAULT_MAX ?= 250
+FAULT_SAMPLE ?= 100
+FAULT_ENV = LD_PRELOAD="$(ASAN_LIBS)" \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1:intercept_tls_get_addr=0 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan-fault.supp \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fault: deps-test
+	@echo "fault: building build-fault/ (ASan+UBSan, -DSL_FAULT_INJECT, --wrap)" >&2
+	@$(MAKE) --no-print-directory all FAULT=1 BUILD=build-fault CFLAGS="-O1 -g" \
+		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -DSL_FAULT_INJECT"
+	@echo "fault: the full-disk and unwritable-place spec (spec/58-disk_spec.lua)" >&2
+	@$(FAULT_ENV) $(BUSTED) --cpath='build-fault/?.so' spec/58-disk_spec.lua >&2
+	@echo "fault: allocation failures (tools/fault.lua --max $(FAULT_MAX) --sample $(FAULT_SAMPLE))" >&2
+	@$(FAULT_ENV) LUA_PATH_5_4="lua/?.lua;lua/?/init.lua;;" LUA_CPATH_5_4="build-fault/?.so;;" \
+		$(LUA) tools/fault.lua --max $(FAULT_MAX) --sample $(FAULT_SAMPLE)
+
 lint: deps-test deps-lint
 	luacheck --no-color -q lua spec bench examples tools bin test
 	@$(MAKE) --no-print-directory all build-lint/test_kernels BUILD=build-lint EXTRA_CFLAGS=-Werror
+	@$(CC) $(ALL_CFLAGS) -Werror -DSL_FAULT_INJECT -c src/bind/fault.c -o build-lint/obj/bind/fault.o
 
 # Vector math (C), then the losses against the memory floor and, when
 # python3-torch is installed, against PyTorch in the same run; then the newer
@@ -369,4 +401,4 @@ rock-install: $(MODULE)
 	if [ -n "$(INST_BINDIR)" ]; then mkdir -p $(INST_BINDIR) && cp bin/segloss $(INST_BINDIR)/segloss; fi
 
 clean:
-	rm -rf build build-asan build-lint build-arm build-vg doc
+	rm -rf build build-asan build-lint build-arm build-vg build-fault doc

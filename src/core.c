@@ -273,5 +273,8 @@ int luaopen_segloss_core(lua_State *L)
 	sl_conv_open(L, ctx);
 	sl_data_open(L, ctx);
 	sl_kernels_open(L, ctx);
+#ifdef SL_FAULT_INJECT
+	sl_fault_open(L, ctx);
+#endif
 	return 1;
 }

@@ -175,5 +175,9 @@ void sl_conv_open(lua_State *L, int ctx);
 /* data.c: data_put, data_scan, data_synth_*, png_load, png_save into the
  * table on the top */
 void sl_data_open(lua_State *L, int ctx);
+#ifdef SL_FAULT_INJECT
+/* fault.c (the fault build only): segloss.core.fault */
+void sl_fault_open(lua_State *L, int ctx);
+#endif
 
 #endif

@@ -247,24 +247,44 @@ static int data_png_save(lua_State *L)
 	return 1;
 }
 
+/* The directory handle of data_listdir in a userdata whose __gc closes it:
+ * a Lua allocation that fails while the names are pushed raises past the
+ * closedir, and the collector closes it then. */
+static int dirbox_gc(lua_State *L)
+{
+	DIR **d = lua_touserdata(L, 1);
+	if (*d) {
+		closedir(*d);
+		*d = NULL;
+	}
+	return 0;
+}
+
 static int data_listdir(lua_State *L)
 {
 	const char *fn = "segloss.core.data_listdir";
 	sl_checknargs(L, fn, 0, 1, 1);
 	const char *path = sl_checkstr(L, 1, fn, "path");
-	DIR *d = opendir(path);
-	if (!d) sl_error(L, fn, "cannot read the directory '%s': %s", path, strerror(errno));
+	DIR **box = lua_newuserdatauv(L, sizeof(DIR *), 0);
+	*box = NULL;
+	if (luaL_newmetatable(L, "segloss.dirbox")) {
+		lua_pushcfunction(L, dirbox_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_setmetatable(L, -2);
+	*box = opendir(path);
+	if (!*box) sl_error(L, fn, "cannot read the directory '%s': %s", path, strerror(errno));
 	lua_newtable(L);
 	lua_Integer k = 0;
 	struct dirent *e;
-	/* lua_pushstring may raise (out of memory) with d open: rare, and a
-	 * leak of one DIR then; names are copied before the next readdir */
-	while ((e = readdir(d)) != NULL) {
+	/* names are copied before the next readdir */
+	while ((e = readdir(*box)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
 		lua_pushstring(L, e->d_name);
 		lua_rawseti(L, -2, ++k);
 	}
-	closedir(d);
+	closedir(*box);
+	*box = NULL;
 	return 1;
 }
 

@@ -71,6 +71,18 @@ local function build(nn, cfg, path)
   return m
 end
 
+-- core.npz_save / npz_load under the public name: their errors (a full
+-- disk, a missing file) name the function the user called, not the core's.
+local function npz(fname, f, ...)
+  local ok, v = pcall(f, ...)
+  if ok then return v end
+  if type(v) == "string" then
+    local rest = v:match("^segloss%.core%.npz_%w+: (.*)$")
+    if rest then v = fname .. ": " .. rest end
+  end
+  error(v, 0)
+end
+
 --- Saves module m to path; opts.optim: an optimiser whose state is saved too.
 function C.save(m, path, opts)
   local fname = "segloss.nn.Module:save"
@@ -99,7 +111,7 @@ function C.save(m, path, opts)
     end
   end
   entries[1][2] = cjson.encode(meta)
-  core.npz_save(path, entries)
+  npz(fname, core.npz_save, path, entries)
   return m
 end
 
@@ -109,7 +121,7 @@ local function read(fname, path, optional)
   if type(path) ~= "string" then
     error(string.format("%s: path must be a string, got %s", fname, U.describe(path)), 0)
   end
-  local list = core.npz_load(path)
+  local list = npz(fname, core.npz_load, path)
   local by = { [0] = list }
   for _, e in ipairs(list) do by[e.name] = e end
   local m = by.segloss_meta
