@@ -203,8 +203,10 @@ describe("tools/deps.sh", function()
   it("gives up after SEGLOSS_APT_LOCK_WAIT seconds with a clear message", function()
     local rc, err, calls, ms = run({ "sl" }, { FAKE_LOCKED_INSTALL = "100000", SEGLOSS_APT_LOCK_WAIT = "1" })
     assert.equal(1, rc)
-    -- the limit counts whole seconds of the clock from the first attempt
-    assert.is_true(ms < 2500, ms .. " ms")
+    -- the limit counts whole seconds of the clock from the first attempt:
+    -- it gave up after about 1 s, not after the 600 s of the other cases
+    -- (a bound loose enough for a loaded machine; the calls prove the rest)
+    assert.is_true(ms < 30000, ms .. " ms")
     assert.is_true(count(calls, "apt-get ") >= 1)
     assert.equal(count(calls, "apt-get "), count(calls, "apt-get -o DPkg::Lock::Timeout=1 install "))
     assert.truthy(err:find("segloss: gave up after 1 s waiting for the apt lock (limit SEGLOSS_APT_LOCK_WAIT=1 s)",
@@ -214,9 +216,8 @@ describe("tools/deps.sh", function()
   end)
 
   it("does not retry a package that apt cannot find, and shows apt's error", function()
-    local rc, err, calls, ms = run({ "nosuchpkg" }, { FAKE_INSTALL = "missing" })
+    local rc, err, calls = run({ "nosuchpkg" }, { FAKE_INSTALL = "missing" })
     assert.equal(1, rc)
-    assert.is_true(ms < 1500, ms .. " ms")
     -- install, update (the lists may be stale), install once more: no loop
     assert.equal(3, count(calls, "apt-get "))
     assert.truthy(err:find("segloss: could not install nosuchpkg", 1, true))
@@ -225,9 +226,8 @@ describe("tools/deps.sh", function()
   end)
 
   it("stops at a network error of apt-get update, and shows it", function()
-    local rc, err, calls, ms = run({ "sl" }, { FAKE_INSTALL = "stale", FAKE_UPDATE = "offline" })
+    local rc, err, calls = run({ "sl" }, { FAKE_INSTALL = "stale", FAKE_UPDATE = "offline" })
     assert.equal(1, rc)
-    assert.is_true(ms < 1500, ms .. " ms")
     assert.equal(2, count(calls, "apt-get "))
     assert.truthy(err:find("segloss: could not install sl: apt-get update failed", 1, true))
     assert.truthy(err:find("Temporary failure resolving 'deb.debian.org'", 1, true))
