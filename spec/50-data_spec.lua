@@ -128,10 +128,13 @@ describe("segloss.data.synthetic", function()
     assert(((x0 - m) * (x0 - m)):mean() > 0.002)
   end)
 
-  it("is fast: 64 images of 64x64 well under a second", function()
+  it("finishes at the smallest foreground: no placement loop that spins", function()
+    -- not a speed test (make bench is where speed is measured): about 0.05 s
+    -- of CPU time normally; the loose bound only catches a loop that never
+    -- finds room for its targets
     local t0 = os.clock()
     D.synthetic { n = 64, size = { 64, 64 }, foreground = 0.001, seed = 1 }
-    assert(os.clock() - t0 < 0.5, "took " .. (os.clock() - t0) .. " s")
+    assert(os.clock() - t0 < 20, "took " .. (os.clock() - t0) .. " s of CPU time")
   end)
 
   it("checks its options", function()
