@@ -5,6 +5,8 @@
 #   make run        install missing packages, build, run the main example
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make lint       luacheck, and the C build with warnings as errors
+#   make fuzz-c     the libFuzzer harnesses (fuzz/c: .npy, .npz, checkpoints, PNG,
+#                   options), FUZZ_SECONDS (60) each under ASan + UBSan (clang)
 #   make bench      the benchmarks, about 7.5 minutes on the 2-core dev VM, progress
 #                   on stderr: vector math against libm and SLEEF; losses and
 #                   combinations against the memory floor and PyTorch; the newer
@@ -39,7 +41,10 @@ BUILD ?= build
 
 WARN = -Wall -Wextra -Wconversion -Wdouble-promotion -Wshadow -Wstrict-prototypes \
        -Wmissing-prototypes -Wpointer-arith -Wno-psabi
-SL_CFLAGS = -std=c11 -fPIC -fopenmp -ffp-contract=off -fvisibility=hidden $(WARN) \
+# OPENMP= (empty) builds without OpenMP: the pragmas are ignored, one thread
+# (the libFuzzer harnesses, built with clang, need no libomp that way)
+OPENMP = -fopenmp
+SL_CFLAGS = -std=c11 -fPIC $(OPENMP) -ffp-contract=off -fvisibility=hidden $(WARN) \
             -I$(LUA_INCDIR) -I$(SIMDE_INCDIR) $(EXTRA_CFLAGS)
 ALL_CFLAGS = $(CFLAGS) $(SL_CFLAGS)
 LDLIBS = -ldnnl -lzip -lpng -lm
@@ -76,10 +81,11 @@ PKGS_LINT = lua-check
 PKGS_BENCH = libsleef-dev lua-system lua-cjson
 PKGS_INSTALL = luarocks
 PKGS_DOC = lua-ldoc
+PKGS_FUZZ = clang libclang-rt-14-dev
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
 
-.PHONY: all test run asan lint bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
+.PHONY: all test run asan lint fuzz-c fuzz-c-bins bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
 
 all: $(MODULE)
 
@@ -117,6 +123,7 @@ deps-lint: ; @sh tools/deps.sh $(PKGS_LINT)
 deps-bench: ; @sh tools/deps.sh $(PKGS_BENCH)
 deps-install: ; @sh tools/deps.sh $(PKGS_INSTALL)
 deps-doc: ; @sh tools/deps.sh $(PKGS_DOC)
+deps-fuzz: ; @sh tools/deps.sh $(PKGS_FUZZ)
 deps-run: ; @sh tools/deps.sh $(PKGS_RUN)
 
 test: deps-test
@@ -146,7 +153,7 @@ asan: deps-test
 		$(BUSTED) --run=asan
 
 lint: deps-test deps-lint
-	luacheck --no-color -q lua spec bench examples tools bin
+	luacheck --no-color -q lua spec bench examples tools bin fuzz/c
 	@$(MAKE) --no-print-directory all BUILD=build-lint EXTRA_CFLAGS=-Werror
 
 # Vector math (C), then the losses against the memory floor and, when
@@ -263,6 +270,35 @@ bench-conv-choice: deps-test deps-bench
 	@$(MAKE) --no-print-directory all $(BUILD)/bench_conv_openblas
 	@$(LUA_ENV) $(LUA) bench/conv_choice.lua $(BUILD)/bench_conv_openblas 3
 
+# libFuzzer harnesses (fuzz/c, docs/reliability.md): the .npy reader, the
+# .npz reader, checkpoints through segloss.nn.load, the PNG reader and the
+# option parser, built with Debian's clang under ASan + UBSan in build-fuzz/
+# (the module's objects too, without OpenMP) and run FUZZ_SECONDS each from
+# a working corpus in build-fuzz/corpus/<h> seeded from fuzz/c/corpus/<h>.
+# FUZZ_C picks harnesses. The last line: runs per harness; a crash stops
+# with its input saved under build-fuzz/crash/ and the exit status 1.
+FUZZ_SECONDS ?= 60
+FUZZ_C ?= npy npz png opts checkpoint
+FUZZ_SAN = -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CC = clang -O1 -g -std=c11 -Wall -Wextra -fsanitize=fuzzer,address,undefined $(FUZZ_SAN) -Isrc -Ifuzz/c \
+          -I$(LUA_INCDIR) -DSL_FUZZ_ROOT='"$(CURDIR)"'
+fuzz-c: deps-test deps-fuzz
+	@$(MAKE) --no-print-directory fuzz-c-bins BUILD=build-fuzz CC=clang OPENMP= CFLAGS="-O1 -g" \
+		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined $(FUZZ_SAN)"
+	@sh tools/fuzz_c.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_C)
+
+fuzz-c-bins: $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_C))
+FUZZ_DEPS = fuzz/c/common.h $(BUILD)/obj/outfile.o
+$(BUILD)/fuzz_npy: fuzz/c/fuzz_npy.c $(FUZZ_DEPS) $(BUILD)/obj/npy.o $(BUILD)/obj/shape.o
+	$(FUZZ_CC) -o $@ $< $(filter %.o,$^)
+$(BUILD)/fuzz_npz: fuzz/c/fuzz_npz.c $(FUZZ_DEPS) $(BUILD)/obj/npz.o $(BUILD)/obj/npy.o $(BUILD)/obj/shape.o
+	$(FUZZ_CC) -o $@ $< $(filter %.o,$^) -lzip
+$(BUILD)/fuzz_png: fuzz/c/fuzz_png.c $(FUZZ_DEPS) $(BUILD)/obj/data/png.o
+	$(FUZZ_CC) -o $@ $< $(filter %.o,$^) -lpng -lm
+# the Lua drivers: the whole module linked in, liblua5.4 underneath
+$(BUILD)/fuzz_%: fuzz/c/fuzz_%.c fuzz/c/lua_harness.h $(FUZZ_DEPS) $(OBJS)
+	$(FUZZ_CC) -o $@ $< $(OBJS) -llua5.4 $(LDLIBS)
+
 # The pages that derive from the loss registry (spec 17 checks they are current).
 docs: deps-test
 	@$(MAKE) --no-print-directory all
@@ -284,4 +320,4 @@ rock-install: $(MODULE)
 	if [ -n "$(INST_BINDIR)" ]; then mkdir -p $(INST_BINDIR) && cp bin/segloss $(INST_BINDIR)/segloss; fi
 
 clean:
-	rm -rf build build-asan build-lint doc
+	rm -rf build build-asan build-lint build-fuzz doc
