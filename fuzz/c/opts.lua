@@ -239,7 +239,8 @@ local function call(r)
   local o = options(r)
   local nan_ok = holds_nan(o, 0)
   if PRINT then
-    io.stderr:write(string.format("call %d (0 loss, 1 criterion, 2 k * criterion + Dice, 3 metrics) of %s on x {%s}, %s, opts %s\n",
+    io.stderr:write(string.format(
+      "call %d (0 loss, 1 criterion, 2 k * criterion + Dice, 3 metrics) of %s on x {%s}, %s, opts %s\n",
       kind, d.name, table.concat(c.shape, ","), target == c.lab and "label map" or "binary target", show(o)))
   end
   if kind == 0 then
