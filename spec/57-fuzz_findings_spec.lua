@@ -1,7 +1,6 @@
 -- What the libFuzzer harnesses (fuzz/c, make fuzz-c) found, each as a file
 -- in spec/fixtures loaded from Lua: the spec failed before its fix.
 local segloss = require "segloss"
-local H = require "helpers"
 local core = segloss.core
 
 local PNG = "spec/fixtures/png/"
