@@ -12,7 +12,8 @@
 -- side then aborts, libFuzzer saves the input):
 --   an error is a string that starts with "segloss." (the function's name);
 --   a success gives no NaN loss and a gradient of the input's shape without
---   NaN; the input tensors are unchanged by any call.
+--   NaN; the input tensors are unchanged by any call (a tensor given as
+--   `out` by a call that fails too; one that succeeds writes it).
 local segloss = require "segloss"
 local T = segloss.tensor
 
@@ -119,6 +120,9 @@ local function near(r, name)
 end
 
 local value
+local VIEW_BASE = setmetatable({}, { __mode = "k" }) -- a view of a tensor of TENSORS -> that tensor
+local POOL = {}
+for _, t in ipairs(TENSORS) do POOL[t] = true end
 local function list(r, depth)
   local n = r.byte() % 7
   local l = {}
@@ -146,7 +150,11 @@ function value(r, depth, self)
   end
   if k == 10 then
     local t = r.pick(TENSORS)
-    if r.byte() % 4 == 0 then t = t:reshape(t:numel()) end
+    if r.byte() % 4 == 0 then
+      local v = t:reshape(t:numel())
+      VIEW_BASE[v] = t
+      t = v
+    end
     return t
   end
   if k == 11 then return r.pick(FUNCS) end
@@ -245,9 +253,16 @@ local function call(r)
   end
   if kind == 0 then
     local what = "segloss." .. d.name
+    -- a tensor of TENSORS given as out: written by a call that succeeds
+    -- (then restored), unchanged by one that fails (checked by run)
+    local out = type(o) == "table" and o.out
+    local base = out and (VIEW_BASE[out] or (POOL[out] and out))
+    local saved = base and base:clone()
     local ok, loss, grad = pcall(segloss[d.name], c.x, target, o)
     if not ok then return check_error(loss, what) end
-    return check_result(what, c, loss, grad, nan_ok)
+    local bad = check_result(what, c, loss, grad, nan_ok)
+    if saved then base:copy(saved) end
+    return bad
   elseif kind == 1 or kind == 2 then
     local what = "segloss." .. d.class
     local ok, crit = pcall(segloss[d.class], o)
