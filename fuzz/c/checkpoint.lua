@@ -25,6 +25,7 @@ local DIR = (os.getenv("TMPDIR") or "/tmp") .. "/segloss-fuzz-checkpoint-" .. to
   "-" .. tostring(math.random(1 << 30))
 assert(os.execute("mkdir -p '" .. DIR .. "'"))
 local PATH = DIR .. "/ckpt.npz"
+M.DIR, M.PATH = DIR, PATH -- fuzz_checkpoint.c removes them at exit
 
 local NUMBERS = { 0, 1, -1, 0.5, 0 / 0, math.huge, -math.huge, 3.4028235e38, 1e-45, -0.0, 2, 1e-3 }
 
