@@ -283,6 +283,10 @@ local function call(r)
   else
     local what = "segloss.metrics.evaluate"
     local pred = r.byte() % 2 == 0 and c.x or c.t
+    -- known, not fixed here (docs/reliability.md): a result row per class
+    -- whatever the image's size, ~13 us and ~0.5 KB each, so classes near
+    -- its limit 2^24 take minutes and gigabytes; kept below that
+    if type(o) == "table" and type(o.classes) == "number" and o.classes > 4096 then o.classes = 4096 end
     local ok, res = pcall(segloss.metrics.evaluate, pred, target, o)
     if not ok then return check_error(res, what) end
     if type(res) ~= "table" then return what .. ": no result table" end
