@@ -18,6 +18,8 @@
 #   make test-threads  several Lua states in several OS threads at once
 #                   (test/threads/two_states.c): every result bit-identical to one
 #                   state alone (about 10 s)
+#   make fuzz-c     the libFuzzer harnesses (fuzz/c: .npy, .npz, checkpoints, PNG,
+#                   options), FUZZ_SECONDS (60) each under ASan + UBSan (clang)
 #   make bench      the benchmarks, about 7.5 minutes on the 2-core dev VM, progress
 #                   on stderr: vector math against libm and SLEEF; losses and
 #                   combinations against the memory floor and PyTorch; the newer
@@ -52,7 +54,10 @@ BUILD ?= build
 
 WARN = -Wall -Wextra -Wconversion -Wdouble-promotion -Wshadow -Wstrict-prototypes \
        -Wmissing-prototypes -Wpointer-arith -Wno-psabi
-SL_CFLAGS = -std=c11 -fPIC -fopenmp -ffp-contract=off -fvisibility=hidden $(WARN) \
+# OPENMP= (empty) builds without OpenMP: the pragmas are ignored, one thread
+# (the libFuzzer harnesses, built with clang, need no libomp that way)
+OPENMP = -fopenmp
+SL_CFLAGS = -std=c11 -fPIC $(OPENMP) -ffp-contract=off -fvisibility=hidden $(WARN) \
             -I$(LUA_INCDIR) -I$(SIMDE_INCDIR) $(EXTRA_CFLAGS)
 ALL_CFLAGS = $(CFLAGS) $(SL_CFLAGS)
 LDLIBS = -ldnnl -lzip -lpng -lm
@@ -101,9 +106,11 @@ PKGS_ARM = gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libsimde-dev gc
 
 PKGS_VALGRIND = valgrind
 
+.PHONY: all test test-arm test-kernels run asan fault fuzz-c fuzz-c-bins lint valgrind test-threads test-threads-asan bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
+PKGS_FUZZ = clang libclang-rt-14-dev
+
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
 
-.PHONY: all test test-arm test-kernels run asan fault lint valgrind test-threads test-threads-asan bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
 
 all: $(MODULE)
 
@@ -141,6 +148,7 @@ deps-lint: ; @sh tools/deps.sh $(PKGS_LINT)
 deps-bench: ; @sh tools/deps.sh $(PKGS_BENCH)
 deps-install: ; @sh tools/deps.sh $(PKGS_INSTALL)
 deps-doc: ; @sh tools/deps.sh $(PKGS_DOC)
+deps-fuzz: ; @sh tools/deps.sh $(PKGS_FUZZ)
 deps-run: ; @sh tools/deps.sh $(PKGS_RUN)
 deps-arm: ; @sh tools/deps.sh $(PKGS_ARM)
 deps-valgrind: ; @sh tools/deps.sh $(PKGS_VALGRIND)
@@ -262,7 +270,7 @@ fault: deps-test
 		$(LUA) tools/fault.lua --max $(FAULT_MAX) --sample $(FAULT_SAMPLE)
 
 lint: deps-test deps-lint
-	luacheck --no-color -q lua spec bench examples tools bin test
+	luacheck --no-color -q lua spec bench examples tools bin test fuzz/c
 	@$(MAKE) --no-print-directory all build-lint/test_kernels BUILD=build-lint EXTRA_CFLAGS=-Werror
 	@$(CC) $(ALL_CFLAGS) -Werror -DSL_FAULT_INJECT -c src/bind/fault.c -o build-lint/obj/bind/fault.o
 
@@ -380,6 +388,35 @@ bench-conv-choice: deps-test deps-bench
 	@$(MAKE) --no-print-directory all $(BUILD)/bench_conv_openblas
 	@$(LUA_ENV) $(LUA) bench/conv_choice.lua $(BUILD)/bench_conv_openblas 3
 
+# libFuzzer harnesses (fuzz/c, docs/reliability.md): the .npy reader, the
+# .npz reader, checkpoints through segloss.nn.load, the PNG reader and the
+# option parser, built with Debian's clang under ASan + UBSan in build-fuzz/
+# (the module's objects too, without OpenMP) and run FUZZ_SECONDS each from
+# a working corpus in build-fuzz/corpus/<h> seeded from fuzz/c/corpus/<h>.
+# FUZZ_C picks harnesses. The last line: runs per harness; a crash stops
+# with its input saved under build-fuzz/crash/ and the exit status 1.
+FUZZ_SECONDS ?= 60
+FUZZ_C ?= npy npz png opts checkpoint
+FUZZ_SAN = -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CC = clang -O1 -g -std=c11 -Wall -Wextra -fsanitize=fuzzer,address,undefined $(FUZZ_SAN) -Isrc -Ifuzz/c \
+          -I$(LUA_INCDIR) -DSL_FUZZ_ROOT='"$(CURDIR)"'
+fuzz-c: deps-test deps-fuzz
+	@$(MAKE) --no-print-directory fuzz-c-bins BUILD=build-fuzz CC=clang OPENMP= CFLAGS="-O1 -g" \
+		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined $(FUZZ_SAN)"
+	@sh tools/fuzz_c.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_C)
+
+fuzz-c-bins: $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_C))
+FUZZ_DEPS = fuzz/c/common.h $(BUILD)/obj/outfile.o
+$(BUILD)/fuzz_npy: fuzz/c/fuzz_npy.c $(FUZZ_DEPS) $(BUILD)/obj/npy.o $(BUILD)/obj/shape.o
+	$(FUZZ_CC) -o $@ $< $(filter %.o,$^)
+$(BUILD)/fuzz_npz: fuzz/c/fuzz_npz.c $(FUZZ_DEPS) $(BUILD)/obj/npz.o $(BUILD)/obj/npy.o $(BUILD)/obj/shape.o
+	$(FUZZ_CC) -o $@ $< $(filter %.o,$^) -lzip
+$(BUILD)/fuzz_png: fuzz/c/fuzz_png.c $(FUZZ_DEPS) $(BUILD)/obj/data/png.o
+	$(FUZZ_CC) -o $@ $< $(filter %.o,$^) -lpng -lm
+# the Lua drivers: the whole module linked in, liblua5.4 underneath
+$(BUILD)/fuzz_%: fuzz/c/fuzz_%.c fuzz/c/lua_harness.h $(FUZZ_DEPS) $(OBJS)
+	$(FUZZ_CC) -o $@ $< $(OBJS) -llua5.4 $(LDLIBS)
+
 # The pages that derive from the loss registry (spec 17 checks they are current).
 docs: deps-test
 	@$(MAKE) --no-print-directory all
@@ -401,4 +438,4 @@ rock-install: $(MODULE)
 	if [ -n "$(INST_BINDIR)" ]; then mkdir -p $(INST_BINDIR) && cp bin/segloss $(INST_BINDIR)/segloss; fi
 
 clean:
-	rm -rf build build-asan build-lint build-arm build-vg build-fault doc
+	rm -rf build build-asan build-lint build-arm build-vg build-fault build-fuzz doc

@@ -124,7 +124,7 @@ const char *sl_describe(lua_State *L, int idx, char *buf, size_t len)
 		}
 	}
 		/* fall through */
-	default:
+	default: {
 		/* a value whose metatable names its type (a segloss.Criterion...) */
 		int mt = luaL_getmetafield(L, idx, "__name"); /* pushes nothing if nil */
 		if (mt == LUA_TSTRING)
@@ -134,6 +134,7 @@ const char *sl_describe(lua_State *L, int idx, char *buf, size_t len)
 		if (mt != LUA_TNIL)
 			lua_pop(L, 1);
 		break;
+	}
 	}
 	return buf;
 }

@@ -32,6 +32,26 @@ static void on_warning(png_structp png, png_const_charp msg)
 	(void)msg;
 }
 
+/* libpng's memory on reading, one allocation at most PNG_ALLOC_MAX bytes:
+ * an ancillary chunk (tEXt, zTXt, iTXt, sPLT, eXIf...) that claims 2 GB is
+ * only a warning to libpng, which then allocates and clears its length
+ * before reading a byte of it (a 72-byte file took 1.7 GB and 15 s). Twice
+ * libpng's own limit for a chunk (8 MB), far above a row of the widest
+ * image read (65536 pixels of 8 bytes). */
+#define PNG_ALLOC_MAX ((png_alloc_size_t)16 << 20)
+
+static png_voidp capped_malloc(png_structp png, png_alloc_size_t n)
+{
+	(void)png;
+	return n <= PNG_ALLOC_MAX ? malloc(n) : NULL;
+}
+
+static void capped_free(png_structp png, png_voidp p)
+{
+	(void)png;
+	free(p);
+}
+
 int sl_png_read(const char *path, int grey, float **out, int64_t *h, int64_t *w, int *depth, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -44,7 +64,8 @@ int sl_png_read(const char *path, int grey, float **out, int64_t *h, int64_t *w,
 	}
 	pngerr e;
 	e.msg[0] = '\0';
-	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &e, on_error, on_warning);
+	png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &e, on_error, on_warning, NULL,
+	                                           capped_malloc, capped_free);
 	png_infop info = png ? png_create_info_struct(png) : NULL;
 	if (!info) {
 		png_destroy_read_struct(png ? &png : NULL, NULL, NULL);
@@ -61,6 +82,10 @@ int sl_png_read(const char *path, int grey, float **out, int64_t *h, int64_t *w,
 		return sl_errf(err, errlen, "'%s' is a damaged PNG file: %s", path, e.msg);
 	}
 	png_set_user_limits(png, SL_PNG_MAXSIDE, SL_PNG_MAXSIDE);
+	/* metadata segloss never uses, skipped unread: a large one loads, and
+	 * none is allocated (the cap above covers the chunks libpng keeps) */
+	static const png_byte unused[] = "tEXt\0zTXt\0iTXt\0sPLT\0eXIf\0pCAL\0sCAL\0tIME\0hIST\0";
+	png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, unused, (int)(sizeof unused / 5));
 	png_init_io(png, f);
 	png_set_sig_bytes(png, 8);
 	png_read_info(png, info);
@@ -84,7 +109,9 @@ int sl_png_read(const char *path, int grey, float **out, int64_t *h, int64_t *w,
 		 * (Rec. 709 weights, libpng's default), alpha dropped; grey below 8
 		 * bits scaled to 0..255 */
 		if (ct == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
-		if (ct & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+		/* a palette's tRNS becomes alpha with its colours: dropped too */
+		if ((ct & PNG_COLOR_MASK_ALPHA) || (ct == PNG_COLOR_TYPE_PALETTE && png_get_valid(png, info, PNG_INFO_tRNS)))
+			png_set_strip_alpha(png);
 		if (ct == PNG_COLOR_TYPE_PALETTE || (ct & PNG_COLOR_MASK_COLOR))
 			png_set_rgb_to_gray_fixed(png, 1, -1, -1);
 		if (ct == PNG_COLOR_TYPE_GRAY && bits < 8) png_set_expand_gray_1_2_4_to_8(png);

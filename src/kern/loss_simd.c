@@ -761,7 +761,8 @@ fused_ew(const sl_lossjob *j, size_t n, size_t s0, size_t s1, double *vals, sl_b
 		const float *xr = j->x + (n * C + c) * M;
 		const float *tr = LAB ? j->t + n * M : j->t + (n * C + c) * M;
 		const float *mr = MSK ? j->m + (j->mask_full ? (n * C + c) * M : n * M) : NULL;
-		float *orow = j->out + (n * C + c) * M;
+		/* no gradient (grad = false): no output buffer, and no offset from NULL */
+		float *orow = j->out ? j->out + (n * C + c) * M : NULL;
 		int chk_lab = chk_t && LAB && c == 0, chk_m = chk_t && MSK && (j->mask_full || c == 0);
 		vf cv = vf_set1((float)c);
 		float k[SL_NK] = {0}; /* the row's coefficients, out of reach of the stores */
@@ -875,7 +876,7 @@ fused_sm_vec(const sl_lossjob *j, const pixrow *prs, int npix, size_t n, size_t 
 	size_t C = j->C, M = j->M;
 	int nk = j->coef_full ? SL_NK : SL_NK_BASIC, chk_t = j->fused_check_t;
 	const float *xb = j->x + n * C * M + s;
-	float *ob = j->out + n * C * M + s;
+	float *ob = j->out ? j->out + n * C * M + s : NULL; /* NULL: no gradient */
 	vf one = vf_set1(1.0f), zero = vf_zero(), lS = zero, rS = one, mx = zero;
 	vf ebuf[SIMD_MAXC];
 	const vf *eb = ebuf;

@@ -294,14 +294,18 @@ static void erode_bwd(const img *im, const float *q, const float *e, const float
 			const float *r = q + i, *ev = e + i, *g = ge + i;
 			float *gr = gq + i;
 			int hf = z > 0, hu = y > 0, hd = y + 1 < H;
+			/* the rows in front and above, as pointers made only where
+			 * they exist (r[x - HW] wraps the unsigned index for x < HW) */
+			const float *rf = hf ? r - HW : r, *ru = hu ? r - W : r;
+			float *gf = hf ? gr - HW : gr, *gu = hu ? gr - W : gr;
 			for (size_t x = 0; x < W; x++) {
 				float gv = g[x], v = ev[x];
 				if (gv == 0.0f)
 					continue;
-				if (hf && r[x - HW] == v)
-					gr[x - HW] += gv;
-				else if (hu && r[x - W] == v)
-					gr[x - W] += gv;
+				if (hf && rf[x] == v)
+					gf[x] += gv;
+				else if (hu && ru[x] == v)
+					gu[x] += gv;
 				else if (x > 0 && r[x - 1] == v)
 					gr[x - 1] += gv;
 				else if (r[x] == v)

@@ -44,7 +44,9 @@
  */
 #define _DEFAULT_SOURCE /* madvise */
 #include <math.h>
+#ifdef _OPENMP
 #include <omp.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -538,7 +540,10 @@ static int lovasz_eval(int kind, const sl_exec *e, const sl_lossjob *j, const sl
 	 * entries an item did not write are masked, not read */
 #pragma omp parallel num_threads(nti) if (nti > 1)
 	{
-		size_t tid = (size_t)omp_get_thread_num();
+		size_t tid = 0;
+#ifdef _OPENMP
+		tid = (size_t)omp_get_thread_num();
+#endif
 		uint64_t *a = scr + tid * ts + SKEW;
 		uint32_t *hist = hists + tid * nhist;
 #pragma omp for schedule(static)
