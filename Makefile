@@ -5,6 +5,9 @@
 #   make run        install missing packages, build, run the main example
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make lint       luacheck, and the C build with warnings as errors
+#   make fuzz-lua   the Lua API fuzzer (fuzz/lua/api.lua) under ASan + UBSan for
+#                   FUZZ_SECONDS (120) from FUZZ_SEED (a new seed each run unless
+#                   given); a finding prints its repro, exit status 1
 #   make bench      the benchmarks, about 7.5 minutes on the 2-core dev VM, progress
 #                   on stderr: vector math against libm and SLEEF; losses and
 #                   combinations against the memory floor and PyTorch; the newer
@@ -79,7 +82,7 @@ PKGS_DOC = lua-ldoc
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
 
-.PHONY: all test run asan lint bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
+.PHONY: all test run asan fuzz-lua lint bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
 
 all: $(MODULE)
 
@@ -145,8 +148,31 @@ asan: deps-test
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(BUSTED) --run=asan
 
+# The Lua API fuzzer under the sanitizers of make asan (the same module in
+# build-asan/), bounded by FUZZ_SECONDS, progress on stderr, a per-function
+# table and the summary line on stdout. The source of the call running goes
+# to $(BUILD)/fuzz-last-call.lua first: when the process dies (a signal, a
+# sanitizer's report) that file is the repro and is printed here.
+FUZZ_SECONDS ?= 120
+FUZZ_CALLS ?= 100000000
+FUZZ_SEED ?= $(shell date +%s)
+ASAN_FUZZ_ENV = OMP_WAIT_POLICY=passive LD_PRELOAD="$(ASAN_LIBS)" \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1:intercept_tls_get_addr=0 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fuzz-lua: deps-test
+	@$(MAKE) --no-print-directory all BUILD=build-asan CFLAGS="-O1 -g" \
+		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+	@dir=$$(mktemp -d); last=$(CURDIR)/build-asan/fuzz-last-call.lua; rm -f $$last; \
+	SEGLOSS_FUZZ_DIR=$$dir $(ASAN_FUZZ_ENV) LUA_PATH_5_4="lua/?.lua;lua/?/init.lua;;" LUA_CPATH_5_4="build-asan/?.so;;" \
+		$(LUA) fuzz/lua/api.lua --seed $(FUZZ_SEED) --calls $(FUZZ_CALLS) --seconds $(FUZZ_SECONDS) --last $$last; \
+	rc=$$?; rm -rf $$dir; \
+	if [ -s $$last ]; then echo "fuzz-lua: the process died (exit $$rc) in this call:" >&2; cat $$last >&2; \
+		echo "fuzz-lua: seed $(FUZZ_SEED): the process died (exit $$rc); repro above and in $$last"; exit 1; fi; \
+	exit $$rc
+
 lint: deps-test deps-lint
-	luacheck --no-color -q lua spec bench examples tools bin
+	luacheck --no-color -q lua spec bench examples tools bin fuzz
 	@$(MAKE) --no-print-directory all BUILD=build-lint EXTRA_CFLAGS=-Werror
 
 # Vector math (C), then the losses against the memory floor and, when
