@@ -77,6 +77,7 @@ end
 
 -- Sequential keeps no input of its own: its first module checks it.
 function Sequential:forward(x)
+  base.own(self, "forward")
   if #self.modules == 0 then self._x, self._xv, self.output = x, nil, x return x end
   local y = self:_forward(x)
   self._x, self.output = x, y
@@ -84,6 +85,7 @@ function Sequential:forward(x)
 end
 
 function Sequential:backward(x, gy, owned)
+  base.own(self, "backward")
   if self._x == nil then self:_fail("backward called before forward") end
   if x ~= self._x then
     self:_fail("backward(x, gy) needs the input of the last forward, got %s", U.describe(x))
