@@ -67,3 +67,14 @@ describe("an argument the Lua layer used without a check", function()
     assert.is_true(conv.weight:max() == conv.weight:max())
   end)
 end)
+
+describe("the layers' public tables", function()
+  it("hold no unchecked helper: Sequential's chain of entries is private (_chain)", function()
+    -- nn.Sequential.chain(5) was a raw "attempt to index" error; it is the
+    -- UNet's builder, nn.Sequential{...} the checked constructor
+    assert.is_nil(nn.Sequential.chain)
+    local s = nn.Sequential { nn.ReLU() }
+    assert.equal(1, #s.modules)
+    assert.equal(nn.UNet { base = 2, depth = 1 }:nparams(), nn.UNet { base = 2, depth = 1 }:nparams())
+  end)
+end)

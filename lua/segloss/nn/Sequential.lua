@@ -14,8 +14,9 @@ local function is_module(v)
 end
 Sequential.is_module = is_module
 
--- A chain of {name =, module =} entries (the UNet names its parts).
-function Sequential.chain(entries, register)
+-- A chain of {name =, module =} entries (the UNet names its parts; internal:
+-- the entries are not checked, nn.Sequential{...} is the public constructor).
+function Sequential._chain(entries, register)
   local self = base.new(Sequential, { args = {}, opts = {} })
   self.modules = {}
   for i, e in ipairs(entries) do
@@ -52,7 +53,7 @@ getmetatable(Sequential).__call = function(_, list, ...)
     seen[list[i]] = i
     entries[i] = { name = tostring(i), module = list[i] }
   end
-  return Sequential.chain(entries)
+  return Sequential._chain(entries)
 end
 
 function Sequential._name() return "segloss.nn.Sequential" end
