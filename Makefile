@@ -156,8 +156,11 @@ asan: deps-test
 FUZZ_SECONDS ?= 120
 FUZZ_CALLS ?= 100000000
 FUZZ_SEED ?= $(shell date +%s)
-ASAN_FUZZ_ENV = OMP_WAIT_POLICY=passive LD_PRELOAD="$(ASAN_LIBS)" \
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1:intercept_tls_get_addr=0 \
+# max_allocation_size_mb: an allocation above 2 GiB fails (the library must
+# say so cleanly) instead of taking the machine's memory; SEGLOSS_FUZZ_BIG=1
+# lets the generators ask for such sizes.
+ASAN_FUZZ_ENV = OMP_WAIT_POLICY=passive SEGLOSS_FUZZ_BIG=1 LD_PRELOAD="$(ASAN_LIBS)" \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1:intercept_tls_get_addr=0:max_allocation_size_mb=2048 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fuzz-lua: deps-test

@@ -79,7 +79,8 @@ describe("the Lua API fuzzer", function()
       local outcome, findings = run([[
         local x = T.rand{2, 3}
         local opts = {out = T.zeros(2, 3)}
-        return "segloss.fake", function(a, o) a:set(1, 1, 5) error("segloss.fake: no", 0) end, table.pack(x, opts), {}]])
+        local function f(a) a:set(1, 1, 5) error("segloss.fake: no", 0) end
+        return "segloss.fake", f, table.pack(x, opts), {}]])
       assert.equal("error", outcome)
       assert.equal(1, #findings)
       assert.truthy(findings[1]:find("arg1 changed by a call that failed", 1, true))

@@ -17,6 +17,12 @@ local DIR = os.getenv("SEGLOSS_FUZZ_DIR") or "/tmp"
 local function GC(v)
   return setmetatable({}, { __index = function(_, k) collectgarbage() return v[k] end,
     __len = function() collectgarbage() return #v end })
+end
+-- a table that reads as a and b in turn (a check, then a use, that read it twice disagree)
+local function FICKLE(a, b)
+  local n = 0
+  return setmetatable({}, { __index = function(_, k) n = n + 1 return (n % 2 == 1 and a or b)[k] end,
+    __len = function() n = n + 1 return #(n % 2 == 1 and a or b) end })
 end]]
 
 function Gen.new(seed, index, backends)
@@ -82,7 +88,8 @@ local GARBAGE = {
   { "nil" }, { "true" }, { "false" }, { "0" }, { "-1" }, { "0.5" }, { "-0.0" }, { "3" },
   { "0/0", nf = true }, { "1/0", nf = true }, { "-1/0", nf = true }, { "1e39", nf = true },
   { "2^63", nf = true }, { "-2^63", nf = true }, { "math.maxinteger" }, { "math.mininteger" },
-  { "1e308", nf = true }, { "2^31" }, { "-2^31 - 1" }, { "4294967297" },
+  { "1e308", nf = true }, { "2^31", big = true }, { "-2^31 - 1" }, { "4294967297", big = true },
+  { "1 << 28", big = true }, { "65536", big = true },
   { '""' }, { '"x"' }, { '"2"' }, { '"nan"' }, { 'string.rep("z", 300)' }, { '"a\\0b"' },
   { "{}" }, { "{1, 2}" }, { "{{}}" }, { "{0/0}", nf = true }, { "{n = 1}" }, { "{1, nil, 3}" },
   { "print" }, { 'function() error("inner") end' }, { "function() collectgarbage() end" },
@@ -97,9 +104,16 @@ local GARBAGE = {
 }
 
 --- A value of the wrong kind (an expression).
+--- Gen.big: garbage may hold sizes whose tensors would take gigabytes
+-- (2^31 elements): only under make fuzz-lua, whose ASan refuses any
+-- allocation above max_allocation_size_mb (SEGLOSS_FUZZ_BIG=1 there);
+-- elsewhere such a call would really allocate them.
+Gen.big = os.getenv("SEGLOSS_FUZZ_BIG") == "1"
+
 function Gen:garbage()
   if self.clean then return "nil" end
   local e = GARBAGE[math.random(#GARBAGE)]
+  if e.big and not Gen.big then e = GARBAGE[1] end
   if e.nf then self.finite = false end
   return e[1]
 end
@@ -172,6 +186,12 @@ Gen.numel = numel
 function Gen:shapearg(s)
   local r = math.random()
   if r < 0.08 then return "GC(" .. lit(s) .. ")" end
+  if r < 0.12 then
+    local b = {}
+    for i, d in ipairs(s) do b[i] = d * 4 + 3 end
+    if math.random() < 0.5 then b[#b + 1] = 7 end
+    return "FICKLE(" .. lit(s) .. ", " .. lit(b) .. ")"
+  end
   return lit(s)
 end
 
@@ -194,7 +214,9 @@ function Gen:tensor(s, kind, c)
   elseif kind == "prob" then
     expr = string.format("T.rand(%s)", lit(s))
   elseif kind == "logit" then
-    expr = string.format("T.randn(%s):mul(%s)", lit(s), lit(self:pick { 1, 1, 3, 30, 1e4, 1e30 }))
+    local scale = self:pick { 1, 1, 3, 30, 1e4, 1e30 }
+    if scale >= 1e4 then self.huge = true end
+    expr = string.format("T.randn(%s):mul(%s)", lit(s), lit(scale))
   else
     local r = math.random(5)
     expr = r == 1 and string.format("T.zeros(%s)", lit(s)) or r == 2 and string.format("T.ones(%s)", lit(s))
@@ -209,7 +231,7 @@ function Gen:tensor(s, kind, c)
     self:emit("local %s do local base = %s:reshape(%d); %s = base:reshape(%s); base = nil end collectgarbage()",
       v, expr, n, v, lit(s))
     self.root[v] = v
-  elseif r < 0.1 and n > 0 and kind ~= "binary" and kind ~= "labels" then
+  elseif r < 0.1 and n > 0 and #s > 0 and kind ~= "binary" and kind ~= "labels" then
     -- a narrowed view of a larger base (offset storage)
     local big = {}
     for i, d in ipairs(s) do big[i] = d end
@@ -222,6 +244,7 @@ function Gen:tensor(s, kind, c)
   if n > 0 and #s > 0 and kind ~= "binary" and kind ~= "labels" and self:chance(0.04) then
     local bad = self:pick { "0/0", "1/0", "-1/0", "1e38", "-1e38", "1e-40" }
     if bad == "0/0" or bad:find("1/0") then self.finite = false end
+    if bad:find("e38") then self.huge = true end
     local idx = {}
     for i, d in ipairs(s) do idx[i] = math.random(1, d) end
     self:emit("%s:set(%s, %s)", v, table.concat(idx, ", "), bad)

@@ -164,11 +164,20 @@ local function loss_opt_value(g, ctx, name, o)
   elseif ty == "list" then
     local l = {}
     for i = 1, ctx.C + (g:chance(0.1) and g:pick { -1, 1 } or 0) do l[i] = g:num(0, 3) end
-    return "{" .. table.concat(l, ", ") .. "}"
+    local e = "{" .. table.concat(l, ", ") .. "}"
+    if not g.clean and g:chance(0.05) then return "GC(" .. e .. ")" end
+    if not g.clean and g:chance(0.05) then
+      l[#l + 1] = "1"
+      l[#l + 1] = "0/0"
+      return "FICKLE(" .. e .. ", {" .. table.concat(l, ", ") .. "})"
+    end
+    return e
   elseif ty == "numbers" then
     local l = {}
     for i = 1, ctx.sdim + (g:chance(0.1) and 1 or 0) do l[i] = g:num(0.1, 4) end
-    return "{" .. table.concat(l, ", ") .. "}"
+    local e = "{" .. table.concat(l, ", ") .. "}"
+    if not g.clean and g:chance(0.05) then return "FICKLE(" .. e .. ", {1, 1, 1, 1, 1, 1})" end
+    return e
   elseif ty == "tensor" then
     return g:tensor(ctx.xs, "any")
   end
@@ -493,13 +502,13 @@ function M.build(segloss)
     local b = g:chance(0.8) and crit_pair(g) or g:garbage()
     if g:chance(0.5) then a, b = b, a end
     return "function(a, b) return a + b end", { a, b }
-  end, { prefixes = { "segloss.Criterion" } })
+  end, { prefixes = { "segloss.Criterion", "segloss.Tensor:" } }) -- a tensor on the left answers first
   add("segloss.Criterion:__mul", function(g)
     local a = crit_pair(g)
     local k = g:chance(0.7) and g:num(0, 5) or g:chance(0.5) and "segloss.schedule.cosine(0, 1, 3)" or g:garbage()
     if g:chance(0.5) then a, k = k, a end
     return "function(a, b) return a * b end", { a, k }
-  end, { prefixes = { "segloss.Criterion" } })
+  end, { prefixes = { "segloss.Criterion", "segloss.Tensor:" } })
   add("segloss.Criterion:__tostring", function(g) return "tostring", { (crit_pair(g)) } end)
   for _, k in ipairs { "criterion_new", "criterion_join", "criterion_weights", "criterion_call",
     "criterion_backward", "criterion_stats", "criterion_from_stats", "criterion_last" } do

@@ -135,7 +135,6 @@ return function(R, segloss, H)
       end
       return { p }
     end,
-    chain = function(g) return { "{nn.ReLU()}", g:chance(0.5) and "true" or nil } end,
     is_module = function(g, m) return { g:chance(0.5) and m or g:garbage() } end,
   }
   for _, cls in ipairs(sorted_keys(LAYERS)) do
