@@ -14,7 +14,7 @@ describe("a method called on something that is not its object", function()
   it("is an error naming the method, for every method of a layer", function()
     local conv = nn.Conv2d(1, 1, 3)
     for _, m in ipairs { "forward", "backward", "parameters", "buffers", "zero_grad", "train", "evaluate",
-      "nparams", "save", "load", "reset" } do
+      "nparams", "save", "load" } do
       for _, self in ipairs { 5, "x", {}, io.stdout, nn.Conv2d } do
         errors("segloss.nn.Module:" .. m .. ": self must be a segloss.nn module", conv[m], self, T.zeros(1, 1, 4, 4))
       end
@@ -76,5 +76,23 @@ describe("the layers' public tables", function()
     local s = nn.Sequential { nn.ReLU() }
     assert.equal(1, #s.modules)
     assert.equal(nn.UNet { base = 2, depth = 1 }:nparams(), nn.UNet { base = 2, depth = 1 }:nparams())
+  end)
+end)
+
+describe("Conv:reset on something else", function()
+  it("is an error naming the class, for another module too (was a raw error on a nil field)", function()
+    local reset = nn.ConvTranspose2d(1, 1, 2).reset
+    for _, self in ipairs { 5, nn.ReLU(), nn.Conv2d(1, 1, 3), {} } do
+      errors("segloss.nn.ConvTranspose2d:reset: self must be a segloss.nn.ConvTranspose2d", reset, self)
+    end
+  end)
+end)
+
+describe("t:size(nil)", function()
+  it("is t:size() (was an error naming segloss.Tensor:shape)", function()
+    local t = T.zeros(2, 3, 4)
+    assert.same({ 2, 3, 4 }, t:size(nil))
+    assert.same(t:size(), t:size(nil))
+    errors("segloss.Tensor:size: expected at most 1 argument, got 2", t.size, t, 1, 2)
   end)
 end)

@@ -61,7 +61,11 @@ local function make(dims, transposed)
   --- Kaiming-normal weights for an activation of negative slope a (default 0,
   -- ReLU) from the library PRNG; zero biases.
   function cls:reset(a)
-    base.own(self, "reset")
+    if getmetatable(self) ~= cls then
+      -- own() accepts any module; reset needs this class's fields
+      error(string.format("%s:reset: self must be a %s (call m:reset(a)), got %s", cls.__name, cls.__name,
+        U.describe(self)), 0)
+    end
     a = a or 0
     if math.type(a) == nil or a ~= a or a < 0 or a > 1e6 then
       error(string.format("%s:reset: a (the activation's negative slope) must be a number in [0, 1e6], got %s",
