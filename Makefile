@@ -149,7 +149,8 @@ asan: deps-test
 		$(BUSTED) --run=asan
 
 # The Lua API fuzzer under the sanitizers of make asan (the same module in
-# build-asan/), bounded by FUZZ_SECONDS, progress on stderr, a per-function
+# build-asan/), in a scratch directory (garbage taken for a path writes
+# there), bounded by FUZZ_SECONDS, progress on stderr, a per-function
 # table and the summary line on stdout. The source of the call running goes
 # to $(BUILD)/fuzz-last-call.lua first: when the process dies (a signal, a
 # sanitizer's report) that file is the repro and is printed here.
@@ -167,8 +168,9 @@ fuzz-lua: deps-test
 	@$(MAKE) --no-print-directory all BUILD=build-asan CFLAGS="-O1 -g" \
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 	@dir=$$(mktemp -d); last=$(CURDIR)/build-asan/fuzz-last-call.lua; rm -f $$last; \
-	SEGLOSS_FUZZ_DIR=$$dir $(ASAN_FUZZ_ENV) LUA_PATH_5_4="lua/?.lua;lua/?/init.lua;;" LUA_CPATH_5_4="build-asan/?.so;;" \
-		$(LUA) fuzz/lua/api.lua --seed $(FUZZ_SEED) --calls $(FUZZ_CALLS) --seconds $(FUZZ_SECONDS) --last $$last; \
+	cd $$dir && SEGLOSS_FUZZ_DIR=$$dir $(ASAN_FUZZ_ENV) \
+		LUA_PATH_5_4="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH_5_4="$(CURDIR)/build-asan/?.so;;" \
+		$(LUA) $(CURDIR)/fuzz/lua/api.lua --seed $(FUZZ_SEED) --calls $(FUZZ_CALLS) --seconds $(FUZZ_SECONDS) --last $$last; \
 	rc=$$?; rm -rf $$dir; \
 	if [ -s $$last ]; then echo "fuzz-lua: the process died (exit $$rc) in this call:" >&2; cat $$last >&2; \
 		echo "fuzz-lua: seed $(FUZZ_SEED): the process died (exit $$rc); repro above and in $$last"; exit 1; fi; \

@@ -10,7 +10,9 @@
 -- its source goes to --last (flushed), so that a crash or a sanitizer's
 -- abort leaves the repro of the call that died. Progress on stderr, totals
 -- on stdout, the last line a summary; exit status 1 on any finding.
-package.path = "./?.lua;" .. package.path
+-- the repository's root (the fuzzer runs in a scratch directory under make fuzz-lua)
+local ROOT = (arg and arg[0] and arg[0]:match("^(.*)/fuzz/lua/api%.lua$")) or "."
+package.path = ROOT .. "/?.lua;" .. package.path
 local segloss = require "segloss"
 local Gen = require "fuzz.lua.gen"
 local targets = require "fuzz.lua.targets"
@@ -18,8 +20,8 @@ local check = require "fuzz.lua.check"
 
 local M = {}
 
--- the strings of the generator's garbage (fuzz/lua/gen.lua) that a call may take for a file name
-local STRAY = { "x", "2", "3", "nan", "a" }
+-- the names the generator's garbage (fuzz/lua/gen.lua) gives a file when a call takes it for a path
+local STRAY = Gen.stray_names()
 
 local function parse(argv)
   local o = { seed = 1, calls = 1000, seconds = math.huge, quiet = false, max_findings = 20 }

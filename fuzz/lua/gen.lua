@@ -118,6 +118,22 @@ function Gen:garbage()
   return e[1]
 end
 
+--- The file names a garbage value can stand for when a call takes it for a
+-- path (a number converts to a string: 0/0 names "-nan" or "nan"; a string
+-- is cut at its first NUL), so that a run can remove what calls left in the
+-- current directory.
+function Gen.stray_names()
+  local out = { "nan", "-nan", "a" }
+  for _, e in ipairs(GARBAGE) do
+    local f = load("return " .. e[1], "=garbage", "t", { math = math, string = string })
+    local ok, v = pcall(f)
+    if ok and (type(v) == "number" or type(v) == "string") and #tostring(v) > 0 and #tostring(v) < 200 then
+      out[#out + 1] = tostring(v)
+    end
+  end
+  return out
+end
+
 --- A near miss of a string: a letter dropped, doubled, changed or the case flipped.
 function Gen:nearmiss(s)
   if #s == 0 then return "x" end

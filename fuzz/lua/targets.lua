@@ -407,7 +407,7 @@ function M.build(segloss)
       if g:chance(0.5) then a, b = b, a end
       g.nan_ok = true
       return string.format("function(a, b) return a %s b end", op[2]), { a, b }
-    end, { prefixes = { "segloss.Tensor:" } })
+    end, { prefixes = { "segloss.Tensor:", "segloss.Criterion" } }) -- garbage on the left answers first
   end
   add("segloss.Tensor:__unm", function(g)
     return "function(a) return -a end", { g:tensor(g:shape(1, 5, 256), "any") }
