@@ -20,6 +20,9 @@
 #                   state alone (about 10 s)
 #   make fuzz-c     the libFuzzer harnesses (fuzz/c: .npy, .npz, checkpoints, PNG,
 #                   options), FUZZ_SECONDS (60) each under ASan + UBSan (clang)
+#   make fuzz-lua   the Lua API fuzzer (fuzz/lua/api.lua) under ASan + UBSan for
+#                   FUZZ_SECONDS (120) from FUZZ_SEED (a new seed each run unless
+#                   given); a finding prints its repro, exit status 1
 #   make bench      the benchmarks, about 7.5 minutes on the 2-core dev VM, progress
 #                   on stderr: vector math against libm and SLEEF; losses and
 #                   combinations against the memory floor and PyTorch; the newer
@@ -106,7 +109,7 @@ PKGS_ARM = gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libsimde-dev gc
 
 PKGS_VALGRIND = valgrind
 
-.PHONY: all test test-arm test-kernels run asan fault fuzz-c fuzz-c-bins lint valgrind test-threads test-threads-asan bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
+.PHONY: all test test-arm test-kernels run asan fault fuzz fuzz-lua fuzz-c fuzz-c-bins lint valgrind test-threads test-threads-asan bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
 PKGS_FUZZ = clang libclang-rt-14-dev
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
@@ -269,8 +272,40 @@ fault: deps-test
 	@$(FAULT_ENV) LUA_PATH_5_4="lua/?.lua;lua/?/init.lua;;" LUA_CPATH_5_4="build-fault/?.so;;" \
 		$(LUA) tools/fault.lua --max $(FAULT_MAX) --sample $(FAULT_SAMPLE)
 
+# The Lua API fuzzer under the sanitizers of make asan (the same module in
+# build-asan/), in a scratch directory (garbage taken for a path writes
+# there), bounded by FUZZ_SECONDS, progress on stderr, a per-function
+# table and the summary line on stdout. The source of the call running goes
+# to $(BUILD)/fuzz-last-call.lua first: when the process dies (a signal, a
+# sanitizer's report) that file is the repro and is printed here.
+FUZZ_SECONDS ?= 120
+FUZZ_CALLS ?= 100000000
+FUZZ_SEED ?= $(shell date +%s)
+# max_allocation_size_mb: an allocation above 2 GiB fails (the library must
+# say so cleanly) instead of taking the machine's memory; SEGLOSS_FUZZ_BIG=1
+# lets the generators ask for such sizes.
+ASAN_FUZZ_ENV = OMP_WAIT_POLICY=passive SEGLOSS_FUZZ_BIG=1 LD_PRELOAD="$(ASAN_LIBS)" \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1:intercept_tls_get_addr=0:max_allocation_size_mb=2048 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fuzz-lua: deps-test
+	@$(MAKE) --no-print-directory all BUILD=build-asan CFLAGS="-O1 -g" \
+		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+	@dir=$$(mktemp -d); last=$(CURDIR)/build-asan/fuzz-last-call.lua; rm -f $$last; \
+	cd $$dir && SEGLOSS_FUZZ_DIR=$$dir $(ASAN_FUZZ_ENV) \
+		LUA_PATH_5_4="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH_5_4="$(CURDIR)/build-asan/?.so;;" \
+		$(LUA) $(CURDIR)/fuzz/lua/api.lua --seed $(FUZZ_SEED) --calls $(FUZZ_CALLS) --seconds $(FUZZ_SECONDS) --last $$last; \
+	rc=$$?; rm -rf $$dir; \
+	if [ -s $$last ]; then echo "fuzz-lua: the process died (exit $$rc) in this call:" >&2; cat $$last >&2; \
+		echo "fuzz-lua: seed $(FUZZ_SEED): the process died (exit $$rc); repro above and in $$last"; exit 1; fi; \
+	exit $$rc
+
+# Both fuzzers for a bounded time: FUZZ_SECONDS for the Lua API fuzzer and
+# FUZZ_SECONDS for each libFuzzer harness.
+fuzz: fuzz-lua fuzz-c
+
 lint: deps-test deps-lint
-	luacheck --no-color -q lua spec bench examples tools bin test fuzz/c
+	luacheck --no-color -q lua spec bench examples tools bin test fuzz
 	@$(MAKE) --no-print-directory all build-lint/test_kernels BUILD=build-lint EXTRA_CFLAGS=-Werror
 	@$(CC) $(ALL_CFLAGS) -Werror -DSL_FAULT_INJECT -c src/bind/fault.c -o build-lint/obj/bind/fault.o
 

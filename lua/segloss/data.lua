@@ -38,6 +38,15 @@ D._rng = rng
 local Dataset = {}
 Dataset.__index = Dataset
 Dataset.__name = "segloss.Dataset"
+
+-- Checks that self is a dataset (a method called with `.` instead of `:`,
+-- or on something else, is an error naming the method).
+local function own(self, fname)
+  if getmetatable(self) ~= Dataset then
+    error(fname .. ": self must be a segloss.Dataset (call d:" .. fname:match("[%w_]+$") .. "(...)), got "
+      .. U.describe(self), 0)
+  end
+end
 function Dataset.__len(d) return d.n end
 
 local function shapestr(t) return U.shapestr(t) end
@@ -103,6 +112,7 @@ end
 --- A new dataset of the images at the given indices (copies, in that order).
 function Dataset:subset(indices)
   local fname = "segloss.Dataset:subset"
+  own(self, fname)
   if type(indices) ~= "table" or #indices == 0 then
     error(fname .. ": indices must be a non-empty list, got " .. U.describe(indices), 0)
   end
@@ -126,6 +136,7 @@ end
 -- the original order. Deterministic by seed (default 1).
 function Dataset:split(frac, seed)
   local fname = "segloss.Dataset:split"
+  own(self, fname)
   if math.type(frac) == nil or not (frac > 0 and frac < 1) then
     error(fname .. ": frac must be a number in (0, 1), got " .. U.describe(frac), 0)
   end
@@ -172,6 +183,7 @@ end
 -- the number of earlier calls without a seed), drop_last (false).
 function Dataset:batches(bs, opts)
   local fname = "segloss.Dataset:batches"
+  own(self, fname)
   bs = U.check_int(fname, "batch size", bs, 1, 1 << 30)
   opts = U.options(fname, opts, {
     shuffle = U.is.bool, augment = augment_opts, seed = U.is.int(0), drop_last = U.is.bool })

@@ -94,9 +94,20 @@ local function new(kind, slots, spec, defaults, fname, a, b, c)
   return self
 end
 
+-- Checks that self is an optimiser (a method called with `.` instead of
+-- `:`, or on something else, is an error naming the method); returns self.
+local function own(self, method)
+  if getmetatable(self) ~= Optimizer then
+    error(string.format("segloss.optim.Optimizer:%s: self must be a segloss.optim optimiser (call opt:%s(...)), got %s",
+      method, method, U.describe(self)), 0)
+  end
+  return self
+end
+
 --- The learning rate of the next step: a schedule is read at the number of
 -- steps taken so far (0 for the first step), as criteria read theirs.
 function Optimizer:lr()
+  own(self, "lr")
   local lr = self._lr
   if schedule.is(lr) then return lr:value(self.nstep) end
   return lr
@@ -104,6 +115,7 @@ end
 
 --- Sets the learning rate: a number, or a segloss.schedule of the step count.
 function Optimizer:set_lr(v)
+  own(self, "set_lr")
   local want = lr_check(v)
   if want then
     error(string.format("segloss.optim.%s:set_lr: lr must be %s, got %s", self.kind, want, U.describe(v)), 0)
@@ -114,6 +126,7 @@ end
 
 --- Updates every parameter in place from its gradient.
 function Optimizer:step()
+  own(self, "step")
   local o, lr = self.opts, self:lr()
   local k = self.nstep + 1
   if not (lr >= 0 and lr < math.huge) then
@@ -138,6 +151,7 @@ end
 
 --- The state to save: settings, step count and per-parameter buffers.
 function Optimizer:state()
+  own(self, "state")
   local tensors = {}
   for _, s in ipairs(self.slots) do
     for i, t in ipairs(self.buf[s]) do tensors[#tensors + 1] = { name = i .. "." .. s, tensor = t } end
@@ -155,6 +169,7 @@ end
 -- settings (lr as a number, betas, eps, momentum, ...), each checked as the
 -- constructor checks it. Nothing changes if anything is wrong.
 function Optimizer:load_state(st)
+  own(self, "load_state")
   local fname = "segloss.optim." .. self.kind .. ":load_state"
   if type(st) ~= "table" or st.kind ~= self.kind or type(st.tensors) ~= "table" then
     error(string.format("%s: expects the state of a %s optimiser, got %s", fname, self.kind,

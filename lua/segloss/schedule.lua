@@ -98,6 +98,12 @@ end
 
 --- The value at step k (k >= 0).
 function Schedule:value(k)
+  if not is_schedule(self) then
+    error("segloss.schedule:value: self must be a segloss.schedule (call s:value(k)), got " .. describe(self), 0)
+  end
+  if math.type(k) == nil or k ~= k or k < 0 then
+    error("segloss.schedule:value: k must be a number >= 0, got " .. describe(k), 0)
+  end
   if self.kind == "constant" then return self.v end
   if self.kind == "step" then
     local i = 1

@@ -284,8 +284,10 @@ static int tensor_size(lua_State *L)
 	const char *fn = "segloss.Tensor:size";
 	sl_tensor *t = self(L, fn);
 	sl_checknargs(L, fn, 1, 0, 1);
-	if (lua_isnoneornil(L, 2))
+	if (lua_isnoneornil(L, 2)) {
+		lua_settop(L, 1); /* t:size(nil) is t:size(), not t:shape(nil) */
 		return tensor_shape(L);
+	}
 	lua_Integer i = sl_checkint(L, 2, fn, "dimension", 1, t->ndim);
 	lua_pushinteger(L, t->shape[i - 1]);
 	return 1;

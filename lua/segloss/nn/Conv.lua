@@ -61,7 +61,16 @@ local function make(dims, transposed)
   --- Kaiming-normal weights for an activation of negative slope a (default 0,
   -- ReLU) from the library PRNG; zero biases.
   function cls:reset(a)
+    if getmetatable(self) ~= cls then
+      -- own() accepts any module; reset needs this class's fields
+      error(string.format("%s:reset: self must be a %s (call m:reset(a)), got %s", cls.__name, cls.__name,
+        U.describe(self)), 0)
+    end
     a = a or 0
+    if math.type(a) == nil or a ~= a or a < 0 or a > 1e6 then
+      error(string.format("%s:reset: a (the activation's negative slope) must be a number in [0, 1e6], got %s",
+        self.__name, U.describe(a)), 0)
+    end
     -- fan-in: the inputs one output sums over (a transposed convolution of
     -- kernel = stride sums over cin, one tap each)
     local fan_in = self.transposed and self.cin or self.cin * self.k ^ self.dims

@@ -230,6 +230,7 @@ ctor(Concat, function(...)
 end)
 
 function Concat:forward(a, b)
+  base.own(self, "forward")
   self:_check_input(a, { 4, 5 }, nil, "(N, C, H, W) or (N, C, D, H, W)")
   self:_check_input(b, a:dim(), nil, LAYOUT[a:dim()])
   local sa, sb = a:shape(), b:shape()
@@ -246,6 +247,7 @@ function Concat:forward(a, b)
 end
 
 function Concat:backward(a, b, gy)
+  base.own(self, "backward")
   self:_check_backward(a, gy)
   if b ~= self._b or b:version() ~= self._bv then
     self:_fail("backward(a, b, gy) needs the inputs of the last forward")

@@ -19,6 +19,19 @@ M.Module = Module
 
 local function tostring_of(self) return self:_tostring("") end
 
+--- Checks that self is a module (a method called with `.` instead of `:`,
+-- or on something else, is an error naming the method); returns self.
+function M.own(self, method)
+  local mt = getmetatable(self)
+  if type(self) ~= "table" or type(mt) ~= "table" or type(rawget(self, "_params")) ~= "table"
+      or type(mt.__name) ~= "string" or mt.__name:sub(1, 11) ~= "segloss.nn." then
+    error(string.format("segloss.nn.Module:%s: self must be a segloss.nn module (call m:%s(...)), got %s",
+      method, method, U.describe(self)), 0)
+  end
+  return self
+end
+local own = M.own
+
 --- A new class named `name` (segloss.nn.<name>), deriving from parent.
 function M.class(name, parent)
   parent = parent or Module
@@ -149,6 +162,7 @@ end
 
 --- Computes the output for input x; returns it (a buffer of this module).
 function Module:forward(x)
+  own(self, "forward")
   local y = self:_forward(x)
   self._x, self._xv = x, x:version()
   self.output = y
@@ -178,6 +192,7 @@ end
 -- (Inside a network, `owned` hands gy over: the module may overwrite it and
 -- gives it back to the pool when done.)
 function Module:backward(x, gy, owned)
+  own(self, "backward")
   self:_check_backward(x, gy)
   local gx = self:_backward(x, gy, owned == true and self._pool ~= nil)
   if owned == true and self._pool and gx ~= gy then self._pool:put(gy) end
@@ -187,6 +202,7 @@ end
 
 --- Parameters and their gradients, two lists in the same order (and their names).
 function Module:parameters()
+  own(self, "parameters")
   local names, ps, gs = {}, {}, {}
   self:_collect("", names, ps, gs)
   return ps, gs, names
@@ -209,6 +225,7 @@ end
 
 --- Named buffers (running statistics) {name =, value =} in order.
 function Module:buffers()
+  own(self, "buffers")
   local bufs = {}
   self:_collect("", {}, {}, {}, bufs)
   return bufs
@@ -216,6 +233,7 @@ end
 
 --- Zeroes every parameter gradient.
 function Module:zero_grad()
+  own(self, "zero_grad")
   local _, gs = self:parameters()
   for _, g in ipairs(gs) do g:fill(0) end
   return self
@@ -227,13 +245,14 @@ local function set_mode(m, training)
 end
 
 --- Training mode (batch statistics in BatchNorm). The default.
-function Module:train() set_mode(self, true) return self end
+function Module:train() set_mode(own(self, "train"), true) return self end
 
 --- Evaluation mode (BatchNorm uses its running statistics).
-function Module:evaluate() set_mode(self, false) return self end
+function Module:evaluate() set_mode(own(self, "evaluate"), false) return self end
 
 --- The number of parameters (elements).
 function Module:nparams()
+  own(self, "nparams")
   local ps = self:parameters()
   local n = 0
   for _, p in ipairs(ps) do n = n + p:numel() end
@@ -256,11 +275,13 @@ end
 --- Saves the module (architecture, parameters, running statistics and, with
 -- opts.optim, the optimiser's state) to one .npz file; see segloss.nn.load.
 function Module:save(path, opts)
+  own(self, "save")
   return require("segloss.nn.checkpoint").save(self, path, opts)
 end
 
 --- Loads parameters and buffers saved from a module of the same architecture.
 function Module:load(path)
+  own(self, "load")
   return require("segloss.nn.checkpoint").load_into(self, path)
 end
 

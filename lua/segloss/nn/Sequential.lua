@@ -14,8 +14,9 @@ local function is_module(v)
 end
 Sequential.is_module = is_module
 
--- A chain of {name =, module =} entries (the UNet names its parts).
-function Sequential.chain(entries, register)
+-- A chain of {name =, module =} entries (the UNet names its parts; internal:
+-- the entries are not checked, nn.Sequential{...} is the public constructor).
+function Sequential._chain(entries, register)
   local self = base.new(Sequential, { args = {}, opts = {} })
   self.modules = {}
   for i, e in ipairs(entries) do
@@ -52,7 +53,7 @@ getmetatable(Sequential).__call = function(_, list, ...)
     seen[list[i]] = i
     entries[i] = { name = tostring(i), module = list[i] }
   end
-  return Sequential.chain(entries)
+  return Sequential._chain(entries)
 end
 
 function Sequential._name() return "segloss.nn.Sequential" end
@@ -77,6 +78,7 @@ end
 
 -- Sequential keeps no input of its own: its first module checks it.
 function Sequential:forward(x)
+  base.own(self, "forward")
   if #self.modules == 0 then self._x, self._xv, self.output = x, nil, x return x end
   local y = self:_forward(x)
   self._x, self.output = x, y
@@ -84,6 +86,7 @@ function Sequential:forward(x)
 end
 
 function Sequential:backward(x, gy, owned)
+  base.own(self, "backward")
   if self._x == nil then self:_fail("backward called before forward") end
   if x ~= self._x then
     self:_fail("backward(x, gy) needs the input of the last forward, got %s", U.describe(x))

@@ -53,7 +53,7 @@ local function unit(o, cin, cout, stride)
   end
   local act = o.act == "relu" and L.ReLU { inplace = true } or L.LeakyReLU(0.01, { inplace = true })
   e[#e + 1] = { name = "act", module = act }
-  return Sequential.chain(e)
+  return Sequential._chain(e)
 end
 
 getmetatable(UNet).__call = function(_, opts, ...)
@@ -85,7 +85,7 @@ getmetatable(UNet).__call = function(_, opts, ...)
     end
     e[#e + 1] = { name = "unit1", module = unit(o, cin, c(k), (k > 0 and o.down == "stride") and 2 or 1) }
     e[#e + 1] = { name = "unit2", module = unit(o, c(k), c(k), 1) }
-    self.enc[k] = self:_child("enc" .. k, Sequential.chain(e))
+    self.enc[k] = self:_child("enc" .. k, Sequential._chain(e))
   end
   for k = o.depth - 1, 0, -1 do
     local d = base.new(Decoder, { args = {}, opts = {} })
@@ -100,9 +100,9 @@ getmetatable(UNet).__call = function(_, opts, ...)
       m:reset(o.slope)
       up[2] = { name = "up", module = m }
     end
-    d.upper = Sequential.chain(up, false)
+    d.upper = Sequential._chain(up, false)
     d.cat = L.Concat()
-    d.units = Sequential.chain({ { name = "unit1", module = unit(o, 2 * c(k), c(k), 1) },
+    d.units = Sequential._chain({ { name = "unit1", module = unit(o, 2 * c(k), c(k), 1) },
                                  { name = "unit2", module = unit(o, c(k), c(k), 1) } }, false)
     for _, e in ipairs(up) do d:_child(e.name, e.module) end
     d:_child("unit1", d.units.modules[1])
