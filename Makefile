@@ -58,7 +58,7 @@ endif
 ISA_SRCS = simd loss_simd
 SIMD_OBJS = $(foreach s,$(ISA_SRCS),$(foreach i,$(ISAS),$(BUILD)/obj/$(s)_$(i).o))
 
-SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/npz.c src/outfile.c src/shape.c \
+SRCS = src/core.c src/ops.c src/rng.c src/mem.c src/npy.c src/npz.c src/outfile.c src/shape.c \
        src/bind/check.c src/bind/opts.c src/bind/tensor.c src/bind/print.c src/bind/loss.c src/bind/criterion.c src/bind/metrics.c \
        src/bind/npz.c src/bind/conv.c src/bind/nn.c src/bind/data.c src/bind/kernels.c \
        $(sort $(wildcard src/loss/*.c)) src/metrics/edt.c src/nn/conv.c src/nn/layers.c src/nn/norm.c \
