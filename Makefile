@@ -5,6 +5,12 @@
 #   make run        install missing packages, build, run the main example
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make lint       luacheck, and the C build with warnings as errors
+#   make memtest    the memory limit beyond the suite (tools/memtest.lua): big
+#                   requests refused, a 2 GiB tensor through Dice and BCE,
+#                   4 GiB of zeros left unwritten, 500 U-Net steps at a flat
+#                   resident size; then the extra memory of every loss,
+#                   metric and network step (tools/memory_figures.lua), about
+#                   3 minutes and 7 GiB
 #   make bench      the benchmarks, about 7.5 minutes on the 2-core dev VM, progress
 #                   on stderr: vector math against libm and SLEEF; losses and
 #                   combinations against the memory floor and PyTorch; the newer
@@ -79,7 +85,7 @@ PKGS_DOC = lua-ldoc
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
 
-.PHONY: all test run asan lint bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
+.PHONY: all test run asan lint memtest bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
 
 all: $(MODULE)
 
@@ -144,6 +150,13 @@ asan: deps-test
 		LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(BUSTED) --run=asan
+
+# MEMTEST_SIZE: the side of the images memory_figures measures at.
+MEMTEST_SIZE ?= 512
+memtest: deps-test
+	@$(MAKE) --no-print-directory all
+	@$(LUA_ENV) $(LUA) tools/memory_figures.lua --size $(MEMTEST_SIZE) --md $(BUILD)/memory_figures.md
+	@$(LUA_ENV) $(LUA) tools/memtest.lua
 
 lint: deps-test deps-lint
 	luacheck --no-color -q lua spec bench examples tools bin
