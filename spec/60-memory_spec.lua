@@ -183,29 +183,6 @@ describe("over the limit", function()
 end)
 
 describe("zero pages and the collector", function()
-  it("a 1 GiB zeros stays out of the resident set until written, and the collector counts it", function()
-    collectgarbage()
-    collectgarbage()
-    local r0 = statm()
-    local c0 = collectgarbage("count")
-    local t = T.zeros(2 ^ 28)
-    local grew = collectgarbage("count") - c0
-    -- the whole block, counted by Lua's allocator (KiB)
-    assert.is_true(grew >= 2 ^ 20 and grew < 2 ^ 20 + 64, "count grew by " .. grew .. " KiB")
-    if r0 and not ASAN then
-      local r1 = statm()
-      assert.is_true(r1 - r0 < 16 * 1024, string.format("resident size grew by %d KiB", r1 - r0))
-    end
-    assert.equal(0, t:get(2 ^ 28))
-    assert.equal(0, t:get(1))
-    t:set(2 ^ 27, 5) -- one page written (reading it all would map it all)
-    assert.equal(5, t:get(2 ^ 27))
-    t = nil -- luacheck: ignore 311
-    collectgarbage()
-    collectgarbage()
-    assert.is_true(collectgarbage("count") - c0 < 1024)
-  end)
-
   it("a small zeros is zero too (memset there)", function()
     do
       local a = T.ones(2 ^ 16)
@@ -230,8 +207,9 @@ describe("zero pages and the collector", function()
     -- 200 temporaries of 64 MiB (12.5 GiB in all): the collector, paced by
     -- their real size, frees them as it goes. Lua's incremental collector
     -- (pause 200%) lets garbage reach about twice what survived its last
-    -- cycle: a few dozen temporaries at most, never all of them. (Virtual
-    -- size: they are zeros and never resident.)
+    -- cycle, or twice the biggest heap since (Lua 5.4.4 starts late after a
+    -- big block was freed: docs/reliability.md): a few dozen temporaries,
+    -- never all of them. (Virtual size: they are zeros and never resident.)
     local _, v0 = statm()
     local peak_count, peak_v, drops, last = 0, 0, 0, 0
     for _ = 1, 200 do
@@ -244,11 +222,34 @@ describe("zero pages and the collector", function()
       if v0 then peak_v = math.max(peak_v, select(2, statm()) - v0) end
     end
     local msg = string.format("count peaked %.0f MiB above the start, %d collections", peak_count / 1024, drops)
-    assert.is_true(drops >= 4, msg)
-    assert.is_true(peak_count < 3 * 2 ^ 20, msg)
+    assert.is_true(drops >= 2, msg)
+    assert.is_true(peak_count < 4 * 2 ^ 20, msg)
     if v0 and not ASAN then
-      assert.is_true(peak_v < 3 * 2 ^ 20 + 2 ^ 19, string.format("virtual size peaked %d MiB above the start",
+      assert.is_true(peak_v < 4 * 2 ^ 20 + 2 ^ 19, string.format("virtual size peaked %d MiB above the start",
         peak_v // 1024))
     end
+  end)
+
+  it("a 1 GiB zeros stays out of the resident set until written, and the collector counts it", function()
+    collectgarbage()
+    collectgarbage()
+    local r0 = statm()
+    local c0 = collectgarbage("count")
+    local t = T.zeros(2 ^ 28)
+    local grew = collectgarbage("count") - c0
+    -- the whole block, counted by Lua's allocator (KiB)
+    assert.is_true(grew >= 2 ^ 20 and grew < 2 ^ 20 + 64, "count grew by " .. grew .. " KiB")
+    if r0 and not ASAN then
+      local r1 = statm()
+      assert.is_true(r1 - r0 < 16 * 1024, string.format("resident size grew by %d KiB", r1 - r0))
+    end
+    assert.equal(0, t:get(2 ^ 28))
+    assert.equal(0, t:get(1))
+    t:set(2 ^ 27, 5) -- one page written (reading it all would map it all)
+    assert.equal(5, t:get(2 ^ 27))
+    t = nil -- luacheck: ignore 311
+    collectgarbage()
+    collectgarbage()
+    assert.is_true(collectgarbage("count") - c0 < 1024)
   end)
 end)
