@@ -23,6 +23,12 @@
 #   make fuzz-lua   the Lua API fuzzer (fuzz/lua/api.lua) under ASan + UBSan for
 #                   FUZZ_SECONDS (120) from FUZZ_SEED (a new seed each run unless
 #                   given); a finding prints its repro, exit status 1
+#   make memtest    the memory limit beyond the suite (tools/memtest.lua): big
+#                   requests refused, a 2 GiB tensor through Dice and BCE,
+#                   4 GiB of zeros left unwritten, 500 U-Net steps at a flat
+#                   resident size; then the extra memory of every loss,
+#                   metric and network step (tools/memory_figures.lua), about
+#                   3 minutes and 7 GiB
 #   make bench      the benchmarks, about 7.5 minutes on the 2-core dev VM, progress
 #                   on stderr: vector math against libm and SLEEF; losses and
 #                   combinations against the memory floor and PyTorch; the newer
@@ -79,7 +85,7 @@ endif
 ISA_SRCS = simd loss_simd
 SIMD_OBJS = $(foreach s,$(ISA_SRCS),$(foreach i,$(ISAS),$(BUILD)/obj/$(s)_$(i).o))
 
-SRCS = src/core.c src/ops.c src/rng.c src/npy.c src/npz.c src/outfile.c src/shape.c \
+SRCS = src/core.c src/ops.c src/rng.c src/mem.c src/npy.c src/npz.c src/outfile.c src/shape.c \
        src/bind/check.c src/bind/opts.c src/bind/tensor.c src/bind/print.c src/bind/loss.c src/bind/criterion.c src/bind/metrics.c \
        src/bind/npz.c src/bind/conv.c src/bind/nn.c src/bind/data.c src/bind/kernels.c \
        $(sort $(wildcard src/loss/*.c)) src/metrics/edt.c src/nn/conv.c src/nn/layers.c src/nn/norm.c \
@@ -109,7 +115,7 @@ PKGS_ARM = gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libsimde-dev gc
 
 PKGS_VALGRIND = valgrind
 
-.PHONY: all test test-arm test-kernels run asan fault fuzz fuzz-lua fuzz-c fuzz-c-bins lint valgrind test-threads test-threads-asan bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
+.PHONY: all test test-arm test-kernels run asan memtest fault fuzz fuzz-lua fuzz-c fuzz-c-bins lint valgrind test-threads test-threads-asan bench bench-full bench-newer bench-unet bench-overhead bench-conv bench-conv-choice docs doc install rock-install deps deps-% clean FORCE
 PKGS_FUZZ = clang libclang-rt-14-dev
 
 BUSTED = $(LUA) /usr/bin/busted --ignore-lua
@@ -303,6 +309,12 @@ fuzz-lua: deps-test
 # Both fuzzers for a bounded time: FUZZ_SECONDS for the Lua API fuzzer and
 # FUZZ_SECONDS for each libFuzzer harness.
 fuzz: fuzz-lua fuzz-c
+# MEMTEST_SIZE: the side of the images memory_figures measures at.
+MEMTEST_SIZE ?= 512
+memtest: deps-test
+	@$(MAKE) --no-print-directory all
+	@$(LUA_ENV) $(LUA) tools/memory_figures.lua --size $(MEMTEST_SIZE) --md $(BUILD)/memory_figures.md
+	@$(LUA_ENV) $(LUA) tools/memtest.lua
 
 lint: deps-test deps-lint
 	luacheck --no-color -q lua spec bench examples tools bin test fuzz

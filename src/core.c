@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bind/bind.h"
+#include "mem.h"
 #include "kern/vmcheck.h"
 
 static int core_backend(lua_State *L)
@@ -193,7 +194,35 @@ static int core_vmath_accuracy(lua_State *L)
 	return 1;
 }
 
+/* memory([root]) -> {available = bytes, account = "MemAvailable ...",
+ * checked_from = bytes, zero_pages = boolean}: what one allocation can get
+ * now, from which size requests are checked against it, and whether big
+ * zeroed tensors are left unwritten (calloc). root: read <root>/proc/meminfo
+ * and the cgroup files under <root> instead (the specs' fixtures). */
+static int core_memory(lua_State *L)
+{
+	const char *fn = "segloss.memory";
+	sl_checknargs(L, fn, 0, 0, 1);
+	const char *root = lua_isnoneornil(L, 1) ? "" : sl_checkstr(L, 1, fn, "root");
+	char what[256] = "";
+	size_t room = sl_mem_available_at(root, what, sizeof what);
+	lua_createtable(L, 0, 4);
+	if (room > (size_t)LUA_MAXINTEGER)
+		lua_pushnumber(L, (lua_Number)room); /* unknown: SIZE_MAX */
+	else
+		lua_pushinteger(L, (lua_Integer)room);
+	lua_setfield(L, -2, "available");
+	lua_pushstring(L, what);
+	lua_setfield(L, -2, "account");
+	lua_pushinteger(L, (lua_Integer)SL_MEM_BIG);
+	lua_setfield(L, -2, "checked_from");
+	lua_pushboolean(L, sl_alloc_zeroed(L, SL_MEM_BIG));
+	lua_setfield(L, -2, "zero_pages");
+	return 1;
+}
+
 static const luaL_Reg funcs[] = {
+	{"memory", core_memory},
 	{"backend", core_backend},
 	{"set_backend", core_set_backend},
 	{"backends", core_backends},
@@ -241,6 +270,7 @@ __attribute__((visibility("default"))) int luaopen_segloss_core(lua_State *L);
 
 int luaopen_segloss_core(lua_State *L)
 {
+	sl_alloc_open(L);
 	sl_ctx *c = lua_newuserdatauv(L, sizeof *c, 0);
 	int ctx = lua_gettop(L);
 	memset(c, 0, sizeof *c);

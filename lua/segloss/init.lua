@@ -15,6 +15,14 @@ local segloss = {
   set_threads = core.set_threads,
   threads = core.threads,
   seed = core.seed,
+  --- What one allocation can get now (MemAvailable + SwapFree, within the
+  -- memory cgroup's limit): `{available = bytes, account = "MemAvailable
+  -- 19.6 GiB + SwapFree 0 B", checked_from = 67108864, zero_pages = true}`.
+  -- A tensor or buffer of `checked_from` bytes or more that exceeds
+  -- `available` is refused with an error instead of being left for the
+  -- kernel's OOM killer; `zero_pages`: big `tensor.zeros` stay unwritten
+  -- (calloc) until used.
+  memory = core.memory,
 
   tensor = core.tensor,
   core = core,

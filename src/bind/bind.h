@@ -88,6 +88,11 @@ float sl_checkfloat(lua_State *L, int idx, const char *fname, const char *what);
 /* A new userdata of `bytes` bytes with nuv user values on the top of the
  * stack; running out of memory is an error that names fname. */
 void *sl_alloc(lua_State *L, const char *fname, size_t bytes, int nuv);
+/* 1 when a block of bytes that sl_alloc just returned is zero already (a big
+ * block under the allocator of sl_alloc_open) */
+int sl_alloc_zeroed(lua_State *L, size_t bytes);
+/* luaopen: under lauxlib's own allocator, big userdata come from calloc */
+void sl_alloc_open(lua_State *L);
 /* A shape given as a table {d1, ..., dk} at idx, or as the integers from idx
  * to the top of the stack; checks 1 <= k <= SL_MAXDIM, every d >= 1 and the
  * size. Returns k. */

@@ -4,11 +4,13 @@
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../mem.h"
 #include "bind.h"
 
 _Noreturn void sl_error(lua_State *L, const char *fname, const char *fmt, ...)
@@ -239,6 +241,46 @@ const char *sl_checkstr(lua_State *L, int idx, const char *fname, const char *wh
 	return s;
 }
 
+/* Big userdata from calloc. Under luaL_newstate's allocator (realloc and
+ * free), a big block comes from a fresh mmap anyway; calloc also knows that
+ * it is zero, so segloss.tensor.zeros need not write its pages and they stay
+ * out of the resident set until used. Every request still goes through the
+ * state's allocator, so collectgarbage("count") includes the tensors and the
+ * collector paces itself by them. A state with an allocator of its own
+ * (lua_newstate) keeps it untouched: its big zeroed tensors are memset. */
+static _Atomic(lua_Alloc) std_alloc; /* lauxlib's l_alloc, found at open */
+
+static void *calloc_big(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	/* a new userdata (osize is then the type tag) of SL_MEM_BIG or more */
+	if (ptr == NULL && osize == LUA_TUSERDATA && nsize >= SL_MEM_BIG)
+		return calloc(1, nsize);
+	return atomic_load_explicit(&std_alloc, memory_order_relaxed)(ud, ptr, osize, nsize);
+}
+
+void sl_alloc_open(lua_State *L)
+{
+	void *ud;
+	lua_Alloc f = lua_getallocf(L, &ud);
+	if (f == calloc_big || ud != NULL)
+		return;
+	lua_State *probe = luaL_newstate(); /* whose allocator is lauxlib's */
+	if (!probe)
+		return;
+	lua_Alloc lf = lua_getallocf(probe, NULL);
+	lua_close(probe);
+	if (f != lf)
+		return;
+	atomic_store_explicit(&std_alloc, f, memory_order_relaxed);
+	lua_setallocf(L, calloc_big, NULL);
+}
+
+int sl_alloc_zeroed(lua_State *L, size_t bytes)
+{
+	/* lua_newuserdatauv adds its header: nsize > bytes >= SL_MEM_BIG */
+	return bytes >= SL_MEM_BIG && lua_getallocf(L, NULL) == calloc_big;
+}
+
 /* the body of sl_alloc, run under lua_pcall: (bytes, nuv) -> userdata */
 static int alloc_ud(lua_State *L)
 {
@@ -256,6 +298,11 @@ void *sl_alloc(lua_State *L, const char *fname, size_t bytes, int nuv)
 		return lua_newuserdatauv(L, bytes, nuv);
 	if (bytes > (size_t)LUA_MAXINTEGER)
 		sl_error(L, fname, "out of memory (%zu bytes requested)", bytes);
+	/* refused before it is made: overcommit would let it succeed and the
+	 * kernel kill the process when the pages are written */
+	char why[384];
+	if (!sl_mem_fits(bytes, why, sizeof why))
+		sl_error(L, fname, "out of memory (%zu bytes requested): %s", bytes, why);
 	lua_pushcfunction(L, alloc_ud);
 	lua_pushinteger(L, (lua_Integer)bytes);
 	lua_pushinteger(L, nuv);

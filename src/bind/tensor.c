@@ -53,7 +53,9 @@ static int tensor_zeros(lua_State *L)
 	const char *fn = "segloss.tensor.zeros";
 	int nd = sl_checkshape(L, 1, fn, shape);
 	sl_tensor *t = sl_newtensor(L, fn, nd, shape);
-	memset(t->data, 0, t->numel * sizeof(float));
+	/* a big block from calloc is zero already: its pages stay unwritten */
+	if (!sl_alloc_zeroed(L, sizeof(sl_tensor) + ALIGN + t->numel * sizeof(float)))
+		memset(t->data, 0, t->numel * sizeof(float));
 	return 1;
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../mem.h"
 #include "../outfile.h"
 #include "data.h"
 
@@ -124,7 +125,7 @@ int sl_png_read(const char *path, int grey, float **out, int64_t *h, int64_t *w,
 	size_t rb = png_get_rowbytes(png, info);
 	if (rb < (size_t)W * (bits == 16 ? 2u : 1u)) png_error(png, "unexpected row size");
 	row = malloc(rb);
-	data = malloc((size_t)W * H * sizeof(float));
+	data = sl_mem_malloc((size_t)W * H * sizeof(float));
 	if (!row || !data) png_error(png, "out of memory");
 	for (png_uint_32 i = 0; i < H; i++) {
 		png_read_row(png, row, NULL);

@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../mem.h"
 #include "../ops.h"
 #include "generic.h"
 #include "registry.h"
@@ -488,7 +489,7 @@ static int alloc_work(work *w, const img *im, int K, int keep, int masked)
 {
 	size_t M = im->M;
 	size_t nf = 11 + (keep ? (size_t)(2 * K + 1) : 0) + (masked ? 3 : 0);
-	w->block = malloc(nf * (M ? M : 1) * sizeof(float));
+	w->block = sl_mem_malloc(nf * (M ? M : 1) * sizeof(float));
 	w->qs = keep ? malloc((size_t)(K + 2) * sizeof *w->qs) : NULL;
 	w->ss = keep && K > 0 ? malloc((size_t)K * sizeof *w->ss) : NULL;
 	if (!w->block || (keep && !w->qs) || (keep && K > 0 && !w->ss)) {
@@ -637,9 +638,9 @@ int sl_cldice_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, 
 	if (j->act == SL_ACT_NONE) {
 		cf.P = j->x;
 	} else {
-		P = malloc(N * C * M * sizeof *P);
+		P = sl_mem_malloc(N * C * M * sizeof *P);
 		if (j->act == SL_ACT_SIGMOID && g)
-			Q = malloc(N * C * M * sizeof *Q);
+			Q = sl_mem_malloc(N * C * M * sizeof *Q);
 		if (!P || (j->act == SL_ACT_SIGMOID && g && !Q))
 			goto nomem;
 		for (size_t n = 0; n < N; n++)
@@ -648,7 +649,7 @@ int sl_cldice_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *gp, 
 	}
 	int direct = g && !cf.batch; /* the gradient in the first pass */
 	if (g) {
-		dp = calloc(N * C * M, sizeof *dp);
+		dp = sl_mem_calloc(N * C * M, sizeof *dp);
 		if (!dp)
 			goto nomem;
 	}

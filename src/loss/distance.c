@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../mem.h"
 #include "../metrics/metrics.h"
 #include "../ops.h"
 #include "generic.h"
@@ -99,11 +100,11 @@ static int scratch_init(const dist_job *dj, dist_scratch *sc)
 	size_t CM = j->C * j->M, M = j->M;
 	int sig = j->act == SL_ACT_SIGMOID;
 	memset(sc, 0, sizeof *sc);
-	sc->p = malloc((CM ? CM : 1) * sizeof *sc->p * (sig ? 2 : 1));
+	sc->p = sl_mem_malloc((CM ? CM : 1) * sizeof *sc->p * (sig ? 2 : 1));
 	sc->q = sig && sc->p ? sc->p + CM : NULL;
-	sc->dp = dj->g && j->act == SL_ACT_SOFTMAX ? malloc((CM ? CM : 1) * sizeof *sc->dp) : NULL;
-	sc->bits = malloc(M ? M : 1);
-	sc->sq = malloc((M ? M : 1) * sizeof *sc->sq * (dj->kind == D_HAUSDORFF ? 2 : 1));
+	sc->dp = dj->g && j->act == SL_ACT_SOFTMAX ? sl_mem_malloc((CM ? CM : 1) * sizeof *sc->dp) : NULL;
+	sc->bits = sl_mem_malloc(M ? M : 1);
+	sc->sq = sl_mem_malloc((M ? M : 1) * sizeof *sc->sq * (dj->kind == D_HAUSDORFF ? 2 : 1));
 	if (!sc->p || (dj->g && j->act == SL_ACT_SOFTMAX && !sc->dp) || !sc->bits || !sc->sq)
 		return SL_ERR_NOMEM;
 	return SL_OK;

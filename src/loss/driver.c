@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../mem.h"
 #include "../kern/kern.h"
 #include "../ops.h"
 #include "loss.h"
@@ -494,7 +495,7 @@ int sl_loss_run(const sl_exec *e, sl_lossrun *run)
 	int fused = j->npix > 0 || (run->want_grad && run->nreg > 0);
 	int alone = run->ngen == 1 && !fused && run->gen[0].stores && run->gen[0].atomic;
 	if (run->ngen > 0 && run->want_grad && out_user && !run->stats_only && !alone) {
-		scratch = malloc((n ? n : 1) * sizeof *scratch);
+		scratch = sl_mem_malloc((n ? n : 1) * sizeof *scratch);
 		if (!scratch)
 			return SL_ERR_NOMEM;
 		j->out = scratch;

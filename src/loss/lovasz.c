@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../mem.h"
 #include "../kern/kern.h"
 #include "../ops.h"
 #include "generic.h"
@@ -97,9 +98,9 @@ typedef struct lov {
 static void *big_alloc(size_t bytes)
 {
 	if (bytes < BIG_ALIGN)
-		return malloc(bytes ? bytes : 1);
+		return sl_mem_malloc(bytes ? bytes : 1);
 	size_t n = (bytes + BIG_ALIGN - 1) / BIG_ALIGN * BIG_ALIGN;
-	void *p = aligned_alloc(BIG_ALIGN, n);
+	void *p = sl_mem_aligned(BIG_ALIGN, n);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
 	if (p)
 		(void)madvise(p, n, MADV_HUGEPAGE);

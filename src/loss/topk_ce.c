@@ -41,6 +41,7 @@
 #include <omp.h>
 #endif
 
+#include "../mem.h"
 #include "../kern/kern.h"
 #include "../ops.h"
 #include "generic.h"
@@ -681,8 +682,8 @@ int sl_topk_ce_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *gp,
 	int nt = e->threads > 0 ? e->threads : 1;
 	u.nscr = (2 * u.C + 6) * TK_BS;
 	float *own = NULL;
-	u.scr = malloc((size_t)nt * u.nscr * sizeof *u.scr);
-	u.hist = malloc((size_t)nt * NSUB * NBIN * sizeof *u.hist);
+	u.scr = sl_mem_malloc((size_t)nt * u.nscr * sizeof *u.scr);
+	u.hist = sl_mem_malloc((size_t)nt * NSUB * NBIN * sizeof *u.hist);
 	u.part = malloc((u.ntask ? u.ntask : 1) * sizeof *u.part);
 	u.cnt = calloc(u.ntask ? u.ntask : 1, sizeof *u.cnt);
 	u.bads = calloc(u.ntask ? u.ntask : 1, sizeof *u.bads);
@@ -711,7 +712,7 @@ int sl_topk_ce_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *gp,
 		u.tv = u.vals;
 		u.rstride = u.M;
 	} else if (u.fresh && safe && u.ce && j->act == SL_ACT_SOFTMAX) {
-		own = malloc((u.nterm ? u.nterm : 1) * sizeof *own);
+		own = sl_mem_malloc((u.nterm ? u.nterm : 1) * sizeof *own);
 		if (!own) {
 			rc = SL_ERR_NOMEM;
 			goto done;
@@ -723,7 +724,7 @@ int sl_topk_ce_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpart *gp,
 		u.tv = g;
 		u.rstride = u.ce ? u.C * u.M : u.M;
 	} else {
-		own = malloc((u.nterm ? u.nterm : 1) * sizeof *own);
+		own = sl_mem_malloc((u.nterm ? u.nterm : 1) * sizeof *own);
 		if (!own) {
 			rc = SL_ERR_NOMEM;
 			goto done;

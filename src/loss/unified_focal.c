@@ -32,6 +32,7 @@
 #include <omp.h>
 #endif
 
+#include "../mem.h"
 #include "../kern/kern.h"
 #include "../ops.h"
 #include "generic.h"
@@ -668,11 +669,11 @@ int sl_unified_focal_eval(const sl_exec *e, const sl_lossjob *j, const sl_genpar
 	int nt = e->threads > 0 ? e->threads : 1;
 	u.nscr = (4 * C + K + 8) * UF_BS;
 	size_t rows = u.batch ? 1 : N;
-	u.scr = malloc((size_t)nt * u.nscr * sizeof *u.scr);
+	u.scr = sl_mem_malloc((size_t)nt * u.nscr * sizeof *u.scr);
 	u.part = malloc((u.ntask ? u.ntask : 1) * pw * sizeof *u.part);
 	u.coef = calloc(rows * K * 2, sizeof *u.coef);
 	u.bads = calloc(u.ntask ? u.ntask : 1, sizeof *u.bads);
-	u.hs = malloc((size_t)nt * C * sizeof *u.hs);
+	u.hs = sl_mem_malloc((size_t)nt * C * sizeof *u.hs);
 	double *st = calloc(rows * K * UF_NST, sizeof *st);
 	int rc = SL_OK;
 	if (!u.scr || !u.part || !u.coef || !u.bads || !u.hs || !st) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../mem.h"
 #include "metrics.h"
 
 int sl_edt_scale(int ndim, const size_t *shape, const double *spacing, double *r, double *scale,
@@ -425,7 +426,7 @@ int sl_surface_distances(const uint8_t *pred, const uint8_t *target, int ndim, c
 	for (int a = 0; a < ndim; a++)
 		total *= shape[a];
 	memset(out, 0, sizeof *out);
-	uint8_t *ep = malloc(2 * total);
+	uint8_t *ep = sl_mem_malloc(2 * total);
 	if (!ep)
 		return -1;
 	uint8_t *eg = ep + total;
@@ -463,9 +464,9 @@ int sl_surface_distances(const uint8_t *pred, const uint8_t *target, int ndim, c
 		sub[a] = hi[a] - lo[a] + 1;
 		subn *= sub[a];
 	}
-	uint8_t *sp = malloc(2 * subn);
-	double *sq = malloc(subn * sizeof(double));
-	double *d1 = malloc((np + ng) * sizeof(double));
+	uint8_t *sp = sl_mem_malloc(2 * subn);
+	double *sq = sl_mem_malloc(subn * sizeof(double));
+	double *d1 = sl_mem_malloc((np + ng) * sizeof(double));
 	int rc = -1;
 	if (!sp || !sq || !d1)
 		goto done;

@@ -36,6 +36,7 @@
 #include <omp.h>
 #endif
 
+#include "../mem.h"
 #include "conv.h"
 
 enum { D_FWD, D_BWD_DATA, D_BWD_W, ND };
@@ -231,7 +232,7 @@ static void *alloc64(size_t bytes)
 		bytes = 64;
 	if (bytes > SIZE_MAX - 64)
 		return NULL;
-	return aligned_alloc(64, (bytes + 63) / 64 * 64);
+	return sl_mem_aligned(64, (bytes + 63) / 64 * 64);
 }
 
 /* The part of a sample one primitive works on: spatial sizes of its input
