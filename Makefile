@@ -21,7 +21,7 @@
 #   make fuzz-c     the libFuzzer harnesses (fuzz/c: .npy, .npz, checkpoints, PNG,
 #                   options), FUZZ_SECONDS (60) each under ASan + UBSan (clang)
 #   make fuzz-lua   the Lua API fuzzer (fuzz/lua/api.lua) under ASan + UBSan for
-#                   FUZZ_SECONDS (120) from FUZZ_SEED (a new seed each run unless
+#                   FUZZ_LUA_SECONDS (2 x FUZZ_SECONDS = 120) from FUZZ_SEED (a new seed each run unless
 #                   given); a finding prints its repro, exit status 1
 #   make memtest    the memory limit beyond the suite (tools/memtest.lua): big
 #                   requests refused, a 2 GiB tensor through Dice and BCE,
@@ -177,7 +177,7 @@ test: deps-test
 # requires neon's results to hash to the same bits (one 128-bit source).
 # KERNELS_POINTS: inputs per function of the accuracy sweeps (spec 04's 1e7).
 KERNELS_POINTS ?= 10000000
-KTEST_SRCS = src/ops.c src/loss/driver.c src/loss/region.c src/nn/layers.c src/nn/norm.c \
+KTEST_SRCS = src/ops.c src/mem.c src/loss/driver.c src/loss/region.c src/nn/layers.c src/nn/norm.c \
              src/kern/scalar.c src/kern/nn_scalar.c src/kern/loss_scalar.c src/kern/dispatch.c \
              src/kern/vmcheck.c
 KTEST_OBJS = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(KTEST_SRCS)) $(SIMD_OBJS)
@@ -280,11 +280,12 @@ fault: deps-test
 
 # The Lua API fuzzer under the sanitizers of make asan (the same module in
 # build-asan/), in a scratch directory (garbage taken for a path writes
-# there), bounded by FUZZ_SECONDS, progress on stderr, a per-function
+# there), bounded by FUZZ_LUA_SECONDS, progress on stderr, a per-function
 # table and the summary line on stdout. The source of the call running goes
 # to $(BUILD)/fuzz-last-call.lua first: when the process dies (a signal, a
 # sanitizer's report) that file is the repro and is printed here.
-FUZZ_SECONDS ?= 120
+FUZZ_SECONDS ?= 60
+FUZZ_LUA_SECONDS ?= $(shell echo $$(( 2 * $(FUZZ_SECONDS) )))
 FUZZ_CALLS ?= 100000000
 FUZZ_SEED ?= $(shell date +%s)
 # max_allocation_size_mb: an allocation above 2 GiB fails (the library must
@@ -300,14 +301,14 @@ fuzz-lua: deps-test
 	@dir=$$(mktemp -d); last=$(CURDIR)/build-asan/fuzz-last-call.lua; rm -f $$last; \
 	cd $$dir && SEGLOSS_FUZZ_DIR=$$dir $(ASAN_FUZZ_ENV) \
 		LUA_PATH_5_4="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH_5_4="$(CURDIR)/build-asan/?.so;;" \
-		$(LUA) $(CURDIR)/fuzz/lua/api.lua --seed $(FUZZ_SEED) --calls $(FUZZ_CALLS) --seconds $(FUZZ_SECONDS) --last $$last; \
+		$(LUA) $(CURDIR)/fuzz/lua/api.lua --seed $(FUZZ_SEED) --calls $(FUZZ_CALLS) --seconds $(FUZZ_LUA_SECONDS) --last $$last; \
 	rc=$$?; rm -rf $$dir; \
 	if [ -s $$last ]; then echo "fuzz-lua: the process died (exit $$rc) in this call:" >&2; cat $$last >&2; \
 		echo "fuzz-lua: seed $(FUZZ_SEED): the process died (exit $$rc); repro above and in $$last"; exit 1; fi; \
 	exit $$rc
 
-# Both fuzzers for a bounded time: FUZZ_SECONDS for the Lua API fuzzer and
-# FUZZ_SECONDS for each libFuzzer harness.
+# Both fuzzers for a bounded time: FUZZ_LUA_SECONDS (2 x FUZZ_SECONDS) for
+# the Lua API fuzzer, FUZZ_SECONDS for each libFuzzer harness (5 of them).
 fuzz: fuzz-lua fuzz-c
 # MEMTEST_SIZE: the side of the images memory_figures measures at.
 MEMTEST_SIZE ?= 512
@@ -442,7 +443,6 @@ bench-conv-choice: deps-test deps-bench
 # a working corpus in build-fuzz/corpus/<h> seeded from fuzz/c/corpus/<h>.
 # FUZZ_C picks harnesses. The last line: runs per harness; a crash stops
 # with its input saved under build-fuzz/crash/ and the exit status 1.
-FUZZ_SECONDS ?= 60
 FUZZ_C ?= npy npz png opts checkpoint
 FUZZ_SAN = -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CC = clang -O1 -g -std=c11 -Wall -Wextra -fsanitize=fuzzer,address,undefined $(FUZZ_SAN) -Isrc -Ifuzz/c \
@@ -458,7 +458,7 @@ $(BUILD)/fuzz_npy: fuzz/c/fuzz_npy.c $(FUZZ_DEPS) $(BUILD)/obj/npy.o $(BUILD)/ob
 	$(FUZZ_CC) -o $@ $< $(filter %.o,$^)
 $(BUILD)/fuzz_npz: fuzz/c/fuzz_npz.c $(FUZZ_DEPS) $(BUILD)/obj/npz.o $(BUILD)/obj/npy.o $(BUILD)/obj/shape.o
 	$(FUZZ_CC) -o $@ $< $(filter %.o,$^) -lzip
-$(BUILD)/fuzz_png: fuzz/c/fuzz_png.c $(FUZZ_DEPS) $(BUILD)/obj/data/png.o
+$(BUILD)/fuzz_png: fuzz/c/fuzz_png.c $(FUZZ_DEPS) $(BUILD)/obj/data/png.o $(BUILD)/obj/mem.o
 	$(FUZZ_CC) -o $@ $< $(filter %.o,$^) -lpng -lm
 # the Lua drivers: the whole module linked in, liblua5.4 underneath
 $(BUILD)/fuzz_%: fuzz/c/fuzz_%.c fuzz/c/lua_harness.h $(FUZZ_DEPS) $(OBJS)
