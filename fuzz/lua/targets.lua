@@ -227,7 +227,18 @@ function M.build(segloss)
   add("segloss.set_threads", function(g) return "segloss.set_threads", { g:maybe(g:num(1, 4, true), 0.2) } end)
   add("segloss.seed", function(g) return "segloss.seed", { g:maybe(g:num(0, 1 << 40, true), 0.2) } end)
   add("segloss.losses", function(g) return "segloss.losses", g:chance(0.9) and {} or { g:garbage() } end)
-  for _, k in ipairs { "backend", "backends", "threads", "set_backend", "set_threads", "seed", "losses" } do
+  -- memory([root]): root is where it reads proc/meminfo and the cgroup files
+  -- (the specs' fixtures): none, garbage, a directory without them, a file
+  -- of random bytes as meminfo's place, the real root
+  add("segloss.memory", function(g)
+    local r = g:int(0, 4)
+    if r == 0 then return "segloss.memory", {} end
+    if r == 1 then return "segloss.memory", { g:garbage() } end
+    if r == 2 then return "segloss.memory", { "DIR" } end
+    if r == 3 then return "segloss.memory", { g:file(g:mutate("MemAvailable: 1024 kB\nSwapFree: 0 kB\n")) } end
+    return "segloss.memory", { lit("/") }
+  end)
+  for _, k in ipairs { "backend", "backends", "threads", "set_backend", "set_threads", "seed", "losses", "memory" } do
     -- the same functions: their messages say segloss.<name>
     R["segloss.core." .. k] = { prefixes = { "segloss." .. k }, gen = function(g)
       local _, a = R["segloss." .. k].gen(g)
