@@ -406,6 +406,9 @@ function M.build(segloss)
         local a = m(g, s, self)
         if g:chance(0.05) then a[math.random(#a + 1)] = g:garbage() end
         local selfarg = g:chance(0.97) and self or g:garbage()
+        -- garbage in self's place may be another tensor, which an in-place
+        -- method rightly writes
+        if INPLACE[k] then g:mutable(selfarg) end
         return string.format("%s.%s", self, k), { selfarg, table.unpack(a, 1, #a) }
       end)
     end
