@@ -96,3 +96,17 @@ describe("t:size(nil)", function()
     errors("segloss.Tensor:size: expected at most 1 argument, got 2", t.size, t, 1, 2)
   end)
 end)
+
+describe("segloss.core.criterion_new and criterion_join", function()
+  it("take only a public name for their errors (CI's fuzz round: a name of 300 z's came back as the message)", function()
+    local core = require("segloss").core
+    local plan = core.criterion_new("segloss.Dice", "dice", {})
+    -- the name the Lua layer passes still prefixes the errors
+    errors("segloss.Criterion: criterion must be a compiled criterion", core.criterion_join, "segloss.Criterion", nil)
+    for _, bad in ipairs { string.rep("z", 300), "Dice", "segloss.", "segloss.a b", "segloss." .. string.rep("x", 60) } do
+      errors("segloss.core.criterion_join: fname must be a public name", core.criterion_join, bad, plan)
+      errors("segloss.core.criterion_new: fname must be a public name", core.criterion_new, bad, "dice", {})
+    end
+    errors("segloss.core.criterion_new: fname must be a string", core.criterion_new, 5, "dice", {})
+  end)
+end)

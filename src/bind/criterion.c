@@ -114,12 +114,30 @@ static void set_fname(plan *p)
 		snprintf(p->fname, sizeof p->fname, "segloss.Criterion");
 }
 
+/* The public name the Lua layer passes for the errors of criterion_new and
+ * criterion_join: a string "segloss.<printable>" of at most 63 bytes, so that
+ * every error, whoever calls segloss.core, names a segloss function. */
+static const char *check_fname(lua_State *L, const char *self)
+{
+	const char *fn = sl_checkstr(L, 1, self, "fname");
+	size_t len = strlen(fn);
+	int ok = len > 8 && len < 64 && strncmp(fn, "segloss.", 8) == 0;
+	for (size_t i = 0; ok && i < len; i++)
+		ok = fn[i] > ' ' && fn[i] < 127;
+	if (!ok) {
+		char d[96];
+		sl_error(L, self, "fname must be a public name \"segloss.<name>\" of at most 63 bytes, got %s",
+		         sl_describe(L, 1, d, sizeof d));
+	}
+	return fn;
+}
+
 /* segloss.core.criterion_new(fname, name, opts): the loss `name` with its
  * options compiled, every check that needs no data done (errors name
  * fname). */
 static int criterion_new(lua_State *L)
 {
-	const char *fn = sl_checkstr(L, 1, "segloss.core.criterion_new", "fname");
+	const char *fn = check_fname(L, "segloss.core.criterion_new");
 	int id = sl_loss_find(L, 2);
 	if (id < 0) {
 		char d[96];
@@ -146,7 +164,7 @@ static int criterion_new(lua_State *L)
  * with the parts of a, b, ... in order (a + b, and k * a with one). */
 static int criterion_join(lua_State *L)
 {
-	const char *fn = sl_checkstr(L, 1, "segloss.core.criterion_join", "fname");
+	const char *fn = check_fname(L, "segloss.core.criterion_join");
 	int top = lua_gettop(L), nparts = 0;
 	size_t n = 0;
 	for (int i = 2; i <= top; i++) {
