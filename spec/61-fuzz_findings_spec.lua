@@ -98,15 +98,30 @@ describe("t:size(nil)", function()
 end)
 
 describe("segloss.core.criterion_new and criterion_join", function()
-  it("take only a public name for their errors (CI's fuzz round: a name of 300 z's came back as the message)", function()
+  it("take only a public name for their errors (the fuzzer: a name of 300 z's came back as the message)", function()
     local core = require("segloss").core
     local plan = core.criterion_new("segloss.Dice", "dice", {})
     -- the name the Lua layer passes still prefixes the errors
-    errors("segloss.Criterion: criterion must be a compiled criterion", core.criterion_join, "segloss.Criterion", nil)
-    for _, bad in ipairs { string.rep("z", 300), "Dice", "segloss.", "segloss.a b", "segloss." .. string.rep("x", 60) } do
+    errors("segloss.Criterion: criterion must be a compiled criterion",
+      core.criterion_join, "segloss.Criterion", nil)
+    local bads = { string.rep("z", 300), "Dice", "segloss.", "segloss.a b", "segloss." .. string.rep("x", 60) }
+    for _, bad in ipairs(bads) do
       errors("segloss.core.criterion_join: fname must be a public name", core.criterion_join, bad, plan)
       errors("segloss.core.criterion_new: fname must be a public name", core.criterion_new, bad, "dice", {})
     end
     errors("segloss.core.criterion_new: fname must be a string", core.criterion_new, 5, "dice", {})
+  end)
+end)
+
+describe("segloss.core.vmath_accuracy", function()
+  it("takes Tensor:pow's exponents, [0, 2^24] (2^63 reported a result of the wrong class, inf)", function()
+    local core = require("segloss").core
+    errors("segloss.core.vmath_accuracy: exponent must be in [0, 2^24], got 9.2233720368548e+18",
+      core.vmath_accuracy, "pow", 1657, math.maxinteger)
+    errors("segloss.core.vmath_accuracy: exponent must be in [0, 2^24], got -1", core.vmath_accuracy, "pow", 100, -1)
+    -- the bound itself is taken (its report may hold inf: at the overflow
+    -- edge the kernel's and the reference's classes differ, within the
+    -- 2 + g/2 ulp that spec 04 allows pow)
+    assert.is_true(core.vmath_accuracy("pow", 1657, 2 ^ 24).points >= 1657)
   end)
 end)

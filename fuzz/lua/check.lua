@@ -106,7 +106,8 @@ function C.run(src, prefixes, nan_ok, finite_in)
     return "setup", findings, msg
   end
   local mutable = {}
-  for _, v in ipairs(mut) do mutable[v] = true end
+  -- (a value marked mutable may be any garbage, NaN included: only tensors matter)
+  for _, v in ipairs(mut) do if v == v then mutable[v] = true end end
   local snaps = tensors_of(args)
   for _, s in ipairs(snaps) do s.before = bytes(s.t) end
   local res = table.pack(pcall(fn, table.unpack(args, 1, args.n)))
