@@ -12,18 +12,8 @@
 local segloss = require "segloss"
 local T = segloss.tensor
 
-local function status(key)
-  local f = assert(io.open("/proc/self/status"))
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match(key .. ":%s*(%d+) kB")) * 1024
-end
-
-local function reset_peak()
-  local f = assert(io.open("/proc/self/clear_refs", "w"))
-  f:write("5")
-  f:close()
-end
+local procmem = dofile((arg[0]:match("^(.*/)") or "./") .. "procmem.lua")
+local status, reset_peak = procmem.status, procmem.reset_peak
 
 local function labels(N, H, W, C)
   local l = T.rand(N, 1, H, W) * C

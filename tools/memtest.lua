@@ -17,16 +17,8 @@ for i = 1, #arg do
   if arg[i] == "--unet" then unet_only = true end
 end
 
-local function status(key)
-  local f = assert(io.open("/proc/self/status"))
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match(key .. ":%s*(%d+) kB")) * 1024
-end
-local function reset_peak()
-  local f = io.open("/proc/self/clear_refs", "w")
-  if f then f:write("5") f:close() end
-end
+local procmem = dofile((arg[0]:match("^(.*/)") or "./") .. "procmem.lua")
+local status, reset_peak = procmem.status, procmem.reset_peak
 local function clock()
   local ok, sys = pcall(require, "system")
   if ok then return sys.monotime() end

@@ -68,7 +68,7 @@ static const fn_info fns[] = {
 	{"sig_log_spn", K_SIGL_SPN, ref_softplus_neg, -110.0f, 110.0f, -20.0f, 20.0f, 0},
 };
 
-static const float specials[] = {
+const float sl_vmcheck_specials[] = {
 	0.0f, -0.0f, 0x1p-149f, -0x1p-149f, 0x1p-127f, -0x1p-127f, FLT_MIN, -FLT_MIN,
 	1.0f, -1.0f, 0x1.fffffep-1f, 0x1.000002p+0f, -0x1.fffffep-1f, 0x1p-24f, -0x1p-24f,
 	0x1p-25f, -0x1p-25f, 0.5f, 2.0f, 10.0f, -10.0f, FLT_MAX, -FLT_MAX,
@@ -80,7 +80,9 @@ static const float specials[] = {
 	INFINITY, -INFINITY, NAN,
 };
 
-#define NSPECIAL (sizeof specials / sizeof specials[0])
+const size_t sl_vmcheck_nspecials = sizeof sl_vmcheck_specials / sizeof sl_vmcheck_specials[0];
+#define NSPECIAL sl_vmcheck_nspecials
+#define specials sl_vmcheck_specials
 #define CHUNK 4096
 
 /* A monotone integer key of a float: order-preserving over all floats. */

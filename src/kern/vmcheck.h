@@ -26,6 +26,12 @@ typedef struct sl_vmcheck {
  * (p, 1 - p and softplus(-x) of v_sig_log); NULL-terminated. */
 extern const char *const sl_vmcheck_names[];
 
+/* The special inputs every sweep starts with: ±0, subnormals, ±1 and their
+ * neighbours, ±FLT_MAX, the overflow and underflow edges of exp, ±Inf, NaN
+ * (also the edge values of the kernel tests, test/arm/kernels.c). */
+extern const float sl_vmcheck_specials[];
+extern const size_t sl_vmcheck_nspecials;
+
 /* Tests kernel fn of backend k on npoints inputs spread over its domain
  * (half uniform in the float bit patterns, so every binade and the
  * subnormals are covered; half uniform on the central range), plus ±0,

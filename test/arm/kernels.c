@@ -345,16 +345,8 @@ static void vm_specials(const sl_kern *k, grp *g)
 /* ---- 3. vector math against scalar ------------------------------------ */
 
 /* the special inputs of vmcheck.c: zeros, subnormals, the edges of exp */
-static const float edge_x[] = {
-	0.0f, -0.0f, 0x1p-149f, -0x1p-149f, 0x1p-127f, -0x1p-127f, FLT_MIN, -FLT_MIN,
-	1.0f, -1.0f, 0x1.fffffep-1f, 0x1.000002p+0f, -0x1.fffffep-1f, 0x1p-24f, -0x1p-24f,
-	0x1p-25f, -0x1p-25f, 0.5f, 2.0f, 10.0f, -10.0f, FLT_MAX, -FLT_MAX,
-	88.72283f, 88.722839f, 0x1.62e42ep+6f, 0x1.62e430p+6f, 0x1.62e432p+6f, 89.0f, 90.0f,
-	-87.33654f, -87.336548f, -103.27893f, -103.97207f, -103.972084f, -104.0f, -105.0f,
-	-88.72283f, -88.722839f, -89.0f, 87.33654f, 103.97207f, 104.0f,
-	INFINITY, -INFINITY, NAN,
-};
-#define NEDGE (sizeof edge_x / sizeof edge_x[0])
+#define edge_x sl_vmcheck_specials
+#define NEDGE sl_vmcheck_nspecials
 
 static void vm_inputs(const char *fn, size_t n, float *x)
 {
@@ -388,7 +380,7 @@ static void vm_versus(const sl_kern *k, grp *g)
 			size_t n = lens[li];
 			seed(1000 + n);
 			if (li == 27)
-				memcpy(x, edge_x, sizeof edge_x);
+				memcpy(x, edge_x, NEDGE * sizeof *edge_x);
 			else
 				vm_inputs(names[f], n, x);
 			run_unary(k, names[f], n, x, y);
@@ -422,7 +414,7 @@ static void vm_versus(const sl_kern *k, grp *g)
 			size_t n = lens[li];
 			seed(3000 + n);
 			if (li == 27)
-				memcpy(x, edge_x, sizeof edge_x);
+				memcpy(x, edge_x, NEDGE * sizeof *edge_x);
 			else
 				vm_inputs("sigmoid", n, x);
 			for (int withsp = 0; withsp < 2; withsp++) {
