@@ -219,22 +219,25 @@ describe("the compiled criterion's entry points check what Lua hands them", func
   local x, t = T.rand(1, 1, 4), T.zeros(1, 1, 4)
   it("criterion_new and criterion_join", function()
     H.errors("segloss.core.criterion_new: ", { "fname must be a string, got nothing" }, core.criterion_new)
-    H.errors("f: ", { "unknown loss nothing" }, core.criterion_new, "f")
-    H.errors("f: ", { 'unknown loss string "nope"' }, core.criterion_new, "f", "nope")
-    H.errors("f: ", { "unknown loss" }, core.criterion_new, "f", "dice\0x")
-    H.errors("f: ", { "opts must be a table, got 3" }, core.criterion_new, "f", "dice", 3)
-    H.errors("f: ", { 'unknown option "smoth" (did you mean "smooth"?)' }, core.criterion_new, "f", "dice",
+    -- the name the errors start with is the caller's, a public segloss name
+    H.errors("segloss.core.criterion_new: ", { 'fname must be a public name "segloss.<name>"', 'got string "f"' },
+      core.criterion_new, "f", "dice", {})
+    H.errors("segloss.F: ", { "unknown loss nothing" }, core.criterion_new, "segloss.F")
+    H.errors("segloss.F: ", { 'unknown loss string "nope"' }, core.criterion_new, "segloss.F", "nope")
+    H.errors("segloss.F: ", { "unknown loss" }, core.criterion_new, "segloss.F", "dice\0x")
+    H.errors("segloss.F: ", { "opts must be a table, got 3" }, core.criterion_new, "segloss.F", "dice", 3)
+    H.errors("segloss.F: ", { 'unknown option "smoth" (did you mean "smooth"?)' }, core.criterion_new, "segloss.F", "dice",
       { smoth = 1 })
-    local d = core.criterion_new("f", "dice", {})
+    local d = core.criterion_new("segloss.F", "dice", {})
     local n = core.max_parts
-    H.errors("g: ", { string.format("a combination takes 1 to %d parts, got 0", n) }, core.criterion_join, "g")
-    H.errors("g: ", { "criterion must be a compiled criterion", "got a table" }, core.criterion_join, "g", d, {})
+    H.errors("segloss.G: ", { string.format("a combination takes 1 to %d parts, got 0", n) }, core.criterion_join, "segloss.G")
+    H.errors("segloss.G: ", { "criterion must be a compiled criterion", "got a table" }, core.criterion_join, "segloss.G", d, {})
     local all = {}
     for i = 1, n do all[i] = d end
-    assert.equal("userdata", type(core.criterion_join("g", table.unpack(all))))
+    assert.equal("userdata", type(core.criterion_join("segloss.G", table.unpack(all))))
     all[n + 1] = d
-    H.errors("g: ", { string.format("a combination takes at most %d parts, got %d", n, n + 1) },
-      core.criterion_join, "g", table.unpack(all))
+    H.errors("segloss.G: ", { string.format("a combination takes at most %d parts, got %d", n, n + 1) },
+      core.criterion_join, "segloss.G", table.unpack(all))
   end)
 
   it("criterion_weights, and the weights at the call", function()
@@ -245,7 +248,7 @@ describe("the compiled criterion's entry points check what Lua hands them", func
     core.criterion_weights(d, 0 / 0)
     H.errors("segloss.Dice: ", { "the weight of part 1 must be a finite number within the float32 range",
       "got nan" }, core.criterion_call, d, x, t, nil, true)
-    local j = core.criterion_join("segloss.Criterion", d, core.criterion_new("f", "bce", {}))
+    local j = core.criterion_join("segloss.Criterion", d, core.criterion_new("segloss.BCE", "bce", {}))
     core.criterion_weights(j, 1, 1e39)
     H.errors("segloss.Criterion: ", { "the weight of part 2 must be a finite number", "got 1e+39" },
       core.criterion_call, j, x, t, nil, true)
