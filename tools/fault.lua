@@ -77,13 +77,8 @@ local function bits(v, out)
 end
 local function B(...) return table.concat(bits({ ... })) end
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+-- a file's bytes, nil when it cannot be read (the experiment layer's reader)
+local slurp = require("segloss.experiment.files").read
 
 local function spit(path, bytes)
   local f = assert(io.open(path, "wb"))
