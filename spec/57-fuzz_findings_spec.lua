@@ -49,3 +49,58 @@ describe("fuzz findings: PNG", function()
     assert.same({ { 0, 1, 2, 1 }, { 2, 1, 0, 0 } }, v:totable())
   end)
 end)
+
+describe("fuzz findings: checkpoints", function()
+  local H = require "spec.helpers"
+  local nn, cjson = segloss.nn, require "cjson"
+  after_each(H.cleanup)
+
+  -- a checkpoint of a Conv2d with every tensor 7 and the metadata's optimiser
+  -- state replaced by `optim`; extra entries appended
+  local function broken(optim, extra)
+    segloss.seed(1)
+    local path = H.tmpname(".npz")
+    nn.Conv2d(1, 2, 3, { padding = 1 }):save(path)
+    local list = {}
+    for _, e in ipairs(core.npz_load(path)) do
+      if e.name == "segloss_meta" then
+        local meta = cjson.decode(e.bytes)
+        meta.optim = optim
+        list[#list + 1] = { e.name, cjson.encode(meta) }
+      else
+        list[#list + 1] = { e.name, e.tensor:clone():fill(7) }
+      end
+    end
+    for _, e in ipairs(extra or {}) do list[#list + 1] = e end
+    core.npz_save(path, list)
+    return path
+  end
+
+  -- (optim.* entries are read by the optimiser's load_state, which checks them)
+  local cases = {
+    { "a slot that is not a name", { slots = { 1 } }, nil, "optimiser slot 1 must be a name, got 1" },
+    { "a slot the file does not hold", { slots = { "m.weight" } }, nil, "lists the optimiser state optim.m.weight" },
+  }
+  for _, c in ipairs(cases) do
+    it("Module:load of a file whose optimiser state is broken (" .. c[1] .. ") leaves the module as it was", function()
+      -- the parameters were copied before the state was checked, and the
+      -- error named segloss.nn.load
+      local path = broken(c[2], c[3])
+      segloss.seed(1)
+      local m = nn.Conv2d(1, 2, 3, { padding = 1 })
+      local w, b = m.weight:clone(), m.bias:clone()
+      H.errors("segloss.nn.Module:load: ", { path, c[4] }, m.load, m, path)
+      assert.is_true(H.same_bits(w, m.weight))
+      assert.is_true(H.same_bits(b, m.bias))
+      H.errors("segloss.nn.load: ", { path, c[4] }, nn.load, path)
+    end)
+  end
+
+  it("Module:load of the same file with a good state fills the module", function()
+    local path = broken({ slots = {} })
+    local m = nn.Conv2d(1, 2, 3, { padding = 1 })
+    m:load(path)
+    assert.equal(7 * 18, m.weight:sum())
+    assert.equal(14, m.bias:sum())
+  end)
+end)

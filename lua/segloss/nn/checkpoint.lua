@@ -170,19 +170,21 @@ local function fill(fname, path, m, by)
   for _, pair in ipairs(todo) do pair[1]:copy(pair[2]) end
 end
 
-local function optim_state(meta, by, path)
+-- The optimiser's state the metadata lists, with its tensors; checked before
+-- fill changes anything, so that a file with a broken state leaves the module as it was.
+local function optim_state(fname, meta, by, path)
   local st = meta and meta.optim
   if type(st) ~= "table" then return nil end
   local tensors = {}
   for i, name in ipairs(type(st.slots) == "table" and st.slots or {}) do
     if type(name) ~= "string" then
-      error(string.format("segloss.nn.load: %s: optimiser slot %d must be a name, got %s", path, i,
+      error(string.format("%s: %s: optimiser slot %d must be a name, got %s", fname, path, i,
         U.describe(name)), 0)
     end
     local e = by["optim." .. name]
     if not e then
-      error(string.format("segloss.nn.load: %s lists the optimiser state optim.%s but does not hold it",
-        path, tostring(name)), 0)
+      error(string.format("%s: %s lists the optimiser state optim.%s but does not hold it",
+        fname, path, name), 0)
     end
     tensors[i] = { name = name, tensor = e.tensor }
   end
@@ -194,16 +196,18 @@ end
 function C.load(nn, path)
   local by, meta = read("segloss.nn.load", path)
   local m = build(nn, meta.model, path)
+  local st = optim_state("segloss.nn.load", meta, by, path)
   fill("segloss.nn.load", path, m, by)
-  return m, { optim = optim_state(meta, by, path), meta = meta }
+  return m, { optim = st, meta = meta }
 end
 
 -- Also reads a plain .npz of param.<name> (and buffer.<name>) entries, e.g.
 -- written by numpy from a PyTorch state_dict: names and shapes are checked all the same.
 function C.load_into(m, path)
   local by, meta = read("segloss.nn.Module:load", path, true)
+  local st = optim_state("segloss.nn.Module:load", meta, by, path)
   fill("segloss.nn.Module:load", path, m, by)
-  return m, { optim = optim_state(meta, by, path), meta = meta }
+  return m, { optim = st, meta = meta }
 end
 
 return C
