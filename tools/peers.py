@@ -17,7 +17,7 @@ Every function has the signature
   "sigmoid", "softmax");
 - t: a target of x's shape (0/1 masks, one-hot) or, when C >= 2, a label map
   (N, 1, S...) of class indices (float or integer dtype);
-- opts: a dict of the options of ../shared/LOSSES.md ("Newer losses") that
+- opts: a dict of the options of docs/losses.md ("Newer losses") that
   the peer has, with the contract's defaults, plus the switches named in the
   function's docstring that select the peer's own conventions.
 

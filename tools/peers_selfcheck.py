@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Checks tools/peers.py against a straightforward reading of the contract
-(../shared/LOSSES.md, "Newer losses") where the two agree: small float64
+(docs/losses.md, "Newer losses") where the two agree: small float64
 inputs, the value to 1e-9 relative, and the peer's autograd gradient against
 central differences of the contract reading at a few coordinates (1e-6 of
 the largest gradient entry; the readings are piecewise smooth, and the

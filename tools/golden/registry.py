@@ -76,7 +76,7 @@ def default(name, opt, act="none"):
     return o.get("default")
 
 
-# The defaults every loss shares, as ../shared/LOSSES.md gives them; each
+# The defaults every loss shares, as docs/losses.md gives them; each
 # loss's own are DEFAULTS (and SOFTMAX_DEFAULTS) in cases/<name>.py. The
 # references take the defaults from there, not from the registry, so that a
 # wrong default in C shows up as a golden mismatch instead of flowing into

@@ -5,7 +5,7 @@ from ..case import (Case, expect_grad_zero_sample, expect_zero, large_logits, ma
                     mask_sample, NON, plant_elements, scale_target, set_x, SIG, special_probs)
 
 
-# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# The defaults of docs/losses.md (the contract), written here apart from
 # the C registry so that the references stay independent of it; the
 # generator stops when the two disagree (registry.check_defaults).
 DEFAULTS = {"pos_weight": 1.0, "label_smoothing": 0.0}

@@ -3,7 +3,7 @@ from ..case import (Case, empty_sample, expect_grad_zero_sample, expect_zero,
                     large_logits, mask_all, mask_sample, NON, SIG, special_probs)
 
 
-# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# The defaults of docs/losses.md (the contract), written here apart from
 # the C registry so that the references stay independent of it; the
 # generator stops when the two disagree (registry.check_defaults).
 DEFAULTS = {"bce_weight": 1.0, "dice_weight": 1.0, "pos_weight": 1.0, "smooth": 1.0, "squared": False,

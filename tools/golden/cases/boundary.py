@@ -9,7 +9,7 @@ from ..case import Case, large_logits, NON, SIG, SMX
 from ..distmaps import (shared_cases, blobs, empty_target, full_target, maps_torch, other_side_brute, probs, reduce_scalar,
                         reduce_torch, signed_scipy, spacing_of)
 
-# The defaults of ../shared/LOSSES.md (the contract); spacing is 1 per axis.
+# The defaults of docs/losses.md (the contract); spacing is 1 per axis.
 DEFAULTS = {"include_background": False}
 
 

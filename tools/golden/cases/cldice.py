@@ -1,6 +1,6 @@
 """Golden cases of cldice: spec/golden/cldice.json, in this order.
 
-torch_loss builds the soft skeleton of ../shared/LOSSES.md ("Soft skeleton
+torch_loss builds the soft skeleton of docs/losses.md ("Soft skeleton
 S(q)") from shifted copies of the image: each minimum (erosion, over the
 cross) and maximum (dilation, over the full 3x3(x3) window) is taken over
 the window's elements listed in flat index order, and torch.gather picks

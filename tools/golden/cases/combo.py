@@ -2,7 +2,7 @@
 
 combo = alpha * wce + (1 - alpha) * (1 - dice coefficient), wce the mean over
 the elements of -[beta t log p + (1 - beta)(1 - t) log(1 - p)]
-(../shared/LOSSES.md, "Newer losses"; Taghanaki et al. 2019 plus the constant
+(docs/losses.md, "Newer losses"; Taghanaki et al. 2019 plus the constant
 1 - alpha, as bce_dice).  Its own references here: the registry's preset
 weighs its parts by 1 - alpha and beta, which the generic sum of parts does
 not know."""
@@ -17,7 +17,7 @@ from ..common import DT, check, expect_close, rnd32, smooth_pair
 from ..reference import Act, bcast, class_vectors, reduce_elements, region_loss
 
 
-# The defaults of ../shared/LOSSES.md (the contract), apart from the C registry;
+# The defaults of docs/losses.md (the contract), apart from the C registry;
 # pos_weight and label_smoothing are refused (beta weighs the positive term; the
 # contract defines combo on the targets as given) and keep their bce part's
 # defaults in the registry's listing, unused.

@@ -6,7 +6,7 @@ from ..case import (Case, empty_class, empty_sample, expect_entries_small, expec
                     NON, perfect, set_x, SIG, SMX, ties)
 
 
-# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# The defaults of docs/losses.md (the contract), written here apart from
 # the C registry so that the references stay independent of it; the
 # generator stops when the two disagree (registry.check_defaults).
 DEFAULTS = {"smooth": 1.0, "squared": False, "complement": False, "soft_label": False}

@@ -3,7 +3,7 @@ from ..case import (Case, empty_sample, expect_grad_zero_sample, expect_zero,
                     large_logits, mask_all, mask_sample, NON, SIG, SMX, special_probs)
 
 
-# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# The defaults of docs/losses.md (the contract), written here apart from
 # the C registry so that the references stay independent of it; the
 # generator stops when the two disagree (registry.check_defaults).
 DEFAULTS = {"lambda": 1.0, "alpha": False, "gamma": 2.0, "smooth": 1.0, "squared": False,

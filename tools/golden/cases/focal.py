@@ -3,7 +3,7 @@ from ..case import (Case, expect_grad_zero_sample, expect_zero, large_logits, ma
                     mask_sample, NON, plant_elements, SIG, SMX, special_probs)
 
 
-# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# The defaults of docs/losses.md (the contract), written here apart from
 # the C registry so that the references stay independent of it; the
 # generator stops when the two disagree (registry.check_defaults).
 DEFAULTS = {"alpha": 0.25, "gamma": 2.0, "label_smoothing": 0.0}  # alpha: false with softmax (SOFTMAX_DEFAULTS)

@@ -3,7 +3,7 @@ from ..case import (Case, empty_sample, expect_entry, expect_grad_zero_sample, e
                     large_logits, mask_all, mask_sample, NON, perfect, SIG, SMX, ties)
 
 
-# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# The defaults of docs/losses.md (the contract), written here apart from
 # the C registry so that the references stay independent of it; the
 # generator stops when the two disagree (registry.check_defaults).
 DEFAULTS = {"alpha": 0.3, "beta": 0.7, "gamma": 0.75, "smooth": 1e-5, "soft_label": False}

@@ -4,7 +4,7 @@ from ..case import (Case, empty_class, empty_sample, expect_entries_small, expec
                     NON, SIG, SMX, ties)
 
 
-# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# The defaults of docs/losses.md (the contract), written here apart from
 # the C registry so that the references stay independent of it; the
 # generator stops when the two disagree (registry.check_defaults).
 DEFAULTS = {"w_type": "square", "smooth": 1e-5, "soft_label": False}

@@ -11,7 +11,7 @@ from ..case import Case, large_logits, NON, SIG, SMX
 from ..distmaps import (shared_cases, away_from_half, blobs, empty_target, full_target, maps_torch, other_side_brute,
                         other_side_scipy, pred_const, probs, reduce_scalar, reduce_torch, spacing_of)
 
-# The defaults of ../shared/LOSSES.md (the contract); spacing is 1 per axis.
+# The defaults of docs/losses.md (the contract); spacing is 1 per axis.
 DEFAULTS = {"alpha": 2.0, "include_background": False}
 
 

@@ -1,6 +1,6 @@
 """Golden cases of log_cosh_dice: spec/golden/log_cosh_dice.json, in this order.
 
-log_cosh_dice is log(cosh(L)) of each (n, c) dice term L (../shared/LOSSES.md,
+log_cosh_dice is log(cosh(L)) of each (n, c) dice term L (docs/losses.md,
 "Newer losses"), then reduced like dice.  Jadon 2020 (the SemSegLoss code)
 applies log cosh to the dice loss after its mean over the batch; the two agree
 for one (n, c), which selfcheck() checks against a float64 rendering of that
@@ -16,7 +16,7 @@ from ..reference import region_loss
 from . import dice
 
 
-# The defaults of ../shared/LOSSES.md (the contract): dice's, written here apart
+# The defaults of docs/losses.md (the contract): dice's, written here apart
 # from the C registry so that the references stay independent of it.
 DEFAULTS = {"smooth": 1.0, "squared": False, "complement": False, "soft_label": False}
 

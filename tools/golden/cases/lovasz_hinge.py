@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from ..case import Case, both, expect_grad_zero_sample, expect_zero, mask_all, mask_sample, set_x
 from ..common import check, expect_close, rnd32
 
-# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# The defaults of docs/losses.md (the contract), written here apart from
 # the C registry so that the references stay independent of it.
 DEFAULTS = {"per_image": True}
 

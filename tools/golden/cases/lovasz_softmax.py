@@ -12,7 +12,7 @@ from ..common import check, expect_close, rnd32
 from ..reference import Act
 from .lovasz_hinge import jaccard_steps
 
-# The defaults of ../shared/LOSSES.md (the contract).
+# The defaults of docs/losses.md (the contract).
 DEFAULTS = {"classes": "present", "per_image": False}
 
 

@@ -3,7 +3,7 @@ from ..case import (Case, empty_sample, expect_entries_small, expect_grad_zero_s
                     expect_zero, large_logits, mask_all, mask_sample, NON, SIG, SMX)
 
 
-# The defaults of ../shared/LOSSES.md (the contract), written here apart from
+# The defaults of docs/losses.md (the contract), written here apart from
 # the C registry so that the references stay independent of it; the
 # generator stops when the two disagree (registry.check_defaults).
 DEFAULTS = {"lambda": 0.05, "smooth": 1e-5}

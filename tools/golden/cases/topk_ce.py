@@ -1,6 +1,6 @@
 """Golden cases of topk_ce: spec/golden/topk_ce.json, in this order.
 
-nnU-Net's TopKLoss as ../shared/LOSSES.md ("Newer losses") defines it: the
+nnU-Net's TopKLoss as docs/losses.md ("Newer losses") defines it: the
 mean of the largest max(1, floor(K k / 100)) per-pixel ce terms (softmax, or
 "none" with C >= 2) or per-element bce terms (sigmoid, or "none" with C = 1),
 K the number of valid terms of the batch, equal terms taken in index order

@@ -1,7 +1,7 @@
 """Golden cases of unified_focal: spec/golden/unified_focal.json, in this order.
 
 The asymmetric unified focal loss of Yeung et al. (CMIG 2022), as
-../shared/LOSSES.md ("Newer losses") defines it:
+docs/losses.md ("Newer losses") defines it:
 
     L   = λ mF + (1 - λ) mFT
     mF  = mean over valid pixels of (1 - δ)(1 - p_0)^γ (-t_0 log p_0) + δ Σ_{c≥1} (-t_c log p_c)
