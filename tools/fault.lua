@@ -136,6 +136,16 @@ do
   net:save(ckpt, { optim = opt })
 end
 
+-- A scenario of a functional loss without `out`: nothing to hold, its
+-- results (value and gradient) compared with the clean run's.
+local function plain_loss(name, call)
+  return { name = name, reuse = true,
+    setup = function() return {} end,
+    run = function() return table.pack(call()) end,
+    held = function() return "" end,
+    result = function(_, r) return B(r) end }
+end
+
 -- Each scenario: setup() -> state (once per k unless reuse), run(state) ->
 -- result, held(state) -> the bytes that a failed run must leave as they
 -- were, result(state, r) -> the bytes to compare with the clean run.
@@ -150,26 +160,13 @@ local scenarios = {
     run = function(s) return segloss.bce(Xb, Tb, { activation = "sigmoid", out = s.out }) end,
     held = function(s) return B(s.out) end,
     result = function(s, r) return B(r, s.out) end },
-  { name = "loss lovasz_hinge (generic)", reuse = true,
-    setup = function() return {} end,
-    run = function() return table.pack(segloss.lovasz_hinge(Xb, Tb)) end,
-    held = function() return "" end,
-    result = function(_, r) return B(r) end },
-  { name = "loss boundary (generic, distance maps)", reuse = true,
-    setup = function() return {} end,
-    run = function() return table.pack(segloss.boundary(X2, T1h, { activation = "softmax" })) end,
-    held = function() return "" end,
-    result = function(_, r) return B(r) end },
-  { name = "loss cldice (generic, soft skeleton)", reuse = true,
-    setup = function() return {} end,
-    run = function() return table.pack(segloss.cldice(Xb, Tb, { activation = "sigmoid" })) end,
-    held = function() return "" end,
-    result = function(_, r) return B(r) end },
-  { name = "loss topk_ce (generic, selection)", reuse = true,
-    setup = function() return {} end,
-    run = function() return table.pack(segloss.topk_ce(X2, T1h, { activation = "softmax" })) end,
-    held = function() return "" end,
-    result = function(_, r) return B(r) end },
+  plain_loss("loss lovasz_hinge (generic)", function() return segloss.lovasz_hinge(Xb, Tb) end),
+  plain_loss("loss boundary (generic, distance maps)",
+    function() return segloss.boundary(X2, T1h, { activation = "softmax" }) end),
+  plain_loss("loss cldice (generic, soft skeleton)",
+    function() return segloss.cldice(Xb, Tb, { activation = "sigmoid" }) end),
+  plain_loss("loss topk_ce (generic, selection)",
+    function() return segloss.topk_ce(X2, T1h, { activation = "softmax" }) end),
   { name = "criterion step Dice + 0.5 Focal + 0.2 Boundary (forward+backward)", reuse = true,
     setup = function()
       local crit = segloss.Dice{ activation = "sigmoid" } + 0.5 * segloss.Focal{ activation = "sigmoid", gamma = 2 }
